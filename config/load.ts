@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { ConfigError } from '../protocol/errors.js';
+import { isValidNamespace } from '../protocol/names.js';
+import { KEYS, type KeySpec } from './schema.js';
+
+export type RoleName = 'tracker' | 'tile' | 'ingest' | 'gateway' | 'worker';
+
+export interface Config {
+  nodeId: string;
+  roles: RoleName[];
+  namespace: string;
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  nats: { url: string; replicas: number };
+  database: { url: string };
+  redis: { url: string };
+  http: { host: string; port: number; nodePort: number };
+  work: { ackWaitMs: number; maxDeliver: number; dedupeWindowMs: number; concurrency: number; prefetch: number; retryDelayMs: number };
+  cluster: { shardCount: number; leaseMs: number; heartbeatMs: number; memberTtlMs: number };
+  supervisor: {
+    maxRestarts: number;
+    restartWindowMs: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    hangTimeoutMs: number;
+    shutdownTimeoutMs: number;
+    statusIntervalMs: number;
+  };
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file; defaults to env STARWEATHER_CONFIG. */
+  file?: string;
+  /** Highest precedence, for the CLI and tests. */
+  overrides?: Record<string, unknown>;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let obj = target;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof obj[p] !== 'object' || obj[p] === null) obj[p] = {};
+    obj = obj[p] as Record<string, unknown>;
+  }
+  obj[parts[parts.length - 1]!] = value;
+}
+
+function getPath(source: unknown, path: string): unknown {
+  let obj: unknown = source;
+  for (const p of path.split('.')) {
+    if (typeof obj !== 'object' || obj === null) return undefined;
+    obj = (obj as Record<string, unknown>)[p];
+  }
+  return obj;
+}
+
+/** Parse one value, from a string (env) or a JSON value (file), naming the key on error. */
+export function coerce(spec: KeySpec, raw: unknown, from: string): unknown {
+  const where = `${spec.key} (${from})`;
+  const fail = (msg: string): never => {
+    throw new ConfigError(where, `${msg} (got ${JSON.stringify(raw)})`);
+  };
+  switch (spec.kind) {
+    case 'string':
+    case 'url':
+    case 'enum': {
+      if (typeof raw !== 'string') fail('must be a string');
+      const s = (raw as string).trim();
+      if (spec.kind === 'enum' && !spec.values!.includes(s)) fail(`must be one of ${spec.values!.join(', ')}`);
+      if (spec.kind === 'url' && s !== '') {
+        let u: URL;
+        try {
+          u = new URL(s);
+        } catch {
+          return fail('must be a URL');
+        }
+        const scheme = u.protocol.replace(/:$/, '');
+        if (spec.schemes && !spec.schemes.includes(scheme)) fail(`scheme must be one of ${spec.schemes.join(', ')}`);
+      }
+      return s;
+    }
+    case 'int':
+    case 'number': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) fail('must be a number');
+      if (spec.kind === 'int' && !Number.isInteger(n)) fail('must be an integer');
+      if (spec.min !== undefined && n < spec.min) fail(`must be ≥ ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) fail(`must be ≤ ${spec.max}`);
+      return n;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw)) return true;
+      if (typeof raw === 'string' && /^(0|false|no|off)$/i.test(raw)) return false;
+      return fail('must be true or false');
+    }
+    case 'list': {
+      const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : fail('must be a list');
+      for (const item of list as unknown[]) {
+        if (typeof item !== 'string') fail('items must be strings');
+        if (spec.values && !spec.values.includes(item as string)) fail(`items must be among ${spec.values.join(', ')}`);
+      }
+      return [...new Set(list as string[])];
+    }
+  }
+}
+
+const KNOWN = new Set(KEYS.map((k) => k.key));
+
+function checkUnknownKeys(obj: unknown, prefix: string, file: string): void {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return;
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (KNOWN.has(path)) continue;
+    if ([...KNOWN].some((known) => known.startsWith(path + '.'))) {
+      checkUnknownKeys(v, path, file);
+      continue;
+    }
+    throw new ConfigError(path, `unknown key in ${file}`);
+  }
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const out: Record<string, unknown> = {};
+  for (const spec of KEYS) setPath(out, spec.key, structuredClone(spec.default));
+
+  const file = options.file ?? env.STARWEATHER_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError('STARWEATHER_CONFIG', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    checkUnknownKeys(parsed, '', file);
+    for (const spec of KEYS) {
+      const v = getPath(parsed, spec.key);
+      if (v !== undefined) setPath(out, spec.key, coerce(spec, v, file));
+    }
+  }
+  for (const spec of KEYS) {
+    const v = env[spec.env];
+    if (v !== undefined && v !== '') setPath(out, spec.key, coerce(spec, v, spec.env));
+  }
+  for (const [key, v] of Object.entries(options.overrides ?? {})) {
+    const spec = KEYS.find((k) => k.key === key);
+    if (!spec) throw new ConfigError(key, 'unknown key');
+    setPath(out, key, coerce(spec, v, 'override'));
+  }
+
+  const cfg = out as unknown as Config;
+  if (!cfg.nodeId) cfg.nodeId = `${hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(cfg.nodeId)) throw new ConfigError('nodeId', 'may hold only letters, digits, . _ -');
+  if (!isValidNamespace(cfg.namespace)) throw new ConfigError('namespace', 'must be lower-case letters, digits or _, starting with a letter');
+  if (cfg.roles.length === 0) throw new ConfigError('roles', 'at least one role is needed');
+  if (cfg.cluster.memberTtlMs <= cfg.cluster.heartbeatMs) throw new ConfigError('cluster.memberTtlMs', 'must exceed cluster.heartbeatMs');
+  if (cfg.supervisor.backoffMaxMs < cfg.supervisor.backoffBaseMs) throw new ConfigError('supervisor.backoffMaxMs', 'must be ≥ supervisor.backoffBaseMs');
+  if (cfg.nats.url) {
+    for (const u of cfg.nats.url.split(',')) {
+      if (!/^(nats|tls|ws|wss):\/\/|^[\w.-]+:\d+$/.test(u.trim())) throw new ConfigError('nats.url (NATS_URL)', `not a NATS URL: ${u}`);
+    }
+  }
+  return cfg;
+}
+
+/** Config as `KEY=value` lines with secrets in URLs masked, for logs and `status`. */
+export function describeConfig(cfg: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const spec of KEYS) {
+    let v = getPath(cfg, spec.key);
+    if (spec.kind === 'url' && typeof v === 'string' && v) {
+      const u = new URL(v);
+      if (u.password) u.password = '***';
+      v = u.toString();
+    }
+    out[spec.key] = v;
+  }
+  return out;
+}

@@ -1,0 +1,60 @@
+/**
+ * The one typed configuration. Each key names its environment variable here,
+ * so loading, validation messages and the README table come from one place.
+ * Precedence: defaults → config file (JSON, STARWEATHER_CONFIG) → environment.
+ */
+
+export type ValueKind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'url' | 'enum';
+
+export interface KeySpec {
+  /** Dotted path in the config object. */
+  key: string;
+  env: string;
+  kind: ValueKind;
+  default: unknown;
+  description: string;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+  /** For 'url': accepted schemes. */
+  schemes?: readonly string[];
+}
+
+export const ROLE_NAMES = ['tracker', 'tile', 'ingest', 'gateway', 'worker'] as const;
+
+export const KEYS: readonly KeySpec[] = [
+  { key: 'nodeId', env: 'STARWEATHER_NODE_ID', kind: 'string', default: '', description: 'Node name in the cluster; empty: `<hostname>-<pid>`' },
+  { key: 'roles', env: 'STARWEATHER_ROLES', kind: 'list', default: ['tracker', 'tile', 'ingest', 'gateway', 'worker'], values: ROLE_NAMES, description: 'Actor-host roles this node runs (comma-separated)' },
+  { key: 'namespace', env: 'STARWEATHER_NAMESPACE', kind: 'string', default: 'sw', description: 'Prefix of every subject, stream and bucket; clusters sharing a NATS server differ here' },
+  { key: 'dataDir', env: 'STARWEATHER_DATA_DIR', kind: 'string', default: './data', description: 'Embedded database, tile cache and generated API key live here' },
+  { key: 'logLevel', env: 'STARWEATHER_LOG_LEVEL', kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'pino log level' },
+
+  { key: 'nats.url', env: 'NATS_URL', kind: 'string', default: '', description: 'NATS server(s), comma-separated; empty: the embedded in-process bus' },
+  { key: 'nats.replicas', env: 'STARWEATHER_NATS_REPLICAS', kind: 'int', default: 1, min: 1, max: 5, description: 'Replicas for streams and buckets (3 in production)' },
+  { key: 'database.url', env: 'DATABASE_URL', kind: 'url', default: '', schemes: ['postgres', 'postgresql'], description: 'PostgreSQL URL; empty: embedded PGlite under dataDir' },
+  { key: 'redis.url', env: 'REDIS_URL', kind: 'url', default: '', schemes: ['redis', 'rediss'], description: 'Redis URL; empty: in-memory cache' },
+
+  { key: 'http.host', env: 'STARWEATHER_HOST', kind: 'string', default: '0.0.0.0', description: 'Address the HTTP servers bind to' },
+  { key: 'http.port', env: 'STARWEATHER_PORT', kind: 'int', default: 8080, min: 0, max: 65535, description: 'Gateway HTTP port (REST, STAC, websocket, /health, /metrics)' },
+  { key: 'http.nodePort', env: 'STARWEATHER_NODE_PORT', kind: 'int', default: 9464, min: 0, max: 65535, description: 'Port for /health and /metrics on a node without the gateway role' },
+
+  { key: 'work.ackWaitMs', env: 'STARWEATHER_ACK_WAIT_MS', kind: 'int', default: 30_000, min: 100, max: 3_600_000, description: 'Ack deadline of a delivered task; working() heartbeats extend it' },
+  { key: 'work.maxDeliver', env: 'STARWEATHER_MAX_DELIVER', kind: 'int', default: 5, min: 1, max: 100, description: 'Deliveries before a task goes to the dead-letter stream' },
+  { key: 'work.dedupeWindowMs', env: 'STARWEATHER_DEDUPE_WINDOW_MS', kind: 'int', default: 120_000, min: 1000, max: 86_400_000, description: 'Window in which a repeated message id is dropped' },
+  { key: 'work.concurrency', env: 'STARWEATHER_WORK_CONCURRENCY', kind: 'int', default: 8, min: 1, max: 1024, description: 'Tasks a worker host runs at once, across the three queues' },
+  { key: 'work.prefetch', env: 'STARWEATHER_WORK_PREFETCH', kind: 'int', default: 32, min: 1, max: 4096, description: 'Tasks held ready per queue per host' },
+  { key: 'work.retryDelayMs', env: 'STARWEATHER_RETRY_DELAY_MS', kind: 'int', default: 1000, min: 0, max: 600_000, description: 'Base delay before a failed task is redelivered (doubles per attempt)' },
+
+  { key: 'cluster.shardCount', env: 'STARWEATHER_SHARD_COUNT', kind: 'int', default: 256, min: 1, max: 65_536, description: 'Fixed shard count; must be equal on every node' },
+  { key: 'cluster.leaseMs', env: 'STARWEATHER_LEASE_MS', kind: 'int', default: 6000, min: 500, max: 600_000, description: 'Lease length for shards and singletons; renewed every third of it' },
+  { key: 'cluster.heartbeatMs', env: 'STARWEATHER_HEARTBEAT_MS', kind: 'int', default: 1000, min: 100, max: 60_000, description: 'Membership and child heartbeat interval' },
+  { key: 'cluster.memberTtlMs', env: 'STARWEATHER_MEMBER_TTL_MS', kind: 'int', default: 5000, min: 500, max: 600_000, description: 'A member that has not heartbeated for this long is gone' },
+
+  { key: 'supervisor.maxRestarts', env: 'STARWEATHER_MAX_RESTARTS', kind: 'int', default: 5, min: 0, max: 1000, description: 'Restarts allowed within the window before escalation' },
+  { key: 'supervisor.restartWindowMs', env: 'STARWEATHER_RESTART_WINDOW_MS', kind: 'int', default: 30_000, min: 1000, max: 86_400_000, description: 'Window for counting restarts' },
+  { key: 'supervisor.backoffBaseMs', env: 'STARWEATHER_BACKOFF_BASE_MS', kind: 'int', default: 200, min: 0, max: 600_000, description: 'First restart delay; doubles each restart, with jitter' },
+  { key: 'supervisor.backoffMaxMs', env: 'STARWEATHER_BACKOFF_MAX_MS', kind: 'int', default: 10_000, min: 0, max: 3_600_000, description: 'Longest restart delay' },
+  { key: 'supervisor.hangTimeoutMs', env: 'STARWEATHER_HANG_TIMEOUT_MS', kind: 'int', default: 15_000, min: 500, max: 3_600_000, description: 'A child silent this long is killed and restarted' },
+  { key: 'supervisor.shutdownTimeoutMs', env: 'STARWEATHER_SHUTDOWN_TIMEOUT_MS', kind: 'int', default: 20_000, min: 100, max: 3_600_000, description: 'Drain time per child on SIGTERM before SIGKILL' },
+  { key: 'supervisor.statusIntervalMs', env: 'STARWEATHER_STATUS_INTERVAL_MS', kind: 'int', default: 2000, min: 100, max: 600_000, description: 'How often cluster status is published' },
+];
