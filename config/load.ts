@@ -27,6 +27,7 @@ export interface Config {
     shutdownTimeoutMs: number;
     statusIntervalMs: number;
   };
+  storage: { metricsRetentionMonths: number; partitionsAheadMonths: number; tileCacheMaxBytes: number; tileCacheDir: string };
 }
 
 export interface LoadOptions {
