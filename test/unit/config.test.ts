@@ -55,3 +55,11 @@ test('every key has a STARWEATHER_ env name or a conventional service name', () 
   for (const k of KEYS) assert.match(k.env, /^(STARWEATHER_[A-Z0-9_]+|NATS_URL|DATABASE_URL|REDIS_URL)$/);
   assert.equal(new Set(KEYS.map((k) => k.env)).size, KEYS.length);
 });
+
+test('the README configuration table matches the config schema', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const { renderConfigTable } = await import('../../config/doc.js');
+  const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+  assert.ok(readme.includes(renderConfigTable()), 'run `npm run docs` and commit README.md');
+});

@@ -57,5 +57,5 @@ test('names are namespaced and valid NATS tokens', () => {
 
 test('protocol/PROTOCOL.md is generated from the current schemas', () => {
   const path = fileURLToPath(new URL('../../../protocol/PROTOCOL.md', import.meta.url));
-  assert.equal(readFileSync(path, 'utf8'), renderProtocolDoc(), 'run `npm run protocol:doc` and commit the result');
+  assert.equal(readFileSync(path, 'utf8'), renderProtocolDoc(), 'run `npm run docs` and commit the result');
 });
