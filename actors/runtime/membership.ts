@@ -1,0 +1,267 @@
+/**
+ * Cluster membership on the members KV bucket. Each actor host writes its own
+ * record under `<role>.<hostId>` (MemberMessage) and rewrites it every
+ * heartbeat with `expiresAt = now + memberTtlMs`. NATS 2.9 has no KV TTL, so
+ * a record is live only while its own `expiresAt` is in the future: a host
+ * killed with SIGKILL leaves its record behind, and readers ignore it once
+ * expired. That is also why `watch` re-scans on a timer: the expiry of a dead
+ * host produces no KV event at all.
+ */
+import { StarWeatherError, errorMessage } from '../../protocol/errors.js';
+import type { KvBucket, Subscription } from '../../protocol/transport.js';
+import { MemberMessage, ROLES, type Member, type Role } from '../../protocol/messages/cluster.js';
+import { createLogger, type Logger } from './log.js';
+
+/** Host ids become one KV key token: no dots, nothing NATS would reject. */
+const HOST_ID_RE = /^[-\w=]{1,200}$/;
+
+export function isValidHostId(hostId: unknown): hostId is string {
+  return typeof hostId === 'string' && HOST_ID_RE.test(hostId);
+}
+
+export function memberKey(role: Role, hostId: string): string {
+  return `${role}.${hostId}`;
+}
+
+export interface MembershipOptions {
+  bucket: KvBucket;
+  role: Role;
+  hostId: string;
+  nodeId: string;
+  heartbeatMs: number;
+  memberTtlMs: number;
+  logger?: Logger;
+  /** Wall clock (ms since the epoch). */
+  clock?: () => number;
+}
+
+export interface MembershipStats {
+  heartbeats: number;
+  heartbeatErrors: number;
+  /** Member records that failed to decode (each key and revision counted once). */
+  malformed: number;
+  scans: number;
+  scanErrors: number;
+}
+
+export type MembersListener = (members: Member[]) => void;
+
+export class Membership {
+  readonly role: Role;
+  readonly hostId: string;
+  readonly nodeId: string;
+  readonly key: string;
+  readonly heartbeatMs: number;
+  readonly memberTtlMs: number;
+  readonly stats: MembershipStats = { heartbeats: 0, heartbeatErrors: 0, malformed: 0, scans: 0, scanErrors: 0 };
+  private readonly bucket: KvBucket;
+  private readonly logger: Logger;
+  private readonly clock: () => number;
+  private readonly startedAt: number;
+  private draining = false;
+  private joined = false;
+  private timer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | null = null;
+  /** `key@revision` of malformed records already logged, so a re-scan does not repeat them. */
+  private readonly seenMalformed = new Set<string>();
+  /** Wall time of our last successful heartbeat write. */
+  private lastHeartbeatAt = 0;
+
+  constructor(options: MembershipOptions) {
+    if (!ROLES.includes(options.role)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown role ${JSON.stringify(options.role)}; one of ${ROLES.join(', ')}`);
+    if (!isValidHostId(options.hostId)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `hostId must match ${HOST_ID_RE} (got ${JSON.stringify(options.hostId)})`);
+    if (typeof options.nodeId !== 'string' || options.nodeId.length < 1 || options.nodeId.length > 200) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'nodeId must be a string of 1 to 200 characters');
+    }
+    if (!Number.isSafeInteger(options.heartbeatMs) || options.heartbeatMs < 10) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `heartbeatMs must be an integer >= 10 (got ${String(options.heartbeatMs)})`);
+    // A TTL at or below the heartbeat would make a healthy host flap.
+    if (!Number.isSafeInteger(options.memberTtlMs) || options.memberTtlMs <= options.heartbeatMs) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `memberTtlMs must be an integer > heartbeatMs (got ${String(options.memberTtlMs)})`);
+    }
+    this.bucket = options.bucket;
+    this.role = options.role;
+    this.hostId = options.hostId;
+    this.nodeId = options.nodeId;
+    this.key = memberKey(options.role, options.hostId);
+    this.heartbeatMs = options.heartbeatMs;
+    this.memberTtlMs = options.memberTtlMs;
+    this.logger = options.logger ?? createLogger({ nodeId: options.nodeId, role: options.role, level: 'warn', destination: 2 });
+    this.clock = options.clock ?? Date.now;
+    this.startedAt = this.clock();
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** True while our own record, as last written, has not expired. */
+  isLive(now: number = this.clock()): boolean {
+    return this.joined && this.lastHeartbeatAt + this.memberTtlMs > now;
+  }
+
+  /** Write our record, then keep it fresh every heartbeatMs. Throws if the first write fails. */
+  async join(): Promise<void> {
+    if (this.joined) return;
+    await this.writeRecord();
+    this.joined = true;
+    this.scheduleHeartbeat();
+  }
+
+  /** Mark ourselves draining: peers stop routing new shards to us. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    if (this.joined) await this.heartbeat();
+  }
+
+  /** Stop heartbeating and delete our record, so peers see the leave at once. */
+  async leave(): Promise<void> {
+    const wasJoined = this.joined;
+    this.joined = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.beating;
+    if (!wasJoined) return;
+    try {
+      await this.bucket.delete(this.key);
+    } catch (err) {
+      // Not fatal: the record expires on its own after memberTtlMs.
+      this.logger.warn({ key: this.key, error: errorMessage(err) }, 'could not delete member record on leave');
+    }
+  }
+
+  /** Live members of `role` (records whose own expiresAt is in the future), sorted by hostId. */
+  async liveMembers(role: Role = this.role): Promise<Member[]> {
+    const prefix = `${role}.`;
+    const entries = await this.bucket.entries(prefix);
+    this.stats.scans++;
+    const now = this.clock();
+    const live: Member[] = [];
+    for (const entry of entries) {
+      // Filter again here: the prefix is a hint to the transport, not a promise.
+      if (!entry.key.startsWith(prefix)) continue;
+      let member: Member;
+      try {
+        member = MemberMessage.decode(entry.value);
+      } catch (err) {
+        const seen = `${entry.key}@${entry.revision}`;
+        if (!this.seenMalformed.has(seen)) {
+          if (this.seenMalformed.size > 10_000) this.seenMalformed.clear();
+          this.seenMalformed.add(seen);
+          this.stats.malformed++;
+          this.logger.warn({ key: entry.key, revision: entry.revision, reason: errorMessage(err) }, 'malformed member record; treating it as absent');
+        }
+        continue;
+      }
+      if (member.role !== role || entry.key !== memberKey(role, member.hostId)) continue;
+      if (member.expiresAt > now) live.push(member);
+    }
+    return live.sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
+  }
+
+  /**
+   * Call `onChange` with the live members of `role` now and whenever the set
+   * (or a member's draining flag) changes: at once on a KV event, and within
+   * `rescanMs` (default heartbeatMs) when a record merely expires.
+   */
+  async watch(role: Role, onChange: MembersListener, rescanMs: number = this.heartbeatMs): Promise<Subscription> {
+    let active = true;
+    let signature: string | null = null;
+    let scanning = false;
+    let rescanRequested = false;
+    let timer: NodeJS.Timeout | undefined;
+    const scan = async (): Promise<void> => {
+      if (!active) return;
+      if (scanning) {
+        rescanRequested = true;
+        return;
+      }
+      scanning = true;
+      try {
+        do {
+          rescanRequested = false;
+          let members: Member[];
+          try {
+            members = await this.liveMembers(role);
+          } catch (err) {
+            this.stats.scanErrors++;
+            this.logger.warn({ role, error: errorMessage(err) }, 'membership scan failed; keeping the last known members');
+            return;
+          }
+          const next = members.map((m) => `${m.hostId}${m.draining ? '!' : ''}`).join(',');
+          if (active && next !== signature) {
+            signature = next;
+            try {
+              onChange(members);
+            } catch (err) {
+              this.logger.error({ role, error: errorMessage(err) }, 'membership listener threw');
+            }
+          }
+        } while (rescanRequested && active);
+      } finally {
+        scanning = false;
+      }
+    };
+    const loop = (): void => {
+      timer = setTimeout(() => {
+        void scan().finally(() => {
+          if (active) loop();
+        });
+      }, rescanMs);
+    };
+    const prefix = `${role}.`;
+    const sub = await this.bucket.watch((change) => {
+      if (change.key.startsWith(prefix)) void scan();
+    }, prefix);
+    await scan();
+    loop();
+    return {
+      unsubscribe: () => {
+        active = false;
+        if (timer) clearTimeout(timer);
+        sub.unsubscribe();
+      },
+    };
+  }
+
+  private scheduleHeartbeat(): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.heartbeat().finally(() => {
+        if (this.joined && this.timer === undefined) this.scheduleHeartbeat();
+      });
+    }, this.heartbeatMs);
+  }
+
+  private async heartbeat(): Promise<void> {
+    // One write at a time: a slow write must not be overtaken by the next one.
+    while (this.beating) await this.beating;
+    if (!this.joined) return;
+    this.beating = this.writeRecord().catch((err: unknown) => {
+      this.stats.heartbeatErrors++;
+      this.logger.warn({ key: this.key, error: errorMessage(err) }, 'membership heartbeat failed');
+    });
+    try {
+      await this.beating;
+    } finally {
+      this.beating = null;
+    }
+  }
+
+  private async writeRecord(): Promise<void> {
+    const now = this.clock();
+    const member: Member = {
+      v: 1,
+      hostId: this.hostId,
+      nodeId: this.nodeId,
+      role: this.role,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      heartbeatAt: now,
+      expiresAt: now + this.memberTtlMs,
+      draining: this.draining,
+    };
+    await this.bucket.put(this.key, MemberMessage.encode(member));
+    this.lastHeartbeatAt = now;
+    this.stats.heartbeats++;
+  }
+}
