@@ -1,0 +1,169 @@
+/**
+ * KvBucket over a JetStream KV bucket. Revisions are stream sequences, so
+ * they are the compare-and-set tokens (and the fencing tokens for leases).
+ * A lost compare-and-set is a CasConflictError, never a generic failure: the
+ * lease code needs to tell "someone else won" from "the bus is down".
+ */
+import type { KV, KvEntry as NatsKvEntry } from '@nats-io/kv';
+import { CasConflictError, StarWeatherError } from '../../../protocol/errors.js';
+import type { KvBucket, KvChange, KvEntry, Subscription } from '../../../protocol/transport.js';
+import { describe, isWrongLastSequence } from './nats-errors.js';
+
+const KEY_RE = /^[-/_=.a-zA-Z0-9]+$/;
+
+function checkKey(key: string): void {
+  if (typeof key !== 'string' || !KEY_RE.test(key) || key.startsWith('.') || key.endsWith('.') || key.includes('..')) {
+    throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `invalid KV key ${JSON.stringify(key)}: use [-/_=.a-zA-Z0-9], dots only between tokens`);
+  }
+}
+
+function checkPrefix(prefix: string | undefined): void {
+  if (prefix === undefined || prefix === '') return;
+  if (typeof prefix !== 'string' || !KEY_RE.test(prefix) || prefix.startsWith('.') || prefix.includes('..')) {
+    throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `invalid KV key prefix ${JSON.stringify(prefix)}`);
+  }
+}
+
+/**
+ * The subject filter that selects `prefix`: a prefix that ends on a token
+ * boundary maps onto `prefix>`; any other prefix ("shard.1" must not only
+ * match "shard.1.x" but also "shard.10") needs every key and a client filter.
+ */
+function filterFor(prefix: string | undefined): string {
+  return prefix && prefix.endsWith('.') ? `${prefix}>` : '>';
+}
+
+function isLive(e: NatsKvEntry | null): e is NatsKvEntry {
+  return e !== null && e.operation === 'PUT';
+}
+
+function wrap(op: string, key: string, err: unknown): unknown {
+  if (err instanceof StarWeatherError) return err;
+  if (isWrongLastSequence(err)) return new CasConflictError(key, { cause: err });
+  return new StarWeatherError('SW_ERR_TRANSPORT', `KV ${op} ${key}: ${describe(err)}`, { cause: err });
+}
+
+export class NatsKvBucket implements KvBucket {
+  readonly name: string;
+  private readonly kv: KV;
+
+  constructor(name: string, kv: KV) {
+    this.name = name;
+    this.kv = kv;
+  }
+
+  async get(key: string): Promise<KvEntry | null> {
+    checkKey(key);
+    try {
+      const e = await this.kv.get(key);
+      return isLive(e) ? { key, value: e.value, revision: e.revision } : null;
+    } catch (err) {
+      throw wrap('get', key, err);
+    }
+  }
+
+  async put(key: string, value: Uint8Array): Promise<number> {
+    checkKey(key);
+    try {
+      return await this.kv.put(key, value);
+    } catch (err) {
+      throw wrap('put', key, err);
+    }
+  }
+
+  async create(key: string, value: Uint8Array): Promise<number> {
+    checkKey(key);
+    try {
+      // kv.create also succeeds over a deleted/purged key (CAS on the marker's revision).
+      return await this.kv.create(key, value);
+    } catch (err) {
+      throw wrap('create', key, err);
+    }
+  }
+
+  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    checkKey(key);
+    if (!Number.isSafeInteger(revision) || revision < 1) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV update ${key}: revision must be a positive integer (got ${revision})`);
+    }
+    try {
+      return await this.kv.update(key, value, revision);
+    } catch (err) {
+      throw wrap('update', key, err);
+    }
+  }
+
+  async delete(key: string, revision?: number): Promise<void> {
+    checkKey(key);
+    if (revision !== undefined && (!Number.isSafeInteger(revision) || revision < 1)) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV delete ${key}: revision must be a positive integer (got ${revision})`);
+    }
+    try {
+      if (revision === undefined) await this.kv.delete(key);
+      else await this.kv.delete(key, { previousSeq: revision });
+    } catch (err) {
+      throw wrap('delete', key, err);
+    }
+  }
+
+  async keys(prefix?: string): Promise<string[]> {
+    checkPrefix(prefix);
+    try {
+      const out: string[] = [];
+      const iter = await this.kv.keys(filterFor(prefix));
+      for await (const k of iter) {
+        if (!prefix || k.startsWith(prefix)) out.push(k);
+      }
+      return out.sort();
+    } catch (err) {
+      throw wrap('keys', prefix ?? '*', err);
+    }
+  }
+
+  async entries(prefix?: string): Promise<KvEntry[]> {
+    const keys = await this.keys(prefix);
+    const out: KvEntry[] = [];
+    // Bounded parallelism: buckets are small, but a burst of a few hundred
+    // concurrent requests would only queue up in the client anyway.
+    for (let i = 0; i < keys.length; i += 32) {
+      const batch = await Promise.all(keys.slice(i, i + 32).map((k) => this.get(k)));
+      for (const e of batch) if (e) out.push(e);
+    }
+    return out;
+  }
+
+  async watch(onChange: (change: KvChange) => void, prefix?: string): Promise<Subscription> {
+    checkPrefix(prefix);
+    let iter;
+    try {
+      // UpdatesOnly: deliver policy "new", so only changes after this call.
+      iter = await this.kv.watch({ key: filterFor(prefix), include: 'updates' });
+    } catch (err) {
+      throw wrap('watch', prefix ?? '*', err);
+    }
+    let stopped = false;
+    void (async () => {
+      try {
+        for await (const e of iter) {
+          if (stopped) break;
+          if (prefix && !e.key.startsWith(prefix)) continue;
+          const change: KvChange = { key: e.key, value: e.operation === 'PUT' ? e.value : null, revision: e.revision };
+          try {
+            onChange(change);
+          } catch {
+            // A throwing listener must not end the watch for everyone else.
+          }
+        }
+      } catch {
+        // The iterator ends with an error only when the connection closes.
+      }
+    })();
+    return {
+      unsubscribe: () => {
+        if (stopped) return;
+        stopped = true;
+        iter.stop();
+      },
+    };
+  }
+}

@@ -1,0 +1,527 @@
+/**
+ * The Transport for cluster mode: core NATS for fire-and-forget state,
+ * JetStream work-queue streams for tasks, a limits stream for dead letters,
+ * and JetStream KV for membership, leases and shard maps.
+ *
+ * Guarantees (RELIABILITY.md): enqueue is at-least-once and de-duplicated by
+ * Nats-Msg-Id, retried with the same id across reconnects and leader
+ * elections; ack is a double ack; a task that exhausts MaxDeliver is moved
+ * to the dead-letter stream even when no handler ever settled it (the
+ * MAX_DELIVERIES advisory path); the topology is read back after provisioning.
+ */
+import { connect, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { ClosedError, StarWeatherError } from '../../../protocol/errors.js';
+import { QUEUES, type Names, type QueueName } from '../../../protocol/names.js';
+import { DEFAULT_TOPOLOGY, topology, type Topology, type TopologySettings } from '../../../protocol/topology.js';
+import { DeadLetterMessage, type DeadLetter } from '../../../protocol/messages/dead-letter.js';
+import type {
+  BucketName,
+  BusMessage,
+  ConsumeOptions,
+  EnqueueResult,
+  KvBucket,
+  QueueStats,
+  Subscription,
+  Transport,
+  TransportStatus,
+  WorkConsumer,
+  WorkHandler,
+  WorkMessage,
+} from '../../../protocol/transport.js';
+import { PullLoop } from './nats-consume.js';
+import { deadLetterMsgId, encodeDeadLetter } from './nats-dead-letter.js';
+import { backoffMs, describe, isClosed, isNotFound, isTransient, sleep } from './nats-errors.js';
+import { NatsKvBucket } from './nats-kv.js';
+import { provisionTopology } from './nats-provision.js';
+
+export interface NatsTransportOptions {
+  /** One URL or several (a cluster); the client fails over between them. */
+  servers: string | string[];
+  names: Names;
+  topology?: TopologySettings;
+  /** Connection name shown by the server (`nats server report connections`). */
+  name?: string;
+  /** How long enqueue() keeps retrying a publish before SW_ERR_TRANSPORT (default 30 s). */
+  enqueueTimeoutMs?: number;
+  /** How long provision() retries transient failures, e.g. no meta leader yet (default 30 s). */
+  provisionTimeoutMs?: number;
+  /** One JetStream API request or publish ack (default 5 s). */
+  requestTimeoutMs?: number;
+  /** Errors from background work (consume loops, the advisory handler). */
+  onError?: (err: unknown, context: string) => void;
+}
+
+const MSG_ID_RE = /^[\x21-\x7e]{1,512}$/;
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+const BUCKETS: readonly BucketName[] = ['members', 'leases', 'shards'];
+
+export async function connectNats(opts: NatsTransportOptions): Promise<NatsTransport> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: opts.servers,
+      name: opts.name ?? `starweather-${process.pid}`,
+      // Never give up: a worker that stops reconnecting is a silent outage.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      reconnectJitter: 500,
+      // A partitioned (not crashed) server is noticed within ~15 s.
+      pingInterval: 5000,
+      maxPingOut: 3,
+      timeout: opts.requestTimeoutMs ?? 5000,
+    });
+  } catch (err) {
+    throw new StarWeatherError('SW_ERR_TRANSPORT', `cannot connect to NATS at ${String(opts.servers)}: ${describe(err)}`, { cause: err });
+  }
+  try {
+    const requestTimeout = opts.requestTimeoutMs ?? 5000;
+    const jsm = await jetstreamManager(nc, { timeout: requestTimeout });
+    const js = jetstream(nc, { timeout: requestTimeout });
+    return new NatsTransport(nc, js, jsm, opts);
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw new StarWeatherError('SW_ERR_TRANSPORT', `JetStream unavailable at ${String(opts.servers)}: ${describe(err)}`, { cause: err });
+  }
+}
+
+export class NatsTransport implements Transport {
+  readonly kind = 'nats' as const;
+  readonly names: Names;
+  readonly settings: TopologySettings;
+  readonly topology: Topology;
+  private readonly nc: NatsConnection;
+  private readonly js: JetStreamClient;
+  private readonly jsm: JetStreamManager;
+  private readonly kvm: Kvm;
+  private readonly enqueueTimeoutMs: number;
+  private readonly provisionTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly onError: (err: unknown, context: string) => void;
+  private readonly loops = new Set<PullLoop>();
+  private readonly advisories = new Map<QueueName, NatsSubscription>();
+  private readonly statusListeners = new Set<(s: TransportStatus) => void>();
+  private readonly buckets = new Map<BucketName, Promise<KvBucket>>();
+  private closing: Promise<void> | null = null;
+
+  constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, opts: NatsTransportOptions) {
+    this.nc = nc;
+    this.js = js;
+    this.jsm = jsm;
+    this.kvm = new Kvm(js);
+    this.names = opts.names;
+    this.settings = opts.topology ?? DEFAULT_TOPOLOGY;
+    this.topology = topology(this.names, this.settings);
+    this.enqueueTimeoutMs = opts.enqueueTimeoutMs ?? 30_000;
+    this.provisionTimeoutMs = opts.provisionTimeoutMs ?? 30_000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 5000;
+    this.onError = opts.onError ?? (() => undefined);
+    void this.watchStatus();
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      const mapped = mapStatus(s);
+      if (!mapped) continue;
+      for (const l of this.statusListeners) {
+        try {
+          l(mapped);
+        } catch (err) {
+          this.onError(err, 'status listener');
+        }
+      }
+    }
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closing || this.nc.isClosed()) throw new ClosedError(`NATS transport (${what})`);
+  }
+
+  private assertQueue(queue: QueueName): void {
+    if (!(QUEUES as readonly string[]).includes(queue)) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown queue ${JSON.stringify(queue)} (one of ${QUEUES.join(', ')})`);
+    }
+  }
+
+  async provision(): Promise<void> {
+    this.assertOpen('provision');
+    await provisionTopology(this.jsm, this.kvm, this.topology, this.provisionTimeoutMs);
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    this.assertOpen('publish');
+    try {
+      this.nc.publish(subject, data);
+    } catch (err) {
+      if (isClosed(err)) throw new ClosedError(`NATS transport (publish)`);
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `publish to ${JSON.stringify(subject)}: ${describe(err)}`, { cause: err });
+    }
+  }
+
+  subscribe(subject: string, handler: (msg: BusMessage) => void): Subscription {
+    this.assertOpen('subscribe');
+    let sub: NatsSubscription;
+    try {
+      sub = this.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) {
+            this.onError(err, `subscription ${subject}`);
+            return;
+          }
+          try {
+            handler({ subject: msg.subject, data: msg.data });
+          } catch (e) {
+            this.onError(e, `subscriber of ${subject}`);
+          }
+        },
+      });
+    } catch (err) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `subscribe to ${JSON.stringify(subject)}: ${describe(err)}`, { cause: err });
+    }
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  async flush(): Promise<void> {
+    this.assertOpen('flush');
+    await this.nc.flush();
+  }
+
+  /**
+   * A JetStream publish retried until confirmed or `enqueueTimeoutMs` passes.
+   * Every retry carries the same Nats-Msg-Id, so a publish that was stored
+   * but whose ack was lost comes back as a duplicate, not a second copy.
+   */
+  private async publishDurable(subject: string, stream: string, msgId: string, data: Uint8Array): Promise<EnqueueResult> {
+    const deadline = Date.now() + this.enqueueTimeoutMs;
+    let lastErr: unknown = null;
+    for (let attempt = 0; ; attempt++) {
+      if (this.nc.isClosed()) throw new ClosedError('NATS transport (enqueue)');
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      try {
+        const pa = await this.js.publish(subject, data, {
+          msgID: msgId,
+          expect: { streamName: stream },
+          timeout: Math.max(250, Math.min(this.requestTimeoutMs, left)),
+        });
+        return { duplicate: pa.duplicate, seq: pa.seq };
+      } catch (err) {
+        lastErr = err;
+        if (isClosed(err)) throw new ClosedError('NATS transport (enqueue)');
+        if (!isTransient(err)) {
+          throw new StarWeatherError('SW_ERR_TRANSPORT', `publish ${msgId} to ${subject} rejected: ${describe(err)}`, { cause: err });
+        }
+        await sleep(Math.min(backoffMs(attempt, 100, 1000), Math.max(0, deadline - Date.now())));
+      }
+    }
+    throw new StarWeatherError(
+      'SW_ERR_TRANSPORT',
+      `publish ${msgId} to ${subject} not confirmed within ${this.enqueueTimeoutMs} ms: ${describe(lastErr)}`,
+      { cause: lastErr },
+    );
+  }
+
+  async enqueue(queue: QueueName, msgId: string, data: Uint8Array): Promise<EnqueueResult> {
+    this.assertOpen('enqueue');
+    this.assertQueue(queue);
+    if (typeof msgId !== 'string' || !MSG_ID_RE.test(msgId)) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `msgId must be 1-512 printable ASCII characters without spaces (got ${JSON.stringify(msgId)})`);
+    }
+    if (!(data instanceof Uint8Array)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'enqueue data must be a Uint8Array');
+    return this.publishDurable(this.names.subjects.work(queue), this.names.streams.work(queue), msgId, data);
+  }
+
+  async consume(queue: QueueName, options: ConsumeOptions, handler: WorkHandler): Promise<WorkConsumer> {
+    this.assertOpen('consume');
+    this.assertQueue(queue);
+    const prefetch = options?.prefetch;
+    if (!Number.isInteger(prefetch) || prefetch < 1) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `prefetch must be a positive integer (got ${String(prefetch)})`);
+    }
+    const stream = this.names.streams.work(queue);
+    const durable = this.names.consumers.work(queue);
+    let maxDeliver: number;
+    try {
+      const info = await this.jsm.consumers.info(stream, durable);
+      const md = info.config.max_deliver ?? -1;
+      maxDeliver = md > 0 ? md : Number.POSITIVE_INFINITY;
+    } catch (err) {
+      const hint = isNotFound(err) ? ' (call provision() first)' : '';
+      throw new StarWeatherError('SW_ERR_TRANSPORT', `consumer ${stream}/${durable}: ${describe(err)}${hint}`, { cause: err });
+    }
+    this.watchMaxDeliveries(queue);
+    const loop = new PullLoop({
+      js: this.js,
+      stream,
+      consumer: durable,
+      prefetch,
+      handler,
+      toWorkMessage: (m) => this.workMessage(queue, m, maxDeliver),
+      release: (m) => m.nak(),
+      onError: (err) => this.onError(err, `consume ${queue}`),
+    });
+    this.loops.add(loop);
+    loop.start();
+    return {
+      stop: async () => {
+        await loop.stop();
+        this.loops.delete(loop);
+      },
+    };
+  }
+
+  private workMessage(queue: QueueName, m: JsMsg, maxDeliver: number): WorkMessage {
+    const stream = this.names.streams.work(queue);
+    const msgId = m.headers?.get('Nats-Msg-Id') || `${stream}:${m.seq}`;
+    let settled = false;
+    return {
+      queue,
+      msgId,
+      data: m.data,
+      deliveryCount: m.info.deliveryCount,
+      maxDeliver,
+      working: () => {
+        if (!settled) m.working();
+      },
+      ack: async () => {
+        if (settled) return;
+        settled = true;
+        try {
+          await m.ackAck({ timeout: this.requestTimeoutMs });
+        } catch (err) {
+          // Unknown outcome: the server may or may not have the ack. If not,
+          // the task is redelivered after AckWait (handlers are idempotent).
+          throw new StarWeatherError('SW_ERR_TRANSPORT', `ack of ${msgId} not confirmed: ${describe(err)}`, { cause: err });
+        }
+      },
+      nak: (delayMs?: number) => {
+        if (settled) return;
+        settled = true;
+        m.nak(delayMs && delayMs > 0 ? Math.round(delayMs) : undefined);
+      },
+      deadLetter: async (code: string, reason: string) => {
+        if (settled) return;
+        const bytes = encodeDeadLetter({
+          queue,
+          data: m.data,
+          code,
+          reason,
+          deliveries: m.info.deliveryCount,
+          maxBytes: this.maxPayload(),
+        });
+        await this.publishDurable(this.names.subjects.deadLetter(queue), this.names.streams.deadLetter, deadLetterMsgId(queue, msgId), bytes);
+        settled = true;
+        // On a work-queue stream TERM removes the message; the delete makes
+        // sure of it even if the TERM was lost on the wire.
+        m.term();
+        await this.removeWorkMessage(stream, m.seq);
+      },
+    };
+  }
+
+  private maxPayload(): number {
+    return this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  private async removeWorkMessage(stream: string, seq: number): Promise<void> {
+    const deadline = Date.now() + this.enqueueTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.jsm.streams.deleteMessage(stream, seq, false);
+        return;
+      } catch (err) {
+        if (isNotFound(err)) return;
+        if (!isTransient(err) || Date.now() > deadline) {
+          throw new StarWeatherError('SW_ERR_TRANSPORT', `cannot remove ${stream} #${seq}: ${describe(err)}`, { cause: err });
+        }
+        await sleep(backoffMs(attempt, 100, 1000));
+      }
+    }
+  }
+
+  /**
+   * MaxDeliver exhausted with no handler settling the task (the worker died
+   * every time, or never acked in time): the server keeps the message on the
+   * work-queue stream and only says so on an advisory. Every process hosting
+   * a consumer of the queue hears it; the get/publish/delete below is
+   * idempotent (the DLQ publish is de-duplicated by id; a second delete
+   * finds nothing), so any number of them may act on it.
+   */
+  private watchMaxDeliveries(queue: QueueName): void {
+    if (this.advisories.has(queue)) return;
+    const stream = this.names.streams.work(queue);
+    const durable = this.names.consumers.work(queue);
+    const sub = this.nc.subscribe(this.names.subjects.maxDeliveriesAdvisory(stream, durable), {
+      callback: (err, msg) => {
+        if (err) return;
+        this.onMaxDeliveries(queue, msg.data).catch((e) => this.onError(e, `max-deliveries advisory ${queue}`));
+      },
+    });
+    this.advisories.set(queue, sub);
+  }
+
+  private async onMaxDeliveries(queue: QueueName, payload: Uint8Array): Promise<void> {
+    let advisory: { stream_seq?: unknown; deliveries?: unknown };
+    try {
+      advisory = JSON.parse(new TextDecoder().decode(payload)) as typeof advisory;
+    } catch (err) {
+      throw new StarWeatherError('SW_ERR_DECODE', `max-deliveries advisory is not JSON: ${describe(err)}`, { cause: err });
+    }
+    const seq = advisory.stream_seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
+      throw new StarWeatherError('SW_ERR_DECODE', `max-deliveries advisory without a valid stream_seq`);
+    }
+    const deliveries = typeof advisory.deliveries === 'number' ? advisory.deliveries : this.settings.maxDeliver;
+    const stream = this.names.streams.work(queue);
+    let stored;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        stored = await this.jsm.streams.getMessage(stream, { seq });
+        break;
+      } catch (err) {
+        if (isNotFound(err)) return; // another process already moved it
+        if (!isTransient(err) || attempt >= 10) throw err;
+        await sleep(backoffMs(attempt, 200, 2000));
+      }
+    }
+    if (!stored) return;
+    const msgId = stored.header?.get('Nats-Msg-Id') || `${stream}:${seq}`;
+    const bytes = encodeDeadLetter({
+      queue,
+      data: stored.data,
+      code: 'SW_ERR_TIMEOUT',
+      reason: 'max deliveries reached without ack',
+      deliveries,
+      maxBytes: this.maxPayload(),
+    });
+    await this.publishDurable(this.names.subjects.deadLetter(queue), this.names.streams.deadLetter, deadLetterMsgId(queue, msgId), bytes);
+    await this.removeWorkMessage(stream, seq);
+  }
+
+  async queueStats(queue: QueueName): Promise<QueueStats> {
+    this.assertOpen('queueStats');
+    this.assertQueue(queue);
+    const info = await this.jsm.consumers.info(this.names.streams.work(queue), this.names.consumers.work(queue));
+    return { depth: info.num_pending + info.num_ack_pending, inFlight: info.num_ack_pending };
+  }
+
+  async deadLetters(limit = 100): Promise<DeadLetter[]> {
+    this.assertOpen('deadLetters');
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `limit must be a non-negative integer (got ${limit})`);
+    }
+    const stream = this.names.streams.deadLetter;
+    const info = await this.jsm.streams.info(stream);
+    const out: DeadLetter[] = [];
+    let seq = info.state.first_seq;
+    const last = info.state.last_seq;
+    // Oldest first by stream sequence. Gaps (messages aged out or deleted)
+    // come back as "not found" and are skipped.
+    while (out.length < limit && seq <= last && info.state.messages > 0) {
+      const batch: number[] = [];
+      for (let s = seq; s <= last && batch.length < 16; s++) batch.push(s);
+      seq += batch.length;
+      const got = await Promise.all(
+        batch.map(async (s) => {
+          try {
+            return await this.jsm.streams.getMessage(stream, { seq: s });
+          } catch (err) {
+            if (isNotFound(err)) return null;
+            throw err;
+          }
+        }),
+      );
+      for (const sm of got) {
+        if (!sm || out.length >= limit) continue;
+        try {
+          out.push(DeadLetterMessage.decode(sm.data));
+        } catch (err) {
+          // Something not ours on the DLQ subjects: report it, keep listing.
+          this.onError(err, `dead-letter ${stream} #${sm.seq}`);
+        }
+      }
+    }
+    return out;
+  }
+
+  async deadLetterCount(): Promise<number> {
+    this.assertOpen('deadLetterCount');
+    const info = await this.jsm.streams.info(this.names.streams.deadLetter);
+    return info.state.messages;
+  }
+
+  async kv(bucket: BucketName): Promise<KvBucket> {
+    this.assertOpen('kv');
+    if (!BUCKETS.includes(bucket)) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown bucket ${JSON.stringify(bucket)} (one of ${BUCKETS.join(', ')})`);
+    }
+    let p = this.buckets.get(bucket);
+    if (!p) {
+      const name = this.names.buckets[bucket];
+      p = (async () => {
+        try {
+          await this.jsm.streams.info(`KV_${name}`);
+        } catch (err) {
+          const hint = isNotFound(err) ? ' (call provision() first)' : '';
+          throw new StarWeatherError(isNotFound(err) ? 'SW_ERR_NOT_FOUND' : 'SW_ERR_TRANSPORT', `KV bucket ${name}: ${describe(err)}${hint}`, { cause: err });
+        }
+        // Bound without direct get: reads go to the stream leader, so a
+        // lease holder reads its own writes (direct gets may hit a lagging replica).
+        const kv = await this.kvm.open(name);
+        return new NatsKvBucket(name, kv);
+      })();
+      this.buckets.set(bucket, p);
+      p.catch(() => this.buckets.delete(bucket));
+    }
+    return p;
+  }
+
+  onStatus(listener: (status: TransportStatus) => void): Subscription {
+    this.statusListeners.add(listener);
+    return { unsubscribe: () => this.statusListeners.delete(listener) };
+  }
+
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    await Promise.all([...this.loops].map((l) => l.stop().catch((err) => this.onError(err, 'stop consumer'))));
+    this.loops.clear();
+    for (const sub of this.advisories.values()) sub.unsubscribe();
+    this.advisories.clear();
+    if (this.nc.isClosed()) return;
+    // Drain delivers what is buffered, but waits for a server that may be
+    // gone for good (a test killed it): bound it, then close regardless.
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      this.nc.drain().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000))),
+    ]);
+    clearTimeout(timer);
+    if (!drained && !this.nc.isClosed()) await this.nc.close().catch(() => undefined);
+    this.statusListeners.clear();
+  }
+}
+
+function mapStatus(s: Status): TransportStatus | null {
+  switch (s.type) {
+    case 'disconnect':
+      return { type: 'disconnected' };
+    case 'reconnecting':
+      return { type: 'reconnecting' };
+    case 'reconnect':
+      return { type: 'reconnected' };
+    case 'error':
+      return { type: 'error', error: describe(s.error) };
+    case 'close':
+      return { type: 'disconnected' };
+    default:
+      return null;
+  }
+}
