@@ -1,0 +1,84 @@
+/**
+ * The messages an actor host and its supervisor exchange, besides the
+ * HostHeartbeat defined in protocol/messages/cluster.ts. They travel over the
+ * Node IPC channel of a forked child, or as plain calls when the host runs
+ * inline; both sides validate them the same way, and an invalid message is
+ * counted and ignored, never trusted.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { defineMessage } from '../../protocol/message.js';
+import { RoleSchema } from '../../protocol/messages/cluster.js';
+
+/** What a host runs, sent once it is up and again when it changes. */
+export const HostInfoSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    type: Type.Literal('info'),
+    hostId: Type.String({ minLength: 1, maxLength: 200 }),
+    role: RoleSchema,
+    pid: Type.Integer({ minimum: 0 }),
+    transport: Type.Union([Type.Literal('nats'), Type.Literal('embedded')]),
+    connected: Type.Boolean(),
+    /** Work queues this host consumes (empty when it has no handlers for them). */
+    queues: Type.Array(Type.String()),
+    /** Task kinds with a registered handler. */
+    handlers: Type.Array(Type.String()),
+    /** Entity kinds this host can activate. */
+    entityKinds: Type.Array(Type.String()),
+    draining: Type.Boolean(),
+    /** Honest notes for /health, e.g. "no task handlers registered: not consuming". */
+    notes: Type.Array(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+export type HostInfo = Static<typeof HostInfoSchema>;
+export const HostInfoMessage = defineMessage({
+  name: 'host.info',
+  version: 1,
+  description: 'What an actor host runs (queues, handlers, entity kinds, transport state), sent to its supervisor over Node IPC.',
+  encoding: 'json',
+  schema: HostInfoSchema,
+  subjects: 'Node.js IPC channel between supervisor and child (not NATS)',
+});
+
+/** A host's prom-client registry as JSON, in answer to a `metrics` command. */
+export const HostMetricsSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    type: Type.Literal('metrics'),
+    requestId: Type.Integer({ minimum: 0 }),
+    metrics: Type.Array(Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+export type HostMetrics = Static<typeof HostMetricsSchema>;
+export const HostMetricsMessage = defineMessage({
+  name: 'host.metrics',
+  version: 1,
+  description: "A host's metrics (prom-client getMetricsAsJSON), aggregated by the supervisor for /metrics.",
+  encoding: 'json',
+  schema: HostMetricsSchema,
+  subjects: 'Node.js IPC channel between supervisor and child (not NATS)',
+});
+
+/** Supervisor → host. */
+export const SupervisorCommandSchema = Type.Union([
+  Type.Object({ type: Type.Literal('drain') }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('metrics'), requestId: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+]);
+export type SupervisorCommand = Static<typeof SupervisorCommandSchema>;
+export const SupervisorCommandMessage = defineMessage({
+  name: 'supervisor.command',
+  version: 1,
+  description: 'A command from the supervisor to one of its actor hosts: drain, or report metrics.',
+  encoding: 'json',
+  schema: SupervisorCommandSchema,
+  subjects: 'Node.js IPC channel between supervisor and child (not NATS)',
+});
+
+/** Environment variables through which a supervisor tells a forked host who it is. */
+export const HOST_ENV = {
+  role: 'STARWEATHER_HOST_ROLE',
+  hostId: 'STARWEATHER_HOST_ID',
+  childId: 'STARWEATHER_CHILD_ID',
+} as const;

@@ -1,0 +1,571 @@
+/**
+ * A one_for_one supervisor for actor hosts, after Erlang/OTP's supervisor
+ * (reference manual, "supervisor"): children start in order and stop in
+ * reverse order, each with its own shutdown timeout after which it is
+ * killed; a child that exits, or that stops heartbeating for hangTimeoutMs
+ * (hung: SIGKILL first), is restarted alone after a jittered backoff; more
+ * than maxRestarts restarts within restartWindowMs means restarting is not
+ * helping, so the supervisor escalates: it stops every child and finishes
+ * with a non-zero outcome instead of looping.
+ *
+ * Messages from children (IPC or inline) are validated; an invalid one is
+ * counted and ignored, it never crashes the supervisor.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { pino, type Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { HostHeartbeatMessage, type HostHeartbeat } from '../protocol/messages/cluster.js';
+import { HOST_ENV, HostInfoMessage, HostMetricsMessage, type HostInfo, type SupervisorCommand } from '../actors/host/ipc.js';
+import { nextDelay, validateBackoff, type BackoffPolicy } from './backoff.js';
+import { shouldRestart, validateChildSpecs, type ChildSpec, type InlineChild } from './child-spec.js';
+
+export type ChildState = 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** exit: it ended on its own; hung: killed for missing heartbeats; shutdown: stopped by us. */
+  reason: 'exit' | 'hung' | 'shutdown' | 'shutdown-timeout';
+  at: number;
+}
+
+export interface ChildStatus {
+  id: string;
+  role: ChildSpec['role'];
+  mode: 'process' | 'inline';
+  hostId: string;
+  pid: number | null;
+  state: ChildState;
+  draining: boolean;
+  /** Restarts since the supervisor started. */
+  restarts: number;
+  startedAt: number | null;
+  lastHeartbeatAt: number | null;
+  actors: number;
+  inFlight: number;
+  eventLoopP99Ms: number;
+  queueDepths: Record<string, number>;
+  info: HostInfo | null;
+  lastExit: ChildExit | null;
+}
+
+export interface SupervisorOutcome {
+  /** Process exit code the CLI should use: 0 only for a clean, requested stop. */
+  code: number;
+  reason: 'stopped' | 'escalated' | 'unclean-stop';
+  detail: string;
+}
+
+export interface SupervisorOptions {
+  nodeId: string;
+  children: ChildSpec[];
+  /** Restart intensity: more than this many restarts within restartWindowMs escalates. */
+  maxRestarts: number;
+  restartWindowMs: number;
+  backoff: BackoffPolicy;
+  /** A child silent (no heartbeat) this long is SIGKILLed and restarted; also the startup allowance. */
+  hangTimeoutMs: number;
+  logger?: Logger;
+  /** Supervisor metrics are registered here when given. */
+  registry?: Registry;
+  /** Extra environment for every forked child (e.g. config the parent resolved). */
+  childEnv?: Record<string, string>;
+}
+
+interface ChildRecord {
+  spec: ChildSpec;
+  incarnation: number;
+  hostId: string;
+  proc: ChildProcess | null;
+  inline: InlineChild | null;
+  /** Set while an inline child's run() is in progress. */
+  pending: Promise<void> | null;
+  state: ChildState;
+  restarts: number;
+  /** Restart times of this child inside the window: its backoff attempt. */
+  recentRestarts: number[];
+  lastDelayMs: number;
+  restartTimer: NodeJS.Timeout | null;
+  startedAt: number | null;
+  lastHeartbeatAt: number | null;
+  heartbeat: HostHeartbeat | null;
+  info: HostInfo | null;
+  lastExit: ChildExit | null;
+  hung: boolean;
+  stopping: boolean;
+  stopTimedOut: boolean;
+  /** Resolved by the exit handler of the current incarnation. */
+  exitWaiters: Array<(exit: ChildExit) => void>;
+  firstHeartbeatWaiters: Array<() => void>;
+}
+
+interface SupervisorMetrics {
+  restarts: Counter<'child' | 'role'>;
+  up: Gauge<'child' | 'role'>;
+  invalid: Counter<'child'>;
+  escalations: Counter;
+}
+
+function createSupervisorMetrics(registry: Registry): SupervisorMetrics {
+  return {
+    restarts: new Counter({ name: 'starweather_supervisor_restarts_total', help: 'Restarts of a supervised actor host', labelNames: ['child', 'role'], registers: [registry] }),
+    up: new Gauge({ name: 'starweather_supervisor_child_up', help: '1 while a supervised actor host is heartbeating', labelNames: ['child', 'role'], registers: [registry] }),
+    invalid: new Counter({ name: 'starweather_supervisor_invalid_messages_total', help: 'IPC messages from a child that failed validation and were ignored', labelNames: ['child'], registers: [registry] }),
+    escalations: new Counter({ name: 'starweather_supervisor_escalations_total', help: 'Times restart intensity was exceeded and the supervisor gave up', registers: [registry] }),
+  };
+}
+
+export class Supervisor extends EventEmitter {
+  readonly nodeId: string;
+  readonly done: Promise<SupervisorOutcome>;
+  /** IPC messages that failed validation (all children). */
+  invalidMessages = 0;
+
+  private readonly opts: SupervisorOptions;
+  private readonly log: Logger;
+  private readonly records: ChildRecord[];
+  private readonly metrics: SupervisorMetrics | null;
+  /** Restart times across all children (OTP intensity is per supervisor). */
+  private restartTimes: number[] = [];
+  private hangTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<SupervisorOutcome> | null = null;
+  private started = false;
+  private resolveDone!: (o: SupervisorOutcome) => void;
+  private metricsRequestId = 0;
+  private readonly metricsWaiters = new Map<number, (metrics: unknown[]) => void>();
+
+  constructor(options: SupervisorOptions) {
+    super();
+    validateChildSpecs(options.children);
+    validateBackoff(options.backoff);
+    if (!Number.isInteger(options.maxRestarts) || options.maxRestarts < 0) throw new RangeError('maxRestarts must be an integer ≥ 0');
+    if (!(options.restartWindowMs > 0)) throw new RangeError('restartWindowMs must be > 0');
+    if (!(options.hangTimeoutMs > 0)) throw new RangeError('hangTimeoutMs must be > 0');
+    this.opts = options;
+    this.nodeId = options.nodeId;
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'supervisor' });
+    this.metrics = options.registry ? createSupervisorMetrics(options.registry) : null;
+    this.records = options.children.map((spec) => ({
+      spec,
+      incarnation: 0,
+      hostId: '',
+      proc: null,
+      inline: null,
+      pending: null,
+      state: 'stopped',
+      restarts: 0,
+      recentRestarts: [],
+      lastDelayMs: 0,
+      restartTimer: null,
+      startedAt: null,
+      lastHeartbeatAt: null,
+      heartbeat: null,
+      info: null,
+      lastExit: null,
+      hung: false,
+      stopping: false,
+      stopTimedOut: false,
+      exitWaiters: [],
+      firstHeartbeatWaiters: [],
+    }));
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  /**
+   * Start the children in order. Each gets until its first heartbeat (or
+   * hangTimeoutMs) before the next one starts; a child that dies meanwhile
+   * is handled by the restart policy like any other crash.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('supervisor already started');
+    this.started = true;
+    const tick = Math.max(20, Math.min(250, Math.floor(this.opts.hangTimeoutMs / 4)));
+    this.hangTimer = setInterval(() => this.checkHangs(), tick);
+    this.hangTimer.unref();
+    for (const rec of this.records) {
+      if (this.stopping) return;
+      this.spawn(rec);
+      await this.waitFirstHeartbeat(rec, this.opts.hangTimeoutMs);
+    }
+  }
+
+  /** Drain every child in reverse order; resolves with the outcome (also `done`). */
+  stop(): Promise<SupervisorOutcome> {
+    return this.shutdown('stopped', 'stop requested');
+  }
+
+  status(): ChildStatus[] {
+    return this.records.map((r) => ({
+      id: r.spec.id,
+      role: r.spec.role,
+      mode: r.spec.start.mode,
+      hostId: r.hostId,
+      pid: r.proc?.pid ?? (r.inline ? process.pid : null),
+      state: r.state,
+      draining: r.stopping,
+      restarts: r.restarts,
+      startedAt: r.startedAt,
+      lastHeartbeatAt: r.lastHeartbeatAt,
+      actors: r.heartbeat?.actors ?? 0,
+      inFlight: r.heartbeat?.inFlight ?? 0,
+      eventLoopP99Ms: r.heartbeat?.eventLoopP99Ms ?? 0,
+      queueDepths: { ...(r.heartbeat?.queueDepths ?? {}) },
+      info: r.info,
+      lastExit: r.lastExit,
+    }));
+  }
+
+  /**
+   * Ask every live child for its metrics (prom-client JSON); children that
+   * do not answer within `timeoutMs` are left out rather than holding up
+   * a scrape.
+   */
+  async collectChildMetrics(timeoutMs = 1000): Promise<unknown[][]> {
+    const asks = this.records
+      .filter((r) => (r.proc || r.inline) && r.state === 'running')
+      .map(
+        (r) =>
+          new Promise<unknown[] | null>((resolve) => {
+            const requestId = ++this.metricsRequestId;
+            const timer = setTimeout(() => {
+              this.metricsWaiters.delete(requestId);
+              resolve(null);
+            }, timeoutMs);
+            this.metricsWaiters.set(requestId, (metrics) => {
+              clearTimeout(timer);
+              this.metricsWaiters.delete(requestId);
+              resolve(metrics);
+            });
+            if (!this.command(r, { type: 'metrics', requestId })) {
+              clearTimeout(timer);
+              this.metricsWaiters.delete(requestId);
+              resolve(null);
+            }
+          }),
+      );
+    const all = await Promise.all(asks);
+    return all.filter((m): m is unknown[] => m !== null);
+  }
+
+  // ---------------------------------------------------------------- spawning
+
+  private spawn(rec: ChildRecord): void {
+    rec.incarnation += 1;
+    rec.hostId = `${this.nodeId}-${rec.spec.id}-${rec.incarnation}`;
+    rec.state = 'starting';
+    rec.hung = false;
+    rec.stopping = false;
+    rec.stopTimedOut = false;
+    rec.heartbeat = null;
+    rec.info = null;
+    rec.lastHeartbeatAt = null;
+    rec.startedAt = Date.now();
+    const start = rec.spec.start;
+    if (start.mode === 'process') this.spawnProcess(rec, start);
+    else this.spawnInline(rec, start);
+  }
+
+  private spawnProcess(rec: ChildRecord, start: Extract<ChildSpec['start'], { mode: 'process' }>): void {
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      ...this.opts.childEnv,
+      ...start.env,
+      STARWEATHER_NODE_ID: this.nodeId,
+      [HOST_ENV.role]: rec.spec.role,
+      [HOST_ENV.hostId]: rec.hostId,
+      [HOST_ENV.childId]: rec.spec.id,
+    };
+    let proc: ChildProcess;
+    try {
+      proc = fork(start.module, start.args ?? [], {
+        env,
+        execArgv: start.execArgv ?? [],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'json',
+        // Own process group: a terminal's Ctrl-C reaches only the
+        // supervisor, which then stops children in reverse order itself.
+        detached: true,
+      });
+    } catch (err) {
+      this.log.error({ err, child: rec.spec.id }, 'fork failed');
+      this.onExit(rec, null, 1, null);
+      return;
+    }
+    rec.proc = proc;
+    const incarnation = rec.incarnation;
+    proc.on('message', (m: unknown) => {
+      if (rec.incarnation === incarnation) this.onMessage(rec, m);
+    });
+    proc.on('error', (err) => {
+      this.log.error({ err, child: rec.spec.id, pid: proc.pid }, 'child process error');
+      // A failed spawn emits 'error' without 'exit'.
+      if (proc.pid === undefined) this.onExit(rec, proc, 1, null);
+    });
+    proc.on('exit', (code, signal) => this.onExit(rec, proc, code, signal));
+    this.log.info({ child: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, pid: proc.pid, incarnation }, 'child started');
+    this.emit('child-start', { id: rec.spec.id, pid: proc.pid ?? null, hostId: rec.hostId, incarnation });
+  }
+
+  private spawnInline(rec: ChildRecord, start: Extract<ChildSpec['start'], { mode: 'inline' }>): void {
+    const incarnation = rec.incarnation;
+    const current = () => rec.incarnation === incarnation;
+    rec.pending = (async () => {
+      let child: InlineChild;
+      try {
+        child = await start.run({
+          childId: rec.spec.id,
+          hostId: rec.hostId,
+          send: (m) => {
+            if (current()) this.onMessage(rec, m);
+          },
+        });
+      } catch (err) {
+        this.log.error({ err, child: rec.spec.id }, 'inline child failed to start');
+        if (current()) this.onExit(rec, null, 1, null);
+        return;
+      }
+      if (!current()) {
+        child.kill();
+        return;
+      }
+      rec.inline = child;
+      child.exited.then(
+        (code) => this.onExit(rec, child, code, null),
+        (err) => {
+          this.log.error({ err, child: rec.spec.id }, 'inline child crashed');
+          this.onExit(rec, child, 1, null);
+        },
+      );
+    })().finally(() => {
+      if (current()) rec.pending = null;
+    });
+    this.log.info({ child: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, incarnation }, 'inline child started');
+    this.emit('child-start', { id: rec.spec.id, pid: process.pid, hostId: rec.hostId, incarnation });
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  private onMessage(rec: ChildRecord, raw: unknown): void {
+    const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
+    if (type === 'heartbeat' && HostHeartbeatMessage.check(raw) && raw.hostId === rec.hostId) {
+      const first = rec.lastHeartbeatAt === null;
+      rec.lastHeartbeatAt = Date.now();
+      rec.heartbeat = raw;
+      if (rec.state === 'starting') rec.state = 'running';
+      this.metrics?.up.set({ child: rec.spec.id, role: rec.spec.role }, 1);
+      if (first) {
+        const waiters = rec.firstHeartbeatWaiters.splice(0);
+        for (const w of waiters) w();
+      }
+      this.emit('heartbeat', { id: rec.spec.id, hostId: rec.hostId, pid: rec.proc?.pid ?? process.pid, heartbeat: raw });
+      return;
+    }
+    if (type === 'info' && HostInfoMessage.check(raw) && raw.hostId === rec.hostId) {
+      rec.info = raw;
+      this.emit('info', { id: rec.spec.id, info: raw });
+      return;
+    }
+    if (type === 'metrics' && HostMetricsMessage.check(raw)) {
+      this.metricsWaiters.get(raw.requestId)?.(raw.metrics);
+      return;
+    }
+    this.invalidMessages += 1;
+    this.metrics?.invalid.inc({ child: rec.spec.id });
+    // Logged at warn once per child incarnation, then debug: a child stuck
+    // sending garbage must not flood the log.
+    this.log[this.invalidMessages <= 5 ? 'warn' : 'debug']({ child: rec.spec.id, type: typeof type === 'string' ? type.slice(0, 50) : typeof raw }, 'invalid message from child ignored');
+    this.emit('invalid-message', { id: rec.spec.id });
+  }
+
+  private command(rec: ChildRecord, cmd: SupervisorCommand): boolean {
+    if (rec.inline) {
+      try {
+        rec.inline.command(cmd);
+        return true;
+      } catch (err) {
+        this.log.warn({ err, child: rec.spec.id }, 'inline command failed');
+        return false;
+      }
+    }
+    const proc = rec.proc;
+    if (!proc || !proc.connected) return false;
+    try {
+      return proc.send(cmd, (err) => {
+        if (err) this.log.debug({ err, child: rec.spec.id }, 'IPC send failed');
+      });
+    } catch {
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- exits and restarts
+
+  private onExit(rec: ChildRecord, handle: ChildProcess | InlineChild | null, code: number | null, signal: NodeJS.Signals | null): void {
+    // One exit per incarnation: 'error' and 'exit' may both fire.
+    if (handle !== null && handle !== rec.proc && handle !== rec.inline) return;
+    const pid = rec.proc?.pid ?? null;
+    rec.proc = null;
+    rec.inline = null;
+    this.metrics?.up.set({ child: rec.spec.id, role: rec.spec.role }, 0);
+    const reason: ChildExit['reason'] = rec.stopping ? (rec.stopTimedOut ? 'shutdown-timeout' : 'shutdown') : rec.hung ? 'hung' : 'exit';
+    const exit: ChildExit = { code, signal, reason, at: Date.now() };
+    rec.lastExit = exit;
+    const waiters = rec.exitWaiters.splice(0);
+    for (const w of waiters) w(exit);
+    for (const w of rec.firstHeartbeatWaiters.splice(0)) w();
+    this.emit('child-exit', { id: rec.spec.id, pid, ...exit });
+
+    if (rec.stopping || this.stopping) {
+      rec.state = 'stopped';
+      this.log.info({ child: rec.spec.id, pid, code, signal, reason }, 'child stopped');
+      return;
+    }
+    const abnormal = code !== 0 || signal !== null || rec.hung;
+    this.log[abnormal ? 'warn' : 'info']({ child: rec.spec.id, pid, code, signal, reason }, 'child exited');
+    if (!shouldRestart(rec.spec.restart, abnormal)) {
+      rec.state = abnormal ? 'failed' : 'stopped';
+      return;
+    }
+    const now = Date.now();
+    const windowStart = now - this.opts.restartWindowMs;
+    this.restartTimes = this.restartTimes.filter((t) => t > windowStart);
+    if (this.restartTimes.length + 1 > this.opts.maxRestarts) {
+      rec.state = 'failed';
+      this.metrics?.escalations.inc();
+      const detail = `child ${rec.spec.id} exited (code ${code}, signal ${signal}, ${reason}) and restart intensity is exhausted: ${this.restartTimes.length} restarts in ${this.opts.restartWindowMs} ms (max ${this.opts.maxRestarts})`;
+      this.log.error({ child: rec.spec.id, restarts: this.restartTimes.length }, 'restart intensity exceeded, escalating');
+      this.emit('escalate', { id: rec.spec.id, detail });
+      void this.shutdown('escalated', detail);
+      return;
+    }
+    this.restartTimes.push(now);
+    rec.recentRestarts = rec.recentRestarts.filter((t) => t > windowStart);
+    const attempt = rec.recentRestarts.length;
+    rec.recentRestarts.push(now);
+    const delayMs = nextDelay(this.opts.backoff, attempt, rec.lastDelayMs);
+    rec.lastDelayMs = delayMs;
+    rec.state = 'restarting';
+    this.emit('restart-scheduled', { id: rec.spec.id, attempt, delayMs });
+    this.log.info({ child: rec.spec.id, attempt, delayMs }, 'restart scheduled');
+    rec.restartTimer = setTimeout(() => {
+      rec.restartTimer = null;
+      if (this.stopping) return;
+      rec.restarts += 1;
+      this.metrics?.restarts.inc({ child: rec.spec.id, role: rec.spec.role });
+      this.spawn(rec);
+    }, delayMs);
+  }
+
+  private checkHangs(): void {
+    const now = Date.now();
+    for (const rec of this.records) {
+      if (rec.stopping || rec.hung || (rec.state !== 'starting' && rec.state !== 'running')) continue;
+      if (!rec.proc && !rec.inline) continue;
+      const since = rec.lastHeartbeatAt ?? rec.startedAt ?? now;
+      if (now - since <= this.opts.hangTimeoutMs) continue;
+      rec.hung = true;
+      this.log.warn({ child: rec.spec.id, pid: rec.proc?.pid, silentMs: now - since }, 'child hung (no heartbeat), killing');
+      this.emit('child-hung', { id: rec.spec.id, pid: rec.proc?.pid ?? null });
+      this.kill(rec);
+    }
+  }
+
+  private kill(rec: ChildRecord): void {
+    if (rec.proc) {
+      try {
+        rec.proc.kill('SIGKILL');
+      } catch {
+        // already gone; 'exit' follows
+      }
+    } else if (rec.inline) {
+      rec.inline.kill();
+    }
+  }
+
+  private waitFirstHeartbeat(rec: ChildRecord, timeoutMs: number): Promise<void> {
+    if (rec.lastHeartbeatAt !== null || (!rec.proc && !rec.inline && !rec.pending)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      rec.firstHeartbeatWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private waitExit(rec: ChildRecord, timeoutMs: number): Promise<ChildExit | null> {
+    if (!rec.proc && !rec.inline) return Promise.resolve(rec.lastExit);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      rec.exitWaiters.push((exit) => {
+        clearTimeout(timer);
+        resolve(exit);
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /** Stop one child: drain, wait its shutdown timeout, then SIGKILL. True when it stopped cleanly. */
+  private async stopChild(rec: ChildRecord): Promise<boolean> {
+    if (rec.restartTimer) {
+      clearTimeout(rec.restartTimer);
+      rec.restartTimer = null;
+      rec.state = 'stopped';
+      return true;
+    }
+    if (rec.pending) await rec.pending;
+    // Not running (exited earlier and not restarted): nothing to stop, and
+    // its earlier exit was already judged when it happened.
+    if (!rec.proc && !rec.inline) {
+      if (rec.state !== 'failed') rec.state = 'stopped';
+      return true;
+    }
+    rec.stopping = true;
+    const pid = rec.proc?.pid;
+    this.log.info({ child: rec.spec.id, pid, timeoutMs: rec.spec.shutdownTimeoutMs }, 'draining child');
+    if (!this.command(rec, { type: 'drain' }) && rec.proc) {
+      // No IPC (the child closed it): fall back to the signal it also drains on.
+      try {
+        rec.proc.kill('SIGTERM');
+      } catch {
+        // gone already
+      }
+    }
+    let exit = await this.waitExit(rec, rec.spec.shutdownTimeoutMs);
+    if (exit === null) {
+      rec.stopTimedOut = true;
+      this.log.warn({ child: rec.spec.id, pid, timeoutMs: rec.spec.shutdownTimeoutMs }, 'child did not stop in time, killing');
+      this.kill(rec);
+      exit = await this.waitExit(rec, 10_000);
+      if (exit === null) {
+        this.log.error({ child: rec.spec.id, pid }, 'child did not exit after SIGKILL');
+        return false;
+      }
+      return false;
+    }
+    return exit.code === 0 && exit.signal === null;
+  }
+
+  private shutdown(reason: 'stopped' | 'escalated', detail: string): Promise<SupervisorOutcome> {
+    if (this.stopping) return this.stopping;
+    this.stopping = (async () => {
+      if (this.hangTimer) clearInterval(this.hangTimer);
+      this.hangTimer = null;
+      const unclean: string[] = [];
+      for (const rec of [...this.records].reverse()) {
+        const clean = await this.stopChild(rec);
+        if (!clean) unclean.push(rec.spec.id);
+      }
+      let outcome: SupervisorOutcome;
+      if (reason === 'escalated') outcome = { code: 1, reason, detail };
+      else if (unclean.length > 0) outcome = { code: 1, reason: 'unclean-stop', detail: `children not stopped cleanly: ${unclean.join(', ')}` };
+      else outcome = { code: 0, reason: 'stopped', detail };
+      this.log[outcome.code === 0 ? 'info' : 'error']({ outcome }, 'supervisor stopped');
+      this.resolveDone(outcome);
+      return outcome;
+    })();
+    return this.stopping;
+  }
+}
