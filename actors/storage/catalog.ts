@@ -1,0 +1,91 @@
+/** The satellite catalog: NORAD id, name, groups, status. Upserts are idempotent. */
+import type { Queryable } from './db.js';
+import { StorageArgumentError } from './errors.js';
+
+export type ObjectStatus = 'active' | 'inactive' | 'decayed' | 'unknown';
+export const OBJECT_STATUSES: readonly ObjectStatus[] = ['active', 'inactive', 'decayed', 'unknown'];
+
+export interface CatalogObject {
+  noradId: number;
+  name: string;
+  intlDesignator: string | null;
+  groups: string[];
+  status: ObjectStatus;
+  updatedAt: Date;
+}
+
+export type CatalogObjectInput = Pick<CatalogObject, 'noradId' | 'name'> & Partial<Pick<CatalogObject, 'intlDesignator' | 'groups' | 'status'>>;
+
+export function checkNoradId(id: unknown): number {
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 999_999_999) throw new StorageArgumentError(`NORAD id must be an integer in 1..999999999 (got ${String(id)})`);
+  return id;
+}
+
+function checkInput(o: CatalogObjectInput): void {
+  checkNoradId(o.noradId);
+  if (typeof o.name !== 'string' || o.name.length < 1 || o.name.length > 200) throw new StorageArgumentError('name must be 1..200 characters');
+  if (o.status !== undefined && !OBJECT_STATUSES.includes(o.status)) throw new StorageArgumentError(`status must be one of ${OBJECT_STATUSES.join(', ')}`);
+  if (o.groups !== undefined && (!Array.isArray(o.groups) || o.groups.some((g) => typeof g !== 'string' || g.length < 1 || g.length > 100))) {
+    throw new StorageArgumentError('groups must be strings of 1..100 characters');
+  }
+}
+
+interface Row {
+  norad_id: number;
+  name: string;
+  intl_designator: string | null;
+  groups: string[];
+  status: ObjectStatus;
+  updated_at: Date;
+}
+
+const COLS = 'norad_id, name, intl_designator, groups, status, updated_at';
+
+function fromRow(r: Row): CatalogObject {
+  return { noradId: Number(r.norad_id), name: r.name, intlDesignator: r.intl_designator, groups: r.groups ?? [], status: r.status, updatedAt: r.updated_at };
+}
+
+/**
+ * Insert or update one object. A replay with the same values changes nothing
+ * (the WHERE … IS DISTINCT FROM guard), so updated_at keeps its first value.
+ * Returns true when a row was inserted or changed.
+ */
+export async function upsertObject(q: Queryable, o: CatalogObjectInput): Promise<boolean> {
+  checkInput(o);
+  const groups = [...new Set(o.groups ?? [])].sort();
+  const r = await q.query(
+    `INSERT INTO catalog_objects (norad_id, name, intl_designator, groups, status)
+     VALUES ($1, $2, $3, $4::text[], $5)
+     ON CONFLICT (norad_id) DO UPDATE SET
+       name = EXCLUDED.name, intl_designator = EXCLUDED.intl_designator,
+       groups = EXCLUDED.groups, status = EXCLUDED.status, updated_at = now()
+     WHERE (catalog_objects.name, catalog_objects.intl_designator, catalog_objects.groups, catalog_objects.status)
+           IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.intl_designator, EXCLUDED.groups, EXCLUDED.status)`,
+    [o.noradId, o.name, o.intlDesignator ?? null, groups, o.status ?? 'active'],
+  );
+  return r.rowCount === 1;
+}
+
+export async function getObject(q: Queryable, noradId: number): Promise<CatalogObject | null> {
+  checkNoradId(noradId);
+  const r = await q.query<Row>(`SELECT ${COLS} FROM catalog_objects WHERE norad_id = $1`, [noradId]);
+  return r.rows[0] ? fromRow(r.rows[0]) : null;
+}
+
+export async function listObjects(q: Queryable, filter: { group?: string; status?: ObjectStatus; limit?: number } = {}): Promise<CatalogObject[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.group !== undefined) where.push(`groups @> ARRAY[$${params.push(filter.group)}::text]`);
+  if (filter.status !== undefined) where.push(`status = $${params.push(filter.status)}`);
+  const limit = Math.min(Math.max(1, filter.limit ?? 100_000), 100_000);
+  const r = await q.query<Row>(`SELECT ${COLS} FROM catalog_objects ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY norad_id LIMIT ${limit}`, params);
+  return r.rows.map(fromRow);
+}
+
+/** Set the status; true when it changed. */
+export async function setObjectStatus(q: Queryable, noradId: number, status: ObjectStatus): Promise<boolean> {
+  checkNoradId(noradId);
+  if (!OBJECT_STATUSES.includes(status)) throw new StorageArgumentError(`status must be one of ${OBJECT_STATUSES.join(', ')}`);
+  const r = await q.query(`UPDATE catalog_objects SET status = $2, updated_at = now() WHERE norad_id = $1 AND status <> $2`, [noradId, status]);
+  return r.rowCount === 1;
+}

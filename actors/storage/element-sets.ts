@@ -1,0 +1,108 @@
+/** Every OMM/TLE received, unique per object and epoch. */
+import type { Queryable } from './db.js';
+import { checkNoradId } from './catalog.js';
+import { StorageArgumentError } from './errors.js';
+
+export interface ElementSetInput {
+  noradId: number;
+  epoch: Date;
+  /** Where it came from, e.g. `celestrak:gp:stations`. */
+  source: string;
+  format: 'omm' | 'tle';
+  /** OMM fields as received (CCSDS OMM keys); required for format `omm`. */
+  omm?: Record<string, unknown> | null;
+  tleLine1?: string | null;
+  tleLine2?: string | null;
+  /** Name for the catalog row when this object is new to the catalog. */
+  objectName?: string;
+}
+
+export interface ElementSet extends Required<Omit<ElementSetInput, 'objectName'>> {
+  id: number;
+  receivedAt: Date;
+}
+
+function check(e: ElementSetInput): void {
+  checkNoradId(e.noradId);
+  if (!(e.epoch instanceof Date) || Number.isNaN(e.epoch.getTime())) throw new StorageArgumentError('epoch must be a valid date');
+  if (typeof e.source !== 'string' || e.source.length < 1 || e.source.length > 200) throw new StorageArgumentError('source must be 1..200 characters');
+  if (e.format !== 'omm' && e.format !== 'tle') throw new StorageArgumentError("format must be 'omm' or 'tle'");
+  if (e.format === 'omm' && (typeof e.omm !== 'object' || e.omm === null || Array.isArray(e.omm))) throw new StorageArgumentError('an OMM element set needs its fields');
+  if (e.format === 'tle' && (typeof e.tleLine1 !== 'string' || typeof e.tleLine2 !== 'string' || e.tleLine1.length !== 69 || e.tleLine2.length !== 69)) {
+    throw new StorageArgumentError('a TLE element set needs two 69-character lines');
+  }
+}
+
+/**
+ * Record an element set; creates a minimal catalog row for an object not yet
+ * in the catalog (an OMM can arrive before the catalog refresh). Returns true
+ * when new, false for a replay or an already known (object, epoch).
+ */
+export async function insertElementSet(q: Queryable, e: ElementSetInput): Promise<boolean> {
+  check(e);
+  const name = (e.objectName ?? (typeof e.omm?.OBJECT_NAME === 'string' ? e.omm.OBJECT_NAME : '') ?? '').slice(0, 200) || `NORAD ${e.noradId}`;
+  await q.query(`INSERT INTO catalog_objects (norad_id, name) VALUES ($1, $2) ON CONFLICT (norad_id) DO NOTHING`, [e.noradId, name]);
+  const r = await q.query(
+    `INSERT INTO element_sets (norad_id, epoch, source, format, omm, tle_line1, tle_line2)
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
+     ON CONFLICT ON CONSTRAINT element_sets_natural_key DO NOTHING`,
+    [e.noradId, e.epoch, e.source, e.format, e.omm ? JSON.stringify(e.omm) : null, e.tleLine1 ?? null, e.tleLine2 ?? null],
+  );
+  return r.rowCount === 1;
+}
+
+interface Row {
+  id: string | number;
+  norad_id: number;
+  epoch: Date;
+  source: string;
+  format: 'omm' | 'tle';
+  omm: Record<string, unknown> | null;
+  tle_line1: string | null;
+  tle_line2: string | null;
+  received_at: Date;
+}
+
+const COLS = 'id, norad_id, epoch, source, format, omm, tle_line1, tle_line2, received_at';
+
+function fromRow(r: Row): ElementSet {
+  return {
+    id: Number(r.id),
+    noradId: Number(r.norad_id),
+    epoch: r.epoch,
+    source: r.source,
+    format: r.format,
+    omm: r.omm,
+    tleLine1: r.tle_line1,
+    tleLine2: r.tle_line2,
+    receivedAt: r.received_at,
+  };
+}
+
+/** The newest element set of an object (by epoch), or null. */
+export async function latestElementSet(q: Queryable, noradId: number): Promise<ElementSet | null> {
+  checkNoradId(noradId);
+  const r = await q.query<Row>(`SELECT ${COLS} FROM element_sets WHERE norad_id = $1 ORDER BY epoch DESC LIMIT 1`, [noradId]);
+  return r.rows[0] ? fromRow(r.rows[0]) : null;
+}
+
+/** The newest element set of every object in the list (for a tracker warming up). */
+export async function latestElementSets(q: Queryable, noradIds: readonly number[]): Promise<ElementSet[]> {
+  noradIds.forEach(checkNoradId);
+  if (noradIds.length === 0) return [];
+  const r = await q.query<Row>(
+    `SELECT DISTINCT ON (norad_id) ${COLS} FROM element_sets WHERE norad_id = ANY($1::int[]) ORDER BY norad_id, epoch DESC`,
+    [noradIds],
+  );
+  return r.rows.map(fromRow);
+}
+
+/** Element sets of one object with epochs in [from, to), oldest first. */
+export async function elementSetHistory(q: Queryable, noradId: number, from: Date, to: Date, limit = 1000): Promise<ElementSet[]> {
+  checkNoradId(noradId);
+  const r = await q.query<Row>(
+    `SELECT ${COLS} FROM element_sets WHERE norad_id = $1 AND epoch >= $2 AND epoch < $3 ORDER BY epoch LIMIT ${Math.min(Math.max(1, limit), 100_000)}`,
+    [noradId, from, to],
+  );
+  return r.rows.map(fromRow);
+}

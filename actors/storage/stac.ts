@@ -1,0 +1,241 @@
+/**
+ * STAC collections and items. The full JSON is kept as jsonb; the time span,
+ * bbox and footprint are pulled out into columns the indexes serve. No
+ * PostGIS (the embedded backend has none): bbox is a built-in `box` with a GiST
+ * index (&& is index-assisted), and intersects refines the bbox candidates
+ * with polygon overlap (&&) on each part's outer ring.
+ * Limits, stated: holes are ignored and a line is closed into a ring, so an
+ * intersects search can return an extra item, never miss one; coordinates are
+ * planar lon/lat degrees.
+ */
+import type { Queryable } from './db.js';
+import { StorageArgumentError } from './errors.js';
+
+export type StacDoc = Record<string, unknown> & { id: string };
+
+const ID = /^[A-Za-z0-9._:\-]{1,200}$/;
+const MAX_VERTICES = 10_000;
+
+function checkId(id: unknown, what: string): string {
+  if (typeof id !== 'string' || !ID.test(id)) throw new StorageArgumentError(`${what} must be 1..200 of [A-Za-z0-9._:-]`);
+  return id;
+}
+
+// ---- geometry → built-in types -------------------------------------------
+
+type Position = [number, number];
+
+function position(p: unknown): Position {
+  if (!Array.isArray(p) || p.length < 2 || typeof p[0] !== 'number' || typeof p[1] !== 'number' || !Number.isFinite(p[0]) || !Number.isFinite(p[1])) {
+    throw new StorageArgumentError('a GeoJSON position must be [lon, lat] numbers');
+  }
+  if (p[0] < -180 || p[0] > 180 || p[1] < -90 || p[1] > 90) throw new StorageArgumentError(`position [${p[0]}, ${p[1]}] is outside lon -180..180, lat -90..90`);
+  return [p[0], p[1]];
+}
+
+function ring(coords: unknown): Position[] {
+  if (!Array.isArray(coords) || coords.length === 0) throw new StorageArgumentError('a GeoJSON ring or line needs positions');
+  return coords.map(position);
+}
+
+/** Outer rings (or points, or closed lines) of a GeoJSON geometry, as position lists. */
+export function geometryParts(g: unknown, depth = 0): Position[][] {
+  if (depth > 4) throw new StorageArgumentError('GeometryCollection nested too deep');
+  if (typeof g !== 'object' || g === null) throw new StorageArgumentError('geometry must be a GeoJSON object');
+  const { type, coordinates, geometries } = g as { type?: unknown; coordinates?: unknown; geometries?: unknown };
+  const arr = (x: unknown): unknown[] => {
+    if (!Array.isArray(x) || x.length === 0) throw new StorageArgumentError(`${String(type)} needs coordinates`);
+    return x;
+  };
+  switch (type) {
+    case 'Point':
+      return [[position(coordinates)]];
+    case 'MultiPoint':
+      return arr(coordinates).map((p) => [position(p)]);
+    case 'LineString':
+      return [ring(coordinates)];
+    case 'MultiLineString':
+      return arr(coordinates).map(ring);
+    case 'Polygon':
+      return [ring(arr(coordinates)[0])];
+    case 'MultiPolygon':
+      return arr(coordinates).map((poly) => ring(arr(poly)[0]));
+    case 'GeometryCollection':
+      return arr(geometries).flatMap((x) => geometryParts(x, depth + 1));
+    default:
+      throw new StorageArgumentError(`unsupported geometry type ${JSON.stringify(type)}`);
+  }
+}
+
+function polygonLiteral(part: Position[]): string {
+  return '(' + part.map(([x, y]) => `(${x},${y})`).join(',') + ')';
+}
+
+/** `{"((x,y),…)",…}`: a polygon[] literal, passed as text and cast in SQL (same on both drivers). */
+function polygonArrayLiteral(parts: Position[][]): string {
+  return '{' + parts.map((p) => `"${polygonLiteral(p)}"`).join(',') + '}';
+}
+
+export interface Bbox {
+  west: number;
+  south: number;
+  east: number;
+  north: number;
+}
+
+export function bboxOf(parts: Position[][]): Bbox {
+  let west = Infinity, south = Infinity, east = -Infinity, north = -Infinity;
+  for (const part of parts) for (const [x, y] of part) {
+    west = Math.min(west, x); east = Math.max(east, x);
+    south = Math.min(south, y); north = Math.max(north, y);
+  }
+  return { west, south, east, north };
+}
+
+/** A STAC bbox array (2D or 3D) as a Bbox; west > east (antimeridian) widens to the full longitude range. */
+export function parseBbox(b: unknown): Bbox {
+  if (!Array.isArray(b) || (b.length !== 4 && b.length !== 6) || b.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {
+    throw new StorageArgumentError('bbox must be 4 or 6 finite numbers');
+  }
+  const n = b as number[];
+  const [w, s, e, nn] = n.length === 4 ? [n[0]!, n[1]!, n[2]!, n[3]!] : [n[0]!, n[1]!, n[3]!, n[4]!];
+  if (s > nn) throw new StorageArgumentError('bbox south must be ≤ north');
+  for (const [x, y] of [[w, s], [e, nn]] as const) position([x, y]);
+  // A box cannot wrap; the full longitude band is a superset, and the footprint refines it.
+  return w > e ? { west: -180, south: s, east: 180, north: nn } : { west: w, south: s, east: e, north: nn };
+}
+
+function boxLiteral(b: Bbox): string {
+  return `(${b.east},${b.north}),(${b.west},${b.south})`;
+}
+
+// ---- collections ---------------------------------------------------------
+
+export async function upsertCollection(q: Queryable, doc: StacDoc): Promise<boolean> {
+  checkId(doc?.id, 'collection id');
+  const r = await q.query(
+    `INSERT INTO stac_collections (id, doc) VALUES ($1, $2::jsonb)
+     ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, updated_at = now()
+     WHERE stac_collections.doc IS DISTINCT FROM EXCLUDED.doc`,
+    [doc.id, JSON.stringify(doc)],
+  );
+  return r.rowCount === 1;
+}
+
+export async function getCollection(q: Queryable, id: string): Promise<StacDoc | null> {
+  checkId(id, 'collection id');
+  const r = await q.query<{ doc: StacDoc }>('SELECT doc FROM stac_collections WHERE id = $1', [id]);
+  return r.rows[0]?.doc ?? null;
+}
+
+export async function listCollections(q: Queryable): Promise<StacDoc[]> {
+  const r = await q.query<{ doc: StacDoc }>('SELECT doc FROM stac_collections ORDER BY id');
+  return r.rows.map((row) => row.doc);
+}
+
+// ---- items ---------------------------------------------------------------
+
+function parseTime(v: unknown, what: string): Date | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') throw new StorageArgumentError(`${what} must be an RFC 3339 string or null`);
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw new StorageArgumentError(`${what} is not a valid date-time`);
+  return d;
+}
+
+interface ItemColumns {
+  collection: string;
+  id: string;
+  dtStart: Date | null;
+  dtEnd: Date | null;
+  bbox: string | null;
+  footprint: string | null;
+}
+
+export function itemColumns(item: StacDoc): ItemColumns {
+  const id = checkId(item?.id, 'item id');
+  const collection = checkId(item.collection, 'item collection');
+  const props = (item.properties ?? {}) as Record<string, unknown>;
+  if (typeof props !== 'object' || Array.isArray(props)) throw new StorageArgumentError('item properties must be an object');
+  const dt = parseTime(props.datetime, 'properties.datetime');
+  const start = parseTime(props.start_datetime, 'properties.start_datetime') ?? dt;
+  const end = parseTime(props.end_datetime, 'properties.end_datetime') ?? dt;
+  if (!dt && (!start || !end)) throw new StorageArgumentError('an item needs properties.datetime, or start_datetime and end_datetime');
+  if (start && end && end < start) throw new StorageArgumentError('end_datetime is before start_datetime');
+  let parts: Position[][] | null = null;
+  if (item.geometry !== null && item.geometry !== undefined) {
+    parts = geometryParts(item.geometry);
+    if (parts.reduce((n, p) => n + p.length, 0) > MAX_VERTICES) throw new StorageArgumentError(`geometry has more than ${MAX_VERTICES} vertices`);
+  }
+  const bbox = item.bbox !== undefined ? parseBbox(item.bbox) : parts ? bboxOf(parts) : null;
+  return { collection, id, dtStart: start, dtEnd: end, bbox: bbox ? boxLiteral(bbox) : null, footprint: parts ? polygonArrayLiteral(parts) : null };
+}
+
+/** Insert or replace an item; a replay with the same JSON changes nothing. True when written. */
+export async function upsertItem(q: Queryable, item: StacDoc): Promise<boolean> {
+  const c = itemColumns(item);
+  const r = await q.query(
+    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6::box, $7::polygon[])
+     ON CONFLICT (collection_id, id) DO UPDATE SET
+       doc = EXCLUDED.doc, dt_start = EXCLUDED.dt_start, dt_end = EXCLUDED.dt_end,
+       bbox = EXCLUDED.bbox, footprint = EXCLUDED.footprint, updated_at = now()
+     WHERE stac_items.doc IS DISTINCT FROM EXCLUDED.doc`,
+    [c.collection, c.id, JSON.stringify(item), c.dtStart, c.dtEnd, c.bbox, c.footprint],
+  );
+  return r.rowCount === 1;
+}
+
+export async function getItem(q: Queryable, collection: string, id: string): Promise<StacDoc | null> {
+  checkId(collection, 'collection id');
+  checkId(id, 'item id');
+  const r = await q.query<{ doc: StacDoc }>('SELECT doc FROM stac_items WHERE collection_id = $1 AND id = $2', [collection, id]);
+  return r.rows[0]?.doc ?? null;
+}
+
+export async function deleteItem(q: Queryable, collection: string, id: string): Promise<boolean> {
+  const r = await q.query('DELETE FROM stac_items WHERE collection_id = $1 AND id = $2', [checkId(collection, 'collection id'), checkId(id, 'item id')]);
+  return r.rowCount === 1;
+}
+
+export interface ItemSearch {
+  collections?: string[];
+  ids?: string[];
+  /** STAC bbox [w, s, e, n] (or 6 numbers). */
+  bbox?: number[];
+  /** A GeoJSON geometry the item must intersect. */
+  intersects?: unknown;
+  /** Closed interval; either end open when absent. */
+  datetime?: { from?: Date; to?: Date };
+  limit?: number;
+  offset?: number;
+}
+
+/** Items matching every given filter, newest first. */
+export async function searchItems(q: Queryable, s: ItemSearch): Promise<StacDoc[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (s.collections) where.push(`collection_id = ANY($${params.push(s.collections.map((c) => checkId(c, 'collection id')))}::text[])`);
+  if (s.ids) where.push(`id = ANY($${params.push(s.ids.map((c) => checkId(c, 'item id')))}::text[])`);
+  if (s.bbox && s.intersects) throw new StorageArgumentError('bbox and intersects cannot both be given (STAC API)');
+  if (s.bbox) where.push(`bbox && $${params.push(boxLiteral(parseBbox(s.bbox)))}::box`);
+  if (s.intersects) {
+    const parts = geometryParts(s.intersects);
+    if (parts.reduce((n, p) => n + p.length, 0) > MAX_VERTICES) throw new StorageArgumentError(`intersects has more than ${MAX_VERTICES} vertices`);
+    // The && on box uses the GiST index; the polygon test then drops candidates whose footprint misses.
+    where.push(`bbox && $${params.push(boxLiteral(bboxOf(parts)))}::box`);
+    where.push(
+      `(footprint IS NULL OR EXISTS (SELECT 1 FROM unnest(footprint) AS f, unnest($${params.push(polygonArrayLiteral(parts))}::polygon[]) AS g WHERE f && g))`,
+    );
+  }
+  if (s.datetime?.from) where.push(`dt_end >= $${params.push(s.datetime.from)}`);
+  if (s.datetime?.to) where.push(`dt_start <= $${params.push(s.datetime.to)}`);
+  const limit = Math.min(Math.max(1, s.limit ?? 100), 10_000);
+  const offset = Math.max(0, Math.floor(s.offset ?? 0));
+  const r = await q.query<{ doc: StacDoc }>(
+    `SELECT doc FROM stac_items ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY dt_start DESC NULLS LAST, collection_id, id LIMIT ${limit} OFFSET ${offset}`,
+    params,
+  );
+  return r.rows.map((row) => row.doc);
+}
