@@ -27,6 +27,8 @@ export interface Config {
     shutdownTimeoutMs: number;
     statusIntervalMs: number;
   };
+  /** Extension points an operator can load without changing the code. */
+  plugins: { handlers: string[] };
   storage: { metricsRetentionMonths: number; partitionsAheadMonths: number; tileCacheMaxBytes: number; tileCacheDir: string };
 }
 

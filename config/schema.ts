@@ -58,6 +58,8 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'supervisor.shutdownTimeoutMs', env: 'STARWEATHER_SHUTDOWN_TIMEOUT_MS', kind: 'int', default: 20_000, min: 100, max: 3_600_000, description: 'Drain time per child on SIGTERM before SIGKILL' },
   { key: 'supervisor.statusIntervalMs', env: 'STARWEATHER_STATUS_INTERVAL_MS', kind: 'int', default: 2000, min: 100, max: 600_000, description: 'How often cluster status is published' },
 
+  { key: 'plugins.handlers', env: 'STARWEATHER_EXTRA_HANDLERS', kind: 'list', default: [], description: 'Task-handler plugin modules (comma-separated paths) loaded by hosts that consume work queues; each exports `register(registrar, context)`' },
+
   { key: 'storage.metricsRetentionMonths', env: 'STARWEATHER_METRICS_RETENTION_MONTHS', kind: 'int', default: 13, min: 1, max: 1200, description: 'Months of weather_metrics kept; older monthly partitions are dropped' },
   { key: 'storage.partitionsAheadMonths', env: 'STARWEATHER_PARTITIONS_AHEAD_MONTHS', kind: 'int', default: 3, min: 1, max: 120, description: 'weather_metrics partitions created ahead of the current month' },
   { key: 'storage.tileCacheMaxBytes', env: 'STARWEATHER_TILE_CACHE_MAX_BYTES', kind: 'int', default: 1_073_741_824, min: 1_048_576, max: Number.MAX_SAFE_INTEGER, description: 'Size cap of the tile/image file cache; least recently used files are evicted past it' },
