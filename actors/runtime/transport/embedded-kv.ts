@@ -12,9 +12,10 @@ import { CasConflictError, ClosedError, StarWeatherError } from '../../../protoc
 import type { KvBucket, KvChange, KvEntry, Subscription } from '../../../protocol/transport.js';
 import { MAX_PAYLOAD_BYTES } from './embedded-pubsub.js';
 
-// The key syntax of nats.js' KV (kv/src/kv.ts validKeyRe), so a key the
-// embedded bus accepts is one NATS accepts too.
-const VALID_KEY = /^[-/=.\w]+$/;
+// The key syntax of JetStream KV (nats.js kv validKeyRe, and no empty
+// token), the same check as nats-kv.ts: a key the embedded bus accepts is one
+// NATS accepts too.
+const VALID_KEY = /^[-/_=.a-zA-Z0-9]+$/;
 
 interface Slot {
   /** null: a delete tombstone. */
@@ -29,8 +30,8 @@ interface Watcher {
 }
 
 function assertKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || !VALID_KEY.test(key) || key.startsWith('.') || key.endsWith('.')) {
-    throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `invalid KV key ${JSON.stringify(key)}: letters, digits, - / _ = . only, not starting or ending with .`);
+  if (typeof key !== 'string' || !VALID_KEY.test(key) || key.startsWith('.') || key.endsWith('.') || key.includes('..')) {
+    throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `invalid KV key ${JSON.stringify(key)}: use [-/_=.a-zA-Z0-9], dots only between tokens`);
   }
 }
 
@@ -40,7 +41,10 @@ function assertValue(value: unknown): asserts value is Uint8Array {
 }
 
 function assertPrefix(prefix: unknown): asserts prefix is string | undefined {
-  if (prefix !== undefined && typeof prefix !== 'string') throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'KV prefix must be a string');
+  if (prefix === undefined || prefix === '') return;
+  if (typeof prefix !== 'string' || !VALID_KEY.test(prefix) || prefix.startsWith('.') || prefix.includes('..')) {
+    throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `invalid KV key prefix ${JSON.stringify(prefix)}`);
+  }
 }
 
 export class EmbeddedKvBucket implements KvBucket {
@@ -108,7 +112,7 @@ export class EmbeddedKvBucket implements KvBucket {
     for (const [key, slot] of this.slots) {
       if (slot.value !== null && (!prefix || key.startsWith(prefix))) out.push(key);
     }
-    return out;
+    return out.sort();
   }
 
   async entries(prefix?: string): Promise<KvEntry[]> {
@@ -118,7 +122,7 @@ export class EmbeddedKvBucket implements KvBucket {
     for (const [key, slot] of this.slots) {
       if (slot.value !== null && (!prefix || key.startsWith(prefix))) out.push({ key, value: slot.value.slice(), revision: slot.revision });
     }
-    return out.sort((a, b) => a.revision - b.revision);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async watch(onChange: (change: KvChange) => void, prefix?: string): Promise<Subscription> {
@@ -162,8 +166,9 @@ export class EmbeddedKvBucket implements KvBucket {
   }
 
   private assertRevision(revision: unknown): void {
-    if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
-      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV revision must be a non-negative integer (got ${String(revision)})`);
+    // Revisions start at 1; 0 would mean "absent", which is what create() is for.
+    if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 1) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV revision must be a positive integer (got ${String(revision)})`);
     }
   }
 

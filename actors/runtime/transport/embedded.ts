@@ -57,17 +57,24 @@ export function assertTopologySettings(s: TopologySettings): void {
   int('deadLetterMaxAgeMs', 0);
 }
 
-/** The `kind` of a WorkTask envelope, if the bytes are one; dead letters carry it for operators. */
-function kindOf(data: Uint8Array): string | null {
+const CODE_RE = /^SW_ERR_[A-Z_]+$/;
+const MAX_REASON = 4000;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The `id` and `kind` of a WorkTask envelope, when the bytes are one; dead
+ * letters carry them for operators. The bytes may be anything: a malformed
+ * task is one of the reasons a dead letter exists.
+ */
+function sniffTask(data: Uint8Array): { id: string | null; kind: string | null } {
   try {
-    const value: unknown = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
-    if (typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string') {
-      return (value as { kind: string }).kind.slice(0, 100);
-    }
+    const v: unknown = JSON.parse(utf8.decode(data));
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return { id: null, kind: null };
+    const o = v as Record<string, unknown>;
+    return { id: typeof o.id === 'string' ? o.id : null, kind: typeof o.kind === 'string' ? o.kind : null };
   } catch {
-    // Not JSON (or not a task): the record keeps the raw bytes anyway.
+    return { id: null, kind: null };
   }
-  return null;
 }
 
 export class EmbeddedTransport implements Transport, QueueHost {
@@ -200,13 +207,22 @@ export class EmbeddedTransport implements Transport, QueueHost {
   recordDeadLetter(queue: QueueName, msgId: string, data: Uint8Array, deliveries: number, code: string, reason: string): void {
     const key = `${queue}\u0000${msgId}`;
     if (this.deadLetterSeen.has(key)) return;
+    // As in nats-dead-letter.ts: a bad code must not leave the task stuck, so
+    // it becomes SW_ERR_HANDLER and the given one is kept in the reason.
+    if (!CODE_RE.test(code)) {
+      reason = `[${code}] ${reason}`;
+      code = 'SW_ERR_HANDLER';
+    }
+    if (reason.length > MAX_REASON) reason = reason.slice(0, MAX_REASON - 1) + '…';
+    const task = sniffTask(data);
     const record: DeadLetter = DeadLetterMessage.assert({
       v: 1,
       queue,
-      taskId: msgId,
-      kind: kindOf(data),
+      // The msgId is the task id by convention (WorkTask.id doubles as Nats-Msg-Id).
+      taskId: task.id ?? msgId,
+      kind: task.kind,
       code,
-      reason: reason.length > 4000 ? `${reason.slice(0, 3997)}...` : reason,
+      reason,
       deliveries,
       failedAt: new Date().toISOString(),
       original: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),
