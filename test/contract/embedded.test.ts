@@ -109,3 +109,17 @@ test('embedded: dead letters are bounded and an invalid code is kept in the reas
     await t.close();
   }
 });
+
+test("embedded: onStatus reports 'connected' once per listener", async () => {
+  const t = new EmbeddedTransport();
+  try {
+    const statuses: string[] = [];
+    const sub = t.onStatus((s) => statuses.push(s.type));
+    for (let i = 0; i < 50 && statuses.length === 0; i++) await sleep(10);
+    await sleep(50);
+    assert.deepEqual(statuses, ['connected']);
+    sub.unsubscribe();
+  } finally {
+    await t.close();
+  }
+});

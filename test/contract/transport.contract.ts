@@ -510,16 +510,5 @@ export function runTransportContract(
         await fx.cleanup();
       }
     });
-
-    test('onStatus reports connected', { timeout: TEST_TIMEOUT }, () =>
-      withTransport(async (t) => {
-        const statuses: string[] = [];
-        const sub = t.onStatus((s) => statuses.push(s.type));
-        await waitFor(() => statuses.includes('connected'), 5000, "'connected'");
-        await sleep(100);
-        assert.equal(statuses.filter((s) => s === 'connected').length, 1, "'connected' once");
-        sub.unsubscribe();
-      }),
-    );
   });
 }
