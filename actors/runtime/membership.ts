@@ -8,7 +8,7 @@
  * host produces no KV event at all.
  */
 import { StarWeatherError, errorMessage } from '../../protocol/errors.js';
-import type { KvBucket, Subscription } from '../../protocol/transport.js';
+import type { KvBucket, KvEntry, Subscription } from '../../protocol/transport.js';
 import { MemberMessage, ROLES, type Member, type Role } from '../../protocol/messages/cluster.js';
 import { createLogger, type Logger } from './log.js';
 
@@ -132,11 +132,17 @@ export class Membership {
   /** Live members of `role` (records whose own expiresAt is in the future), sorted by hostId. */
   async liveMembers(role: Role = this.role): Promise<Member[]> {
     const prefix = `${role}.`;
-    const entries = await this.bucket.entries(prefix);
+    // One entry per key, the newest: a listing taken while hosts heartbeat
+    // can report a key twice (seen with NATS KV key listings).
+    const newest = new Map<string, KvEntry>();
+    for (const entry of await this.bucket.entries(prefix)) {
+      const seen = newest.get(entry.key);
+      if (!seen || seen.revision < entry.revision) newest.set(entry.key, entry);
+    }
     this.stats.scans++;
     const now = this.clock();
     const live: Member[] = [];
-    for (const entry of entries) {
+    for (const entry of newest.values()) {
       // Filter again here: the prefix is a hint to the transport, not a promise.
       if (!entry.key.startsWith(prefix)) continue;
       let member: Member;
