@@ -1,0 +1,130 @@
+/**
+ * One prom-client registry per process with the runtime's standard
+ * instruments. Other modules add their own instruments to `registry`
+ * (never to prom-client's global one, so tests can run several workers in a
+ * process without "metric already registered" clashes).
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface EventLoopDelay {
+  /** p99 event-loop delay in seconds over the current window (the previous one if the current is empty). */
+  p99Seconds(): number;
+  /** Start a fresh window now (a test measuring one period calls this first). */
+  reset(): void;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Malformed or invalid messages, by where they were caught and the SW_ERR_ code. */
+  readonly messagesRejected: Counter<'where' | 'code'>;
+  readonly tasks: Counter<'queue' | 'kind' | 'outcome'>;
+  readonly taskDuration: Histogram<'queue'>;
+  readonly deadLetters: Counter<'queue' | 'code'>;
+  readonly mailboxRejected: Counter<'kind'>;
+  /** Handler failures inside actors, by what supervision decided. */
+  readonly actorFailures: Counter<'kind' | 'directive'>;
+  readonly actorsActive: Gauge<'kind'>;
+  readonly eventLoopDelayP99: Gauge;
+  readonly eventLoop: EventLoopDelay;
+  /** Stop the event-loop monitor and its timer. */
+  close(): void;
+}
+
+export type TaskOutcome = 'ok' | 'retry' | 'dead_letter';
+
+export interface MetricsOptions {
+  /** Event-loop delay window; p99 is reported over the last full window. Default 10 s. */
+  eventLoopWindowMs?: number;
+  /** Sampling resolution of the event-loop monitor. Default 10 ms. */
+  eventLoopResolutionMs?: number;
+  /** Labels added to every metric (e.g. { node }). */
+  defaultLabels?: Record<string, string>;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultLabels) registry.setDefaultLabels(options.defaultLabels);
+  const registers = [registry];
+
+  const monitor: IntervalHistogram = monitorEventLoopDelay({ resolution: options.eventLoopResolutionMs ?? 10 });
+  monitor.enable();
+  // A cumulative p99 would hide a recent stall behind hours of calm, and
+  // resetting on every scrape would make two scrapers see different values:
+  // so the gauge reports a fixed window, rotated on a timer.
+  let lastWindowP99 = 0;
+  const p99Seconds = (): number => (monitor.count > 0 ? monitor.percentile(99) / 1e9 : lastWindowP99);
+  const rotate = setInterval(() => {
+    if (monitor.count > 0) lastWindowP99 = monitor.percentile(99) / 1e9;
+    monitor.reset();
+  }, options.eventLoopWindowMs ?? 10_000);
+  rotate.unref();
+
+  const eventLoopDelayP99 = new Gauge({
+    name: 'sw_event_loop_delay_p99_seconds',
+    help: 'p99 event-loop delay over the current window (perf_hooks.monitorEventLoopDelay); long tasks on the loop delay acks and working() heartbeats',
+    registers,
+    collect() {
+      this.set(p99Seconds());
+    },
+  });
+
+  return {
+    registry,
+    messagesRejected: new Counter({
+      name: 'sw_messages_rejected_total',
+      help: 'Messages rejected as malformed or invalid, by where they were caught and reason code',
+      labelNames: ['where', 'code'] as const,
+      registers,
+    }),
+    tasks: new Counter({
+      name: 'sw_tasks_total',
+      help: 'Work tasks handled, by queue, kind and outcome (ok, retry, dead_letter)',
+      labelNames: ['queue', 'kind', 'outcome'] as const,
+      registers,
+    }),
+    taskDuration: new Histogram({
+      name: 'sw_task_duration_seconds',
+      help: 'Handler run time of work tasks',
+      labelNames: ['queue'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    deadLetters: new Counter({
+      name: 'sw_dead_letters_total',
+      help: 'Tasks given up on and written to the dead-letter stream, by queue and reason code',
+      labelNames: ['queue', 'code'] as const,
+      registers,
+    }),
+    mailboxRejected: new Counter({
+      name: 'sw_mailbox_rejected_total',
+      help: 'Messages refused by a full actor mailbox, by actor kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    actorFailures: new Counter({
+      name: 'sw_actor_failures_total',
+      help: 'Actor handler failures, by actor kind and supervision directive (resume, restart, stop)',
+      labelNames: ['kind', 'directive'] as const,
+      registers,
+    }),
+    actorsActive: new Gauge({
+      name: 'sw_actors_active',
+      help: 'Actors currently activated, by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    eventLoopDelayP99,
+    eventLoop: {
+      p99Seconds,
+      reset: () => {
+        lastWindowP99 = 0;
+        monitor.reset();
+      },
+    },
+    close() {
+      clearInterval(rotate);
+      monitor.disable();
+    },
+  };
+}

@@ -1,0 +1,422 @@
+/**
+ * TaskWorker: takes tasks from the three work queues, decides with the
+ * PriorityScheduler which buffered task runs next under one concurrency
+ * limit, and settles each exactly once:
+ *
+ * - a message that is not a valid WorkTask, or whose payload fails its
+ *   handler's schema, is a validation error: dead-lettered at once with its
+ *   ProtocolError code and the field, counted, and never retried;
+ * - a kind this host has no handler for is nak'ed with a delay (another host
+ *   may know it) and dead-lettered as SW_ERR_UNKNOWN_MESSAGE on the last
+ *   delivery;
+ * - a handler that returns is acked (double ack on NATS);
+ * - a handler that throws is nak'ed with exponential backoff and jitter, and
+ *   dead-lettered with its error code and message on the last delivery.
+ *
+ * AckWait is the visibility timeout (RELIABILITY.md): every task this worker
+ * holds, buffered or running, gets `working()` every AckWait/3 so a long
+ * task is not handed to a second worker while the first still runs it.
+ */
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import { ProtocolError, StarWeatherError, errorCode, errorMessage } from '../../protocol/errors.js';
+import type { MessageType } from '../../protocol/message.js';
+import { WorkTaskMessage, type WorkTask } from '../../protocol/messages/work-task.js';
+import { QUEUES, type QueueName } from '../../protocol/names.js';
+import type { EnqueueResult, Transport, WorkConsumer, WorkMessage } from '../../protocol/transport.js';
+import type { Metrics, TaskOutcome } from './metrics.js';
+import { PriorityScheduler, type QueueWeights } from './priority.js';
+
+export interface TaskContext {
+  /** The decoded envelope. */
+  readonly task: WorkTask;
+  /** 1 on first delivery. */
+  readonly deliveryCount: number;
+  readonly maxDeliver: number;
+  /** Aborted when a drain runs out of time: the task has been handed back. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  /** Extend the ack deadline now (the worker also does it every AckWait/3). */
+  heartbeat(): void;
+}
+
+export interface TaskHandler<S extends TSchema = TSchema> {
+  payload: MessageType<S>;
+  handle(payload: Static<S>, ctx: TaskContext): Promise<void> | void;
+}
+
+export interface TaskWorkerOptions {
+  transport: Transport;
+  logger: Logger;
+  metrics: Metrics;
+  /** Tasks running at once across all queues. */
+  concurrency: number;
+  /** Tasks held per queue (delivered, waiting for a slot). */
+  prefetch: number;
+  /** Base nak delay after a failure; doubles per delivery. */
+  retryDelayMs: number;
+  /** The queues' AckWait, for the working() heartbeat period. */
+  ackWaitMs: number;
+  /** Longest nak delay. Default 60 000 ms. */
+  maxRetryDelayMs?: number;
+  /** Queues to consume; default all three. */
+  queues?: QueueName[];
+  weights?: Partial<QueueWeights>;
+}
+
+export interface WorkerStats {
+  /** Handlers running now. */
+  inFlight: number;
+  /** Delivered and waiting for a concurrency slot. */
+  buffered: number;
+  /** Acked after success. */
+  processed: number;
+  /** Handler failures (each retry or dead letter after a throw). */
+  failed: number;
+  /** Dead-lettered for any reason (invalid, unknown kind, last failure). */
+  deadLettered: number;
+  /** Rejected as malformed (decode or schema). */
+  rejected: number;
+}
+
+interface Job {
+  readonly msg: WorkMessage;
+  readonly queue: QueueName;
+  readonly task: WorkTask;
+  readonly handler: TaskHandler;
+  readonly payload: unknown;
+  settled: boolean;
+  controller: AbortController | null;
+  /** Resolves the promise the transport's consume loop is waiting on. */
+  finish(): void;
+}
+
+// Task kinds come from the wire: a metric label per unknown kind would let
+// any producer grow the registry without bound.
+const UNKNOWN_KIND_LABEL = '_unknown';
+const INVALID_KIND_LABEL = '_invalid';
+const KIND_RE = /^[a-z][a-z0-9._\-]*$/;
+
+/**
+ * Nak delay for a failed delivery: base × 2^(deliveryCount−1), capped, with
+ * "equal jitter" (half fixed, half random) so a burst of failures does not
+ * come back as a burst, yet no retry comes back immediately.
+ */
+export function retryDelay(baseMs: number, deliveryCount: number, capMs: number, random: () => number = Math.random): number {
+  const exp = baseMs * 2 ** Math.min(30, Math.max(0, deliveryCount - 1));
+  const capped = Math.min(capMs, exp);
+  return Math.round(capped / 2 + (random() * capped) / 2);
+}
+
+export class TaskWorker {
+  private readonly opts: Required<Omit<TaskWorkerOptions, 'weights'>> & { weights: Partial<QueueWeights> | undefined };
+  private readonly log: Logger;
+  private readonly handlers = new Map<string, TaskHandler>();
+  private readonly scheduler: PriorityScheduler<Job>;
+  private readonly running = new Set<Job>();
+  private consumers: WorkConsumer[] = [];
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private started = false;
+  private draining = false;
+  private drainPromise: Promise<void> | null = null;
+  /** Deliveries received and not yet released back to the transport. */
+  private holding = 0;
+  private idleWaiters: Array<() => void> = [];
+  private readonly counts = { processed: 0, failed: 0, deadLettered: 0, rejected: 0 };
+
+  constructor(options: TaskWorkerOptions) {
+    const int = (name: string, v: number, min: number): void => {
+      if (!Number.isInteger(v) || v < min) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `TaskWorker ${name} must be an integer >= ${min} (got ${v})`);
+    };
+    int('concurrency', options.concurrency, 1);
+    int('prefetch', options.prefetch, 1);
+    int('retryDelayMs', options.retryDelayMs, 0);
+    int('ackWaitMs', options.ackWaitMs, 3);
+    const queues = options.queues ?? [...QUEUES];
+    for (const q of queues) if (!QUEUES.includes(q)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown queue ${JSON.stringify(q)}`);
+    this.opts = { ...options, maxRetryDelayMs: options.maxRetryDelayMs ?? 60_000, queues, weights: options.weights };
+    this.log = options.logger;
+    this.scheduler = new PriorityScheduler<Job>({ concurrency: options.concurrency, ...(options.weights ? { weights: options.weights } : {}) });
+  }
+
+  register<S extends TSchema>(kind: string, handler: TaskHandler<S>): void {
+    if (!KIND_RE.test(kind) || kind.length > 100) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `task kind must match ${KIND_RE} (got ${JSON.stringify(kind)})`);
+    if (this.handlers.has(kind)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `task kind ${kind} registered twice`);
+    this.handlers.set(kind, handler as unknown as TaskHandler);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'TaskWorker already started');
+    this.started = true;
+    const period = Math.max(1, Math.floor(this.opts.ackWaitMs / 3));
+    this.heartbeatTimer = setInterval(() => this.heartbeatAll(), period);
+    this.heartbeatTimer.unref();
+    try {
+      for (const queue of this.opts.queues) {
+        this.consumers.push(await this.opts.transport.consume(queue, { prefetch: this.opts.prefetch }, (msg) => this.receive(queue, msg)));
+      }
+    } catch (err) {
+      await Promise.allSettled(this.consumers.map((c) => c.stop()));
+      this.consumers = [];
+      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      throw err;
+    }
+    this.log.info({ queues: this.opts.queues, concurrency: this.opts.concurrency, prefetch: this.opts.prefetch, kinds: [...this.handlers.keys()] }, 'task worker started');
+  }
+
+  /**
+   * Stop taking work. Buffered tasks go back to the queue at once; running
+   * ones get `timeoutMs` to finish, after which their signal is aborted and
+   * they are nak'ed so another worker picks them up. Resolves when every
+   * delivery this worker held has been settled.
+   */
+  drain(timeoutMs: number): Promise<void> {
+    this.drainPromise ??= this.doDrain(timeoutMs);
+    return this.drainPromise;
+  }
+
+  stats(): WorkerStats {
+    return { inFlight: this.running.size, buffered: this.scheduler.buffered(), ...this.counts };
+  }
+
+  private async doDrain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const stopping = this.consumers.map((c) => c.stop());
+    for (const { item } of this.scheduler.clear()) this.handBack(item, 'draining: not started');
+    if (this.holding > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+    }
+    const late = [...this.running].filter((j) => !j.settled);
+    if (late.length > 0) this.log.warn({ tasks: late.map((j) => j.task.id) }, 'drain timed out; handing running tasks back');
+    for (const job of late) {
+      job.controller?.abort(new StarWeatherError('SW_ERR_TIMEOUT', `drain: task did not finish within ${timeoutMs} ms`));
+      this.handBack(job, 'draining: timed out');
+    }
+    const results = await Promise.allSettled(stopping);
+    for (const r of results) if (r.status === 'rejected') this.log.warn({ err: r.reason }, 'consumer stop failed');
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    this.log.info(this.stats(), 'task worker drained');
+  }
+
+  /** The consume loop's handler. Never rejects: one bad message must not stop the loop. */
+  private receive(queue: QueueName, msg: WorkMessage): Promise<void> {
+    this.holding++;
+    return new Promise<void>((resolve) => {
+      let released = false;
+      // Idempotent: a task handed back by drain is released then, and again
+      // when its handler finally returns.
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        this.holding--;
+        resolve();
+        if (this.holding === 0) for (const w of this.idleWaiters.splice(0)) w();
+      };
+      this.admit(queue, msg, release).catch((err) => {
+        // Only a bug in this file gets here; leave the message to AckWait.
+        this.log.error({ err, queue, msgId: msg.msgId }, 'task worker failed to handle a delivery');
+        release();
+      });
+    });
+  }
+
+  private async admit(queue: QueueName, msg: WorkMessage, release: () => void): Promise<void> {
+    if (this.draining) {
+      safeNak(msg, 0, this.log);
+      release();
+      return;
+    }
+    let task: WorkTask;
+    try {
+      task = WorkTaskMessage.decode(msg.data);
+    } catch (err) {
+      await this.reject(queue, msg, null, err, `message ${msg.msgId} on ${queue}`);
+      release();
+      return;
+    }
+    const handler = this.handlers.get(task.kind);
+    if (!handler) {
+      await this.unknownKind(queue, msg, task);
+      release();
+      return;
+    }
+    let payload: unknown;
+    try {
+      payload = handler.payload.assert(task.payload);
+    } catch (err) {
+      await this.reject(queue, msg, task, err, `task ${task.id} (${task.kind}): payload`);
+      release();
+      return;
+    }
+    const job: Job = { msg, queue, task, handler, payload, settled: false, controller: null, finish: release };
+    this.scheduler.push(queue, job);
+    this.pump();
+  }
+
+  private pump(): void {
+    for (let next = this.scheduler.take(); next !== null; next = this.scheduler.take()) {
+      void this.run(next.item);
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    const { msg, task, queue } = job;
+    const controller = new AbortController();
+    job.controller = controller;
+    this.running.add(job);
+    const log = this.log.child({ task: task.id, kind: task.kind, queue });
+    const ctx: TaskContext = {
+      task,
+      deliveryCount: msg.deliveryCount,
+      maxDeliver: msg.maxDeliver,
+      signal: controller.signal,
+      log,
+      heartbeat: () => {
+        if (!job.settled) msg.working();
+      },
+    };
+    const t0 = performance.now();
+    let failure: { err: unknown } | null = null;
+    try {
+      await job.handler.handle(job.payload, ctx);
+    } catch (err) {
+      failure = { err };
+    }
+    this.opts.metrics.taskDuration.observe({ queue }, (performance.now() - t0) / 1000);
+    this.running.delete(job);
+    this.scheduler.done();
+    try {
+      if (job.settled) {
+        // Handed back by a drain that ran out of time; whatever happened is
+        // redone by the next delivery, which is why handlers are idempotent.
+        log.warn({ failed: failure !== null }, 'task finished after it was handed back');
+        return;
+      }
+      job.settled = true;
+      if (failure === null) {
+        try {
+          await msg.ack();
+          this.counts.processed++;
+          this.count(queue, task.kind, 'ok');
+        } catch (err) {
+          log.warn({ err }, 'ack failed; the task will be redelivered');
+          this.count(queue, task.kind, 'retry');
+        }
+        return;
+      }
+      this.counts.failed++;
+      const { err } = failure;
+      if (msg.deliveryCount >= msg.maxDeliver) {
+        log.error({ err, deliveries: msg.deliveryCount }, 'task failed on its last delivery; dead-lettering it');
+        await this.deadLetter(queue, msg, task.kind, errorCode(err), errorMessage(err));
+      } else {
+        const delay = retryDelay(this.opts.retryDelayMs, msg.deliveryCount, this.opts.maxRetryDelayMs);
+        log.warn({ err, deliveries: msg.deliveryCount, retryInMs: delay }, 'task failed; will retry');
+        safeNak(msg, delay, log);
+        this.count(queue, task.kind, 'retry');
+      }
+    } finally {
+      job.finish();
+      this.pump();
+    }
+  }
+
+  /** Malformed envelope or payload: never retried. */
+  private async reject(queue: QueueName, msg: WorkMessage, task: WorkTask | null, err: unknown, what: string): Promise<void> {
+    const code = err instanceof ProtocolError ? err.code : 'SW_ERR_DECODE';
+    const reason = `${what}: ${errorMessage(err)}`;
+    this.counts.rejected++;
+    this.opts.metrics.messagesRejected.inc({ where: 'worker', code });
+    this.log.warn({ queue, msgId: msg.msgId, code, reason }, 'rejected a malformed task');
+    const kind = task && this.handlers.has(task.kind) ? task.kind : INVALID_KIND_LABEL;
+    await this.deadLetter(queue, msg, kind, code, reason);
+  }
+
+  private async unknownKind(queue: QueueName, msg: WorkMessage, task: WorkTask): Promise<void> {
+    if (msg.deliveryCount >= msg.maxDeliver) {
+      const reason = `task ${task.id}: no handler for kind ${JSON.stringify(task.kind)} after ${msg.deliveryCount} deliveries`;
+      this.opts.metrics.messagesRejected.inc({ where: 'worker', code: 'SW_ERR_UNKNOWN_MESSAGE' });
+      this.log.warn({ queue, task: task.id, kind: task.kind }, 'no host knows this task kind; dead-lettering it');
+      await this.deadLetter(queue, msg, UNKNOWN_KIND_LABEL, 'SW_ERR_UNKNOWN_MESSAGE', reason);
+      return;
+    }
+    // Another host (a newer version, another role) may have the handler.
+    const delay = retryDelay(this.opts.retryDelayMs, msg.deliveryCount, this.opts.maxRetryDelayMs);
+    this.log.debug({ queue, task: task.id, kind: task.kind, retryInMs: delay }, 'no handler for this kind here; handing it back');
+    safeNak(msg, delay, this.log);
+    this.count(queue, UNKNOWN_KIND_LABEL, 'retry');
+  }
+
+  private async deadLetter(queue: QueueName, msg: WorkMessage, kindLabel: string, code: string, reason: string): Promise<void> {
+    try {
+      await msg.deadLetter(code, reason);
+      this.counts.deadLettered++;
+      this.opts.metrics.deadLetters.inc({ queue, code });
+      this.count(queue, kindLabel, 'dead_letter');
+    } catch (err) {
+      // Not acked either: the transport redelivers it or raises MaxDeliver.
+      this.log.error({ err, queue, msgId: msg.msgId, code, reason }, 'could not write the dead letter');
+    }
+  }
+
+  private handBack(job: Job, why: string): void {
+    if (job.settled) return;
+    job.settled = true;
+    safeNak(job.msg, 0, this.log);
+    this.count(job.queue, job.task.kind, 'retry');
+    this.log.debug({ task: job.task.id, why }, 'task handed back to the queue');
+    job.finish();
+  }
+
+  private heartbeatAll(): void {
+    for (const job of this.running) if (!job.settled) safeWorking(job.msg, this.log);
+    for (const { item } of this.scheduler.items()) safeWorking(item.msg, this.log);
+  }
+
+  private count(queue: QueueName, kind: string, outcome: TaskOutcome): void {
+    this.opts.metrics.tasks.inc({ queue, kind, outcome });
+  }
+
+  private whenIdle(): Promise<void> {
+    if (this.holding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+function safeNak(msg: WorkMessage, delayMs: number, log: Logger): void {
+  try {
+    msg.nak(delayMs);
+  } catch (err) {
+    log.warn({ err, msgId: msg.msgId }, 'nak failed; AckWait will redeliver the task');
+  }
+}
+
+function safeWorking(msg: WorkMessage, log: Logger): void {
+  try {
+    msg.working();
+  } catch (err) {
+    log.debug({ err, msgId: msg.msgId }, 'working() failed');
+  }
+}
+
+export interface NewTask<S extends TSchema = TSchema> {
+  queue: QueueName;
+  /** Stable id: the idempotency key and the Nats-Msg-Id, so a retried publish is dropped. */
+  id: string;
+  kind: string;
+  payload: Static<S>;
+  /** Validate the payload before it leaves this process. */
+  payloadType?: MessageType<S>;
+}
+
+/** Build, validate and enqueue one WorkTask (createdAt = now). Throws ProtocolError on an invalid task. */
+export async function enqueueTask<S extends TSchema>(transport: Transport, t: NewTask<S>): Promise<EnqueueResult> {
+  if (t.payloadType) t.payloadType.assert(t.payload);
+  const envelope: WorkTask = { v: 1, id: t.id, kind: t.kind, queue: t.queue, createdAt: new Date().toISOString(), payload: t.payload };
+  // encode() checks the envelope against its schema.
+  const bytes = WorkTaskMessage.encode(envelope);
+  return transport.enqueue(t.queue, t.id, bytes);
+}
