@@ -252,7 +252,10 @@ export class Supervisor extends EventEmitter {
 
   private spawn(rec: ChildRecord): void {
     rec.incarnation += 1;
-    rec.hostId = `${this.nodeId}-${rec.spec.id}-${rec.incarnation}`;
+    // A fresh id per incarnation: a restarted host is a new lease holder, so
+    // fencing can tell it from its predecessor. Membership keys allow only
+    // [-\w] in a host id, hence the replacement.
+    rec.hostId = `${this.nodeId}-${rec.spec.id}-${rec.incarnation}`.replace(/[^-\w]/g, '_');
     rec.state = 'starting';
     rec.hung = false;
     rec.stopping = false;

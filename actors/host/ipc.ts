@@ -25,6 +25,8 @@ export const HostInfoSchema = Type.Object(
     handlers: Type.Array(Type.String()),
     /** Entity kinds this host can activate. */
     entityKinds: Type.Array(Type.String()),
+    /** Shard kinds whose leases this host competes for, and how many shards it owns. */
+    shards: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
     draining: Type.Boolean(),
     /** Honest notes for /health, e.g. "no task handlers registered: not consuming". */
     notes: Type.Array(Type.String({ maxLength: 500 })),

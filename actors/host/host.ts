@@ -1,0 +1,300 @@
+/**
+ * An actor host: one role's share of the work on one node. It connects the
+ * transport, provisions, joins membership, runs a TaskWorker for roles that
+ * consume work queues (when it has handlers for them) and competes for the
+ * shard leases of entity roles. It reports liveness and load to its
+ * supervisor every heartbeatMs, and drains on request: stop taking work,
+ * finish or hand back in-flight tasks, give back leases, leave membership,
+ * exit 0.
+ *
+ * The same code runs in a forked child (main.ts, IPC) and inline in the
+ * supervisor's process (embedded transport): `send` is the only difference.
+ */
+import type { Logger } from 'pino';
+import type { TSchema } from '@sinclair/typebox';
+import type { Config } from '../../config/load.js';
+import { errorMessage } from '../../protocol/errors.js';
+import type { HostHeartbeat, Role } from '../../protocol/messages/cluster.js';
+import type { QueueName } from '../../protocol/names.js';
+import type { Subscription, Transport } from '../../protocol/transport.js';
+import { createMetrics, type Metrics } from '../runtime/metrics.js';
+import { Membership } from '../runtime/membership.js';
+import { LeaseManager } from '../runtime/lease.js';
+import { ShardManager } from '../runtime/sharding.js';
+import { TaskWorker, type TaskHandler } from '../runtime/worker.js';
+import { createTransport } from '../runtime/transport/index.js';
+import { type HostInfo, type SupervisorCommand } from './ipc.js';
+import { loadHandlerPlugins } from './plugins.js';
+import { roleSpec } from './roles.js';
+
+export interface HostOptions {
+  config: Config;
+  role: Role;
+  hostId: string;
+  logger: Logger;
+  /** Every message a forked host sends its supervisor (heartbeat, info, metrics). */
+  send(message: unknown): void;
+  /**
+   * A transport shared with the supervisor (inline mode, embedded bus). The
+   * host then neither provisions nor closes it. Without it the host opens,
+   * provisions and closes its own (createTransport).
+   */
+  transport?: Transport;
+}
+
+export interface RunningHost {
+  readonly hostId: string;
+  readonly role: Role;
+  info(): HostInfo;
+  command(cmd: SupervisorCommand): void;
+  /** Stop taking work, settle in-flight work, leave; resolves when stopped. Idempotent. */
+  drain(): Promise<void>;
+  /** Stop at once without draining (inline stand-in for SIGKILL); unacked work is redelivered. */
+  kill(): void;
+  /** Exit code once stopped: 0 after a drain, non-zero after kill or a fatal error. */
+  readonly exited: Promise<number>;
+}
+
+export async function startHost(options: HostOptions): Promise<RunningHost> {
+  const { config: cfg, role, hostId } = options;
+  const log = options.logger;
+  const spec = roleSpec(role);
+  const ownsTransport = !options.transport;
+  // createTransport provisions (create, then read back and verify) before returning.
+  const transport =
+    options.transport ??
+    (await createTransport(cfg, {
+      name: `starweather ${role} ${hostId}`,
+      onError: (err, context) => log.warn({ err, context }, 'transport background error'),
+    }));
+  const cleanups: Array<() => Promise<void> | void> = [];
+  let connected = true;
+  const statusSub: Subscription = transport.onStatus((s) => {
+    if (s.type === 'connected' || s.type === 'reconnected') connected = true;
+    else if (s.type === 'disconnected' || s.type === 'reconnecting') connected = false;
+    log.info({ transport: s }, 'transport status');
+  });
+  cleanups.push(() => statusSub.unsubscribe());
+  if (ownsTransport) cleanups.push(() => transport.close());
+
+  const metrics: Metrics = createMetrics({ defaultLabels: { node: cfg.nodeId, role, host: hostId } });
+  cleanups.push(() => metrics.close());
+
+  const notes: string[] = [];
+  const handlers = new Map<string, TaskHandler<TSchema>>(Object.entries(spec.handlers));
+  let worker: TaskWorker | null = null;
+  let membership: Membership | null = null;
+  const shardManagers = new Map<string, ShardManager>();
+  let draining = false;
+  let drainPromise: Promise<void> | null = null;
+  let heartbeatTimer: NodeJS.Timeout | null = null;
+  let depthTimer: NodeJS.Timeout | null = null;
+  const queueDepths: Partial<Record<QueueName, number>> = {};
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+
+  const info = (): HostInfo => ({
+    v: 1,
+    type: 'info',
+    hostId,
+    role,
+    pid: process.pid,
+    transport: transport.kind,
+    connected,
+    queues: worker ? [...spec.queues] : [],
+    handlers: [...handlers.keys()].sort(),
+    entityKinds: [...spec.entityKinds],
+    shards: Object.fromEntries([...shardManagers].map(([kind, m]) => [kind, m.ownedShards().length])),
+    draining,
+    notes: [...notes],
+  });
+  let lastInfoKey = '';
+  const sendInfo = (): void => {
+    const current = info();
+    lastInfoKey = JSON.stringify(current);
+    options.send(current);
+  };
+
+  const runCleanups = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn({ err }, 'cleanup step failed');
+      }
+    }
+  };
+
+  try {
+    if (spec.queues.length > 0) {
+      if (cfg.plugins.handlers.length > 0) {
+        await loadHandlerPlugins(
+          cfg.plugins.handlers,
+          {
+            task: (kind, handler) => {
+              if (handlers.has(kind)) throw new Error(`task kind ${kind} is already registered`);
+              handlers.set(kind, handler as unknown as TaskHandler<TSchema>);
+            },
+          },
+          { role, hostId, nodeId: cfg.nodeId, config: cfg, logger: log, transport },
+        );
+      }
+      if (handlers.size === 0) {
+        // Consuming without handlers would only bounce tasks (and dead-letter
+        // them on their last delivery): leave them queued for a host that can run them.
+        notes.push(`no task handlers registered for role ${role}: not consuming the ${spec.queues.join(', ')} queues`);
+      } else {
+        worker = new TaskWorker({
+          transport,
+          logger: log,
+          metrics,
+          concurrency: cfg.work.concurrency,
+          prefetch: cfg.work.prefetch,
+          retryDelayMs: cfg.work.retryDelayMs,
+          ackWaitMs: cfg.work.ackWaitMs,
+          queues: [...spec.queues],
+        });
+        for (const [kind, h] of handlers) worker.register(kind, h);
+      }
+    } else if (cfg.plugins.handlers.length > 0) {
+      notes.push(`role ${role} consumes no work queues: handler plugins not loaded here`);
+    }
+
+    membership = new Membership({
+      bucket: await transport.kv('members'),
+      role,
+      hostId,
+      nodeId: cfg.nodeId,
+      heartbeatMs: cfg.cluster.heartbeatMs,
+      memberTtlMs: cfg.cluster.memberTtlMs,
+      logger: log,
+    });
+    await membership.join();
+    const joined = membership;
+    cleanups.push(() => joined.leave());
+
+    if (spec.shardKinds.length > 0) {
+      const leaseBucket = await transport.kv('leases');
+      const leases = new LeaseManager({ bucket: leaseBucket, holder: hostId, leaseMs: cfg.cluster.leaseMs, logger: log });
+      for (const kind of spec.shardKinds) {
+        const manager = new ShardManager({ kind, shardCount: cfg.cluster.shardCount, membership, leases, leaseBucket, logger: log });
+        shardManagers.set(kind, manager);
+        await manager.start();
+        cleanups.push(() => manager.stop());
+        if (!spec.entityKinds.includes(kind)) {
+          notes.push(`no entity behaviour registered for ${kind}: shards are leased but no entities activate`);
+        }
+      }
+    }
+
+    if (worker) {
+      await worker.start();
+      const w = worker;
+      // The drain path stops the worker itself; this covers a failed start later on.
+      cleanups.push(() => w.drain(0));
+    }
+  } catch (err) {
+    log.error({ err }, 'host failed to start');
+    await runCleanups();
+    throw err;
+  }
+
+  const heartbeat = (): void => {
+    const stats = worker?.stats();
+    const hb: HostHeartbeat = {
+      v: 1,
+      type: 'heartbeat',
+      hostId,
+      // No entity behaviours exist yet; actors counts what is really activated.
+      actors: 0,
+      inFlight: stats ? stats.inFlight + stats.buffered : 0,
+      eventLoopP99Ms: Math.round(metrics.eventLoop.p99Seconds() * 1000 * 100) / 100,
+      queueDepths: { ...queueDepths },
+    };
+    options.send(hb);
+    // Info changes rarely (shards won or lost, transport state): resend it
+    // only when it differs from what the supervisor last got.
+    const current = info();
+    const key = JSON.stringify(current);
+    if (key !== lastInfoKey) {
+      lastInfoKey = key;
+      options.send(current);
+    }
+  };
+  // Heartbeats never wait on the bus: they report that this process's event
+  // loop turns. Queue depths are refreshed beside them, one refresh at a time.
+  let refreshing = false;
+  const refreshDepths = async (): Promise<void> => {
+    if (refreshing || !worker) return;
+    refreshing = true;
+    try {
+      for (const q of spec.queues) queueDepths[q] = (await transport.queueStats(q)).depth;
+    } catch (err) {
+      log.debug({ err: errorMessage(err) }, 'queue stats unavailable');
+    } finally {
+      refreshing = false;
+    }
+  };
+  heartbeatTimer = setInterval(heartbeat, cfg.cluster.heartbeatMs);
+  depthTimer = setInterval(() => void refreshDepths(), Math.max(cfg.cluster.heartbeatMs, 1000));
+  depthTimer.unref();
+  sendInfo();
+  heartbeat();
+  log.info({ queues: worker ? spec.queues : [], handlers: [...handlers.keys()], shardKinds: spec.shardKinds, transport: transport.kind, notes }, 'host started');
+
+  const stopTimers = (): void => {
+    if (heartbeatTimer) clearInterval(heartbeatTimer);
+    if (depthTimer) clearInterval(depthTimer);
+    heartbeatTimer = depthTimer = null;
+  };
+
+  const drain = (): Promise<void> => {
+    drainPromise ??= (async () => {
+      draining = true;
+      log.info('draining');
+      sendInfo();
+      // Finish within the supervisor's shutdown timeout, with a margin for leaving.
+      const budgetMs = Math.max(100, Math.floor(cfg.supervisor.shutdownTimeoutMs * 0.7));
+      let code = 0;
+      try {
+        await membership?.drain();
+        if (worker) await worker.drain(budgetMs);
+      } catch (err) {
+        log.error({ err }, 'drain failed');
+        code = 1;
+      }
+      stopTimers();
+      await runCleanups();
+      log.info({ code, stats: worker?.stats() }, 'host stopped');
+      resolveExit(code);
+    })();
+    return drainPromise;
+  };
+
+  return {
+    hostId,
+    role,
+    info,
+    command(cmd) {
+      if (cmd.type === 'drain') void drain();
+      else if (cmd.type === 'metrics') {
+        void metrics.registry.getMetricsAsJSON().then(
+          (m) => options.send({ v: 1, type: 'metrics', requestId: cmd.requestId, metrics: m }),
+          (err) => log.warn({ err }, 'metrics collection failed'),
+        );
+      }
+    },
+    drain,
+    kill() {
+      if (drainPromise) return;
+      drainPromise = (async () => {
+        stopTimers();
+        // No drain: close what we hold so a shared bus redelivers our work.
+        if (worker) await worker.drain(0).catch(() => undefined);
+        await runCleanups();
+        resolveExit(137);
+      })();
+    },
+    exited,
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * What each role's actor host runs, as data: the work queues it consumes,
+ * the shard kinds it takes leases for, and the task handlers and entity
+ * behaviours built into it. Domain issues fill these in; until then a role
+ * may have nothing built in, and the host says so in /health rather than
+ * pretending (see `notes` in HostInfo).
+ */
+import type { TSchema } from '@sinclair/typebox';
+import type { QueueName } from '../../protocol/names.js';
+import type { Role } from '../../protocol/messages/cluster.js';
+import type { TaskHandler } from '../runtime/worker.js';
+
+export interface RoleSpec {
+  /** Work queues a host of this role consumes when it has task handlers. */
+  queues: QueueName[];
+  /** Built-in task handlers, by task kind. */
+  handlers: Record<string, TaskHandler<TSchema>>;
+  /**
+   * Shard kinds (lease key prefixes) a host of this role competes for; the
+   * entities of a shard activate on the host holding its lease.
+   */
+  shardKinds: string[];
+  /** Entity kinds with a behaviour built in (activated per owned shard). */
+  entityKinds: string[];
+  /** One line for operators: what this role is for. */
+  summary: string;
+}
+
+export const ROLE_SPECS: Record<Role, RoleSpec> = {
+  worker: {
+    queues: ['high', 'satellite', 'weather'],
+    handlers: {},
+    shardKinds: [],
+    entityKinds: [],
+    summary: 'runs tasks from the three priority work queues',
+  },
+  tracker: {
+    queues: [],
+    handlers: {},
+    shardKinds: ['tracker'],
+    entityKinds: [],
+    summary: 'owns tracker shards (leases, fencing) and hosts their satellite entities',
+  },
+  tile: {
+    queues: [],
+    handlers: {},
+    shardKinds: [],
+    entityKinds: [],
+    summary: 'renders and caches map tiles',
+  },
+  ingest: {
+    queues: [],
+    handlers: {},
+    shardKinds: [],
+    entityKinds: [],
+    summary: 'fetches element sets and weather imagery and enqueues their processing',
+  },
+  gateway: {
+    queues: [],
+    handlers: {},
+    shardKinds: [],
+    entityKinds: [],
+    summary: 'serves the HTTP API, websocket, /health and /metrics',
+  },
+};
+
+export function roleSpec(role: Role): RoleSpec {
+  const spec = ROLE_SPECS[role];
+  if (!spec) throw new RangeError(`unknown role ${JSON.stringify(role)}`);
+  return spec;
+}

@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+/**
+ * The `starweather` command.
+ *
+ *   starweather start                     everything on this machine (all roles)
+ *   starweather node --roles a,b          join a cluster with these roles (needs NATS_URL)
+ *   starweather status [--json]           the cluster as its nodes report it (needs NATS_URL)
+ *
+ * Exit codes: 0 clean stop; 1 failure (restart intensity exhausted, could not
+ * connect, no node answered `status`); 2 bad usage or a bad config value
+ * (the message names the key).
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig, type Config } from '../config/load.js';
+import { ConfigError, errorMessage } from '../protocol/errors.js';
+import { names } from '../protocol/names.js';
+import { MemberMessage, type ClusterStatus, type Member } from '../protocol/messages/cluster.js';
+import { createTransport } from '../actors/runtime/transport/index.js';
+import { collectClusterStatus } from './cluster-status.js';
+import { startNode } from './node.js';
+
+const USAGE = `Usage: starweather <command> [options]
+
+Commands:
+  start                 Run every role on this machine. Without NATS_URL the
+                        embedded in-process bus is used and the hosts run
+                        inline; with NATS_URL each role is a child process.
+  node --roles <list>   Join a cluster with the given roles (comma-separated:
+                        tracker, tile, ingest, gateway, worker). Needs NATS_URL.
+  status [--json] [--wait <ms>]
+                        Listen for the nodes' status reports (default: one
+                        status interval plus a second) and print the cluster.
+                        Needs NATS_URL. Exits 1 when no node answered.
+
+Options:
+  --roles <list>        Roles for start/node (overrides STARWEATHER_ROLES)
+  --json                Machine-readable output (status)
+  --wait <ms>           How long status listens
+  -h, --help            This help
+
+Configuration comes from defaults, a JSON file (STARWEATHER_CONFIG) and the
+environment; see the README for every key. /health and /metrics are served on
+STARWEATHER_PORT (8080) by a node with the gateway role, otherwise on
+STARWEATHER_NODE_PORT (9464). Task-handler plugins: STARWEATHER_EXTRA_HANDLERS.
+`;
+
+class UsageError extends Error {}
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`starweather: ${message}\n`);
+  return code;
+}
+
+function config(overrides: Record<string, unknown>): Config {
+  return loadConfig({ overrides });
+}
+
+async function runNode(cfg: Config): Promise<number> {
+  const mode = cfg.nats.url ? 'process' : 'inline';
+  const node = await startNode({ config: cfg, mode });
+  return node.done;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => pad(c, widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+function age(ms: number | null, now: number): string {
+  if (ms === null) return '-';
+  const d = Math.max(0, now - ms);
+  return d < 10_000 ? `${(d / 1000).toFixed(1)}s` : `${Math.round(d / 1000)}s`;
+}
+
+function renderStatus(namespace: string, nodes: ClusterStatus[], members: Member[], now: number): string {
+  const out: string[] = [`namespace ${namespace}: ${nodes.length} node(s) reporting, ${members.length} live member record(s)`];
+  if (nodes.length > 0) {
+    const rows = [['NODE', 'HOST', 'ROLE', 'PID', 'STATE', 'RESTARTS', 'ACTORS', 'HEARTBEAT']];
+    for (const n of nodes) for (const h of n.hosts) rows.push([n.nodeId, h.hostId, h.role, String(h.pid), h.state, String(h.restarts), String(h.actors), age(h.lastHeartbeatAt, now)]);
+    out.push('', table(rows));
+    const latest = nodes.reduce((a, b) => (b.at > a.at ? b : a));
+    const q = Object.entries(latest.queues).map(([name, v]) => `${name}=${v.depth}`);
+    out.push('', `queues (as of ${age(latest.at, now)} ago): ${q.join(' ') || '-'}   dead letters: ${latest.deadLetters}`);
+  }
+  if (members.length > 0) {
+    const rows = [['MEMBER', 'ROLE', 'NODE', 'PID', 'DRAINING', 'HEARTBEAT']];
+    for (const m of members) rows.push([m.hostId, m.role, m.nodeId, String(m.pid), String(m.draining), age(m.heartbeatAt, now)]);
+    out.push('', table(rows));
+  }
+  return out.join('\n');
+}
+
+async function status(cfg: Config, json: boolean, waitMs: number): Promise<number> {
+  const n = names(cfg.namespace);
+  // Reading only: do not create streams or buckets in a namespace nobody runs.
+  const transport = await createTransport(cfg, { name: 'starweather status', provision: false });
+  try {
+    const collecting = collectClusterStatus(transport, n, waitMs);
+    let members: Member[] = [];
+    let membersError: string | null = null;
+    try {
+      const bucket = await transport.kv('members');
+      const now = Date.now();
+      for (const e of await bucket.entries()) {
+        try {
+          const m = MemberMessage.decode(e.value);
+          if (m.expiresAt > now) members.push(m);
+        } catch {
+          // A malformed record is not a member; the hosts count these themselves.
+        }
+      }
+      members = members.sort((a, b) => a.hostId.localeCompare(b.hostId));
+    } catch (err) {
+      membersError = errorMessage(err);
+    }
+    const { nodes, invalid } = await collecting;
+    const now = Date.now();
+    if (json) {
+      process.stdout.write(JSON.stringify({ namespace: cfg.namespace, at: now, nodes, members, invalidStatuses: invalid, membersError }, null, 2) + '\n');
+    } else {
+      process.stdout.write(renderStatus(cfg.namespace, nodes, members, now) + '\n');
+      if (membersError) process.stdout.write(`(members bucket unreadable: ${membersError})\n`);
+    }
+    if (nodes.length === 0) {
+      process.stderr.write(`starweather: no node reported status in namespace ${cfg.namespace} within ${waitMs} ms\n`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    await transport.close().catch(() => undefined);
+  }
+}
+
+export async function cli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        roles: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        wait: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    return fail(`${errorMessage(err)}\n\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  if (values.help || command === 'help' || command === undefined) {
+    process.stdout.write(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  try {
+    if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+    const overrides: Record<string, unknown> = {};
+    if (values.roles !== undefined) {
+      if (command === 'status') throw new UsageError('--roles is for start and node');
+      overrides['roles'] = values.roles;
+    }
+    switch (command) {
+      case 'start': {
+        return await runNode(config(overrides));
+      }
+      case 'node': {
+        const cfg = config(overrides);
+        if (!cfg.nats.url) throw new UsageError('`node` joins a cluster over NATS: set NATS_URL (or run `starweather start` for a single machine on the embedded bus)');
+        return await runNode(cfg);
+      }
+      case 'status': {
+        const cfg = config(overrides);
+        if (!cfg.nats.url) throw new UsageError('`status` reads the cluster from NATS: set NATS_URL (a `start` without NATS answers GET /health instead)');
+        let waitMs = cfg.supervisor.statusIntervalMs + 1000;
+        if (values.wait !== undefined) {
+          waitMs = Number(values.wait);
+          if (!Number.isInteger(waitMs) || waitMs < 100 || waitMs > 600_000) throw new UsageError(`--wait must be an integer from 100 to 600000 ms (got ${JSON.stringify(values.wait)})`);
+        }
+        return await status(cfg, values.json ?? false, waitMs);
+      }
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message, 2);
+    if (err instanceof UsageError) return fail(err.message, 2);
+    return fail(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
+  }
+}
+
+function crash(kind: string) {
+  return (err: unknown) => {
+    process.stderr.write(`starweather: ${kind}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // Forked hosts notice the closed IPC channel and drain themselves.
+    process.exit(1);
+  };
+}
+
+process.on('uncaughtException', crash('uncaught exception'));
+process.on('unhandledRejection', crash('unhandled rejection'));
+
+cli(process.argv.slice(2)).then(
+  (code) => {
+    // Flush stdout/stderr, then leave even if a stray handle would keep the loop alive.
+    process.exitCode = code;
+    setTimeout(() => process.exit(code), 100).unref();
+  },
+  crash('failed'),
+);

@@ -1,0 +1,203 @@
+/**
+ * /health and /metrics for a node: a fastify plugin (the gateway mounts the
+ * same plugin on its own server later) and a small server for nodes without
+ * the gateway role. Errors are RFC 9457 problem details
+ * (application/problem+json). Timeouts are set because fastify's defaults
+ * (connectionTimeout and requestTimeout 0) never close a slow client
+ * (RELIABILITY.md, "Security controls").
+ */
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyError } from 'fastify';
+import type { Logger } from 'pino';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { Role } from '../protocol/messages/cluster.js';
+import type { ChildStatus, Supervisor } from './supervisor.js';
+
+export interface HostHealth {
+  id: string;
+  role: Role;
+  mode: 'process' | 'inline';
+  hostId: string;
+  pid: number | null;
+  state: ChildStatus['state'];
+  draining: boolean;
+  restarts: number;
+  lastHeartbeatAt: number | null;
+  heartbeatAgeMs: number | null;
+  inFlight: number;
+  queueDepths: Record<string, number>;
+  /** What the host reported it runs; null until its first info message. */
+  queues: string[] | null;
+  handlers: string[] | null;
+  entityKinds: string[] | null;
+  shards: Record<string, number> | null;
+  notes: string[];
+  lastExit: ChildStatus['lastExit'];
+}
+
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  nodeId: string;
+  roles: Role[];
+  transport: { kind: 'nats' | 'embedded'; connected: boolean };
+  hosts: HostHealth[];
+  /** Why the node is degraded (empty when ok). */
+  problems: string[];
+  invalidIpcMessages: number;
+  at: number;
+}
+
+export interface NodeHealthSource {
+  health(): HealthReport;
+  /** Prometheus text and its content type. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+export interface SupervisorHealthOptions {
+  supervisor: Supervisor;
+  nodeId: string;
+  roles: Role[];
+  transport: () => { kind: 'nats' | 'embedded'; connected: boolean };
+  /** A host silent longer than this is reported as a problem (use the hang timeout). */
+  staleHeartbeatMs: number;
+  /** The supervisor's own registry (restarts, child up, process metrics). */
+  registry: Registry;
+  /** How long /metrics waits for children's metrics (default 1000 ms). */
+  childMetricsTimeoutMs?: number;
+}
+
+/** Health and metrics of a supervisor and its hosts. */
+export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource {
+  return {
+    health(): HealthReport {
+      const now = Date.now();
+      const transport = o.transport();
+      const problems: string[] = [];
+      if (!transport.connected) problems.push(`transport ${transport.kind} is not connected`);
+      const hosts = o.supervisor.status().map((c): HostHealth => {
+        const age = c.lastHeartbeatAt === null ? null : now - c.lastHeartbeatAt;
+        if (c.state !== 'running') problems.push(`host ${c.id} is ${c.state}`);
+        else if (age === null || age > o.staleHeartbeatMs) problems.push(`host ${c.id} has not heartbeated for ${age ?? '?'} ms`);
+        if (c.info && !c.info.connected) problems.push(`host ${c.id} reports its transport disconnected`);
+        return {
+          id: c.id,
+          role: c.role,
+          mode: c.mode,
+          hostId: c.hostId,
+          pid: c.pid,
+          state: c.state,
+          draining: c.draining || (c.info?.draining ?? false),
+          restarts: c.restarts,
+          lastHeartbeatAt: c.lastHeartbeatAt,
+          heartbeatAgeMs: age,
+          inFlight: c.inFlight,
+          queueDepths: c.queueDepths,
+          queues: c.info?.queues ?? null,
+          handlers: c.info?.handlers ?? null,
+          entityKinds: c.info?.entityKinds ?? null,
+          shards: c.info?.shards ?? null,
+          notes: c.info?.notes ?? [],
+          lastExit: c.lastExit,
+        };
+      });
+      return {
+        status: problems.length === 0 ? 'ok' : 'degraded',
+        nodeId: o.nodeId,
+        roles: o.roles,
+        transport,
+        hosts,
+        problems,
+        invalidIpcMessages: o.supervisor.invalidMessages,
+        at: now,
+      };
+    },
+    async metrics() {
+      const children = await o.supervisor.collectChildMetrics(o.childMetricsTimeoutMs ?? 1000);
+      // Each host labels its series with its host id, so aggregation keeps
+      // them apart; the supervisor's own series have no host label.
+      const aggregated = AggregatorRegistry.aggregate([await o.registry.getMetricsAsJSON(), ...(children as Array<Awaited<ReturnType<Registry['getMetricsAsJSON']>>>)]);
+      return { contentType: o.registry.contentType, body: await aggregated.metrics() };
+    },
+  };
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  code?: string;
+}
+
+function sendProblem(reply: { code(n: number): unknown; type(t: string): unknown; send(b: unknown): unknown }, p: Problem): void {
+  reply.code(p.status);
+  reply.type('application/problem+json');
+  reply.send(p);
+}
+
+/** GET /health (200 ok / 503 degraded) and GET /metrics. */
+export const nodeHttpPlugin: FastifyPluginAsync<{ source: NodeHealthSource }> = async (app, { source }) => {
+  app.get('/health', async (_req, reply) => {
+    const report = source.health();
+    reply.code(report.status === 'ok' ? 200 : 503).header('cache-control', 'no-store');
+    return report;
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const { contentType, body } = await source.metrics();
+    reply.header('content-type', contentType).header('cache-control', 'no-store');
+    return body;
+  });
+};
+
+export interface NodeServerOptions {
+  host: string;
+  port: number;
+  source: NodeHealthSource;
+  logger?: Logger;
+}
+
+/** Problem-details handlers for a whole server (404 and errors). */
+export function useProblemDetails(app: FastifyInstance): void {
+  app.setNotFoundHandler((req, reply) => {
+    sendProblem(reply, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.url.slice(0, 200)}`, code: 'SW_ERR_NOT_FOUND' });
+  });
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) app.log.error({ err }, 'request failed');
+    sendProblem(reply, {
+      type: 'about:blank',
+      title: status >= 500 ? 'Internal Server Error' : 'Bad Request',
+      status,
+      // A 5xx does not leak internals; a 4xx says what was wrong.
+      detail: status >= 500 ? 'the server failed to handle the request' : err.message,
+      code: status >= 500 ? 'SW_ERR_HANDLER' : (err.code ?? 'SW_ERR_INVALID_ARGUMENT'),
+    });
+  });
+}
+
+export interface NodeServer {
+  app: FastifyInstance;
+  /** The bound port (useful with port 0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer> {
+  // Typed as the plain instance: a pino loggerInstance otherwise leaks its
+  // generic Logger type into every signature that takes the app.
+  const app: FastifyInstance = Fastify({
+    ...(o.logger ? { loggerInstance: o.logger.child({ component: 'http' }) } : { logger: false }),
+    disableRequestLogging: true,
+    connectionTimeout: 10_000,
+    requestTimeout: 10_000,
+    keepAliveTimeout: 5_000,
+    // These routes take no body.
+    bodyLimit: 16 * 1024,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  useProblemDetails(app);
+  await app.register(nodeHttpPlugin, { source: o.source });
+  await app.listen({ host: o.host, port: o.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : o.port;
+  return { app, port, close: () => app.close() };
+}

@@ -1,0 +1,184 @@
+/**
+ * One StarWeather node: the transport, a supervisor with one actor host per
+ * role, cluster status, and /health + /metrics. With NATS each host is a
+ * forked process; with the embedded bus (no NATS_URL) the hosts run inline,
+ * because an in-process bus cannot span processes.
+ *
+ * Until the gateway issue lands, a node with the gateway role serves /health
+ * and /metrics on http.port (the gateway's port); any other node serves
+ * them on http.nodePort.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Config } from '../config/load.js';
+import { errorMessage } from '../protocol/errors.js';
+import { names } from '../protocol/names.js';
+import type { Role } from '../protocol/messages/cluster.js';
+import type { Transport } from '../protocol/transport.js';
+import { createLogger, type Logger } from '../actors/runtime/log.js';
+import { createTransport } from '../actors/runtime/transport/index.js';
+import { startHost } from '../actors/host/host.js';
+import type { ChildSpec, InlineChild } from './child-spec.js';
+import { Supervisor } from './supervisor.js';
+import { ClusterStatusReporter } from './cluster-status.js';
+import { startNodeServer, supervisorHealth, type NodeServer } from './http.js';
+
+/** Start order; stop is the reverse, so the gateway stops taking requests first. */
+export const ROLE_ORDER: readonly Role[] = ['tracker', 'worker', 'tile', 'ingest', 'gateway'];
+
+export const HOST_ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', 'actors', 'host', 'main.js');
+
+export interface NodeOptions {
+  config: Config;
+  /** process: fork a host per role (NATS); inline: run hosts in this process (embedded bus). */
+  mode: 'process' | 'inline';
+  logger?: Logger;
+  /** Install SIGTERM/SIGINT handlers that drain (default true). */
+  handleSignals?: boolean;
+}
+
+export interface RunningNode {
+  supervisor: Supervisor;
+  transport: Transport;
+  status: ClusterStatusReporter;
+  http: NodeServer;
+  /** Drain everything; resolves with the exit code. */
+  stop(): Promise<number>;
+  /** Exit code once the node has stopped (requested stop or escalation). */
+  readonly done: Promise<number>;
+}
+
+export function childSpecs(cfg: Config, mode: 'process' | 'inline', inline: (role: Role, hostId: string, send: (m: unknown) => void) => Promise<InlineChild>): ChildSpec[] {
+  const roles = ROLE_ORDER.filter((r) => cfg.roles.includes(r));
+  return roles.map(
+    (role): ChildSpec => ({
+      id: role,
+      role,
+      restart: 'permanent',
+      shutdownTimeoutMs: cfg.supervisor.shutdownTimeoutMs,
+      start: mode === 'process' ? { mode: 'process', module: HOST_ENTRY } : { mode: 'inline', run: (ctx) => inline(role, ctx.hostId, ctx.send) },
+    }),
+  );
+}
+
+export async function startNode(o: NodeOptions): Promise<RunningNode> {
+  const cfg = o.config;
+  const log = o.logger ?? createLogger({ nodeId: cfg.nodeId, role: 'supervisor', level: cfg.logLevel, destination: 1 });
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: cfg.nodeId });
+  collectDefaultMetrics({ register: registry });
+
+  const transport = await createTransport(cfg, {
+    name: `starweather supervisor ${cfg.nodeId}`,
+    onError: (err, context) => log.warn({ err, context }, 'transport background error'),
+  });
+  let connected = true;
+  transport.onStatus((s) => {
+    if (s.type === 'connected' || s.type === 'reconnected') connected = true;
+    else if (s.type === 'disconnected' || s.type === 'reconnecting') connected = false;
+    log.info({ transport: s }, 'transport status');
+  });
+
+  const inline = async (role: Role, hostId: string, send: (m: unknown) => void): Promise<InlineChild> => {
+    const host = await startHost({
+      config: cfg,
+      role,
+      hostId,
+      send,
+      transport,
+      logger: createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1 }).child({ host: hostId }),
+    });
+    return { command: (c) => host.command(c), kill: () => host.kill(), exited: host.exited };
+  };
+
+  const supervisor = new Supervisor({
+    nodeId: cfg.nodeId,
+    children: childSpecs(cfg, o.mode, inline),
+    maxRestarts: cfg.supervisor.maxRestarts,
+    restartWindowMs: cfg.supervisor.restartWindowMs,
+    backoff: { baseMs: cfg.supervisor.backoffBaseMs, maxMs: cfg.supervisor.backoffMaxMs, jitter: 'full' },
+    hangTimeoutMs: cfg.supervisor.hangTimeoutMs,
+    logger: log,
+    registry,
+  });
+
+  const status = new ClusterStatusReporter({
+    transport,
+    names: names(cfg.namespace),
+    nodeId: cfg.nodeId,
+    roles: ROLE_ORDER.filter((r) => cfg.roles.includes(r)),
+    hosts: () => supervisor.status(),
+    intervalMs: cfg.supervisor.statusIntervalMs,
+    logger: log,
+  });
+
+  const port = cfg.roles.includes('gateway') ? cfg.http.port : cfg.http.nodePort;
+  let http: NodeServer;
+  try {
+    http = await startNodeServer({
+      host: cfg.http.host,
+      port,
+      logger: log,
+      source: supervisorHealth({
+        supervisor,
+        nodeId: cfg.nodeId,
+        roles: ROLE_ORDER.filter((r) => cfg.roles.includes(r)),
+        transport: () => ({ kind: transport.kind, connected }),
+        staleHeartbeatMs: cfg.supervisor.hangTimeoutMs,
+        registry,
+      }),
+    });
+  } catch (err) {
+    await transport.close().catch(() => undefined);
+    throw err;
+  }
+  log.info({ host: cfg.http.host, port: http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node listening');
+
+  let finishing: Promise<number> | null = null;
+  const finish = (): Promise<number> => {
+    finishing ??= (async () => {
+      const outcome = await supervisor.done;
+      status.stop();
+      // One last status so peers see our hosts stopped, not just silent.
+      await status.publish().catch(() => undefined);
+      await http.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'http close failed'));
+      await transport.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'transport close failed'));
+      log.info({ outcome }, 'node stopped');
+      return outcome.code;
+    })();
+    return finishing;
+  };
+
+  if (o.handleSignals ?? true) {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals === 1) log.info({ signal: sig }, 'draining node');
+      else log.warn({ signal: sig }, 'already draining; children are being stopped in reverse order');
+      void supervisor.stop();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+
+  status.start();
+  try {
+    await supervisor.start();
+  } catch (err) {
+    log.error({ err }, 'supervisor failed to start');
+    void supervisor.stop();
+  }
+  const done = finish();
+  return {
+    supervisor,
+    transport,
+    status,
+    http,
+    stop: async () => {
+      await supervisor.stop();
+      return done;
+    },
+    done,
+  };
+}
