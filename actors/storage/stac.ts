@@ -92,6 +92,15 @@ export function bboxOf(parts: Position[][]): Bbox {
   return { west, south, east, north };
 }
 
+/** A search bbox as rectangles: two when it crosses the antimeridian (west > east). */
+function bboxParts(b: unknown): Position[][] {
+  const whole = parseBbox(b);
+  const n = b as number[];
+  const [w, e] = n.length === 4 ? [n[0]!, n[2]!] : [n[0]!, n[3]!];
+  const rect = (west: number, east: number): Position[] => [[west, whole.south], [east, whole.south], [east, whole.north], [west, whole.north], [west, whole.south]];
+  return w > e ? [rect(w, 180), rect(-180, e)] : [rect(whole.west, whole.east)];
+}
+
 /** A STAC bbox array (2D or 3D) as a Bbox; west > east (antimeridian) widens to the full longitude range. */
 export function parseBbox(b: unknown): Bbox {
   if (!Array.isArray(b) || (b.length !== 4 && b.length !== 6) || b.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {
@@ -218,10 +227,14 @@ export async function searchItems(q: Queryable, s: ItemSearch): Promise<StacDoc[
   if (s.collections) where.push(`collection_id = ANY($${params.push(s.collections.map((c) => checkId(c, 'collection id')))}::text[])`);
   if (s.ids) where.push(`id = ANY($${params.push(s.ids.map((c) => checkId(c, 'item id')))}::text[])`);
   if (s.bbox && s.intersects) throw new StorageArgumentError('bbox and intersects cannot both be given (STAC API)');
-  if (s.bbox) where.push(`bbox && $${params.push(boxLiteral(parseBbox(s.bbox)))}::box`);
+  // STAC API: bbox and intersects select items whose geometry intersects the area.
+  let parts: Position[][] | undefined;
+  if (s.bbox) parts = bboxParts(s.bbox);
   if (s.intersects) {
-    const parts = geometryParts(s.intersects);
+    parts = geometryParts(s.intersects);
     if (parts.reduce((n, p) => n + p.length, 0) > MAX_VERTICES) throw new StorageArgumentError(`intersects has more than ${MAX_VERTICES} vertices`);
+  }
+  if (parts) {
     // The && on box uses the GiST index; the polygon test then drops candidates whose footprint misses.
     where.push(`bbox && $${params.push(boxLiteral(bboxOf(parts)))}::box`);
     where.push(
