@@ -24,6 +24,7 @@ export interface Config {
     backoffBaseMs: number;
     backoffMaxMs: number;
     hangTimeoutMs: number;
+    startupTimeoutMs: number;
     shutdownTimeoutMs: number;
     statusIntervalMs: number;
   };

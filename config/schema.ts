@@ -54,6 +54,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'supervisor.restartWindowMs', env: 'STARWEATHER_RESTART_WINDOW_MS', kind: 'int', default: 30_000, min: 1000, max: 86_400_000, description: 'Window for counting restarts' },
   { key: 'supervisor.backoffBaseMs', env: 'STARWEATHER_BACKOFF_BASE_MS', kind: 'int', default: 200, min: 0, max: 600_000, description: 'First restart delay; doubles each restart, with jitter' },
   { key: 'supervisor.backoffMaxMs', env: 'STARWEATHER_BACKOFF_MAX_MS', kind: 'int', default: 10_000, min: 0, max: 3_600_000, description: 'Longest restart delay' },
+  { key: 'supervisor.startupTimeoutMs', env: 'STARWEATHER_STARTUP_TIMEOUT_MS', kind: 'int', default: 30_000, min: 500, max: 3_600_000, description: 'A starting child (connect, provision, join) gets this long to send its first heartbeat' },
   { key: 'supervisor.hangTimeoutMs', env: 'STARWEATHER_HANG_TIMEOUT_MS', kind: 'int', default: 15_000, min: 500, max: 3_600_000, description: 'A child silent this long is killed and restarted' },
   { key: 'supervisor.shutdownTimeoutMs', env: 'STARWEATHER_SHUTDOWN_TIMEOUT_MS', kind: 'int', default: 20_000, min: 100, max: 3_600_000, description: 'Drain time per child on SIGTERM before SIGKILL' },
   { key: 'supervisor.statusIntervalMs', env: 'STARWEATHER_STATUS_INTERVAL_MS', kind: 'int', default: 2000, min: 100, max: 600_000, description: 'How often cluster status is published' },

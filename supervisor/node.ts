@@ -99,6 +99,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     restartWindowMs: cfg.supervisor.restartWindowMs,
     backoff: { baseMs: cfg.supervisor.backoffBaseMs, maxMs: cfg.supervisor.backoffMaxMs, jitter: 'full' },
     hangTimeoutMs: cfg.supervisor.hangTimeoutMs,
+    startupTimeoutMs: cfg.supervisor.startupTimeoutMs,
     logger: log,
     registry,
   });

@@ -64,8 +64,14 @@ export interface SupervisorOptions {
   maxRestarts: number;
   restartWindowMs: number;
   backoff: BackoffPolicy;
-  /** A child silent (no heartbeat) this long is SIGKILLed and restarted; also the startup allowance. */
+  /** A running child silent (no heartbeat) this long is SIGKILLed and restarted. */
   hangTimeoutMs: number;
+  /**
+   * A starting child gets this long for its first heartbeat (it connects,
+   * provisions and joins first); default hangTimeoutMs. Also how long
+   * start() waits for one child before starting the next.
+   */
+  startupTimeoutMs?: number;
   logger?: Logger;
   /** Supervisor metrics are registered here when given. */
   registry?: Registry;
@@ -123,6 +129,7 @@ export class Supervisor extends EventEmitter {
   invalidMessages = 0;
 
   private readonly opts: SupervisorOptions;
+  private readonly startupTimeoutMs: number;
   private readonly log: Logger;
   private readonly records: ChildRecord[];
   private readonly metrics: SupervisorMetrics | null;
@@ -142,6 +149,8 @@ export class Supervisor extends EventEmitter {
     if (!Number.isInteger(options.maxRestarts) || options.maxRestarts < 0) throw new RangeError('maxRestarts must be an integer ≥ 0');
     if (!(options.restartWindowMs > 0)) throw new RangeError('restartWindowMs must be > 0');
     if (!(options.hangTimeoutMs > 0)) throw new RangeError('hangTimeoutMs must be > 0');
+    if (options.startupTimeoutMs !== undefined && !(options.startupTimeoutMs > 0)) throw new RangeError('startupTimeoutMs must be > 0');
+    this.startupTimeoutMs = options.startupTimeoutMs ?? options.hangTimeoutMs;
     this.opts = options;
     this.nodeId = options.nodeId;
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'supervisor' });
@@ -186,7 +195,7 @@ export class Supervisor extends EventEmitter {
     for (const rec of this.records) {
       if (this.stopping) return;
       this.spawn(rec);
-      await this.waitFirstHeartbeat(rec, this.opts.hangTimeoutMs);
+      await this.waitFirstHeartbeat(rec, this.startupTimeoutMs);
     }
   }
 
@@ -466,7 +475,8 @@ export class Supervisor extends EventEmitter {
       if (rec.stopping || rec.hung || (rec.state !== 'starting' && rec.state !== 'running')) continue;
       if (!rec.proc && !rec.inline) continue;
       const since = rec.lastHeartbeatAt ?? rec.startedAt ?? now;
-      if (now - since <= this.opts.hangTimeoutMs) continue;
+      const limit = rec.lastHeartbeatAt === null ? this.startupTimeoutMs : this.opts.hangTimeoutMs;
+      if (now - since <= limit) continue;
       rec.hung = true;
       this.log.warn({ child: rec.spec.id, pid: rec.proc?.pid, silentMs: now - since }, 'child hung (no heartbeat), killing');
       this.emit('child-hung', { id: rec.spec.id, pid: rec.proc?.pid ?? null });
