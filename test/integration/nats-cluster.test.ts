@@ -35,7 +35,8 @@ async function streamLeader(urls: string[], stream: string): Promise<string> {
   }
 }
 
-test('R3 cluster: kill -9 the stream leader under load; publishing and consuming continue; lost = 0', { timeout: 180_000 }, async () => {
+async function killUnderLoad(victimOf: 'stream leader' | 'connected server'): Promise<void> {
+  if (cluster) await cluster.stop();
   cluster = await startNatsCluster(3);
   const n = freshNames();
   const settings = fastTopology({ replicas: 3, ackWaitMs: 3000, maxDeliver: 50 });
@@ -81,8 +82,9 @@ test('R3 cluster: kill -9 the stream leader under load; publishing and consuming
 
   await waitFor('traffic flowing', 20_000, () => consumed.size >= 100);
   const leader = await streamLeader(cluster.urls, n.streams.work('satellite'));
-  const victim = cluster.servers.find((s) => s.name === leader);
-  assert.ok(victim, `leader ${leader} is one of ours`);
+  const victimName = victimOf === 'stream leader' ? leader : t.connectedServer;
+  const victim = cluster.servers.find((s) => s.name === victimName);
+  assert.ok(victim, `${victimOf} ${victimName} is one of ours`);
   await victim.kill('SIGKILL');
   killed = true;
   const consumedAtKill = consumed.size;
@@ -102,9 +104,19 @@ test('R3 cluster: kill -9 the stream leader under load; publishing and consuming
     n.streams.work('satellite'),
   ).catch((e: Error) => `unknown (${e.message})`);
   console.log(
-    `cluster: killed leader ${leader}; new leader ${newLeader}; confirmed=${confirmed.length} after-kill=${confirmedAfterKill} ` +
+    `cluster: killed ${victimOf} ${victim.name} (leader was ${leader}); new leader ${newLeader}; confirmed=${confirmed.length} after-kill=${confirmedAfterKill} ` +
       `consumed=${consumed.size} duplicates=${duplicates} ackFailures=${ackFailures} backgroundErrors=${errors.length}`,
   );
   assert.deepEqual(missing(), [], 'lost = 0');
-  assert.notEqual(newLeader, leader);
+  if (victim.name === leader) assert.notEqual(newLeader, leader);
+  if (victimOf === 'connected server') assert.notEqual(t.connectedServer, victim.name, 'client failed over to another server');
+  await t.close();
+}
+
+test('R3 cluster: kill -9 the stream leader under load; publishing and consuming continue; lost = 0', { timeout: 180_000 }, async () => {
+  await killUnderLoad('stream leader');
+});
+
+test('R3 cluster: kill -9 the server the client is connected to; it fails over; lost = 0', { timeout: 180_000 }, async () => {
+  await killUnderLoad('connected server');
 });

@@ -134,6 +134,11 @@ export class NatsTransport implements Transport {
     }
   }
 
+  /** server_name of the server this client is connected to now (for status pages and fault tests). */
+  get connectedServer(): string | null {
+    return this.nc.isClosed() ? null : (this.nc.info?.server_name ?? null);
+  }
+
   private assertOpen(what: string): void {
     if (this.closing || this.nc.isClosed()) throw new ClosedError(`NATS transport (${what})`);
   }
