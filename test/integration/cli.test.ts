@@ -1,0 +1,178 @@
+/**
+ * The real `starweather` CLI (dist/supervisor/cli.js) as an operator runs it:
+ * `start` on the embedded bus with /health and /metrics, bad config values,
+ * `node` without NATS, and `status --json` against a node on NATS.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/nats-server.js';
+import { isAlive, spawnNode, waitFor, type Spawned } from '../helpers/processes.js';
+import { NATS_URL, deleteNamespace, freshNames } from './nats-fixtures.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'supervisor', 'cli.js');
+const running: Spawned[] = [];
+const dirs: string[] = [];
+const pids = new Set<number>();
+
+after(() => {
+  for (const s of running) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Env for a CLI run: no services unless given, small timings, quiet logs. */
+function cliEnv(extra: Record<string, string>): Record<string, string | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), 'sw-cli-'));
+  dirs.push(dir);
+  return {
+    NATS_URL: undefined,
+    DATABASE_URL: undefined,
+    REDIS_URL: undefined,
+    STARWEATHER_CONFIG: undefined,
+    STARWEATHER_ROLES: undefined,
+    STARWEATHER_HOST: '127.0.0.1',
+    STARWEATHER_DATA_DIR: dir,
+    STARWEATHER_LOG_LEVEL: 'warn',
+    STARWEATHER_HEARTBEAT_MS: '200',
+    STARWEATHER_MEMBER_TTL_MS: '2000',
+    STARWEATHER_HANG_TIMEOUT_MS: '1500',
+    STARWEATHER_BACKOFF_BASE_MS: '100',
+    STARWEATHER_BACKOFF_MAX_MS: '1000',
+    STARWEATHER_STATUS_INTERVAL_MS: '500',
+    STARWEATHER_SHUTDOWN_TIMEOUT_MS: '5000',
+    ...extra,
+  };
+}
+
+function runCli(args: string[], env: Record<string, string | undefined>): Spawned {
+  const s = spawnNode([CLI, ...args], env);
+  running.push(s);
+  return s;
+}
+
+async function getJson(url: string): Promise<{ status: number; type: string | null; body: unknown }> {
+  const res = await fetch(url);
+  return { status: res.status, type: res.headers.get('content-type'), body: await res.json() };
+}
+
+test('start with no services boots on the embedded bus, serves /health and /metrics, exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const s = runCli(['start'], cliEnv({ STARWEATHER_PORT: String(port) }));
+  const base = `http://127.0.0.1:${port}`;
+  let health: { status: number; body: any } | null = null;
+  const up = await waitFor(async () => {
+    if (s.proc.exitCode !== null) return true;
+    try {
+      health = await getJson(`${base}/health`);
+      return health.status === 200;
+    } catch {
+      return false;
+    }
+  }, 30_000, 100);
+  assert.ok(up && s.proc.exitCode === null, `not healthy: ${s.stderr()}\n${JSON.stringify(health)}`);
+  const body = health!.body;
+  assert.equal(body.status, 'ok');
+  assert.deepEqual(body.transport, { kind: 'embedded', connected: true });
+  assert.deepEqual(body.roles, ['tracker', 'worker', 'tile', 'ingest', 'gateway']);
+  assert.equal(body.hosts.length, 5);
+  for (const h of body.hosts) {
+    assert.equal(h.state, 'running');
+    assert.equal(h.mode, 'inline');
+  }
+  // Honest about what is not there yet: the worker has no handlers and says so.
+  const worker = body.hosts.find((h: { role: string }) => h.role === 'worker');
+  assert.deepEqual(worker.handlers, []);
+  assert.match(worker.notes.join('\n'), /no task handlers registered/);
+
+  const metrics = await fetch(`${base}/metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
+  const text = await metrics.text();
+  assert.match(text, /starweather_supervisor_child_up\{child="worker",role="worker"[^}]*\} 1/);
+  assert.match(text, /starweather_supervisor_restarts_total/);
+  assert.match(text, /sw_event_loop_delay_p99_seconds\{[^}]*role="tracker"/);
+
+  const missing = await getJson(`${base}/nope`);
+  assert.equal(missing.status, 404);
+  assert.match(missing.type ?? '', /^application\/problem\+json/);
+  assert.equal((missing.body as { code: string }).code, 'SW_ERR_NOT_FOUND');
+
+  s.proc.kill('SIGTERM');
+  const { code, signal } = await s.exited;
+  assert.equal(signal, null);
+  assert.equal(code, 0, s.stderr());
+});
+
+test('a bad config value exits 2 naming the key', { timeout: 20_000 }, async () => {
+  const s = runCli(['start'], cliEnv({ STARWEATHER_PORT: 'abc' }));
+  const { code } = await s.exited;
+  assert.equal(code, 2);
+  assert.match(s.stderr(), /STARWEATHER_PORT/);
+  assert.match(s.stderr(), /must be a number/);
+
+  const r = runCli(['node', '--roles', 'worker,pilot'], cliEnv({ NATS_URL }));
+  assert.equal((await r.exited).code, 2);
+  assert.match(r.stderr(), /roles/);
+});
+
+test('`node` without NATS_URL and unknown commands are usage errors (exit 2)', { timeout: 20_000 }, async () => {
+  const n = runCli(['node', '--roles', 'worker'], cliEnv({}));
+  assert.equal((await n.exited).code, 2);
+  assert.match(n.stderr(), /NATS_URL/);
+  const u = runCli(['fly'], cliEnv({}));
+  assert.equal((await u.exited).code, 2);
+  assert.match(u.stderr(), /unknown command/);
+  const h = runCli(['--help'], cliEnv({}));
+  assert.equal((await h.exited).code, 0);
+  assert.match(h.stdout(), /starweather node --roles|node --roles <list>/);
+});
+
+test('status --json shows a running node on NATS; SIGTERM stops it and its children', { timeout: 90_000 }, async () => {
+  const n = freshNames();
+  const nodePort = await freePort();
+  const env = cliEnv({ NATS_URL, STARWEATHER_NAMESPACE: n.namespace, STARWEATHER_NODE_ID: `cli-${n.namespace}`, STARWEATHER_NODE_PORT: String(nodePort), STARWEATHER_SHARD_COUNT: '8' });
+  try {
+    const node = runCli(['node', '--roles', 'worker,tracker'], env);
+    const healthy = await waitFor(async () => {
+      if (node.proc.exitCode !== null) return true;
+      try {
+        return (await fetch(`http://127.0.0.1:${nodePort}/health`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, 45_000, 200);
+    assert.ok(healthy && node.proc.exitCode === null, node.stderr());
+
+    const st = runCli(['status', '--json', '--wait', '1500'], env);
+    const { code } = await st.exited;
+    assert.equal(code, 0, st.stderr());
+    const report = JSON.parse(st.stdout()) as { namespace: string; nodes: Array<{ nodeId: string; roles: string[]; hosts: Array<{ role: string; state: string; pid: number }> }>; members: Array<{ role: string; nodeId: string; pid: number }> };
+    assert.equal(report.namespace, n.namespace);
+    const mine = report.nodes.find((x) => x.nodeId === `cli-${n.namespace}`);
+    assert.ok(mine, JSON.stringify(report));
+    assert.deepEqual(mine.roles, ['tracker', 'worker']);
+    assert.deepEqual(mine.hosts.map((h) => [h.role, h.state]), [
+      ['tracker', 'running'],
+      ['worker', 'running'],
+    ]);
+    // Forked hosts: separate processes, also visible as live members.
+    const hostPids = mine.hosts.map((h) => h.pid);
+    for (const pid of hostPids) {
+      pids.add(pid);
+      assert.notEqual(pid, node.proc.pid);
+      assert.ok(isAlive(pid));
+    }
+    assert.deepEqual(report.members.filter((m) => m.nodeId === `cli-${n.namespace}`).map((m) => m.role).sort(), ['tracker', 'worker']);
+
+    node.proc.kill('SIGTERM');
+    const exit = await node.exited;
+    assert.equal(exit.code, 0, node.stderr());
+    assert.ok(await waitFor(() => hostPids.every((p) => !isAlive(p)), 5000), 'host processes outlived the node');
+  } finally {
+    await deleteNamespace(NATS_URL, n);
+  }
+});
