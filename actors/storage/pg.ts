@@ -65,6 +65,21 @@ function clientQueryable(client: pg.PoolClient): Queryable {
   };
 }
 
+/**
+ * CREATE SCHEMA IF NOT EXISTS is not race-free: two nodes starting together
+ * can both pass the existence check and one fails on the catalog's unique
+ * index (seen in the concurrent-start test). Losing that race is success.
+ */
+async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
+  const exists = async () => (await pool.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rowCount === 1;
+  if (await exists()) return;
+  try {
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+  } catch (err) {
+    if (!(await exists())) throw err;
+  }
+}
+
 export async function openPg(options: PgOptions): Promise<Database> {
   const schema = options.schema ?? 'public';
   ident(schema);
@@ -79,7 +94,7 @@ export async function openPg(options: PgOptions): Promise<Database> {
   // An idle client losing its server emits 'error' on the pool; without a listener that kills the process.
   pool.on('error', () => {});
   try {
-    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+    await createSchema(pool, schema);
   } catch (err) {
     await pool.end().catch(() => {});
     throw fail('CREATE SCHEMA', err);
