@@ -156,13 +156,13 @@ export interface NodeServerOptions {
 }
 
 /** Problem-details handlers for a whole server (404 and errors). */
-export function useProblemDetails(app: FastifyInstance): void {
+export function useProblemDetails(app: FastifyInstance, log?: Logger): void {
   app.setNotFoundHandler((req, reply) => {
     sendProblem(reply, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no route for ${req.method} ${req.url.slice(0, 200)}`, code: 'SW_ERR_NOT_FOUND' });
   });
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status >= 500) app.log.error({ err }, 'request failed');
+    if (status >= 500) (log ?? app.log).error({ err }, 'request failed');
     sendProblem(reply, {
       type: 'about:blank',
       title: status >= 500 ? 'Internal Server Error' : 'Bad Request',
@@ -182,19 +182,17 @@ export interface NodeServer {
 }
 
 export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer> {
-  // Typed as the plain instance: a pino loggerInstance otherwise leaks its
-  // generic Logger type into every signature that takes the app.
   const app: FastifyInstance = Fastify({
-    ...(o.logger ? { loggerInstance: o.logger.child({ component: 'http' }) } : { logger: false }),
-    disableRequestLogging: true,
+    // No per-request logs for health probes and scrapes; errors are logged by the handler below.
+    logger: false,
     connectionTimeout: 10_000,
     requestTimeout: 10_000,
     keepAliveTimeout: 5_000,
     // These routes take no body.
     bodyLimit: 16 * 1024,
     return503OnClosing: true,
-  }) as unknown as FastifyInstance;
-  useProblemDetails(app);
+  });
+  useProblemDetails(app, o.logger?.child({ component: 'http' }));
   await app.register(nodeHttpPlugin, { source: o.source });
   await app.listen({ host: o.host, port: o.port });
   const addr = app.server.address();
