@@ -5,9 +5,9 @@
  * lease code needs to tell "someone else won" from "the bus is down".
  */
 import type { KV, KvEntry as NatsKvEntry } from '@nats-io/kv';
-import { CasConflictError, StarWeatherError } from '../../../protocol/errors.js';
+import { CasConflictError, ClosedError, StarWeatherError } from '../../../protocol/errors.js';
 import type { KvBucket, KvChange, KvEntry, Subscription } from '../../../protocol/transport.js';
-import { describe, isWrongLastSequence } from './nats-errors.js';
+import { describe, isClosed, isWrongLastSequence } from './nats-errors.js';
 
 const KEY_RE = /^[-/_=.a-zA-Z0-9]+$/;
 
@@ -39,6 +39,7 @@ function isLive(e: NatsKvEntry | null): e is NatsKvEntry {
 
 function wrap(op: string, key: string, err: unknown): unknown {
   if (err instanceof StarWeatherError) return err;
+  if (isClosed(err)) return new ClosedError(`KV ${op} ${key}: NATS connection`);
   if (isWrongLastSequence(err)) return new CasConflictError(key, { cause: err });
   return new StarWeatherError('SW_ERR_TRANSPORT', `KV ${op} ${key}: ${describe(err)}`, { cause: err });
 }
@@ -46,13 +47,17 @@ function wrap(op: string, key: string, err: unknown): unknown {
 export class NatsKvBucket implements KvBucket {
   readonly name: string;
   private readonly kv: KV;
+  private readonly assertOpen: (what: string) => void;
 
-  constructor(name: string, kv: KV) {
+  /** `assertOpen` throws ClosedError once the owning transport is closing. */
+  constructor(name: string, kv: KV, assertOpen: (what: string) => void) {
     this.name = name;
     this.kv = kv;
+    this.assertOpen = assertOpen;
   }
 
   async get(key: string): Promise<KvEntry | null> {
+    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
     try {
       const e = await this.kv.get(key);
@@ -63,6 +68,7 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async put(key: string, value: Uint8Array): Promise<number> {
+    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
     try {
       return await this.kv.put(key, value);
@@ -72,6 +78,7 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
+    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
     try {
       // kv.create also succeeds over a deleted/purged key (CAS on the marker's revision).
@@ -82,6 +89,7 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
     if (!Number.isSafeInteger(revision) || revision < 1) {
       throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV update ${key}: revision must be a positive integer (got ${revision})`);
@@ -94,6 +102,7 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async delete(key: string, revision?: number): Promise<void> {
+    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
     if (revision !== undefined && (!Number.isSafeInteger(revision) || revision < 1)) {
       throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV delete ${key}: revision must be a positive integer (got ${revision})`);
@@ -107,6 +116,7 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async keys(prefix?: string): Promise<string[]> {
+    this.assertOpen(`KV bucket ${this.name}`);
     checkPrefix(prefix);
     try {
       const out: string[] = [];
@@ -133,6 +143,7 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async watch(onChange: (change: KvChange) => void, prefix?: string): Promise<Subscription> {
+    this.assertOpen(`KV bucket ${this.name}`);
     checkPrefix(prefix);
     let iter;
     try {

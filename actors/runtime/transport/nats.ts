@@ -143,6 +143,18 @@ export class NatsTransport implements Transport {
     if (this.closing || this.nc.isClosed()) throw new ClosedError(`NATS transport (${what})`);
   }
 
+  /** Runs a JetStream API call, mapping failures to StarWeather errors. */
+  private async api<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.assertOpen(what);
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StarWeatherError) throw err;
+      if (isClosed(err) || this.closing) throw new ClosedError(`NATS transport (${what})`);
+      throw new StarWeatherError(isNotFound(err) ? 'SW_ERR_NOT_FOUND' : 'SW_ERR_TRANSPORT', `${what}: ${describe(err)}`, { cause: err });
+    }
+  }
+
   private assertQueue(queue: QueueName): void {
     if (!(QUEUES as readonly string[]).includes(queue)) {
       throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown queue ${JSON.stringify(queue)} (one of ${QUEUES.join(', ')})`);
@@ -405,19 +417,17 @@ export class NatsTransport implements Transport {
   }
 
   async queueStats(queue: QueueName): Promise<QueueStats> {
-    this.assertOpen('queueStats');
     this.assertQueue(queue);
-    const info = await this.jsm.consumers.info(this.names.streams.work(queue), this.names.consumers.work(queue));
+    const info = await this.api(`queueStats ${queue}`, () => this.jsm.consumers.info(this.names.streams.work(queue), this.names.consumers.work(queue)));
     return { depth: info.num_pending + info.num_ack_pending, inFlight: info.num_ack_pending };
   }
 
   async deadLetters(limit = 100): Promise<DeadLetter[]> {
-    this.assertOpen('deadLetters');
     if (!Number.isInteger(limit) || limit < 0) {
       throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `limit must be a non-negative integer (got ${limit})`);
     }
     const stream = this.names.streams.deadLetter;
-    const info = await this.jsm.streams.info(stream);
+    const info = await this.api('deadLetters', () => this.jsm.streams.info(stream));
     const out: DeadLetter[] = [];
     let seq = info.state.first_seq;
     const last = info.state.last_seq;
@@ -427,15 +437,17 @@ export class NatsTransport implements Transport {
       const batch: number[] = [];
       for (let s = seq; s <= last && batch.length < 16; s++) batch.push(s);
       seq += batch.length;
-      const got = await Promise.all(
-        batch.map(async (s) => {
-          try {
-            return await this.jsm.streams.getMessage(stream, { seq: s });
-          } catch (err) {
-            if (isNotFound(err)) return null;
-            throw err;
-          }
-        }),
+      const got = await this.api('deadLetters', () =>
+        Promise.all(
+          batch.map(async (s) => {
+            try {
+              return await this.jsm.streams.getMessage(stream, { seq: s });
+            } catch (err) {
+              if (isNotFound(err)) return null;
+              throw err;
+            }
+          }),
+        ),
       );
       for (const sm of got) {
         if (!sm || out.length >= limit) continue;
@@ -451,8 +463,7 @@ export class NatsTransport implements Transport {
   }
 
   async deadLetterCount(): Promise<number> {
-    this.assertOpen('deadLetterCount');
-    const info = await this.jsm.streams.info(this.names.streams.deadLetter);
+    const info = await this.api('deadLetterCount', () => this.jsm.streams.info(this.names.streams.deadLetter));
     return info.state.messages;
   }
 
@@ -474,7 +485,7 @@ export class NatsTransport implements Transport {
         // Bound without direct get: reads go to the stream leader, so a
         // lease holder reads its own writes (direct gets may hit a lagging replica).
         const kv = await this.kvm.open(name);
-        return new NatsKvBucket(name, kv);
+        return new NatsKvBucket(name, kv, (what) => this.assertOpen(what));
       })();
       this.buckets.set(bucket, p);
       p.catch(() => this.buckets.delete(bucket));
