@@ -8,6 +8,8 @@
  * counted, and no error reaches the caller. When the backend comes back, the
  * refill hooks run so the cache is rebuilt from PostgreSQL.
  */
+import { StorageArgumentError } from './errors.js';
+
 export type CacheValue = Record<string, unknown>;
 
 export interface CacheStats {
@@ -49,16 +51,16 @@ export interface HotCache {
 export const DEFAULT_TASK_TTL_MS = 24 * 3_600_000;
 
 export function checkNorad(id: number): number {
-  if (!Number.isInteger(id) || id < 1 || id > 999_999_999) throw new TypeError(`NORAD id must be an integer in 1..999999999 (got ${id})`);
+  if (!Number.isInteger(id) || id < 1 || id > 999_999_999) throw new StorageArgumentError(`NORAD id must be an integer in 1..999999999 (got ${id})`);
   return id;
 }
 
 export function checkShard(shard: number): number {
-  if (!Number.isInteger(shard) || shard < 0 || shard > 65_535) throw new TypeError(`shard must be an integer in 0..65535 (got ${shard})`);
+  if (!Number.isInteger(shard) || shard < 0 || shard > 65_535) throw new StorageArgumentError(`shard must be an integer in 0..65535 (got ${shard})`);
   return shard;
 }
 
 export function checkTaskId(id: string): string {
-  if (typeof id !== 'string' || !/^[A-Za-z0-9._:\-]{1,200}$/.test(id)) throw new TypeError('task id must be 1..200 of [A-Za-z0-9._:-]');
+  if (typeof id !== 'string' || !/^[A-Za-z0-9._:\-]{1,200}$/.test(id)) throw new StorageArgumentError('task id must be 1..200 of [A-Za-z0-9._:-]');
   return id;
 }

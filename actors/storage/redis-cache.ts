@@ -6,6 +6,7 @@
  * each reconnect) the refill hooks run.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { StorageArgumentError } from './errors.js';
 import { checkNorad, checkShard, checkTaskId, DEFAULT_TASK_TTL_MS, type CacheStats, type CacheValue, type HotCache, type RefillHook } from './cache.js';
 
 export interface RedisCacheOptions {
@@ -30,7 +31,7 @@ export class RedisCache implements HotCache {
   #closed = false;
 
   constructor(options: RedisCacheOptions) {
-    if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(options.prefix)) throw new TypeError('cache prefix must be 1..100 of [A-Za-z0-9_.:-]');
+    if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(options.prefix)) throw new StorageArgumentError('cache prefix must be 1..100 of [A-Za-z0-9_.:-]');
     this.#prefix = options.prefix;
     this.#onError = options.onError ?? (() => {});
     const maxDelay = options.maxReconnectDelayMs ?? 2000;
@@ -135,11 +136,11 @@ export class RedisCache implements HotCache {
     }
   }
 
-  setSatelliteState(noradId: number, state: CacheValue): Promise<void> {
+  async setSatelliteState(noradId: number, state: CacheValue): Promise<void> {
     const key = this.#key('sat', checkNorad(noradId));
     return this.#write((r) => r.set(key, JSON.stringify(state)), 1);
   }
-  setSatelliteStates(entries: ReadonlyArray<readonly [number, CacheValue]>): Promise<void> {
+  async setSatelliteStates(entries: ReadonlyArray<readonly [number, CacheValue]>): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     const pairs = entries.map(([id, s]) => [this.#key('sat', checkNorad(id)), JSON.stringify(s)] as const);
     return this.#write((r) => {
@@ -157,7 +158,7 @@ export class RedisCache implements HotCache {
     const out = await this.#read(noradIds.map((id) => this.#key('sat', checkNorad(id))));
     return out.map((v) => this.#parse<T>(v));
   }
-  setShardFrame(shard: number, frame: CacheValue): Promise<void> {
+  async setShardFrame(shard: number, frame: CacheValue): Promise<void> {
     const key = this.#key('frame', checkShard(shard));
     return this.#write((r) => r.set(key, JSON.stringify(frame)), 1);
   }
@@ -165,11 +166,11 @@ export class RedisCache implements HotCache {
     const [v] = await this.#read([this.#key('frame', checkShard(shard))]);
     return this.#parse<T>(v ?? null);
   }
-  setTaskStatus(taskId: string, status: CacheValue, ttlMs = DEFAULT_TASK_TTL_MS): Promise<void> {
+  async setTaskStatus(taskId: string, status: CacheValue, ttlMs = DEFAULT_TASK_TTL_MS): Promise<void> {
     const key = this.#key('task', checkTaskId(taskId));
     return this.#write((r) => r.set(key, JSON.stringify(status), 'PX', ttlMs), 1);
   }
-  setTaskStatuses(entries: ReadonlyArray<readonly [string, CacheValue]>, ttlMs = DEFAULT_TASK_TTL_MS): Promise<void> {
+  async setTaskStatuses(entries: ReadonlyArray<readonly [string, CacheValue]>, ttlMs = DEFAULT_TASK_TTL_MS): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     const pairs = entries.map(([id, s]) => [this.#key('task', checkTaskId(id)), JSON.stringify(s)] as const);
     return this.#write((r) => {
