@@ -12,7 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config/load.js';
-import { ConfigError, errorMessage } from '../protocol/errors.js';
+import { ConfigError, StarWeatherError, errorMessage } from '../protocol/errors.js';
 import { names } from '../protocol/names.js';
 import { MemberMessage, type ClusterStatus, type Member } from '../protocol/messages/cluster.js';
 import { createTransport } from '../actors/runtime/transport/index.js';
@@ -190,6 +190,8 @@ export async function cli(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message, 2);
     if (err instanceof UsageError) return fail(err.message, 2);
+    // A known failure (cannot connect, provisioning mismatch) reads better without a stack.
+    if (err instanceof StarWeatherError) return fail(`${err.code}: ${err.message}`, 1);
     return fail(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
   }
 }

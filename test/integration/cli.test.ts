@@ -168,10 +168,53 @@ test('status --json shows a running node on NATS; SIGTERM stops it and its child
     }
     assert.deepEqual(report.members.filter((m) => m.nodeId === `cli-${n.namespace}`).map((m) => m.role).sort(), ['tracker', 'worker']);
 
+    // /metrics merges the forked hosts' registries (asked over IPC) with the supervisor's.
+    const metrics = await (await fetch(`http://127.0.0.1:${nodePort}/metrics`)).text();
+    assert.match(metrics, /sw_event_loop_delay_p99_seconds\{[^}]*role="worker"/);
+    assert.match(metrics, /sw_event_loop_delay_p99_seconds\{[^}]*role="tracker"/);
+    assert.match(metrics, /starweather_supervisor_child_up\{child="tracker"[^}]*\} 1/);
+
     node.proc.kill('SIGTERM');
     const exit = await node.exited;
     assert.equal(exit.code, 0, node.stderr());
     assert.ok(await waitFor(() => hostPids.every((p) => !isAlive(p)), 5000), 'host processes outlived the node');
+  } finally {
+    await deleteNamespace(NATS_URL, n);
+  }
+});
+
+test('an unreachable NATS fails fast with a clear message (exit 1)', { timeout: 30_000 }, async () => {
+  const port = await freePort(); // nothing listens there
+  const s = runCli(['node', '--roles', 'worker'], cliEnv({ NATS_URL: `nats://127.0.0.1:${port}`, STARWEATHER_NODE_PORT: String(await freePort()) }));
+  const { code } = await s.exited;
+  assert.equal(code, 1);
+  assert.match(s.stderr(), /cannot connect to NATS/);
+});
+
+test('a host that cannot start is restarted 5 times, then the node gives up and exits non-zero', { timeout: 90_000 }, async () => {
+  const n = freshNames();
+  const nodePort = await freePort();
+  const env = cliEnv({
+    NATS_URL,
+    STARWEATHER_NAMESPACE: n.namespace,
+    STARWEATHER_NODE_PORT: String(nodePort),
+    // The worker host fails at start: its plugin does not exist.
+    STARWEATHER_EXTRA_HANDLERS: join(tmpdir(), `no-such-plugin-${n.namespace}.js`),
+    STARWEATHER_MAX_RESTARTS: '5',
+    STARWEATHER_RESTART_WINDOW_MS: '30000',
+    STARWEATHER_LOG_LEVEL: 'info',
+  });
+  try {
+    const s = runCli(['node', '--roles', 'worker'], env);
+    const { code } = await s.exited;
+    assert.notEqual(code, 0);
+    const lines = s.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; child?: string; pid?: number });
+    const starts = lines.filter((l) => l.msg === 'child started' && l.child === 'worker');
+    assert.equal(lines.filter((l) => l.msg === 'restart scheduled').length, 5);
+    assert.equal(starts.length, 6);
+    assert.ok(lines.some((l) => l.msg === 'restart intensity exceeded, escalating'));
+    assert.match(s.stdout(), /handler plugin .* could not be loaded/);
+    for (const l of starts) assert.equal(isAlive(l.pid!), false);
   } finally {
     await deleteNamespace(NATS_URL, n);
   }
