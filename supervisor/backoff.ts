@@ -8,6 +8,7 @@
  * "Decorrelated jitter": sleep = min(cap, random(base, previous * 3)).
  * Both are bounded by `maxMs`, which is what the restart tests assert.
  */
+import { StarWeatherError } from '../protocol/errors.js';
 
 export type JitterKind = 'full' | 'decorrelated' | 'none';
 
@@ -46,6 +47,6 @@ export function nextDelay(policy: BackoffPolicy, attempt: number, previousMs = 0
 }
 
 export function validateBackoff(policy: BackoffPolicy): void {
-  if (!Number.isFinite(policy.baseMs) || policy.baseMs < 0) throw new RangeError(`backoff baseMs must be ≥ 0 (got ${policy.baseMs})`);
-  if (!Number.isFinite(policy.maxMs) || policy.maxMs < policy.baseMs) throw new RangeError(`backoff maxMs must be ≥ baseMs (got ${policy.maxMs} < ${policy.baseMs})`);
+  if (!Number.isFinite(policy.baseMs) || policy.baseMs < 0) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `backoff baseMs must be ≥ 0 (got ${policy.baseMs})`);
+  if (!Number.isFinite(policy.maxMs) || policy.maxMs < policy.baseMs) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `backoff maxMs must be ≥ baseMs (got ${policy.maxMs} < ${policy.baseMs})`);
 }

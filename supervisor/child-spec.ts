@@ -4,6 +4,7 @@
  * started. Source: Erlang/OTP "supervisor" reference manual (child_spec(),
  * restart types, shutdown).
  */
+import { StarWeatherError } from '../protocol/errors.js';
 import type { Role } from '../protocol/messages/cluster.js';
 import type { SupervisorCommand } from '../actors/host/ipc.js';
 
@@ -71,12 +72,12 @@ const ID_RE = /^[A-Za-z0-9._-]{1,100}$/;
 export function validateChildSpecs(specs: readonly ChildSpec[]): void {
   const seen = new Set<string>();
   for (const s of specs) {
-    if (!ID_RE.test(s.id)) throw new RangeError(`child id ${JSON.stringify(s.id)} must match ${ID_RE}`);
-    if (seen.has(s.id)) throw new RangeError(`child id ${s.id} appears twice`);
+    if (!ID_RE.test(s.id)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child id ${JSON.stringify(s.id)} must match ${ID_RE}`);
+    if (seen.has(s.id)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child id ${s.id} appears twice`);
     seen.add(s.id);
-    if (!['permanent', 'transient', 'temporary'].includes(s.restart)) throw new RangeError(`child ${s.id}: unknown restart type ${String(s.restart)}`);
-    if (!Number.isFinite(s.shutdownTimeoutMs) || s.shutdownTimeoutMs < 0) throw new RangeError(`child ${s.id}: shutdownTimeoutMs must be ≥ 0`);
-    if (s.start.mode === 'process' && !s.start.module) throw new RangeError(`child ${s.id}: process start needs a module path`);
+    if (!['permanent', 'transient', 'temporary'].includes(s.restart)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child ${s.id}: unknown restart type ${String(s.restart)}`);
+    if (!Number.isFinite(s.shutdownTimeoutMs) || s.shutdownTimeoutMs < 0) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child ${s.id}: shutdownTimeoutMs must be ≥ 0`);
+    if (s.start.mode === 'process' && !s.start.module) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child ${s.id}: process start needs a module path`);
   }
 }
 

@@ -7,7 +7,7 @@
  * moment later, so it is not worth persisting or redelivering.
  */
 import { pino, type Logger } from 'pino';
-import { errorMessage } from '../protocol/errors.js';
+import { StarWeatherError, errorMessage } from '../protocol/errors.js';
 import { ClusterStatusMessage, type ClusterStatus, type Role } from '../protocol/messages/cluster.js';
 import { QUEUES, type Names } from '../protocol/names.js';
 import type { Subscription, Transport } from '../protocol/transport.js';
@@ -55,7 +55,7 @@ export class ClusterStatusReporter {
   private lastDeadLetters = 0;
 
   constructor(options: ClusterStatusOptions) {
-    if (!(options.intervalMs > 0)) throw new RangeError('intervalMs must be > 0');
+    if (!(options.intervalMs > 0)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'intervalMs must be > 0');
     this.opts = options;
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'cluster-status' });
   }

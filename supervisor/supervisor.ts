@@ -11,6 +11,7 @@
  * Messages from children (IPC or inline) are validated; an invalid one is
  * counted and ignored, it never crashes the supervisor.
  */
+import { StarWeatherError } from '../protocol/errors.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
@@ -146,10 +147,10 @@ export class Supervisor extends EventEmitter {
     super();
     validateChildSpecs(options.children);
     validateBackoff(options.backoff);
-    if (!Number.isInteger(options.maxRestarts) || options.maxRestarts < 0) throw new RangeError('maxRestarts must be an integer ≥ 0');
-    if (!(options.restartWindowMs > 0)) throw new RangeError('restartWindowMs must be > 0');
-    if (!(options.hangTimeoutMs > 0)) throw new RangeError('hangTimeoutMs must be > 0');
-    if (options.startupTimeoutMs !== undefined && !(options.startupTimeoutMs > 0)) throw new RangeError('startupTimeoutMs must be > 0');
+    if (!Number.isInteger(options.maxRestarts) || options.maxRestarts < 0) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'maxRestarts must be an integer ≥ 0');
+    if (!(options.restartWindowMs > 0)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'restartWindowMs must be > 0');
+    if (!(options.hangTimeoutMs > 0)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'hangTimeoutMs must be > 0');
+    if (options.startupTimeoutMs !== undefined && !(options.startupTimeoutMs > 0)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'startupTimeoutMs must be > 0');
     this.startupTimeoutMs = options.startupTimeoutMs ?? options.hangTimeoutMs;
     this.opts = options;
     this.nodeId = options.nodeId;

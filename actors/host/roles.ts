@@ -5,6 +5,7 @@
  * may have nothing built in, and the host says so in /health rather than
  * pretending (see `notes` in HostInfo).
  */
+import { StarWeatherError } from '../../protocol/errors.js';
 import type { TSchema } from '@sinclair/typebox';
 import type { QueueName } from '../../protocol/names.js';
 import type { Role } from '../../protocol/messages/cluster.js';
@@ -66,6 +67,6 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
 
 export function roleSpec(role: Role): RoleSpec {
   const spec = ROLE_SPECS[role];
-  if (!spec) throw new RangeError(`unknown role ${JSON.stringify(role)}`);
+  if (!spec) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown role ${JSON.stringify(role)}`);
   return spec;
 }
