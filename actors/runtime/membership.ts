@@ -175,6 +175,7 @@ export class Membership {
     let scanning = false;
     let rescanRequested = false;
     let timer: NodeJS.Timeout | undefined;
+    const scanTimeoutMs = Math.max(2000, this.memberTtlMs);
     const scan = async (): Promise<void> => {
       if (!active) return;
       if (scanning) {
@@ -186,12 +187,22 @@ export class Membership {
         do {
           rescanRequested = false;
           let members: Member[];
+          let timer: NodeJS.Timeout | undefined;
           try {
-            members = await this.liveMembers(role);
+            // Bounded: a listing that never completes (seen on NATS under
+            // load) must not freeze the view of the cluster for good.
+            members = await Promise.race([
+              this.liveMembers(role),
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => reject(new StarWeatherError('SW_ERR_TIMEOUT', `member scan took longer than ${scanTimeoutMs} ms`)), scanTimeoutMs);
+              }),
+            ]);
           } catch (err) {
             this.stats.scanErrors++;
             this.logger.warn({ role, error: errorMessage(err) }, 'membership scan failed; keeping the last known members');
             return;
+          } finally {
+            clearTimeout(timer);
           }
           const next = members.map((m) => `${m.hostId}${m.draining ? '!' : ''}`).join(',');
           if (active && next !== signature) {

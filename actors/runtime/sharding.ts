@@ -297,11 +297,20 @@ export class ShardManager {
     }
     this.running = (async () => {
       let next = this.renewEveryMs;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        next = await this.round();
+        // A KV call that never returns must not stop all later rounds; the
+        // abandoned round's late results are checked against `owned` anyway.
+        next = await Promise.race([
+          this.round(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new StarWeatherError('SW_ERR_TIMEOUT', `shard round took longer than ${this.leases.leaseMs} ms`)), this.leases.leaseMs);
+          }),
+        ]);
       } catch (err) {
         this.logger.error({ kind: this.kind, error: errorMessage(err) }, 'shard round failed');
       } finally {
+        clearTimeout(timer);
         this.running = null;
       }
       if (this.again) {

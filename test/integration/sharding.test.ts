@@ -1,0 +1,221 @@
+/**
+ * ShardManager and EntityHost with several hosts in one process, on both
+ * buses: every shard ends up owned by exactly one host, a join moves about a
+ * third of the shards within seconds, a drain or leave hands shards over, and
+ * at no moment do two hosts claim one shard (checked on every acquire).
+ * Crashes and pauses of real processes are in test/chaos/.
+ */
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Role } from '../../protocol/messages/cluster.js';
+import { LeaseManager } from '../../actors/runtime/lease.js';
+import { Membership } from '../../actors/runtime/membership.js';
+import { ShardManager, shardOf, type ReleaseReason } from '../../actors/runtime/sharding.js';
+import { EntityHost, NotOwnerError } from '../../actors/runtime/entity-host.js';
+import { FencedStore } from '../../actors/runtime/fencing.js';
+import { ActorSystem } from '../../actors/runtime/actor.js';
+import { BUSES, quietLogger, until, until as untilOr, type ClusterBus } from '../helpers/cluster-fixtures.js';
+
+const LEASE_MS = 1500;
+const HEARTBEAT_MS = 150;
+const TTL_MS = 600;
+const SHARDS = 32;
+
+/** Who claims each shard, from the hosts' own onAcquire/onRelease; fails on a double claim. */
+class OwnershipLedger {
+  readonly owners = new Map<number, Set<string>>();
+  readonly violations: string[] = [];
+  acquire(host: string, shard: number): void {
+    const set = this.owners.get(shard) ?? new Set<string>();
+    if (set.size > 0) this.violations.push(`shard ${shard} acquired by ${host} while held by ${[...set].join(',')}`);
+    set.add(host);
+    this.owners.set(shard, set);
+  }
+  release(host: string, shard: number): void {
+    this.owners.get(shard)?.delete(host);
+  }
+  ownedBy(host: string): number[] {
+    return [...this.owners].filter(([, s]) => s.has(host)).map(([shard]) => shard);
+  }
+  allOwnedOnce(shardCount: number): boolean {
+    for (let s = 0; s < shardCount; s++) if (this.owners.get(s)?.size !== 1) return false;
+    return true;
+  }
+}
+
+interface Host {
+  id: string;
+  membership: Membership;
+  shards: ShardManager;
+  releases: Array<{ shard: number; reason: ReleaseReason }>;
+}
+
+/** Every host sees all of them, owns exactly what rendezvous gives it, and together they own every shard. */
+function settled(hosts: Array<{ id: string; shards: ShardManager }>): boolean {
+  let total = 0;
+  for (const h of hosts) {
+    if (h.shards.members().length !== hosts.length) return false;
+    const owned = h.shards.ownedShards();
+    if (owned.length === 0 || owned.some((s) => h.shards.expectedOwner(s) !== h.id)) return false;
+    total += owned.length;
+  }
+  return total === SHARDS;
+}
+
+for (const { kind, make } of BUSES) {
+  describe(`shard managers on the ${kind} bus`, { timeout: 90_000 }, () => {
+    const buses: ClusterBus[] = [];
+    const running: Host[] = [];
+    after(async () => {
+      await Promise.all(running.map(async (h) => {
+        await h.shards.stop();
+        await h.membership.leave();
+      }));
+      await Promise.all(buses.map((b) => b.cleanup()));
+    });
+
+    async function startHost(bus: ClusterBus, id: string, ledger: OwnershipLedger, role: Role = 'tracker'): Promise<Host> {
+      const t = await bus.connect();
+      const logger = quietLogger(id);
+      const membership = new Membership({ bucket: await t.kv('members'), role, hostId: id, nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
+      const leaseBucket = await t.kv('leases');
+      const leases = new LeaseManager({ bucket: leaseBucket, holder: id, leaseMs: LEASE_MS, logger });
+      const releases: Host['releases'] = [];
+      const shards = new ShardManager({
+        kind: 'tracker',
+        shardCount: SHARDS,
+        membership,
+        leases,
+        leaseBucket,
+        logger,
+        onAcquire: (shard) => ledger.acquire(id, shard),
+        onRelease: (shard, reason) => {
+          ledger.release(id, shard);
+          releases.push({ shard, reason });
+        },
+      });
+      await membership.join();
+      await shards.start();
+      const h = { id, membership, shards, releases };
+      running.push(h);
+      return h;
+    }
+
+    test('two hosts own every shard once; a third takes about a third within seconds; drain and leave hand over', async () => {
+      const bus = await make();
+      buses.push(bus);
+      const ledger = new OwnershipLedger();
+      // On a timeout, say what each host believed.
+      const until = (what: string, ms: number, cond: () => boolean): Promise<void> =>
+        untilOr(what, ms, cond).catch((err: Error) => {
+          const state = running.map((h) => ({ id: h.id, owned: h.shards.ownedShards(), members: h.shards.members(), stats: h.shards.stats, membership: h.membership.stats }));
+          throw new Error(`${err.message}; hosts ${JSON.stringify(state)}; ledger ${JSON.stringify([...ledger.owners].map(([k, v]) => [k, [...v]]))}`);
+        });
+      const a = await startHost(bus, 'host-a', ledger);
+      const b = await startHost(bus, 'host-b', ledger);
+      await until('every shard owned once by two hosts', 10_000, () => settled([a, b]) && ledger.allOwnedOnce(SHARDS));
+      assert.deepEqual(ledger.violations, []);
+      assert.ok(ledger.ownedBy('host-a').length > 0 && ledger.ownedBy('host-b').length > 0);
+      // The ledger and the managers' own view agree.
+      assert.deepEqual(a.shards.ownedShards(), ledger.ownedBy('host-a').sort((x, y) => x - y));
+
+      const joinAt = Date.now();
+      const c = await startHost(bus, 'host-c', ledger);
+      await until('rebalanced onto three hosts', 8000, () => settled([a, b, c]) && ledger.allOwnedOnce(SHARDS));
+      console.log(`# ${kind}: rebalance after a join took ${Date.now() - joinAt} ms; shares ${[a, b, c].map((h) => h.shards.ownedShards().length).join('/')}`);
+      for (const h of [a, b, c]) assert.ok(h.shards.ownedShards().length >= SHARDS / 3 / 2.5, `${h.id} owns ${h.shards.ownedShards().length} of ${SHARDS}`);
+      assert.ok(a.releases.concat(b.releases).every((r) => r.reason === 'rebalance'), 'a join only causes graceful releases');
+      assert.deepEqual(ledger.violations, []);
+
+      // Drain c: its shards go back to a and b, and it owns nothing.
+      await c.membership.drain();
+      await until('drained host owns nothing', 8000, () => c.shards.ownedShards().length === 0 && ledger.allOwnedOnce(SHARDS));
+      // b leaves for good: a owns everything.
+      await b.shards.stop();
+      await b.membership.leave();
+      await until('the last host owns every shard', 8000, () => a.shards.ownedShards().length === SHARDS && ledger.allOwnedOnce(SHARDS));
+      assert.ok(b.releases.some((r) => r.reason === 'stopped'));
+      assert.deepEqual(ledger.violations, []);
+      assert.equal(a.shards.stats.released.expired + a.shards.stats.released.lost, 0, 'no lease was lost along the way');
+    });
+
+    test('entity hosts: each entity active on exactly one host; tell routes by ownership; fence raised on acquire', async () => {
+      const bus = await make();
+      buses.push(bus);
+      const ids = Array.from({ length: 300 }, (_, i) => `sat-${40000 + i}`);
+      const byShard = new Map<number, string[]>();
+      for (const id of ids) byShard.set(shardOf(id, SHARDS), [...(byShard.get(shardOf(id, SHARDS)) ?? []), id]);
+      const received = new Map<string, string[]>();
+      const acquiredToken = new Map<string, number>();
+      const hosts: Array<{ id: string; host: EntityHost; system: ActorSystem; membership: Membership; fence: FencedStore }> = [];
+      for (const id of ['eh-a', 'eh-b']) {
+        const t = await bus.connect();
+        const logger = quietLogger(id);
+        const system = new ActorSystem({ logger, hostId: id });
+        system.register('tracker', {
+          factory: (entityId) => ({
+            onMessage: (msg: unknown) => {
+              received.set(entityId, [...(received.get(entityId) ?? []), `${id}:${JSON.stringify(msg)}`]);
+            },
+          }),
+        });
+        const membership = new Membership({ bucket: await t.kv('members'), role: 'tracker', hostId: id, nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
+        const leaseBucket = await t.kv('leases');
+        const fence = new FencedStore({ bucket: await t.kv('shards'), logger });
+        const host = new EntityHost({
+          kind: 'tracker',
+          system,
+          membership,
+          leases: new LeaseManager({ bucket: leaseBucket, holder: id, leaseMs: LEASE_MS, logger }),
+          leaseBucket,
+          shardCount: SHARDS,
+          // One id of the next shard too: a sloppy source must not activate it here.
+          entityIds: (shard) => [...(byShard.get(shard) ?? []), ...(byShard.get((shard + 1) % SHARDS) ?? []).slice(0, 1)],
+          fence,
+          logger,
+          onAcquire: (shard, lease) => acquiredToken.set(`${id}/${shard}`, lease.revision),
+        });
+        await membership.join();
+        await host.start();
+        hosts.push({ id, host, system, membership, fence });
+      }
+      try {
+        await until('all entities active, each on one host', 10_000, () => {
+          const active = hosts.flatMap((h) => h.host.activeEntities());
+          return settled(hosts.map((h) => ({ id: h.id, shards: h.host.shards }))) && active.length === ids.length && new Set(active).size === ids.length;
+        });
+        for (const id of ids) {
+          const local = hosts.filter((h) => h.host.isLocal(id));
+          assert.equal(local.length, 1, `${id} local on exactly one host`);
+          const [owner] = local;
+          const other = hosts.find((h) => h !== owner)!;
+          assert.equal(other.host.ownerOf(id), owner!.id, 'the other host knows the owner by rendezvous');
+          assert.equal(owner!.host.ownerOf(id), owner!.id);
+        }
+        const id = ids[7]!;
+        const owner = hosts.find((h) => h.host.isLocal(id))!;
+        const other = hosts.find((h) => h !== owner)!;
+        await assert.rejects(other.host.tell(id, { hello: 1 }), (err: unknown) => err instanceof NotOwnerError && err.owner === owner.id);
+        await owner.host.tell(id, { hello: 2 });
+        await until('message processed', 2000, () => (received.get(id) ?? []).some((m) => m === `${owner.id}:{"hello":2}`));
+        const token = owner.host.fenceTokenOf(id);
+        assert.ok(token !== null && token > 0);
+        assert.equal(other.host.fenceTokenOf(id), null);
+        const fenceRec = await owner.fence.read(EntityHost.fenceKey('tracker', shardOf(id, SHARDS)));
+        // Renewals raise the lease token; the fence holds the token of the acquisition.
+        assert.equal(fenceRec?.fenceToken, acquiredToken.get(`${owner.id}/${shardOf(id, SHARDS)}`), 'the shard fence carries the holder\'s token');
+        assert.ok(fenceRec!.fenceToken <= token);
+        assert.ok(hosts.every((h) => h.host.stats.foreignIds > 0), 'ids of other shards from the source are skipped and counted');
+        const activations = received.get(ids[0]!) ?? [];
+        assert.ok(activations.some((m) => m.includes('"type":"activate"')), 'entities were activated on acquire');
+      } finally {
+        for (const h of hosts) {
+          await h.host.stop();
+          await h.membership.leave();
+          assert.equal(h.host.activeEntities().length, 0, `${h.id} stopped its entities on release`);
+          await h.system.stopAll();
+        }
+      }
+    });
+  });
+}
