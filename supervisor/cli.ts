@@ -76,7 +76,7 @@ function age(ms: number | null, now: number): string {
   return d < 10_000 ? `${(d / 1000).toFixed(1)}s` : `${Math.round(d / 1000)}s`;
 }
 
-function renderStatus(namespace: string, nodes: ClusterStatus[], members: Member[], now: number): string {
+function renderStatus(namespace: string, nodes: ClusterStatus[], members: Member[], now: number, membersReadAt: number): string {
   const out: string[] = [`namespace ${namespace}: ${nodes.length} node(s) reporting, ${members.length} live member record(s)`];
   if (nodes.length > 0) {
     const rows = [['NODE', 'HOST', 'ROLE', 'PID', 'STATE', 'RESTARTS', 'ACTORS', 'HEARTBEAT']];
@@ -88,7 +88,7 @@ function renderStatus(namespace: string, nodes: ClusterStatus[], members: Member
   }
   if (members.length > 0) {
     const rows = [['MEMBER', 'ROLE', 'NODE', 'PID', 'DRAINING', 'HEARTBEAT']];
-    for (const m of members) rows.push([m.hostId, m.role, m.nodeId, String(m.pid), String(m.draining), age(m.heartbeatAt, now)]);
+    for (const m of members) rows.push([m.hostId, m.role, m.nodeId, String(m.pid), String(m.draining), age(m.heartbeatAt, membersReadAt)]);
     out.push('', table(rows));
   }
   return out.join('\n');
@@ -102,9 +102,11 @@ async function status(cfg: Config, json: boolean, waitMs: number): Promise<numbe
     const collecting = collectClusterStatus(transport, n, waitMs);
     let members: Member[] = [];
     let membersError: string | null = null;
+    let membersReadAt = Date.now();
     try {
       const bucket = await transport.kv('members');
       const now = Date.now();
+      membersReadAt = now;
       for (const e of await bucket.entries()) {
         try {
           const m = MemberMessage.decode(e.value);
@@ -122,7 +124,7 @@ async function status(cfg: Config, json: boolean, waitMs: number): Promise<numbe
     if (json) {
       process.stdout.write(JSON.stringify({ namespace: cfg.namespace, at: now, nodes, members, invalidStatuses: invalid, membersError }, null, 2) + '\n');
     } else {
-      process.stdout.write(renderStatus(cfg.namespace, nodes, members, now) + '\n');
+      process.stdout.write(renderStatus(cfg.namespace, nodes, members, now, membersReadAt) + '\n');
       if (membersError) process.stdout.write(`(members bucket unreadable: ${membersError})\n`);
     }
     if (nodes.length === 0) {
