@@ -20,11 +20,11 @@ after(async () => {
   await Promise.all(used.map((n) => deleteNamespace(NATS_URL, n)));
 });
 
-async function setup(settings: TopologySettings = fastTopology()): Promise<{ t: NatsTransport; n: Names; errors: unknown[] }> {
+async function setup(settings: TopologySettings = fastTopology(), exhaustedSweep = true): Promise<{ t: NatsTransport; n: Names; errors: unknown[] }> {
   const n = freshNames();
   used.push(n);
   const errors: unknown[] = [];
-  const t = await connectNats({ servers: NATS_URL, names: n, topology: settings, onError: (e) => errors.push(e) });
+  const t = await connectNats({ servers: NATS_URL, names: n, topology: settings, exhaustedSweep, onError: (e) => errors.push(e) });
   open.push(t);
   await t.provision();
   return { t, n, errors };
@@ -202,13 +202,20 @@ test('TERM alone removes a message from a work-queue stream (the property deadLe
 });
 
 test('max deliveries without ack: the advisory path dead-letters the task and deletes it from the work stream', async () => {
-  const { t, n } = await setup(fastTopology({ ackWaitMs: 500, maxDeliver: 2 }));
+  // Sweep off: this test proves the advisory path on its own.
+  const { t, n } = await setup(fastTopology({ ackWaitMs: 500, maxDeliver: 2 }), false);
   await t.enqueue('weather', 'stuck-1', enc(JSON.stringify({ id: 'stuck-1', kind: 'goes.l1b' })));
   const deliveries: number[] = [];
   // A second transport hosting the same consumer also hears the advisory;
   // the result must still be exactly one dead letter.
   const errors2: unknown[] = [];
-  const t2 = await connectNats({ servers: NATS_URL, names: n, topology: fastTopology({ ackWaitMs: 500, maxDeliver: 2 }), onError: (e) => errors2.push(e) });
+  const t2 = await connectNats({
+    servers: NATS_URL,
+    names: n,
+    topology: fastTopology({ ackWaitMs: 500, maxDeliver: 2 }),
+    exhaustedSweep: false,
+    onError: (e) => errors2.push(e),
+  });
   open.push(t2);
   const c2 = await t2.consume('weather', { prefetch: 1 }, async () => {
     await new Promise((r) => setTimeout(r, 5000)); // never settles in time
@@ -235,4 +242,42 @@ test('queueStats and deadLetters on an empty namespace', async () => {
   assert.deepEqual(await t.queueStats('high'), { depth: 0, inFlight: 0 });
   assert.deepEqual(await t.deadLetters(), []);
   assert.equal(await t.deadLetterCount(), 0);
+});
+
+test('a missed MAX_DELIVERIES advisory is caught by the sweep: the stuck task is dead-lettered once consume() starts', async () => {
+  const settings = fastTopology({ ackWaitMs: 500, maxDeliver: 2 });
+  const { t, n } = await setup(settings);
+  await t.enqueue('weather', 'orphan-1', enc(JSON.stringify({ id: 'orphan-1', kind: 'goes.l2' })));
+  // Exhaust orphan-1 with a raw client while no transport is consuming, so
+  // nobody is subscribed to the advisory when the server raises it.
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const { jetstream } = await import('@nats-io/jetstream');
+    const consumer = await jetstream(nc).consumers.get(n.streams.work('weather'), n.consumers.work('weather'));
+    const first = await consumer.next({ expires: 2000 });
+    assert.equal(first?.info.deliveryCount, 1);
+    const second = await consumer.next({ expires: 2000 }); // after AckWait
+    assert.equal(second?.info.deliveryCount, 2);
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(await consumer.next({ expires: 1000 }), null, 'exhausted: not delivered a third time');
+  } finally {
+    await nc.close();
+  }
+  assert.equal(await workStreamMessages(n, 'weather'), 1, 'still on the work stream');
+  assert.equal(await t.deadLetterCount(), 0, 'nothing heard the advisory');
+  await t.enqueue('weather', 'fine-1', enc(JSON.stringify({ id: 'fine-1', kind: 'goes.l2' })));
+  const handled: string[] = [];
+  const c = await t.consume('weather', { prefetch: 1 }, async (m) => {
+    handled.push(m.msgId);
+    await m.ack();
+  });
+  await waitFor('sweep dead-lettered the orphan', 20_000, async () => (await t.deadLetterCount()) === 1);
+  await waitFor('fine-1 handled', 10_000, () => handled.includes('fine-1'));
+  await waitFor('work stream empty', 5000, async () => (await workStreamMessages(n, 'weather')) === 0);
+  await c.stop();
+  const [d] = await t.deadLetters();
+  assert.equal(d!.taskId, 'orphan-1');
+  assert.equal(d!.code, 'SW_ERR_TIMEOUT');
+  assert.equal(d!.deliveries, 2);
+  assert.deepEqual(handled, ['fine-1'], 'the exhausted task was not delivered again');
 });

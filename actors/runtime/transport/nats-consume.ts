@@ -25,6 +25,8 @@ export interface PullLoopOptions {
   /** Delivered but not settled when the handler threw: give it back. */
   release(m: JsMsg): void;
   onError(err: unknown): void;
+  /** A fetch expired with nothing to deliver: the queue is idle right now. */
+  onIdle?(): void;
   /** Long-poll length of one fetch. */
   expiresMs?: number;
 }
@@ -122,6 +124,7 @@ export class PullLoop implements WorkConsumer {
       this.openCount--;
       // A fetch that ended at once with nothing (and no error) must not spin.
       if (!failed && received === 0 && Date.now() - started < 100) this.retryAt = Date.now() + 250;
+      if (!failed && received === 0 && !this.stopped) this.o.onIdle?.();
       this.wake();
     }
   }

@@ -49,6 +49,11 @@ export interface NatsTransportOptions {
   provisionTimeoutMs?: number;
   /** One JetStream API request or publish ack (default 5 s). */
   requestTimeoutMs?: number;
+  /**
+   * Sweep for tasks that exhausted MaxDeliver but whose advisory was missed
+   * (default true). Off only to test the advisory path on its own.
+   */
+  exhaustedSweep?: boolean;
   /** Errors from background work (consume loops, the advisory handler). */
   onError?: (err: unknown, context: string) => void;
 }
@@ -56,6 +61,10 @@ export interface NatsTransportOptions {
 const MSG_ID_RE = /^[\x21-\x7e]{1,512}$/;
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const BUCKETS: readonly BucketName[] = ['members', 'leases', 'shards'];
+const SWEEP_INTERVAL_MS = 15_000;
+const SWEEP_MAX_SCAN = 1000;
+const SWEEP_CONFIRM_MS = 2000;
+const SWEEP_MIN_GAP_MS = 5000;
 
 export async function connectNats(opts: NatsTransportOptions): Promise<NatsTransport> {
   let nc: NatsConnection;
@@ -101,6 +110,9 @@ export class NatsTransport implements Transport {
   private readonly onError: (err: unknown, context: string) => void;
   private readonly loops = new Set<PullLoop>();
   private readonly advisories = new Map<QueueName, NatsSubscription>();
+  private readonly sweepTimers = new Map<QueueName, NodeJS.Timeout>();
+  private readonly lastSweep = new Map<QueueName, number>();
+  private readonly exhaustedSweep: boolean;
   private readonly statusListeners = new Set<(s: TransportStatus) => void>();
   private readonly buckets = new Map<BucketName, Promise<KvBucket>>();
   private closing: Promise<void> | null = null;
@@ -117,6 +129,7 @@ export class NatsTransport implements Transport {
     this.provisionTimeoutMs = opts.provisionTimeoutMs ?? 30_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 5000;
     this.onError = opts.onError ?? (() => undefined);
+    this.exhaustedSweep = opts.exhaustedSweep ?? true;
     void this.watchStatus();
   }
 
@@ -277,6 +290,8 @@ export class NatsTransport implements Transport {
       toWorkMessage: (m) => this.workMessage(queue, m, maxDeliver),
       release: (m) => m.nak(),
       onError: (err) => this.onError(err, `consume ${queue}`),
+      // An idle queue is when the sweep can tell exhausted tasks from in-flight ones.
+      onIdle: () => this.sweepSoon(queue),
     });
     this.loops.add(loop);
     loop.start();
@@ -367,6 +382,12 @@ export class NatsTransport implements Transport {
    */
   private watchMaxDeliveries(queue: QueueName): void {
     if (this.advisories.has(queue)) return;
+    // Advisories are core NATS (at most once): one lost in a reconnect would
+    // leave its task stuck on the stream forever. The sweep is the backstop.
+    const timer = setInterval(() => this.sweepSoon(queue), SWEEP_INTERVAL_MS);
+    timer.unref();
+    this.sweepTimers.set(queue, timer);
+    this.sweepSoon(queue);
     const stream = this.names.streams.work(queue);
     const durable = this.names.consumers.work(queue);
     const sub = this.nc.subscribe(this.names.subjects.maxDeliveriesAdvisory(stream, durable), {
@@ -390,6 +411,11 @@ export class NatsTransport implements Transport {
       throw new StarWeatherError('SW_ERR_DECODE', `max-deliveries advisory without a valid stream_seq`);
     }
     const deliveries = typeof advisory.deliveries === 'number' ? advisory.deliveries : this.settings.maxDeliver;
+    await this.moveExhausted(queue, seq, deliveries);
+  }
+
+  /** Dead-letter stream message `seq` of `queue` (code SW_ERR_TIMEOUT) and delete it. Idempotent. */
+  private async moveExhausted(queue: QueueName, seq: number, deliveries: number): Promise<boolean> {
     const stream = this.names.streams.work(queue);
     let stored;
     for (let attempt = 0; ; attempt++) {
@@ -397,12 +423,12 @@ export class NatsTransport implements Transport {
         stored = await this.jsm.streams.getMessage(stream, { seq });
         break;
       } catch (err) {
-        if (isNotFound(err)) return; // another process already moved it
+        if (isNotFound(err)) return false; // another process already moved it
         if (!isTransient(err) || attempt >= 10) throw err;
         await sleep(backoffMs(attempt, 200, 2000));
       }
     }
-    if (!stored) return;
+    if (!stored) return false;
     const msgId = stored.header?.get('Nats-Msg-Id') || `${stream}:${seq}`;
     const bytes = encodeDeadLetter({
       queue,
@@ -414,6 +440,56 @@ export class NatsTransport implements Transport {
     });
     await this.publishDurable(this.names.subjects.deadLetter(queue), this.names.streams.deadLetter, deadLetterMsgId(queue, msgId), bytes);
     await this.removeWorkMessage(stream, seq);
+    return true;
+  }
+
+  /** Starts a sweep unless one ran for this queue within SWEEP_MIN_GAP_MS (or is running). */
+  private sweepSoon(queue: QueueName): void {
+    const now = Date.now();
+    if (!this.exhaustedSweep || this.closing || now - (this.lastSweep.get(queue) ?? 0) < SWEEP_MIN_GAP_MS) return;
+    this.lastSweep.set(queue, now);
+    this.sweepExhausted(queue)
+      .catch((e) => this.onError(e, `exhausted-task sweep ${queue}`))
+      .finally(() => this.lastSweep.set(queue, Date.now()));
+  }
+
+  /**
+   * Finds tasks that exhausted MaxDeliver but are still on the work stream
+   * (their advisory was missed). Only decidable while nothing is in flight:
+   * on a work-queue stream, a message at or below the consumer's delivered
+   * sequence is either acked (and gone), pending (num_ack_pending counts
+   * expired and nak-delayed ones too), or exhausted. So with
+   * num_ack_pending = 0, every such message still stored is exhausted.
+   */
+  async sweepExhausted(queue: QueueName): Promise<number> {
+    if (this.closing || this.nc.isClosed()) return 0;
+    const stream = this.names.streams.work(queue);
+    const ci = await this.jsm.consumers.info(stream, this.names.consumers.work(queue));
+    if (ci.num_ack_pending !== 0) return 0;
+    const si = await this.jsm.streams.info(stream);
+    if (si.state.messages <= ci.num_pending) return 0;
+    const upTo = Math.min(ci.delivered.stream_seq, si.state.first_seq + SWEEP_MAX_SCAN - 1);
+    const maxDeliver = ci.config.max_deliver ?? this.settings.maxDeliver;
+    const candidates: number[] = [];
+    for (let seq = si.state.first_seq; seq <= upTo; seq++) {
+      if (this.closing) return 0;
+      try {
+        if ((await this.jsm.streams.getMessage(stream, { seq })) !== null) candidates.push(seq);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    if (candidates.length === 0) return 0;
+    // In a cluster the consumer can count an ack before the stream has
+    // applied the removal; a message acked that way is gone a moment later.
+    // Only what is still there after the pause is exhausted.
+    await sleep(SWEEP_CONFIRM_MS);
+    let moved = 0;
+    for (const seq of candidates) {
+      if (this.closing) break;
+      if (await this.moveExhausted(queue, seq, maxDeliver)) moved++;
+    }
+    return moved;
   }
 
   async queueStats(queue: QueueName): Promise<QueueStats> {
@@ -508,6 +584,8 @@ export class NatsTransport implements Transport {
     this.loops.clear();
     for (const sub of this.advisories.values()) sub.unsubscribe();
     this.advisories.clear();
+    for (const timer of this.sweepTimers.values()) clearInterval(timer);
+    this.sweepTimers.clear();
     if (this.nc.isClosed()) return;
     // Drain delivers what is buffered, but waits for a server that may be
     // gone for good (a test killed it): bound it, then close regardless.
