@@ -187,6 +187,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       }
     }
 
+    if (spec.queues.length === 0 && spec.shardKinds.length === 0 && handlers.size === 0) {
+      notes.push(`nothing is registered for role ${role} yet (${spec.summary}): this host only keeps its membership record`);
+    }
+
     if (worker) {
       await worker.start();
       const w = worker;

@@ -87,6 +87,8 @@ test('start with no services boots on the embedded bus, serves /health and /metr
   const worker = body.hosts.find((h: { role: string }) => h.role === 'worker');
   assert.deepEqual(worker.handlers, []);
   assert.match(worker.notes.join('\n'), /no task handlers registered/);
+  const tile = body.hosts.find((h: { role: string }) => h.role === 'tile');
+  assert.match(tile.notes.join('\n'), /nothing is registered for role tile yet/);
 
   const metrics = await fetch(`${base}/metrics`);
   assert.equal(metrics.status, 200);
