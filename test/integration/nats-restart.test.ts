@@ -155,3 +155,30 @@ test('R1: kill -9 during publishes with message ids; republish the unknowns afte
   assert.equal(stored.length, total, 'no duplicates in the stream');
   assert.equal(storedSet.size, total);
 });
+
+test('a running consumer keeps consuming across a kill -9 and restart (same WorkConsumer, no new consume())', async () => {
+  const server = await startNatsServer();
+  servers.push(server);
+  const n = freshNames();
+  const statuses: TransportStatus['type'][] = [];
+  const t = await connectNats({ servers: server.url, names: n, topology: fastTopology({ ackWaitMs: 1000 }), enqueueTimeoutMs: 20_000 });
+  transports.push(t);
+  t.onStatus((s) => statuses.push(s.type));
+  await t.provision();
+  const handled = new Set<string>();
+  const c = await t.consume('weather', { prefetch: 2 }, async (m) => {
+    handled.add(m.msgId);
+    await m.ack().catch(() => undefined); // an ack lost in the crash is redelivered
+  });
+  for (let i = 0; i < 5; i++) await t.enqueue('weather', `before-${i}`, enc('x'));
+  await waitFor('5 handled before the crash', 10_000, () => handled.size === 5);
+  await server.kill('SIGKILL');
+  await waitFor('disconnect seen', 10_000, () => statuses.includes('disconnected'));
+  await new Promise((r) => setTimeout(r, 1000));
+  await server.restart();
+  await waitFor('reconnected', 15_000, () => statuses.includes('reconnected'));
+  for (let i = 0; i < 5; i++) await t.enqueue('weather', `after-${i}`, enc('x'));
+  await waitFor('the same consumer handles tasks enqueued after the restart', 30_000, () => handled.size === 10);
+  await c.stop();
+  await waitFor('queue drained', 10_000, async () => (await t.queueStats('weather')).depth === 0);
+});

@@ -99,6 +99,8 @@ export class PullLoop implements WorkConsumer {
       });
       handle = iter;
       this.open.add(iter);
+      // stop() may have run while the fetch was being created.
+      if (this.stopped) iter.stop();
       for await (const m of iter) {
         received++;
         if (received <= batch) this.requested--;
