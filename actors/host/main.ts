@@ -12,6 +12,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config/load.js';
 import { ConfigError, errorMessage } from '../../protocol/errors.js';
 import { ROLES, type Role } from '../../protocol/messages/cluster.js';
@@ -21,10 +22,18 @@ import { startHost } from './host.js';
 
 export { startHost, type HostOptions, type RunningHost } from './host.js';
 
-export async function main(): Promise<number> {
-  const role = process.env[HOST_ENV.role] as Role | undefined;
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  // argv (for running a host by hand) wins over the environment the supervisor sets.
+  let args: { role?: string | undefined; 'host-id'?: string | undefined };
+  try {
+    args = parseArgs({ args: argv, strict: true, options: { role: { type: 'string' }, 'host-id': { type: 'string' } } }).values;
+  } catch (err) {
+    process.stderr.write(`actor host: ${errorMessage(err)} (usage: main.js [--role <role>] [--host-id <id>])\n`);
+    return 2;
+  }
+  const role = (args.role ?? process.env[HOST_ENV.role]) as Role | undefined;
   if (!role || !ROLES.includes(role)) {
-    process.stderr.write(`actor host: ${HOST_ENV.role} must be one of ${ROLES.join(', ')} (got ${JSON.stringify(role)})\n`);
+    process.stderr.write(`actor host: --role or ${HOST_ENV.role} must be one of ${ROLES.join(', ')} (got ${JSON.stringify(role)})\n`);
     return 2;
   }
   let cfg;
@@ -34,7 +43,7 @@ export async function main(): Promise<number> {
     process.stderr.write(`actor host: ${err instanceof ConfigError ? err.message : errorMessage(err)}\n`);
     return 2;
   }
-  const hostId = process.env[HOST_ENV.hostId] || `${cfg.nodeId.replace(/[^-\w]/g, '_')}-${role}-${process.pid}`;
+  const hostId = args['host-id'] || process.env[HOST_ENV.hostId] || `${cfg.nodeId}-${role}-${process.pid}`.replace(/[^-\w]/g, '_');
   const log = createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1 }).child({ host: hostId });
 
   const crash = (kind: string) => (err: unknown) => {
