@@ -4,12 +4,13 @@
  * heartbeat with `expiresAt = now + memberTtlMs`. NATS 2.9 has no KV TTL, so
  * a record is live only while its own `expiresAt` is in the future: a host
  * killed with SIGKILL leaves its record behind, and readers ignore it once
- * expired. That is also why `watch` re-scans on a timer: the expiry of a dead
- * host produces no KV event at all.
+ * expired. That is also why `watch` re-evaluates its view on a timer: the
+ * expiry of a dead host produces no KV event at all.
  */
 import { StarWeatherError, errorMessage } from '../../protocol/errors.js';
-import type { KvBucket, KvEntry, Subscription } from '../../protocol/transport.js';
+import type { KvBucket, Subscription } from '../../protocol/transport.js';
 import { MemberMessage, ROLES, type Member, type Role } from '../../protocol/messages/cluster.js';
+import { performance } from 'node:perf_hooks';
 import { createLogger, type Logger } from './log.js';
 
 /** Host ids become one KV key token: no dots, nothing NATS would reject. */
@@ -21,6 +22,13 @@ export function isValidHostId(hostId: unknown): hostId is string {
 
 export function memberKey(role: Role, hostId: string): string {
   return `${role}.${hostId}`;
+}
+
+/** Live (unexpired) members among `records`, sorted by hostId. */
+function liveOf(records: Iterable<{ member: Member | null }>, now: number): Member[] {
+  const live: Member[] = [];
+  for (const { member } of records) if (member !== null && member.expiresAt > now) live.push(member);
+  return live.sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
 }
 
 export interface MembershipOptions {
@@ -131,105 +139,104 @@ export class Membership {
 
   /** Live members of `role` (records whose own expiresAt is in the future), sorted by hostId. */
   async liveMembers(role: Role = this.role): Promise<Member[]> {
-    const prefix = `${role}.`;
-    // One entry per key, the newest: a listing taken while hosts heartbeat
-    // can report a key twice (seen with NATS KV key listings).
-    const newest = new Map<string, KvEntry>();
-    for (const entry of await this.bucket.entries(prefix)) {
-      const seen = newest.get(entry.key);
-      if (!seen || seen.revision < entry.revision) newest.set(entry.key, entry);
-    }
-    this.stats.scans++;
-    const now = this.clock();
-    const live: Member[] = [];
-    for (const entry of newest.values()) {
-      // Filter again here: the prefix is a hint to the transport, not a promise.
-      if (!entry.key.startsWith(prefix)) continue;
-      let member: Member;
-      try {
-        member = MemberMessage.decode(entry.value);
-      } catch (err) {
-        const seen = `${entry.key}@${entry.revision}`;
-        if (!this.seenMalformed.has(seen)) {
-          if (this.seenMalformed.size > 10_000) this.seenMalformed.clear();
-          this.seenMalformed.add(seen);
-          this.stats.malformed++;
-          this.logger.warn({ key: entry.key, revision: entry.revision, reason: errorMessage(err) }, 'malformed member record; treating it as absent');
-        }
-        continue;
-      }
-      if (member.role !== role || entry.key !== memberKey(role, member.hostId)) continue;
-      if (member.expiresAt > now) live.push(member);
-    }
-    return live.sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
+    const records = await this.listRecords(role);
+    return liveOf(records.values(), this.clock());
   }
 
   /**
    * Call `onChange` with the live members of `role` now and whenever the set
-   * (or a member's draining flag) changes: at once on a KV event, and within
-   * `rescanMs` (default heartbeatMs) when a record merely expires.
+   * (or a member's draining flag) changes. The view is kept from the KV watch
+   * (joins, heartbeats, drains and leaves arrive at once) and liveness is
+   * re-evaluated locally every `rescanMs` (default heartbeatMs), because the
+   * expiry of a dead host produces no KV event at all. A full listing every
+   * `resyncMs` (default 10 heartbeats, at least 2 s) repairs anything a watch
+   * may have missed across a reconnect; listings are bounded in time, since
+   * on NATS 2.9 a key listing under heavy writes can take many seconds.
    */
-  async watch(role: Role, onChange: MembersListener, rescanMs: number = this.heartbeatMs): Promise<Subscription> {
+  async watch(role: Role, onChange: MembersListener, rescanMs: number = this.heartbeatMs, resyncMs: number = Math.max(2000, this.heartbeatMs * 10)): Promise<Subscription> {
+    if (!ROLES.includes(role)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown role ${JSON.stringify(role)}`);
+    const prefix = `${role}.`;
+    const view = new Map<string, { member: Member; revision: number; seenAt: number }>();
     let active = true;
     let signature: string | null = null;
-    let scanning = false;
-    let rescanRequested = false;
+    let lastResync = 0;
+    let resyncing = false;
     let timer: NodeJS.Timeout | undefined;
-    const scanTimeoutMs = Math.max(2000, this.memberTtlMs);
-    const scan = async (): Promise<void> => {
+
+    const evaluate = (): void => {
       if (!active) return;
-      if (scanning) {
-        rescanRequested = true;
-        return;
-      }
-      scanning = true;
+      const members = liveOf(view.values(), this.clock());
+      const next = members.map((m) => `${m.hostId}${m.draining ? '!' : ''}`).join(',');
+      if (next === signature) return;
+      signature = next;
       try {
-        do {
-          rescanRequested = false;
-          let members: Member[];
-          let timer: NodeJS.Timeout | undefined;
-          try {
-            // Bounded: a listing that never completes (seen on NATS under
-            // load) must not freeze the view of the cluster for good.
-            members = await Promise.race([
-              this.liveMembers(role),
-              new Promise<never>((_, reject) => {
-                timer = setTimeout(() => reject(new StarWeatherError('SW_ERR_TIMEOUT', `member scan took longer than ${scanTimeoutMs} ms`)), scanTimeoutMs);
-              }),
-            ]);
-          } catch (err) {
-            this.stats.scanErrors++;
-            this.logger.warn({ role, error: errorMessage(err) }, 'membership scan failed; keeping the last known members');
-            return;
-          } finally {
-            clearTimeout(timer);
-          }
-          const next = members.map((m) => `${m.hostId}${m.draining ? '!' : ''}`).join(',');
-          if (active && next !== signature) {
-            signature = next;
-            try {
-              onChange(members);
-            } catch (err) {
-              this.logger.error({ role, error: errorMessage(err) }, 'membership listener threw');
-            }
-          }
-        } while (rescanRequested && active);
-      } finally {
-        scanning = false;
+        onChange(members);
+      } catch (err) {
+        this.logger.error({ role, error: errorMessage(err) }, 'membership listener threw');
       }
     };
+    const apply = (key: string, member: Member | null, revision: number, seenAt: number): void => {
+      const cur = view.get(key);
+      if (cur && cur.revision > revision) return;
+      if (member === null) view.delete(key);
+      else view.set(key, { member, revision, seenAt });
+    };
+    const resync = async (): Promise<void> => {
+      if (resyncing || !active) return;
+      resyncing = true;
+      const startedAt = performance.now();
+      let timeout: NodeJS.Timeout | undefined;
+      const listing = this.listRecords(role);
+      // If the listing is abandoned below, its late failure must not surface as unhandled.
+      listing.catch(() => undefined);
+      try {
+        const records = await Promise.race([
+          listing,
+          new Promise<never>((_, reject) => {
+            timeout = setTimeout(() => reject(new StarWeatherError('SW_ERR_TIMEOUT', `member listing took longer than ${resyncMs} ms`)), resyncMs);
+          }),
+        ]);
+        if (!active) return;
+        for (const [key, rec] of records) apply(key, rec.member, rec.revision, performance.now());
+        // Keys the listing did not return are gone, unless the watch refreshed them meanwhile.
+        for (const [key, rec] of view) if (!records.has(key) && rec.seenAt < startedAt) view.delete(key);
+        lastResync = performance.now();
+      } catch (err) {
+        this.stats.scanErrors++;
+        this.logger.warn({ role, error: errorMessage(err) }, 'member listing failed; keeping the watched view');
+      } finally {
+        clearTimeout(timeout);
+        resyncing = false;
+      }
+      evaluate();
+    };
+
+    const sub = await this.bucket.watch((change) => {
+      if (!active || !change.key.startsWith(prefix)) return;
+      apply(change.key, change.value === null ? null : this.decodeMember(role, change.key, change.value, change.revision), change.revision, performance.now());
+      evaluate();
+    }, prefix);
+    try {
+      // Watch first, list second: a change between the two is not lost.
+      // The first listing must succeed: a view that starts empty would hand
+      // every shard to us alone.
+      for (let attempt = 0; lastResync === 0; attempt++) {
+        if (attempt === 5) throw new StarWeatherError('SW_ERR_TIMEOUT', `could not list the ${role} members after ${attempt} attempts`);
+        await resync();
+      }
+    } catch (err) {
+      active = false;
+      sub.unsubscribe();
+      throw err;
+    }
     const loop = (): void => {
       timer = setTimeout(() => {
-        void scan().finally(() => {
-          if (active) loop();
-        });
+        if (!active) return;
+        evaluate();
+        if (performance.now() - lastResync >= resyncMs) void resync();
+        loop();
       }, rescanMs);
     };
-    const prefix = `${role}.`;
-    const sub = await this.bucket.watch((change) => {
-      if (change.key.startsWith(prefix)) void scan();
-    }, prefix);
-    await scan();
     loop();
     return {
       unsubscribe: () => {
@@ -238,6 +245,42 @@ export class Membership {
         sub.unsubscribe();
       },
     };
+  }
+
+  /** Every record under `<role>.`, newest per key; malformed ones map to a null member. */
+  private async listRecords(role: Role): Promise<Map<string, { member: Member | null; revision: number }>> {
+    const prefix = `${role}.`;
+    const entries = await this.bucket.entries(prefix);
+    this.stats.scans++;
+    const out = new Map<string, { member: Member | null; revision: number }>();
+    for (const entry of entries) {
+      // Filter again: the prefix is a hint to the transport, not a promise.
+      if (!entry.key.startsWith(prefix)) continue;
+      // One entry per key, the newest: a listing taken while hosts heartbeat
+      // can report a key twice (seen with NATS KV key listings).
+      const seen = out.get(entry.key);
+      if (seen && seen.revision >= entry.revision) continue;
+      out.set(entry.key, { member: this.decodeMember(role, entry.key, entry.value, entry.revision), revision: entry.revision });
+    }
+    return out;
+  }
+
+  /** The member a record describes, or null when it is malformed or under the wrong key (logged and counted once). */
+  private decodeMember(role: Role, key: string, value: Uint8Array, revision: number): Member | null {
+    try {
+      const member = MemberMessage.decode(value);
+      if (member.role === role && key === memberKey(role, member.hostId)) return member;
+      throw new StarWeatherError('SW_ERR_SCHEMA', `record for ${member.role}.${member.hostId} stored under ${key}`);
+    } catch (err) {
+      const seen = `${key}@${revision}`;
+      if (!this.seenMalformed.has(seen)) {
+        if (this.seenMalformed.size > 10_000) this.seenMalformed.clear();
+        this.seenMalformed.add(seen);
+        this.stats.malformed++;
+        this.logger.warn({ key, revision, reason: errorMessage(err) }, 'malformed member record; treating it as absent');
+      }
+      return null;
+    }
   }
 
   private scheduleHeartbeat(): void {

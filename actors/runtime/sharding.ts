@@ -301,8 +301,11 @@ export class ShardManager {
       try {
         // A KV call that never returns must not stop all later rounds; the
         // abandoned round's late results are checked against `owned` anyway.
+        const round = this.round();
+        // An abandoned round that fails later must not surface as unhandled.
+        round.catch(() => undefined);
         next = await Promise.race([
-          this.round(),
+          round,
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new StarWeatherError('SW_ERR_TIMEOUT', `shard round took longer than ${this.leases.leaseMs} ms`)), this.leases.leaseMs);
           }),
