@@ -52,6 +52,22 @@ test('enqueue is de-duplicated by msgId and reports the stream sequence', async 
   assert.deepEqual(await t.queueStats('high'), { depth: 2, inFlight: 0 });
   await assert.rejects(t.enqueue('high', 'bad id with spaces', enc('x')), { code: 'SW_ERR_INVALID_ARGUMENT' });
   await assert.rejects(t.enqueue('nope' as 'high', 'x', enc('x')), { code: 'SW_ERR_INVALID_ARGUMENT' });
+  await assert.rejects(t.enqueue('high', 'huge', new Uint8Array(2 * 1024 * 1024)), { code: 'SW_ERR_INVALID_ARGUMENT' });
+});
+
+test('enqueue to a stream that was never provisioned fails fast, not after the retry timeout', async () => {
+  const n = freshNames();
+  const t = await connectNats({ servers: NATS_URL, names: n, topology: fastTopology(), enqueueTimeoutMs: 20_000 });
+  open.push(t);
+  const started = Date.now();
+  await assert.rejects(t.enqueue('high', 'x', enc('x')), (err: unknown) => {
+    assert.equal((err as { code?: string }).code, 'SW_ERR_TRANSPORT');
+    assert.match((err as Error).message, /does not exist/);
+    return true;
+  });
+  assert.ok(Date.now() - started < 10_000, 'did not wait out the 20 s retry budget');
+  await assert.rejects(t.consume('high', { prefetch: 1 }, async () => {}), { code: 'SW_ERR_TRANSPORT' });
+  await assert.rejects(t.kv('leases'), { code: 'SW_ERR_NOT_FOUND' });
 });
 
 test('consume: every task delivered, acked once, queue drained; prefetch bounds handlers in flight', async () => {

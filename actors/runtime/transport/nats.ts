@@ -223,8 +223,14 @@ export class NatsTransport implements Transport {
    * but whose ack was lost comes back as a duplicate, not a second copy.
    */
   private async publishDurable(subject: string, stream: string, msgId: string, data: Uint8Array): Promise<EnqueueResult> {
+    // Headers (msg id, expected stream) need a little room next to the data.
+    const limit = this.maxPayload() - 512;
+    if (data.length > limit) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `message ${msgId} is ${data.length} bytes; the server accepts at most ${limit}`);
+    }
     const deadline = Date.now() + this.enqueueTimeoutMs;
     let lastErr: unknown = null;
+    let streamChecked = false;
     for (let attempt = 0; ; attempt++) {
       if (this.nc.isClosed()) throw new ClosedError('NATS transport (enqueue)');
       const left = deadline - Date.now();
@@ -241,6 +247,19 @@ export class NatsTransport implements Transport {
         if (isClosed(err)) throw new ClosedError('NATS transport (enqueue)');
         if (!isTransient(err)) {
           throw new StarWeatherError('SW_ERR_TRANSPORT', `publish ${msgId} to ${subject} rejected: ${describe(err)}`, { cause: err });
+        }
+        // No responders is what a leaderless stream looks like, and also what
+        // a missing one looks like. The meta layer can tell them apart: a
+        // stream that does not exist will not appear by waiting.
+        if (!streamChecked && /no responders|not enabled/i.test(describe(err))) {
+          streamChecked = true;
+          const missing = await this.jsm.streams.info(stream).then(
+            () => false,
+            (e: unknown) => isNotFound(e),
+          );
+          if (missing) {
+            throw new StarWeatherError('SW_ERR_TRANSPORT', `publish ${msgId}: stream ${stream} does not exist (call provision() first)`, { cause: err });
+          }
         }
         await sleep(Math.min(backoffMs(attempt, 100, 1000), Math.max(0, deadline - Date.now())));
       }
