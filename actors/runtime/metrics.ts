@@ -47,15 +47,19 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.defaultLabels) registry.setDefaultLabels(options.defaultLabels);
   const registers = [registry];
 
-  const monitor: IntervalHistogram = monitorEventLoopDelay({ resolution: options.eventLoopResolutionMs ?? 10 });
+  const resolutionMs = options.eventLoopResolutionMs ?? 10;
+  const monitor: IntervalHistogram = monitorEventLoopDelay({ resolution: resolutionMs });
   monitor.enable();
+  // The histogram records the time between its timer's ticks, which includes
+  // the sampling interval itself; the delay is what comes on top of it.
+  const delaySeconds = (ns: number): number => Math.max(0, ns / 1e6 - resolutionMs) / 1000;
   // A cumulative p99 would hide a recent stall behind hours of calm, and
   // resetting on every scrape would make two scrapers see different values:
   // so the gauge reports a fixed window, rotated on a timer.
   let lastWindowP99 = 0;
-  const p99Seconds = (): number => (monitor.count > 0 ? monitor.percentile(99) / 1e9 : lastWindowP99);
+  const p99Seconds = (): number => (monitor.count > 0 ? delaySeconds(monitor.percentile(99)) : lastWindowP99);
   const rotate = setInterval(() => {
-    if (monitor.count > 0) lastWindowP99 = monitor.percentile(99) / 1e9;
+    if (monitor.count > 0) lastWindowP99 = delaySeconds(monitor.percentile(99));
     monitor.reset();
   }, options.eventLoopWindowMs ?? 10_000);
   rotate.unref();
