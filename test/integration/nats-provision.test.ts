@@ -68,6 +68,21 @@ test('R9: every requested field reads back equal', async () => {
   }
 });
 
+test('R9: concurrent provisioning by several processes always succeeds (creation races)', async () => {
+  // Races surface as different server errors ("name already in use",
+  // "subjects overlap"); several rounds make each likely to occur.
+  for (let round = 0; round < 6; round++) {
+    const n = freshNames();
+    used.push(n);
+    const ts = await Promise.all([1, 2, 3, 4].map(() => connectNats({ servers: NATS_URL, names: n, topology: fastTopology() })));
+    try {
+      await Promise.all(ts.map((t) => t.provision()));
+    } finally {
+      await Promise.all(ts.map((t) => t.close()));
+    }
+  }
+});
+
 test('R9: provisioning twice is a no-op, and concurrent provisioning succeeds', async () => {
   const n = freshNames();
   used.push(n);

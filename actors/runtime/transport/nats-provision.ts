@@ -134,9 +134,11 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Pro
     try {
       info = await jsm.streams.add(want);
     } catch (err) {
-      // Lost a creation race, or it exists with another config: judge what is there.
-      if (apiCode(err) !== JsCode.StreamNameInUse) throw wrapProvision(what, 'create failed', err);
-      info = await jsm.streams.info(spec.name);
+      // Lost a creation race (reported as "name already in use" or, when the
+      // winner's stream already holds our subjects, "subjects overlap"):
+      // judge what the winner made. If nothing is there, the error stands.
+      info = await streamInfoOrNull(jsm, spec.name);
+      if (!info) throw wrapProvision(what, 'create failed', err);
     }
   }
   const diffs = diffStream(spec, info.config);
@@ -165,11 +167,9 @@ export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec):
     try {
       info = await jsm.consumers.add(spec.stream, want);
     } catch (err) {
-      const code = apiCode(err);
-      if (code !== JsCode.ConsumerNameExists && code !== JsCode.ConsumerAlreadyExists) {
-        throw wrapProvision(what, 'create failed', err);
-      }
-      info = await jsm.consumers.info(spec.stream, spec.durable);
+      // Lost a creation race: judge what the winner made, if anything.
+      info = await consumerInfoOrNull(jsm, spec.stream, spec.durable);
+      if (!info) throw wrapProvision(what, 'create failed', err);
     }
   }
   const diffs = diffConsumer(spec, info.config);
@@ -206,7 +206,8 @@ export async function ensureBucket(jsm: JetStreamManager, kvm: Kvm, spec: Bucket
       storage: StorageType.File,
     });
   } catch (err) {
-    if (apiCode(err) !== JsCode.StreamNameInUse) throw wrapProvision(what, 'create failed', err);
+    // Lost a creation race: use the winner's bucket, if there is one.
+    if (!(await streamInfoOrNull(jsm, `KV_${spec.bucket}`))) throw wrapProvision(what, 'create failed', err);
     kv = await kvm.open(spec.bucket);
   }
   const status = await kv.status();
