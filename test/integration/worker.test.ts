@@ -377,6 +377,8 @@ for (const kind of ['embedded', 'nats'] as const) {
     if (kind === 'nats') {
       test('R4 negative control: a kernel blocking the event loop for 2× AckWait gets redelivered', async () => {
         const h = await open({ ackWaitMs: 1000, maxDeliver: 5 });
+        // prefetch > concurrency: this worker keeps a pull request open, so the
+        // server has somewhere to redeliver to while the loop is blocked.
         const w = h.worker({ concurrency: 1, prefetch: 4 });
         const seen: number[] = [];
         w.register('blocking', {
