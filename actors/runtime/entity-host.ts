@@ -19,6 +19,7 @@ import type { Lease, LeaseManager } from './lease.js';
 import type { Membership } from './membership.js';
 import { ShardManager, shardOf, type ReleaseReason } from './sharding.js';
 import { createLogger, type Logger } from './log.js';
+import type { Metrics } from './metrics.js';
 
 /** This host does not (or no longer) hold the entity's shard. `owner` is who should, as far as we know. */
 export class NotOwnerError extends StarWeatherError {
@@ -52,6 +53,7 @@ export interface EntityHostOptions {
   onAcquire?: (shard: number, lease: Lease) => void;
   onRelease?: (shard: number, reason: ReleaseReason) => void;
   logger?: Logger;
+  metrics?: Metrics;
 }
 
 export interface EntityHostStats {
@@ -86,6 +88,7 @@ export class EntityHost {
       leaseBucket: options.leaseBucket,
       maxMovesPerRound: options.maxMovesPerRound,
       logger: this.logger,
+      metrics: options.metrics,
       onAcquire: (shard, lease) => this.acquired(shard, lease),
       onRelease: (shard, reason) => this.released(shard, reason),
     });

@@ -21,6 +21,8 @@
 import { CasConflictError, FencedError, StarWeatherError } from '../../protocol/errors.js';
 import type { KvBucket } from '../../protocol/transport.js';
 import { createLogger, type Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { clusterMetrics, countMalformed, type ClusterMetrics } from './cluster-metrics.js';
 
 const MAGIC0 = 0x53;
 const MAGIC1 = 0x46;
@@ -37,6 +39,7 @@ export interface FencedRecord {
 export interface FencedStoreOptions {
   bucket: KvBucket;
   logger?: Logger;
+  metrics?: Metrics;
   /** CAS retries before giving up with CasConflictError (default 32). */
   maxAttempts?: number;
 }
@@ -78,8 +81,12 @@ export class FencedStore {
   private readonly bucket: KvBucket;
   private readonly logger: Logger;
   private readonly maxAttempts: number;
+  private readonly metrics: Metrics | undefined;
+  private readonly cm: ClusterMetrics | undefined;
 
   constructor(options: FencedStoreOptions) {
+    this.metrics = options.metrics;
+    this.cm = options.metrics ? clusterMetrics(options.metrics) : undefined;
     this.bucket = options.bucket;
     this.logger = options.logger ?? createLogger({ nodeId: 'fenced-store', level: 'warn', destination: 2 });
     this.maxAttempts = options.maxAttempts ?? 32;
@@ -123,6 +130,7 @@ export class FencedStore {
       const stored = entry === null ? null : this.decode(key, entry.value, entry.revision);
       if (stored !== null && stored.fenceToken > fenceToken) {
         this.stats.fenced++;
+        this.cm?.fencedWrites.inc({ outcome: 'fenced' });
         throw new FencedError(`${op} of ${key} with fence token ${fenceToken} rejected: the record carries token ${stored.fenceToken}`);
       }
       const bytes = encodeFenced(valueFor(stored), fenceToken);
@@ -131,6 +139,7 @@ export class FencedStore {
         // land between our check and our write.
         const revision = entry === null ? await this.bucket.create(key, bytes) : await this.bucket.update(key, bytes, entry.revision);
         this.stats.writes++;
+        this.cm?.fencedWrites.inc({ outcome: 'ok' });
         return revision;
       } catch (err) {
         if (!(err instanceof CasConflictError) || attempt >= this.maxAttempts) throw err;
@@ -146,6 +155,7 @@ export class FencedStore {
     const decoded = decodeFenced(bytes);
     if (decoded === null) {
       this.stats.malformed++;
+      countMalformed(this.metrics, 'kv.fenced', new StarWeatherError('SW_ERR_DECODE', 'not a fenced record'));
       this.logger.warn({ key, revision, bytes: bytes.byteLength }, 'malformed fenced record; treating it as absent');
     }
     return decoded;

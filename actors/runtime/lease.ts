@@ -22,6 +22,8 @@ import { CasConflictError, StarWeatherError, errorMessage } from '../../protocol
 import type { KvBucket, KvEntry } from '../../protocol/transport.js';
 import { LeaseMessage, type Lease as LeaseRecord } from '../../protocol/messages/cluster.js';
 import { createLogger, type Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { countMalformed } from './cluster-metrics.js';
 
 export interface LeaseOptions {
   bucket: KvBucket;
@@ -35,6 +37,8 @@ export interface LeaseOptions {
    */
   safetyMs?: number;
   logger?: Logger;
+  /** Malformed records are also counted on `sw_messages_rejected_total{where="kv.leases"}`. */
+  metrics?: Metrics;
   /** Wall clock (ms since the epoch); injectable for tests. */
   clock?: () => number;
 }
@@ -107,6 +111,7 @@ export class LeaseManager {
   readonly stats: LeaseStats = { acquired: 0, renewed: 0, lost: 0, released: 0, malformed: 0, errors: 0 };
   private readonly bucket: KvBucket;
   private readonly logger: Logger;
+  private readonly metrics: Metrics | undefined;
   private readonly clock: () => number;
 
   constructor(options: LeaseOptions) {
@@ -125,6 +130,7 @@ export class LeaseManager {
     this.leaseMs = options.leaseMs;
     this.safetyMs = safetyMs;
     this.logger = options.logger ?? createLogger({ nodeId: options.holder, level: 'warn', destination: 2 });
+    this.metrics = options.metrics;
     this.clock = options.clock ?? Date.now;
   }
 
@@ -221,6 +227,7 @@ export class LeaseManager {
       return LeaseMessage.decode(entry.value);
     } catch (err) {
       this.stats.malformed++;
+      countMalformed(this.metrics, 'kv.leases', err);
       this.logger.warn({ key: entry.key, revision: entry.revision, reason: errorMessage(err) }, 'malformed lease record; treating it as expired');
       return null;
     }

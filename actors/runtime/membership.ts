@@ -12,6 +12,8 @@ import type { KvBucket, Subscription } from '../../protocol/transport.js';
 import { MemberMessage, ROLES, type Member, type Role } from '../../protocol/messages/cluster.js';
 import { performance } from 'node:perf_hooks';
 import { createLogger, type Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { clusterMetrics, countMalformed } from './cluster-metrics.js';
 
 /** Host ids become one KV key token: no dots, nothing NATS would reject. */
 const HOST_ID_RE = /^[-\w=]{1,200}$/;
@@ -39,6 +41,7 @@ export interface MembershipOptions {
   heartbeatMs: number;
   memberTtlMs: number;
   logger?: Logger;
+  metrics?: Metrics;
   /** Wall clock (ms since the epoch). */
   clock?: () => number;
 }
@@ -64,6 +67,7 @@ export class Membership {
   readonly stats: MembershipStats = { heartbeats: 0, heartbeatErrors: 0, malformed: 0, scans: 0, scanErrors: 0 };
   private readonly bucket: KvBucket;
   private readonly logger: Logger;
+  private readonly metrics: Metrics | undefined;
   private readonly clock: () => number;
   private readonly startedAt: number;
   private draining = false;
@@ -94,6 +98,7 @@ export class Membership {
     this.heartbeatMs = options.heartbeatMs;
     this.memberTtlMs = options.memberTtlMs;
     this.logger = options.logger ?? createLogger({ nodeId: options.nodeId, role: options.role, level: 'warn', destination: 2 });
+    this.metrics = options.metrics;
     this.clock = options.clock ?? Date.now;
     this.startedAt = this.clock();
   }
@@ -277,6 +282,7 @@ export class Membership {
         if (this.seenMalformed.size > 10_000) this.seenMalformed.clear();
         this.seenMalformed.add(seen);
         this.stats.malformed++;
+        countMalformed(this.metrics, 'kv.members', err);
         this.logger.warn({ key, revision, reason: errorMessage(err) }, 'malformed member record; treating it as absent');
       }
       return null;
@@ -298,6 +304,7 @@ export class Membership {
     if (!this.joined) return;
     this.beating = this.writeRecord().catch((err: unknown) => {
       this.stats.heartbeatErrors++;
+      if (this.metrics) clusterMetrics(this.metrics).memberHeartbeatErrors.inc({ role: this.role });
       this.logger.warn({ key: this.key, error: errorMessage(err) }, 'membership heartbeat failed');
     });
     try {

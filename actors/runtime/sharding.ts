@@ -30,6 +30,8 @@ import type { Member } from '../../protocol/messages/cluster.js';
 import type { Lease, LeaseManager } from './lease.js';
 import type { Membership } from './membership.js';
 import { createLogger, type Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { clusterMetrics, type ClusterMetrics } from './cluster-metrics.js';
 
 const utf8 = new TextEncoder();
 
@@ -115,6 +117,8 @@ export interface ShardManagerOptions {
    */
   onRelease?: (shard: number, reason: ReleaseReason) => void | Promise<void>;
   logger?: Logger;
+  /** Adds sw_shards_owned, sw_shard_acquisitions_total, sw_shard_releases_total, sw_lease_renewal_errors_total. */
+  metrics?: Metrics;
   clock?: () => number;
 }
 
@@ -156,6 +160,7 @@ export class ShardManager {
   private readonly onAcquire: ShardManagerOptions['onAcquire'];
   private readonly onRelease: ShardManagerOptions['onRelease'];
   private readonly logger: Logger;
+  private readonly cm: ClusterMetrics | undefined;
   private readonly clock: () => number;
 
   private readonly owned = new Map<number, Owned>();
@@ -193,6 +198,7 @@ export class ShardManager {
     this.onAcquire = options.onAcquire;
     this.onRelease = options.onRelease;
     this.logger = options.logger ?? createLogger({ nodeId: this.hostId, level: 'warn', destination: 2 });
+    this.cm = options.metrics ? clusterMetrics(options.metrics) : undefined;
     this.clock = options.clock ?? Date.now;
   }
 
@@ -368,6 +374,7 @@ export class ShardManager {
     } catch (err) {
       // Unknown outcome: keep the shard only until its local deadline.
       this.stats.renewErrors++;
+      this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
       this.logger.warn({ shard, kind: this.kind, error: errorMessage(err) }, 'lease renewal failed; shard stays owned until its local deadline');
       return;
     }
@@ -380,6 +387,7 @@ export class ShardManager {
     if (renewed === null) {
       this.forget(shard, o);
       this.stats.released.lost++;
+      this.cm?.shardReleases.inc({ kind: this.kind, reason: 'lost' });
       this.logger.warn({ shard, kind: this.kind }, 'lease lost on renewal');
       this.notifyRelease(shard, 'lost');
       return;
@@ -415,6 +423,8 @@ export class ShardManager {
     this.heldUntil.delete(shard);
     this.owned.set(shard, { lease, timer: this.armExpiry(shard, lease) });
     this.stats.acquired++;
+    this.cm?.shardAcquisitions.inc({ kind: this.kind });
+    this.cm?.shardsOwned.set({ kind: this.kind }, this.owned.size);
     try {
       await this.onAcquire?.(shard, lease);
     } catch (err) {
@@ -428,6 +438,7 @@ export class ShardManager {
     if (!o) return;
     this.forget(shard, o);
     this.stats.released[reason]++;
+    this.cm?.shardReleases.inc({ kind: this.kind, reason });
     try {
       await this.onRelease?.(shard, reason);
     } catch (err) {
@@ -446,6 +457,7 @@ export class ShardManager {
     if (this.owned.get(shard) !== o) return;
     this.forget(shard, o);
     this.stats.released.expired++;
+    this.cm?.shardReleases.inc({ kind: this.kind, reason: 'expired' });
     this.logger.warn({ shard, kind: this.kind }, 'lease expired locally; shard released');
     this.notifyRelease(shard, 'expired');
     void this.leases.release(giveBack).catch(() => undefined);
@@ -454,6 +466,7 @@ export class ShardManager {
   private forget(shard: number, o: Owned): void {
     clearTimeout(o.timer);
     this.owned.delete(shard);
+    this.cm?.shardsOwned.set({ kind: this.kind }, this.owned.size);
   }
 
   private notifyRelease(shard: number, reason: ReleaseReason): void {

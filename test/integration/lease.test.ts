@@ -10,6 +10,7 @@ import { FencedError } from '../../protocol/errors.js';
 import type { KvBucket } from '../../protocol/transport.js';
 import { LeaseManager } from '../../actors/runtime/lease.js';
 import { FencedStore, decodeFenced, encodeFenced } from '../../actors/runtime/fencing.js';
+import { createMetrics } from '../../actors/runtime/metrics.js';
 import { BUSES, quietLogger, sleep, type ClusterBus } from '../helpers/cluster-fixtures.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -121,10 +122,13 @@ for (const { kind, make } of BUSES) {
     test('a malformed lease record is counted and treated as expired', async () => {
       const [ka] = await twoHosts();
       await ka.put('tracker.9', enc('{"not":"a lease"'));
-      const a = new LeaseManager({ bucket: ka, holder: 'host-a', leaseMs: 2000, logger: quietLogger() });
+      const metrics = createMetrics();
+      const a = new LeaseManager({ bucket: ka, holder: 'host-a', leaseMs: 2000, logger: quietLogger(), metrics });
       const l = await a.acquire('tracker.9');
       assert.ok(l, 'taken over');
       assert.equal(a.stats.malformed, 1);
+      assert.match(await metrics.registry.metrics(), /sw_messages_rejected_total\{where="kv.leases",code="SW_ERR_DECODE"\} 1\b/);
+      metrics.close();
       assert.equal((await a.inspect('tracker.9'))?.holder, 'host-a');
     });
 

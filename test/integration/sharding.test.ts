@@ -14,6 +14,7 @@ import { ShardManager, shardOf, type ReleaseReason } from '../../actors/runtime/
 import { EntityHost, NotOwnerError } from '../../actors/runtime/entity-host.js';
 import { FencedStore } from '../../actors/runtime/fencing.js';
 import { ActorSystem } from '../../actors/runtime/actor.js';
+import { createMetrics, type Metrics } from '../../actors/runtime/metrics.js';
 import { BUSES, quietLogger, until, until as untilOr, type ClusterBus } from '../helpers/cluster-fixtures.js';
 
 const LEASE_MS = 1500;
@@ -74,7 +75,7 @@ for (const { kind, make } of BUSES) {
       await Promise.all(buses.map((b) => b.cleanup()));
     });
 
-    async function startHost(bus: ClusterBus, id: string, ledger: OwnershipLedger, role: Role = 'tracker'): Promise<Host> {
+    async function startHost(bus: ClusterBus, id: string, ledger: OwnershipLedger, role: Role = 'tracker', metrics?: Metrics): Promise<Host> {
       const t = await bus.connect();
       const logger = quietLogger(id);
       const membership = new Membership({ bucket: await t.kv('members'), role, hostId: id, nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
@@ -88,6 +89,7 @@ for (const { kind, make } of BUSES) {
         leases,
         leaseBucket,
         logger,
+        metrics,
         onAcquire: (shard) => ledger.acquire(id, shard),
         onRelease: (shard, reason) => {
           ledger.release(id, shard);
@@ -111,7 +113,8 @@ for (const { kind, make } of BUSES) {
           const state = running.map((h) => ({ id: h.id, owned: h.shards.ownedShards(), members: h.shards.members(), stats: h.shards.stats, membership: h.membership.stats }));
           throw new Error(`${err.message}; hosts ${JSON.stringify(state)}; ledger ${JSON.stringify([...ledger.owners].map(([k, v]) => [k, [...v]]))}`);
         });
-      const a = await startHost(bus, 'host-a', ledger);
+      const metrics = createMetrics();
+      const a = await startHost(bus, 'host-a', ledger, 'tracker', metrics);
       const b = await startHost(bus, 'host-b', ledger);
       await until('every shard owned once by two hosts', 10_000, () => settled([a, b]) && ledger.allOwnedOnce(SHARDS));
       assert.deepEqual(ledger.violations, []);
@@ -137,6 +140,11 @@ for (const { kind, make } of BUSES) {
       assert.ok(b.releases.some((r) => r.reason === 'stopped'));
       assert.deepEqual(ledger.violations, []);
       assert.equal(a.shards.stats.released.expired + a.shards.stats.released.lost, 0, 'no lease was lost along the way');
+      const exposition = await metrics.registry.metrics();
+      metrics.close();
+      assert.match(exposition, new RegExp(`sw_shards_owned\\{kind="tracker"\\} ${SHARDS}\\b`));
+      assert.match(exposition, new RegExp(`sw_shard_acquisitions_total\\{kind="tracker"\\} ${a.shards.stats.acquired}\\b`));
+      assert.match(exposition, /sw_shard_releases_total\{kind="tracker",reason="rebalance"\} [1-9]/);
     });
 
     test('entity hosts: each entity active on exactly one host; tell routes by ownership; fence raised on acquire', async () => {
