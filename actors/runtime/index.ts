@@ -39,3 +39,4 @@ export {
   type ShardManagerStats,
 } from './sharding.js';
 export { EntityHost, NotOwnerError, type EntityHostOptions, type EntityHostStats } from './entity-host.js';
+export { clusterMetrics, type ClusterMetrics } from './cluster-metrics.js';
