@@ -58,27 +58,27 @@ for (const { kind, make } of BUSES) {
       const a = await host(b, 'host-a');
       await a.join();
       const seen: Array<{ at: number; ids: string }> = [];
-      const sub = await a.watch('tracker', (ms) => seen.push({ at: Date.now(), ids: ms.map((m) => `${m.hostId}${m.draining ? '(draining)' : ''}`).join(',') }));
+      // Listings only once a minute: joins and leaves must come from the KV
+      // watch, and the ghost's expiry from the local re-evaluation.
+      const sub = await a.watch('tracker', (ms) => seen.push({ at: Date.now(), ids: ms.map((m) => `${m.hostId}${m.draining ? '(draining)' : ''}`).join(',') }), HEARTBEAT_MS, 60_000);
       try {
         assert.equal(seen.at(-1)?.ids, 'host-a', 'called at once with the current members');
         const c = await host(b, 'host-c');
-        const t0 = Date.now();
         await c.join();
-        await until('join seen', 2000, () => seen.at(-1)?.ids === 'host-a,host-c');
-        assert.ok(seen.at(-1)!.at - t0 < 1000, 'join seen within a second (KV watch, not the rescan)');
+        await until('join seen', 5000, () => seen.at(-1)?.ids === 'host-a,host-c');
         await c.drain();
-        await until('drain seen', 2000, () => seen.at(-1)?.ids === 'host-a,host-c(draining)');
+        await until('drain seen', 5000, () => seen.at(-1)?.ids === 'host-a,host-c(draining)');
         await c.leave();
-        await until('leave seen', 2000, () => seen.at(-1)?.ids === 'host-a');
+        await until('leave seen', 5000, () => seen.at(-1)?.ids === 'host-a');
 
         // A dead host: its record is written once and never refreshed (as
         // after SIGKILL). No KV event marks its death; the rescan must.
         const kv = await (await b.connect()).kv('members');
         const now = Date.now();
-        const ghost: Member = { v: 1, hostId: 'ghost', nodeId: 'node-9', role: 'tracker', pid: 1, startedAt: now, heartbeatAt: now, expiresAt: now + TTL_MS, draining: false };
+        const ghost: Member = { v: 1, hostId: 'ghost', nodeId: 'node-9', role: 'tracker', pid: 1, startedAt: now, heartbeatAt: now, expiresAt: now + 2500, draining: false };
         await kv.put('tracker.ghost', MemberMessage.encode(ghost));
-        await until('ghost seen', 2000, () => seen.at(-1)?.ids === 'ghost,host-a');
-        await until('ghost expiry seen', TTL_MS + HEARTBEAT_MS * 3 + 1000, () => seen.at(-1)?.ids === 'host-a');
+        await until('ghost seen', 5000, () => seen.at(-1)?.ids === 'ghost,host-a');
+        await until('ghost expiry seen', 2500 + HEARTBEAT_MS * 3 + 1000, () => seen.at(-1)?.ids === 'host-a');
         assert.ok(Date.now() >= ghost.expiresAt, 'not dropped before its expiresAt');
       } finally {
         sub.unsubscribe();
