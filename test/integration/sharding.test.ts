@@ -8,6 +8,7 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Role } from '../../protocol/messages/cluster.js';
+import type { Transport } from '../../protocol/transport.js';
 import { LeaseManager } from '../../actors/runtime/lease.js';
 import { Membership } from '../../actors/runtime/membership.js';
 import { ShardManager, shardOf, type ReleaseReason } from '../../actors/runtime/sharding.js';
@@ -76,7 +77,10 @@ for (const { kind, make } of BUSES) {
     });
 
     async function startHost(bus: ClusterBus, id: string, ledger: OwnershipLedger, role: Role = 'tracker', metrics?: Metrics): Promise<Host> {
-      const t = await bus.connect();
+      return startHostOn(await bus.connect(), id, ledger, role, metrics);
+    }
+
+    async function startHostOn(t: Transport, id: string, ledger: OwnershipLedger, role: Role = 'tracker', metrics?: Metrics): Promise<Host> {
       const logger = quietLogger(id);
       const membership = new Membership({ bucket: await t.kv('members'), role, hostId: id, nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
       const leaseBucket = await t.kv('leases');
@@ -145,6 +149,30 @@ for (const { kind, make } of BUSES) {
       assert.match(exposition, new RegExp(`sw_shards_owned\\{kind="tracker"\\} ${SHARDS}\\b`));
       assert.match(exposition, new RegExp(`sw_shard_acquisitions_total\\{kind="tracker"\\} ${a.shards.stats.acquired}\\b`));
       assert.match(exposition, /sw_shard_releases_total\{kind="tracker",reason="rebalance"\} [1-9]/);
+    });
+
+    test('a host cut off from the bus releases its shards locally before anyone takes them over', { skip: kind === 'embedded' ? 'one shared in-process bus cannot be cut for one host' : false }, async () => {
+      const bus = await make();
+      buses.push(bus);
+      const ledger = new OwnershipLedger();
+      const a = await startHost(bus, 'cut-a', ledger);
+      const bTransport = await bus.connect();
+      const b = await startHostOn(bTransport, 'cut-b', ledger);
+      await until('two hosts settled', 10_000, () => settled([a, b]) && ledger.allOwnedOnce(SHARDS));
+      const bShards = b.shards.ownedShards();
+      const cutAt = Date.now();
+      // The connection goes away under b: heartbeats and renewals fail, nothing is released in KV.
+      await bTransport.close();
+      await until('a owns every shard', 15_000, () => a.shards.ownedShards().length === SHARDS && ledger.allOwnedOnce(SHARDS));
+      const tookMs = Date.now() - cutAt;
+      assert.deepEqual(ledger.violations, [], 'a acquired no shard before b had released it locally');
+      // Released either when its own member record went stale in its view
+      // (rebalance: it no longer counts itself a member) or at the lease's local deadline.
+      const released = b.releases.filter((r) => r.reason === 'expired' || r.reason === 'rebalance').map((r) => r.shard).sort((x, y) => x - y);
+      assert.deepEqual(released, bShards, `every shard of the cut host was released (${JSON.stringify(b.releases)})`);
+      assert.equal(b.shards.ownedShards().length, 0);
+      assert.ok(tookMs >= LEASE_MS / 2, `taken over after ${tookMs} ms: not before the leases could have expired`);
+      await b.shards.stop();
     });
 
     test('entity hosts: each entity active on exactly one host; tell routes by ownership; fence raised on acquire', async () => {
