@@ -71,7 +71,8 @@ export class EmbeddedPubSub {
     if (!(data instanceof Uint8Array)) throw invalid('data must be a Uint8Array');
     if (data.byteLength > MAX_PAYLOAD_BYTES) throw invalid(`payload of ${data.byteLength} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
     // A copy, as a server would hand out: the publisher may reuse its buffer.
-    this.pending.push({ topic: subject, subject, data: data.slice() });
+    // Buffer.from puts small payloads in Node's pooled slab (no ArrayBuffer each).
+    this.pending.push({ topic: subject, subject, data: Buffer.from(data) });
     this.schedule();
   }
 

@@ -132,11 +132,13 @@ export class WorkQueue {
   private readonly delayed = new MinHeap<Task>((t) => t.dueAt);
   private delayTimer: NodeJS.Timeout | null = null;
   private delayTimerAt = 0;
-  // De-dup window: id → seq, plus the ids in arrival order for expiry.
-  private readonly seen = new Map<string, number>();
-  private readonly seenIds = new Ring<string>();
-  private readonly seenSeqs = new Ring<number>();
-  private readonly seenAt = new Ring<number>();
+  // De-dup window as two generations of id → seq, the older dropped whole
+  // once a window has passed: an id is remembered for at least one window
+  // (what JetStream promises) and at most two, and expiry costs nothing per
+  // message.
+  private seen = new Map<string, number>();
+  private seenOld = new Map<string, number>();
+  private generationStart = 0;
   private consumers: Consumer[] = [];
   private rr = 0;
   private pumpScheduled = false;
@@ -149,18 +151,17 @@ export class WorkQueue {
   ) {}
 
   enqueue(msgId: string, data: Uint8Array, now: number): { duplicate: boolean; seq: number } {
-    const prev = this.seen.get(msgId);
-    if (prev !== undefined) return { duplicate: true, seq: prev };
+    const window = this.settings.dedupeWindowMs;
+    if (window > 0) {
+      if (now - this.generationStart >= window) this.rotate(now);
+      const prev = this.seen.get(msgId) ?? this.seenOld.get(msgId);
+      if (prev !== undefined) return { duplicate: true, seq: prev };
+    }
     const seq = ++this.seq;
     const task = new Task(seq, msgId, data);
     this.ready.push(task);
     this.live++;
-    if (this.settings.dedupeWindowMs > 0) {
-      this.seen.set(msgId, seq);
-      this.seenIds.push(msgId);
-      this.seenSeqs.push(seq);
-      this.seenAt.push(now);
-    }
+    if (window > 0) this.seen.set(msgId, seq);
     this.schedulePump();
     return { duplicate: false, seq };
   }
@@ -195,7 +196,8 @@ export class WorkQueue {
     this.redeliver.clear();
     this.inFlight.clear();
     this.delayed.clear();
-    this.seen.clear();
+    this.seen = new Map();
+    this.seenOld = new Map();
   }
 
   working(task: Task, gen: number): void {
@@ -258,13 +260,15 @@ export class WorkQueue {
       }
     }
     if (expired) this.schedulePump();
-    const cutoff = now - this.settings.dedupeWindowMs;
-    while (this.seenAt.length > 0 && this.seenAt.peek()! <= cutoff) {
-      this.seenAt.shift();
-      const id = this.seenIds.shift()!;
-      const seq = this.seenSeqs.shift()!;
-      if (this.seen.get(id) === seq) this.seen.delete(id);
-    }
+    // Also rotate here, so an idle queue lets go of its ids.
+    if (this.settings.dedupeWindowMs > 0 && now - this.generationStart >= this.settings.dedupeWindowMs) this.rotate(now);
+  }
+
+  private rotate(now: number): void {
+    // Two windows without a rotation: everything is older than one window.
+    this.seenOld = now - this.generationStart >= 2 * this.settings.dedupeWindowMs ? new Map() : this.seen;
+    this.seen = new Map();
+    this.generationStart = now;
   }
 
   private remove(task: Task): void {
