@@ -123,3 +123,20 @@ test("embedded: onStatus reports 'connected' once per listener", async () => {
     await t.close();
   }
 });
+
+test('embedded: a msgId is forgotten after the de-dup window, not before', async () => {
+  const windowMs = 300;
+  const t = new EmbeddedTransport({ topology: { dedupeWindowMs: windowMs } });
+  try {
+    const first = await t.enqueue('high', 'win-1', new Uint8Array([1]));
+    await sleep(windowMs / 2);
+    assert.equal((await t.enqueue('high', 'win-1', new Uint8Array([1]))).duplicate, true, 'inside the window');
+    // Remembered for at least one window and at most two.
+    await sleep(windowMs * 2 + 100);
+    const again = await t.enqueue('high', 'win-1', new Uint8Array([1]));
+    assert.equal(again.duplicate, false, 'after two windows the id is new again');
+    assert.ok(again.seq > first.seq);
+  } finally {
+    await t.close();
+  }
+});
