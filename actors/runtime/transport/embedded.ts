@@ -166,11 +166,11 @@ export class EmbeddedTransport implements Transport, QueueHost {
     return this.queue(queue).stats();
   }
 
-  async deadLetters(limit?: number): Promise<DeadLetter[]> {
+  /** The oldest `limit` (default 100, as the NATS transport) dead letters still kept. */
+  async deadLetters(limit = 100): Promise<DeadLetter[]> {
     this.check();
-    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) throw invalid('limit must be a non-negative integer');
-    const n = this.deadLetterList.length;
-    const take = limit === undefined ? n : Math.min(limit, n);
+    if (!Number.isSafeInteger(limit) || limit < 0) throw invalid('limit must be a non-negative integer');
+    const take = Math.min(limit, this.deadLetterList.length);
     const out: DeadLetter[] = [];
     for (let i = 0; i < take; i++) out.push(this.deadLetterList.at(i)!);
     return out;
