@@ -32,6 +32,14 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Lock files this process holds: a second open in the same process is refused too. */
+const held = new Set<string>();
+
+function releaseLock(file: string): void {
+  held.delete(file);
+  rmSync(file, { force: true });
+}
+
 /** Take `<dir>/starweather.lock`, taking over a lock whose process is gone. */
 function takeLock(dir: string): string {
   const file = join(dir, 'starweather.lock');
@@ -40,12 +48,14 @@ function takeLock(dir: string): string {
       const fd = openSync(file, 'wx');
       writeSync(fd, String(process.pid));
       closeSync(fd);
+      held.add(file);
       return file;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StorageError(`cannot lock ${dir}`, { cause: err });
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-        throw new StorageError(`embedded database ${dir} is in use by process ${pid}; PGlite allows one process per data directory (set DATABASE_URL for several nodes)`);
+      const ours = pid === process.pid && held.has(file);
+      if (Number.isInteger(pid) && pid > 0 && (ours || (pid !== process.pid && pidAlive(pid)))) {
+        throw new StorageError(`embedded database ${dir} is in use by process ${pid}${ours ? ' (this one)' : ''}; PGlite allows one process per data directory (set DATABASE_URL for several nodes)`);
       }
       rmSync(file, { force: true });
     }
@@ -95,7 +105,7 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
     db = await PGlite.create(join(options.dataDir, 'pgdata'));
     await db.exec(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}; SET search_path TO ${ident(schema)}`);
   } catch (err) {
-    rmSync(lock, { force: true });
+    releaseLock(lock);
     throw new StorageError(`cannot open embedded database in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
   }
   const base = queryable(db);
@@ -118,7 +128,7 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
       try {
         await db.close();
       } finally {
-        rmSync(lock, { force: true });
+        releaseLock(lock);
       }
     },
   };
