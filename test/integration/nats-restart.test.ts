@@ -64,6 +64,13 @@ test('kill -9 and restart on the same store: reconnect by itself, unacked redeli
   await waitFor('10 acked', 10_000, () => acked.size >= 10);
   await first.stop();
   await waitFor('depth 10', 5000, async () => (await t.queueStats('high')).depth === 10);
+  // NATS 2.9 records work-queue deletions (acks) in an index it writes
+  // lazily, about once a second; a kill -9 inside that second brings the
+  // acked messages back after the restart (measured: 10 of 10 acks lost at
+  // 0 ms, none at 1 s). That is redelivery, never loss: at-least-once holds
+  // and handlers are idempotent. This test is about the acks that were
+  // persisted, so it gives the server time to write them.
+  await new Promise((r) => setTimeout(r, 3000));
 
   await server.kill('SIGKILL');
   await waitFor('client saw the disconnect', 10_000, () => statuses.includes('disconnected'));
@@ -181,4 +188,39 @@ test('a running consumer keeps consuming across a kill -9 and restart (same Work
   await waitFor('the same consumer handles tasks enqueued after the restart', 30_000, () => handled.size === 10);
   await c.stop();
   await waitFor('queue drained', 10_000, async () => (await t.queueStats('weather')).depth === 0);
+});
+
+test('acks right before a kill -9 may come back as redeliveries (NATS 2.9), but no task is lost', async () => {
+  const server = await startNatsServer();
+  servers.push(server);
+  const n = freshNames();
+  const t = await connectNats({ servers: server.url, names: n, topology: fastTopology({ ackWaitMs: 1000, maxDeliver: 100 }), enqueueTimeoutMs: 20_000 });
+  transports.push(t);
+  await t.provision();
+  for (let i = 0; i < 20; i++) await t.enqueue('satellite', `k-${i}`, enc('x'));
+  const acked = new Set<string>();
+  const first = await t.consume('satellite', { prefetch: 4 }, async (m) => {
+    if (acked.size < 10) {
+      acked.add(m.msgId);
+      await m.ack();
+    } else {
+      m.nak(200);
+    }
+  });
+  await waitFor('10 acked', 10_000, () => acked.size >= 10);
+  await first.stop();
+  await server.kill('SIGKILL'); // at once: inside 2.9's ack-persistence window
+  await server.restart();
+  const delivered = new Set<string>();
+  const second = await t.consume('satellite', { prefetch: 4 }, async (m) => {
+    delivered.add(m.msgId);
+    await m.ack();
+  });
+  const unacked = Array.from({ length: 20 }, (_, i) => `k-${i}`).filter((id) => !acked.has(id));
+  await waitFor('every unacked task delivered after the restart', 20_000, () => unacked.every((id) => delivered.has(id)));
+  await waitFor('queue drained', 20_000, async () => (await t.queueStats('satellite')).depth === 0);
+  await second.stop();
+  const back = [...acked].filter((id) => delivered.has(id)).length;
+  console.log(`kill -9 right after acks: ${back} of ${acked.size} acked tasks redelivered after restart`);
+  assert.ok([...delivered].every((id) => /^k-\d+$/.test(id)));
 });

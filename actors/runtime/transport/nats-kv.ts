@@ -47,18 +47,24 @@ function wrap(op: string, key: string, err: unknown): unknown {
 export class NatsKvBucket implements KvBucket {
   readonly name: string;
   private readonly kv: KV;
-  private readonly assertOpen: (what: string) => void;
+  private readonly ready: (what: string) => Promise<void>;
 
-  /** `assertOpen` throws ClosedError once the owning transport is closing. */
-  constructor(name: string, kv: KV, assertOpen: (what: string) => void) {
+  /**
+   * `ready` throws ClosedError once the owning transport is closing, and
+   * otherwise waits (bounded) for a connection: a request written while
+   * disconnected is never answered. KV writes are not retried here: a
+   * compare-and-set whose reply was lost must be judged by the caller
+   * (re-read the key), not blindly repeated.
+   */
+  constructor(name: string, kv: KV, ready: (what: string) => Promise<void>) {
     this.name = name;
     this.kv = kv;
-    this.assertOpen = assertOpen;
+    this.ready = ready;
   }
 
   async get(key: string): Promise<KvEntry | null> {
-    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
+    await this.ready(`KV bucket ${this.name}`);
     try {
       const e = await this.kv.get(key);
       return isLive(e) ? { key, value: e.value, revision: e.revision } : null;
@@ -68,8 +74,8 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async put(key: string, value: Uint8Array): Promise<number> {
-    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
+    await this.ready(`KV bucket ${this.name}`);
     try {
       return await this.kv.put(key, value);
     } catch (err) {
@@ -78,8 +84,8 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
-    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
+    await this.ready(`KV bucket ${this.name}`);
     try {
       // kv.create also succeeds over a deleted/purged key (CAS on the marker's revision).
       return await this.kv.create(key, value);
@@ -89,8 +95,8 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
-    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
+    await this.ready(`KV bucket ${this.name}`);
     if (!Number.isSafeInteger(revision) || revision < 1) {
       throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV update ${key}: revision must be a positive integer (got ${revision})`);
     }
@@ -102,8 +108,8 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async delete(key: string, revision?: number): Promise<void> {
-    this.assertOpen(`KV bucket ${this.name}`);
     checkKey(key);
+    await this.ready(`KV bucket ${this.name}`);
     if (revision !== undefined && (!Number.isSafeInteger(revision) || revision < 1)) {
       throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV delete ${key}: revision must be a positive integer (got ${revision})`);
     }
@@ -116,8 +122,8 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async keys(prefix?: string): Promise<string[]> {
-    this.assertOpen(`KV bucket ${this.name}`);
     checkPrefix(prefix);
+    await this.ready(`KV bucket ${this.name}`);
     try {
       const out: string[] = [];
       const iter = await this.kv.keys(filterFor(prefix));
@@ -143,8 +149,8 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async watch(onChange: (change: KvChange) => void, prefix?: string): Promise<Subscription> {
-    this.assertOpen(`KV bucket ${this.name}`);
     checkPrefix(prefix);
+    await this.ready(`KV bucket ${this.name}`);
     let iter;
     try {
       // UpdatesOnly: deliver policy "new", so only changes after this call.

@@ -116,6 +116,9 @@ export class NatsTransport implements Transport {
   private readonly statusListeners = new Set<(s: TransportStatus) => void>();
   private readonly buckets = new Map<BucketName, Promise<KvBucket>>();
   private closing: Promise<void> | null = null;
+  /** False between a disconnect and the next reconnect. */
+  private connected = true;
+  private readonly reconnectWaiters = new Set<() => void>();
 
   constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, opts: NatsTransportOptions) {
     this.nc = nc;
@@ -135,6 +138,11 @@ export class NatsTransport implements Transport {
 
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect') this.connected = false;
+      if (s.type === 'reconnect') {
+        this.connected = true;
+        for (const w of this.reconnectWaiters) w();
+      }
       const mapped = mapStatus(s);
       if (!mapped) continue;
       for (const l of this.statusListeners) {
@@ -156,15 +164,44 @@ export class NatsTransport implements Transport {
     if (this.closing || this.nc.isClosed()) throw new ClosedError(`NATS transport (${what})`);
   }
 
-  /** Runs a JetStream API call, mapping failures to StarWeather errors. */
-  private async api<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Resolves once connected (at once if we are), or at `deadline`. A request
+   * written while disconnected is not answered after the reconnect (the
+   * client times it out), so requests wait for the connection instead.
+   */
+  private untilConnected(deadline: number): Promise<void> {
+    if (this.connected || this.closing) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.reconnectWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
+      this.reconnectWaiters.add(done);
+    });
+  }
+
+  /**
+   * Runs a JetStream API call, retrying transient failures (disconnected,
+   * leader election) within `budgetMs`, and maps failures to StarWeather errors.
+   */
+  private async api<T>(what: string, fn: () => Promise<T>, budgetMs = this.requestTimeoutMs * 2): Promise<T> {
     this.assertOpen(what);
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof StarWeatherError) throw err;
-      if (isClosed(err) || this.closing) throw new ClosedError(`NATS transport (${what})`);
-      throw new StarWeatherError(isNotFound(err) ? 'SW_ERR_NOT_FOUND' : 'SW_ERR_TRANSPORT', `${what}: ${describe(err)}`, { cause: err });
+    const deadline = Date.now() + budgetMs;
+    for (let attempt = 0; ; attempt++) {
+      await this.untilConnected(deadline);
+      try {
+        return await fn();
+      } catch (err) {
+        if (err instanceof StarWeatherError) throw err;
+        if (isClosed(err) || this.closing) throw new ClosedError(`NATS transport (${what})`);
+        if (isTransient(err) && Date.now() < deadline) {
+          await sleep(Math.min(backoffMs(attempt, 100, 1000), Math.max(0, deadline - Date.now())));
+          continue;
+        }
+        throw new StarWeatherError(isNotFound(err) ? 'SW_ERR_NOT_FOUND' : 'SW_ERR_TRANSPORT', `${what}: ${describe(err)}`, { cause: err });
+      }
     }
   }
 
@@ -233,6 +270,7 @@ export class NatsTransport implements Transport {
     let streamChecked = false;
     for (let attempt = 0; ; attempt++) {
       if (this.nc.isClosed()) throw new ClosedError('NATS transport (enqueue)');
+      await this.untilConnected(deadline);
       const left = deadline - Date.now();
       if (left <= 0) break;
       try {
@@ -292,12 +330,12 @@ export class NatsTransport implements Transport {
     const durable = this.names.consumers.work(queue);
     let maxDeliver: number;
     try {
-      const info = await this.jsm.consumers.info(stream, durable);
+      const info = await this.api(`consumer ${stream}/${durable}`, () => this.jsm.consumers.info(stream, durable), this.provisionTimeoutMs);
       const md = info.config.max_deliver ?? -1;
       maxDeliver = md > 0 ? md : Number.POSITIVE_INFINITY;
     } catch (err) {
-      const hint = isNotFound(err) ? ' (call provision() first)' : '';
-      throw new StarWeatherError('SW_ERR_TRANSPORT', `consumer ${stream}/${durable}: ${describe(err)}${hint}`, { cause: err });
+      if (!(err instanceof StarWeatherError) || err.code !== 'SW_ERR_NOT_FOUND') throw err;
+      throw new StarWeatherError('SW_ERR_TRANSPORT', `${err.message} (call provision() first)`, { cause: err });
     }
     this.watchMaxDeliveries(queue);
     const loop = new PullLoop({
@@ -572,15 +610,21 @@ export class NatsTransport implements Transport {
       const name = this.names.buckets[bucket];
       p = (async () => {
         try {
-          await this.jsm.streams.info(`KV_${name}`);
+          await this.api(`KV bucket ${name}`, () => this.jsm.streams.info(`KV_${name}`));
         } catch (err) {
-          const hint = isNotFound(err) ? ' (call provision() first)' : '';
-          throw new StarWeatherError(isNotFound(err) ? 'SW_ERR_NOT_FOUND' : 'SW_ERR_TRANSPORT', `KV bucket ${name}: ${describe(err)}${hint}`, { cause: err });
+          if (err instanceof StarWeatherError && err.code === 'SW_ERR_NOT_FOUND') {
+            throw new StarWeatherError('SW_ERR_NOT_FOUND', `${err.message} (call provision() first)`, { cause: err });
+          }
+          throw err;
         }
         // Bound without direct get: reads go to the stream leader, so a
         // lease holder reads its own writes (direct gets may hit a lagging replica).
         const kv = await this.kvm.open(name);
-        return new NatsKvBucket(name, kv, (what) => this.assertOpen(what));
+        return new NatsKvBucket(name, kv, async (what) => {
+          this.assertOpen(what);
+          await this.untilConnected(Date.now() + this.requestTimeoutMs);
+          this.assertOpen(what);
+        });
       })();
       this.buckets.set(bucket, p);
       p.catch(() => this.buckets.delete(bucket));
@@ -599,6 +643,7 @@ export class NatsTransport implements Transport {
   }
 
   private async doClose(): Promise<void> {
+    for (const w of this.reconnectWaiters) w();
     await Promise.all([...this.loops].map((l) => l.stop().catch((err) => this.onError(err, 'stop consumer'))));
     this.loops.clear();
     for (const sub of this.advisories.values()) sub.unsubscribe();
