@@ -377,6 +377,8 @@ export class NatsTransport implements Transport {
         if (settled) return;
         settled = true;
         try {
+          // An ack written while disconnected would never be confirmed.
+          await this.untilConnected(Date.now() + this.requestTimeoutMs);
           await m.ackAck({ timeout: this.requestTimeoutMs });
         } catch (err) {
           // Unknown outcome: the server may or may not have the ack. If not,
