@@ -6,3 +6,4 @@ export type * from './transport.js';
 export * from './messages/work-task.js';
 export * from './messages/dead-letter.js';
 export * from './messages/cluster.js';
+export * from './frames/tracker-state.js';
