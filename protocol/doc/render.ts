@@ -9,6 +9,7 @@ import { topology, DEFAULT_TOPOLOGY } from '../topology.js';
 import '../messages/work-task.js';
 import '../messages/dead-letter.js';
 import '../messages/cluster.js';
+import { TRACKER_FRAME_DOC } from '../frames/tracker-state.js';
 
 function strip(schema: unknown): unknown {
   // TypeBox adds a symbol-keyed Kind; JSON.stringify drops symbols already.
@@ -74,6 +75,12 @@ export function renderProtocolDoc(): string {
     out.push(JSON.stringify(strip(m.schema), null, 2));
     out.push('```');
   }
+  out.push('');
+  out.push('## Binary frames');
+  out.push('');
+  out.push('### Tracker state frame v1');
+  out.push('');
+  out.push(TRACKER_FRAME_DOC);
   out.push('');
   return out.join('\n');
 }

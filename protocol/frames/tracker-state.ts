@@ -125,3 +125,26 @@ export function decodeTrackerFrame(bytes: Uint8Array): TrackerFrameHeader & { co
   }
   return { ...header, columns: { ids, flags, values, count: header.count } };
 }
+
+/** The layout above, for the generated protocol reference. */
+export const TRACKER_FRAME_DOC = `Subject \`<ns>.tracker.state.v1.<shard>\` (core NATS, 1 Hz per shard), little-endian.
+
+| offset | type | field |
+| --- | --- | --- |
+| 0 | u8[4] | magic \`SWST\` |
+| 4 | u8 | version (1) |
+| 5 | u8 | reserved (0) |
+| 6 | u16 | shard |
+| 8 | f64 | tick time, ms since the Unix epoch (UTC) |
+| 16 | u32 | record count N |
+| 20 | u32 | reserved (0) |
+| 24 + 48·i | u32 | NORAD catalog number (up to 9 digits) |
+| +4 | u32 | QA flags |
+| +8 | f32×3 | TEME position, km |
+| +20 | f32×3 | TEME velocity, km/s |
+| +32 | f32 | geodetic latitude, ° |
+| +36 | f32 | geodetic longitude, ° (−180..180) |
+| +40 | f32 | altitude above the WGS-84 ellipsoid, km |
+| +44 | f32 | speed, km/s |
+
+A frame is exactly 24 + 48·N bytes; anything else is rejected.`;
