@@ -31,7 +31,8 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+// `node --test dist/test/` also runs files under test/helpers; without arguments this module does nothing.
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!) && process.argv.length > 3) {
   main().catch((err) => {
     process.stderr.write(String(err?.stack ?? err) + '\n');
     process.exit(1);
