@@ -36,6 +36,7 @@ const MAX_OPEN_FETCHES = 4;
 export class PullLoop implements WorkConsumer {
   private readonly o: PullLoopOptions;
   private readonly expiresMs: number;
+  private readonly refillAt: number;
   private inFlight = 0;
   /** Messages asked for by open fetches and not yet received. */
   private requested = 0;
@@ -54,6 +55,7 @@ export class PullLoop implements WorkConsumer {
   constructor(o: PullLoopOptions) {
     this.o = o;
     this.expiresMs = o.expiresMs ?? 5000;
+    this.refillAt = Math.max(1, Math.ceil(o.prefetch / 4));
   }
 
   start(): void {
@@ -71,7 +73,11 @@ export class PullLoop implements WorkConsumer {
       while (this.overflow.length > 0 && this.inFlight < this.o.prefetch) this.dispatch(this.overflow.shift()!);
       const free = this.o.prefetch - this.inFlight - this.requested - this.overflow.length;
       const wait = this.retryAt - Date.now();
-      if (free > 0 && this.openCount < MAX_OPEN_FETCHES && wait <= 0) {
+      // Pull in batches: a fetch costs a request, a subscription and timers,
+      // so while earlier pulls are still open, wait until a quarter of the
+      // slots are free instead of asking for each freed slot on its own.
+      const enough = this.requested === 0 || free >= this.refillAt;
+      if (free > 0 && enough && this.openCount < MAX_OPEN_FETCHES && wait <= 0) {
         this.openCount++;
         this.requested += free;
         void this.fetch(free);
