@@ -70,7 +70,12 @@ export async function openStorage(cfg: StorageConfig, options: OpenStorageOption
       onError,
     });
     await maintenance.runOnce();
-    cache = cfg.redis.url ? new RedisCache({ url: cfg.redis.url, prefix: cfg.namespace, onError }) : new MemoryCache();
+    if (cfg.redis.url) {
+      const redis = new RedisCache({ url: cfg.redis.url, prefix: cfg.namespace, onError });
+      cache = redis;
+      // Give Redis a moment so the first writes are not dropped; a node still starts without it.
+      if (!(await redis.waitReady(3000))) onError(new Error(`Redis at ${cfg.redis.url.replace(/:[^:@/]*@/, ':***@')} not ready; running on PostgreSQL until it is`));
+    } else cache = new MemoryCache();
     cache.onRefill(taskStatusRefill(db));
     const files = await FileStore.open({
       root: cfg.storage.tileCacheDir ? resolve(cfg.storage.tileCacheDir) : join(resolve(cfg.dataDir), 'tiles'),
