@@ -9,8 +9,8 @@
  * to the dead-letter stream even when no handler ever settled it (the
  * MAX_DELIVERIES advisory path); the topology is read back after provisioning.
  */
-import { connect, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { ClosedConnectionError, connect, headers as natsHeaders, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { ClosedError, StarWeatherError } from '../../../protocol/errors.js';
 import { QUEUES, type Names, type QueueName } from '../../../protocol/names.js';
@@ -35,6 +35,7 @@ import { deadLetterMsgId, encodeDeadLetter } from './nats-dead-letter.js';
 import { backoffMs, describe, isClosed, isNotFound, isTransient, sleep } from './nats-errors.js';
 import { NatsKvBucket } from './nats-kv.js';
 import { provisionTopology } from './nats-provision.js';
+import { ReplyMux } from './nats-reply.js';
 
 export interface NatsTransportOptions {
   /** One URL or several (a cluster); the client fails over between them. */
@@ -60,6 +61,8 @@ export interface NatsTransportOptions {
 
 const MSG_ID_RE = /^[\x21-\x7e]{1,512}$/;
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+const ACK = new TextEncoder().encode('+ACK');
+const utf8 = new TextDecoder();
 const BUCKETS: readonly BucketName[] = ['members', 'leases', 'shards'];
 const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_MAX_SCAN = 1000;
@@ -108,6 +111,10 @@ export class NatsTransport implements Transport {
   private readonly js: JetStreamClient;
   private readonly jsm: JetStreamManager;
   private readonly kvm: Kvm;
+  /** Publish acks and double acks (see nats-reply.ts). */
+  private readonly replies: ReplyMux;
+  /** Messages whose double ack went out through `replies`. */
+  private readonly acked = new WeakSet<JsMsg>();
   private readonly enqueueTimeoutMs: number;
   private readonly provisionTimeoutMs: number;
   private readonly requestTimeoutMs: number;
@@ -129,6 +136,7 @@ export class NatsTransport implements Transport {
     this.js = js;
     this.jsm = jsm;
     this.kvm = new Kvm(js);
+    this.replies = new ReplyMux(nc);
     this.names = opts.names;
     this.settings = opts.topology ?? DEFAULT_TOPOLOGY;
     this.topology = topology(this.names, this.settings);
@@ -278,12 +286,11 @@ export class NatsTransport implements Transport {
       const left = deadline - Date.now();
       if (left <= 0) break;
       try {
-        const pa = await this.js.publish(subject, data, {
-          msgID: msgId,
-          expect: { streamName: stream },
-          timeout: Math.max(250, Math.min(this.requestTimeoutMs, left)),
-        });
-        return { duplicate: pa.duplicate, seq: pa.seq };
+        const h = natsHeaders();
+        h.set('Nats-Msg-Id', msgId);
+        h.set('Nats-Expected-Stream', stream);
+        const reply = await this.replies.request(subject, data, Math.max(250, Math.min(this.requestTimeoutMs, left)), h);
+        return parsePubAck(reply.data, stream);
       } catch (err) {
         lastErr = err;
         if (isClosed(err)) throw new ClosedError('NATS transport (enqueue)');
@@ -349,7 +356,9 @@ export class NatsTransport implements Transport {
       prefetch,
       handler,
       toWorkMessage: (m) => this.workMessage(queue, m, maxDeliver),
-      release: (m) => m.nak(),
+      release: (m) => {
+        if (!this.acked.has(m)) m.nak();
+      },
       onError: (err) => this.onError(err, `consume ${queue}`),
       // An idle queue is when the sweep can tell exhausted tasks from in-flight ones.
       onIdle: () => this.sweepSoon(queue),
@@ -383,7 +392,12 @@ export class NatsTransport implements Transport {
         try {
           // An ack written while disconnected would never be confirmed.
           await this.untilConnected(Date.now() + this.requestTimeoutMs);
-          await m.ackAck({ timeout: this.requestTimeoutMs });
+          // The double ack: the server answers once it has applied the ack.
+          // (Sent by hand, so the JsMsg does not know: `acked` tells release().)
+          this.acked.add(m);
+          const reply = (m as JsMsg & { reply?: string }).reply;
+          if (reply) await this.replies.request(reply, ACK, this.requestTimeoutMs);
+          else await m.ackAck({ timeout: this.requestTimeoutMs });
         } catch (err) {
           // Unknown outcome: the server may or may not have the ack. If not,
           // the task is redelivered after AckWait (handlers are idempotent).
@@ -669,8 +683,29 @@ export class NatsTransport implements Transport {
     ]);
     clearTimeout(timer);
     if (!drained && !this.nc.isClosed()) await this.nc.close().catch(() => undefined);
+    // Replies still missing will not come now.
+    this.replies.close(new ClosedConnectionError());
     this.statusListeners.clear();
   }
+}
+
+/**
+ * A JetStream publish ack: {stream, seq, duplicate?} or {error}. The
+ * Nats-Expected-Stream header makes the server refuse a publish that another
+ * stream would have captured, so a success names our stream.
+ */
+function parsePubAck(data: Uint8Array, stream: string): EnqueueResult {
+  let v: { stream?: unknown; seq?: unknown; duplicate?: unknown; error?: { code: number; err_code?: number; description: string } };
+  try {
+    v = JSON.parse(utf8.decode(data)) as typeof v;
+  } catch (err) {
+    throw new StarWeatherError('SW_ERR_TRANSPORT', `publish ack is not JSON: ${describe(err)}`, { cause: err });
+  }
+  if (v.error) throw new JetStreamApiError({ code: v.error.code, err_code: v.error.err_code ?? 0, description: v.error.description });
+  if (v.stream !== stream || typeof v.seq !== 'number') {
+    throw new StarWeatherError('SW_ERR_TRANSPORT', `invalid publish ack for stream ${stream}: ${utf8.decode(data).slice(0, 200)}`);
+  }
+  return { duplicate: v.duplicate === true, seq: v.seq };
 }
 
 function mapStatus(s: Status): TransportStatus | null {
