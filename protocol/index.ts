@@ -7,3 +7,4 @@ export * from './messages/work-task.js';
 export * from './messages/dead-letter.js';
 export * from './messages/cluster.js';
 export * from './frames/tracker-state.js';
+export * from './messages/host-ipc.js';

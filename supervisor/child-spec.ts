@@ -6,7 +6,7 @@
  */
 import { StarWeatherError } from '../protocol/errors.js';
 import type { Role } from '../protocol/messages/cluster.js';
-import type { SupervisorCommand } from '../actors/host/ipc.js';
+import type { SupervisorCommand } from '../protocol/messages/host-ipc.js';
 
 /**
  * permanent: always restarted. transient: restarted only after an abnormal

@@ -19,6 +19,7 @@ import type { Transport } from '../protocol/transport.js';
 import { createLogger, type Logger } from '../actors/runtime/log.js';
 import { createTransport } from '../actors/runtime/transport/index.js';
 import { startHost } from '../actors/host/host.js';
+import { openStorage, type Storage } from '../actors/storage/index.js';
 import type { ChildSpec, InlineChild } from './child-spec.js';
 import { Supervisor } from './supervisor.js';
 import { ClusterStatusReporter } from './cluster-status.js';
@@ -80,6 +81,14 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     log.info({ transport: s }, 'transport status');
   });
 
+  // Inline hosts share one storage: PGlite allows a single opener per data
+  // directory, and one pool per process is enough for PostgreSQL too.
+  let sharedStorage: Promise<Storage> | null = null;
+  const storage = (): Promise<Storage> => {
+    sharedStorage ??= openStorage(cfg, { onError: (err) => log.warn({ err: errorMessage(err) }, 'storage background error') });
+    return sharedStorage;
+  };
+
   const inline = async (role: Role, hostId: string, send: (m: unknown) => void): Promise<InlineChild> => {
     const host = await startHost({
       config: cfg,
@@ -87,6 +96,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       hostId,
       send,
       transport,
+      storage,
       logger: createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1 }).child({ host: hostId }),
     });
     return { command: (c) => host.command(c), kill: () => host.kill(), exited: host.exited };
@@ -145,6 +155,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       await status.publish().catch(() => undefined);
       await http.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'http close failed'));
       await transport.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'transport close failed'));
+      if (sharedStorage) await (await sharedStorage.catch(() => null))?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'storage close failed'));
       log.info({ outcome }, 'node stopped');
       return outcome.code;
     })();

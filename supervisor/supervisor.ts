@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { HostHeartbeatMessage, type HostHeartbeat } from '../protocol/messages/cluster.js';
-import { HOST_ENV, HostInfoMessage, HostMetricsMessage, type HostInfo, type SupervisorCommand } from '../actors/host/ipc.js';
+import { HOST_ENV, HostInfoMessage, HostMetricsMessage, type HostInfo, type SupervisorCommand } from '../protocol/messages/host-ipc.js';
 import { nextDelay, validateBackoff, type BackoffPolicy } from './backoff.js';
 import { shouldRestart, validateChildSpecs, type ChildSpec, type InlineChild } from './child-spec.js';
 

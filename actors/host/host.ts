@@ -20,12 +20,15 @@ import type { Subscription, Transport } from '../../protocol/transport.js';
 import { createMetrics, type Metrics } from '../runtime/metrics.js';
 import { Membership } from '../runtime/membership.js';
 import { LeaseManager } from '../runtime/lease.js';
-import { ShardManager } from '../runtime/sharding.js';
+import { ShardManager, type ShardManagerOptions } from '../runtime/sharding.js';
 import { TaskWorker, type TaskHandler } from '../runtime/worker.js';
 import { createTransport } from '../runtime/transport/index.js';
-import { type HostInfo, type SupervisorCommand } from './ipc.js';
+import { type HostInfo, type SupervisorCommand } from '../../protocol/messages/host-ipc.js';
 import { loadHandlerPlugins } from './plugins.js';
 import { roleSpec } from './roles.js';
+import type { HostContext, RunningService } from './services.js';
+import { names as protocolNames } from '../../protocol/names.js';
+import { openStorage, type Storage } from '../storage/index.js';
 
 export interface HostOptions {
   config: Config;
@@ -40,6 +43,12 @@ export interface HostOptions {
    * provisions and closes its own (createTransport).
    */
   transport?: Transport;
+  /**
+   * Storage shared with the supervisor (inline mode: PGlite allows one
+   * opener per data directory). Without it the host opens its own on first
+   * use and closes it when it stops.
+   */
+  storage?: () => Promise<Storage>;
 }
 
 export interface RunningHost {
@@ -85,6 +94,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   let worker: TaskWorker | null = null;
   let membership: Membership | null = null;
   const shardManagers = new Map<string, ShardManager>();
+  const services: Array<{ name: string; running: RunningService }> = [];
   let draining = false;
   let drainPromise: Promise<void> | null = null;
   let heartbeatTimer: NodeJS.Timeout | null = null;
@@ -107,6 +117,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     shards: Object.fromEntries([...shardManagers].map(([kind, m]) => [kind, m.ownedShards().length])),
     draining,
     notes: [...notes],
+    services: Object.fromEntries(services.map((s) => [s.name, s.running.health?.() ?? {}])),
   });
   let lastInfoKey = '';
   const sendInfo = (): void => {
@@ -126,36 +137,17 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   };
 
   try {
-    if (spec.queues.length > 0) {
-      if (cfg.plugins.handlers.length > 0) {
-        await loadHandlerPlugins(
-          cfg.plugins.handlers,
-          {
-            task: (kind, handler) => {
-              if (handlers.has(kind)) throw new Error(`task kind ${kind} is already registered`);
-              handlers.set(kind, handler as unknown as TaskHandler<TSchema>);
-            },
+    if (spec.queues.length > 0 && cfg.plugins.handlers.length > 0) {
+      await loadHandlerPlugins(
+        cfg.plugins.handlers,
+        {
+          task: (kind, handler) => {
+            if (handlers.has(kind)) throw new Error(`task kind ${kind} is already registered`);
+            handlers.set(kind, handler as unknown as TaskHandler<TSchema>);
           },
-          { role, hostId, nodeId: cfg.nodeId, config: cfg, logger: log, transport },
-        );
-      }
-      if (handlers.size === 0) {
-        // Consuming without handlers would only bounce tasks (and dead-letter
-        // them on their last delivery): leave them queued for a host that can run them.
-        notes.push(`no task handlers registered for role ${role}: not consuming the ${spec.queues.join(', ')} queues`);
-      } else {
-        worker = new TaskWorker({
-          transport,
-          logger: log,
-          metrics,
-          concurrency: cfg.work.concurrency,
-          prefetch: cfg.work.prefetch,
-          retryDelayMs: cfg.work.retryDelayMs,
-          ackWaitMs: cfg.work.ackWaitMs,
-          queues: [...spec.queues],
-        });
-        for (const [kind, h] of handlers) worker.register(kind, h);
-      }
+        },
+        { role, hostId, nodeId: cfg.nodeId, config: cfg, logger: log, transport },
+      );
     } else if (cfg.plugins.handlers.length > 0) {
       notes.push(`role ${role} consumes no work queues: handler plugins not loaded here`);
     }
@@ -173,21 +165,82 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const joined = membership;
     cleanups.push(() => joined.leave());
 
-    if (spec.shardKinds.length > 0) {
-      const leaseBucket = await transport.kv('leases');
-      const leases = new LeaseManager({ bucket: leaseBucket, holder: hostId, leaseMs: cfg.cluster.leaseMs, logger: log });
-      for (const kind of spec.shardKinds) {
-        const manager = new ShardManager({ kind, shardCount: cfg.cluster.shardCount, membership, leases, leaseBucket, logger: log });
-        shardManagers.set(kind, manager);
-        await manager.start();
-        cleanups.push(() => manager.stop());
-        if (!spec.entityKinds.includes(kind)) {
-          notes.push(`no entity behaviour registered for ${kind}: shards are leased but no entities activate`);
-        }
+    const leaseBucket = await transport.kv('leases');
+    const hostLeases = new LeaseManager({ bucket: leaseBucket, holder: hostId, leaseMs: cfg.cluster.leaseMs, logger: log });
+    const newShardManager = (kind: string, callbacks: Pick<ShardManagerOptions, 'onAcquire' | 'onRelease'>): ShardManager => {
+      const manager = new ShardManager({ kind, shardCount: cfg.cluster.shardCount, membership: joined, leases: hostLeases, leaseBucket, logger: log, ...callbacks });
+      shardManagers.set(kind, manager);
+      cleanups.push(() => manager.stop());
+      return manager;
+    };
+    for (const kind of spec.shardKinds) {
+      await newShardManager(kind, {}).start();
+      if (!spec.entityKinds.includes(kind)) {
+        notes.push(`no entity behaviour registered for ${kind}: shards are leased but no entities activate`);
       }
     }
 
-    if (spec.queues.length === 0 && spec.shardKinds.length === 0 && handlers.size === 0) {
+    // Services start after membership (they may take leases) and before the
+    // worker (they may register task handlers).
+    let ownStorage: Promise<Storage> | null = null;
+    const storage =
+      options.storage ??
+      ((): Promise<Storage> => {
+        if (!ownStorage) {
+          const opened = openStorage(cfg, { onError: (err) => log.warn({ err: errorMessage(err) }, 'storage background error') });
+          ownStorage = opened;
+          cleanups.push(async () => (await opened).close());
+        }
+        return ownStorage;
+      });
+    let servicesStarting = true;
+    const ctx: HostContext = {
+      config: cfg,
+      role,
+      hostId,
+      logger: log,
+      transport,
+      names: protocolNames(cfg.namespace),
+      metrics,
+      membership: joined,
+      leases: hostLeases,
+      storage,
+      shardManager: async (kind, callbacks) => newShardManager(kind, callbacks),
+      registerTask: (kind, handler) => {
+        if (!servicesStarting) throw new Error(`task kind ${kind} registered after the worker started`);
+        if (handlers.has(kind)) throw new Error(`task kind ${kind} is already registered`);
+        handlers.set(kind, handler as unknown as TaskHandler<TSchema>);
+      },
+      note: (text) => notes.push(text),
+    };
+    for (const svc of spec.services) {
+      const running = await svc.start(ctx);
+      services.push({ name: svc.name, running });
+      cleanups.push(() => running.stop());
+    }
+    servicesStarting = false;
+
+    if (spec.queues.length > 0) {
+      if (handlers.size === 0) {
+        // Consuming without handlers would only bounce tasks (and dead-letter
+        // them on their last delivery): leave them queued for a host that can run them.
+        notes.push(`no task handlers registered for role ${role}: not consuming the ${spec.queues.join(', ')} queues`);
+      } else {
+        worker = new TaskWorker({
+          transport,
+          logger: log,
+          metrics,
+          concurrency: cfg.work.concurrency,
+          prefetch: cfg.work.prefetch,
+          retryDelayMs: cfg.work.retryDelayMs,
+          ackWaitMs: cfg.work.ackWaitMs,
+          queues: [...spec.queues],
+        });
+        for (const [kind, h] of handlers) worker.register(kind, h);
+      }
+    }
+
+    if (spec.queues.length === 0 && spec.shardKinds.length === 0 && handlers.size === 0 && spec.services.length === 0) {
       notes.push(`nothing is registered for role ${role} yet (${spec.summary}): this host only keeps its membership record`);
     }
 
@@ -209,8 +262,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       v: 1,
       type: 'heartbeat',
       hostId,
-      // No entity behaviours exist yet; actors counts what is really activated.
-      actors: 0,
+      // Actors really activated by this host's services.
+      actors: services.reduce((n, s) => n + (s.running.actors?.() ?? 0), 0),
       inFlight: stats ? stats.inFlight + stats.buffered : 0,
       eventLoopP99Ms: Math.round(metrics.eventLoop.p99Seconds() * 1000 * 100) / 100,
       queueDepths: { ...queueDepths },

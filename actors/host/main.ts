@@ -17,7 +17,7 @@ import { loadConfig } from '../../config/load.js';
 import { ConfigError, errorMessage } from '../../protocol/errors.js';
 import { ROLES, type Role } from '../../protocol/messages/cluster.js';
 import { createLogger } from '../runtime/log.js';
-import { HOST_ENV, SupervisorCommandMessage } from './ipc.js';
+import { HOST_ENV, SupervisorCommandMessage } from '../../protocol/messages/host-ipc.js';
 import { startHost } from './host.js';
 
 export { startHost, type HostOptions, type RunningHost } from './host.js';

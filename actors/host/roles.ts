@@ -10,6 +10,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { QueueName } from '../../protocol/names.js';
 import type { Role } from '../../protocol/messages/cluster.js';
 import type { TaskHandler } from '../runtime/worker.js';
+import type { RoleService } from './services.js';
 
 export interface RoleSpec {
   /** Work queues a host of this role consumes when it has task handlers. */
@@ -23,6 +24,8 @@ export interface RoleSpec {
   shardKinds: string[];
   /** Entity kinds with a behaviour built in (activated per owned shard). */
   entityKinds: string[];
+  /** Long-running services of this role (services.ts), started in order. */
+  services: RoleService[];
   /** One line for operators: what this role is for. */
   summary: string;
 }
@@ -33,6 +36,7 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     handlers: {},
     shardKinds: [],
     entityKinds: [],
+    services: [],
     summary: 'runs tasks from the three priority work queues',
   },
   tracker: {
@@ -40,6 +44,7 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     handlers: {},
     shardKinds: ['tracker'],
     entityKinds: [],
+    services: [],
     summary: 'owns tracker shards (leases, fencing) and hosts their satellite entities',
   },
   tile: {
@@ -47,6 +52,7 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     handlers: {},
     shardKinds: [],
     entityKinds: [],
+    services: [],
     summary: 'renders and caches map tiles',
   },
   ingest: {
@@ -54,6 +60,7 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     handlers: {},
     shardKinds: [],
     entityKinds: [],
+    services: [],
     summary: 'fetches element sets and weather imagery and enqueues their processing',
   },
   gateway: {
@@ -61,6 +68,7 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     handlers: {},
     shardKinds: [],
     entityKinds: [],
+    services: [],
     summary: 'serves the HTTP API, websocket, /health and /metrics',
   },
 };

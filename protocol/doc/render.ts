@@ -9,6 +9,7 @@ import { topology, DEFAULT_TOPOLOGY } from '../topology.js';
 import '../messages/work-task.js';
 import '../messages/dead-letter.js';
 import '../messages/cluster.js';
+import '../messages/host-ipc.js';
 import { TRACKER_FRAME_DOC } from '../frames/tracker-state.js';
 
 function strip(schema: unknown): unknown {

@@ -6,8 +6,8 @@
  * counted and ignored, never trusted.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { defineMessage } from '../../protocol/message.js';
-import { RoleSchema } from '../../protocol/messages/cluster.js';
+import { defineMessage } from '../message.js';
+import { RoleSchema } from './cluster.js';
 
 /** What a host runs, sent once it is up and again when it changes. */
 export const HostInfoSchema = Type.Object(
@@ -30,6 +30,8 @@ export const HostInfoSchema = Type.Object(
     draining: Type.Boolean(),
     /** Honest notes for /health, e.g. "no task handlers registered: not consuming". */
     notes: Type.Array(Type.String({ maxLength: 500 })),
+    /** Per role service (actors/host/services.ts): its own health fields. */
+    services: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown()))),
   },
   { additionalProperties: false },
 );
