@@ -15,7 +15,7 @@ export interface Config {
   nats: { url: string; replicas: number };
   database: { url: string };
   redis: { url: string };
-  http: { host: string; port: number; nodePort: number };
+  http: { host: string; port: number; nodePort: number; userAgent: string };
   work: { ackWaitMs: number; maxDeliver: number; dedupeWindowMs: number; concurrency: number; prefetch: number; retryDelayMs: number };
   cluster: { shardCount: number; leaseMs: number; heartbeatMs: number; memberTtlMs: number };
   supervisor: {
@@ -31,6 +31,19 @@ export interface Config {
   /** Extension points an operator can load without changing the code. */
   plugins: { handlers: string[] };
   storage: { metricsRetentionMonths: number; partitionsAheadMonths: number; tileCacheMaxBytes: number; tileCacheDir: string };
+  /** Catalog ingest (actors/ingest/catalog-*.ts). */
+  catalog: {
+    enabled: boolean;
+    url: string;
+    groups: string[];
+    format: 'json' | 'tle' | '3le';
+    intervalMs: number;
+    jitterMs: number;
+    minRefetchMs: number;
+    timeoutMs: number;
+    maxBytes: number;
+    snapshotFallback: 'auto' | 'true' | 'false';
+  };
 }
 
 export interface LoadOptions {
@@ -160,6 +173,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(cfg.nodeId)) throw new ConfigError('nodeId', 'may hold only letters, digits, . _ -');
   if (!isValidNamespace(cfg.namespace)) throw new ConfigError('namespace', 'must be lower-case letters, digits or _, starting with a letter');
   if (cfg.roles.length === 0) throw new ConfigError('roles', 'at least one role is needed');
+  for (const g of cfg.catalog.groups) if (!/^[A-Za-z0-9_-]{1,100}$/.test(g)) throw new ConfigError('catalog.groups', `not a CelesTrak group name: ${JSON.stringify(g)}`);
   if (cfg.cluster.memberTtlMs <= cfg.cluster.heartbeatMs) throw new ConfigError('cluster.memberTtlMs', 'must exceed cluster.heartbeatMs');
   if (cfg.supervisor.backoffMaxMs < cfg.supervisor.backoffBaseMs) throw new ConfigError('supervisor.backoffMaxMs', 'must be ≥ supervisor.backoffBaseMs');
   if (cfg.nats.url) {
