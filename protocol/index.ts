@@ -8,3 +8,4 @@ export * from './messages/dead-letter.js';
 export * from './messages/cluster.js';
 export * from './frames/tracker-state.js';
 export * from './messages/host-ipc.js';
+export * from './messages/catalog.js';

@@ -31,6 +31,10 @@ export interface Names {
     trackerState(shard: number): string;
     trackerStateAll: string;
     alerts: string;
+    /** Catalog ingest (core NATS): changed-ids hint, on-demand refresh request and its reply. */
+    catalogChanged: string;
+    catalogRefresh: string;
+    catalogRefreshReply(requestId: string): string;
     /** Server advisory raised when a work consumer exhausts MaxDeliver. */
     maxDeliveriesAdvisory(stream: string, consumer: string): string;
   };
@@ -66,6 +70,9 @@ export function names(namespace = 'sw'): Names {
       trackerState: (shard) => `${ns}.tracker.state.v1.${shard}`,
       trackerStateAll: `${ns}.tracker.state.v1.*`,
       alerts: `${ns}.alerts.v1`,
+      catalogChanged: `${ns}.catalog.changed.v1`,
+      catalogRefresh: `${ns}.catalog.refresh.v1`,
+      catalogRefreshReply: (requestId) => `${ns}.catalog.refresh.reply.v1.${requestId}`,
       maxDeliveriesAdvisory: (stream, consumer) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`,
     },
     streams: {

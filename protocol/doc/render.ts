@@ -10,6 +10,7 @@ import '../messages/work-task.js';
 import '../messages/dead-letter.js';
 import '../messages/cluster.js';
 import '../messages/host-ipc.js';
+import '../messages/catalog.js';
 import { TRACKER_FRAME_DOC } from '../frames/tracker-state.js';
 
 function strip(schema: unknown): unknown {
@@ -35,6 +36,8 @@ export function renderProtocolDoc(): string {
   out.push(`| \`${n.subjects.clusterStatus}\` | core NATS | \`cluster.status\` v1 |`);
   out.push(`| \`${n.subjects.trackerStateAll}\` | core NATS | tracker state frames (shard number is the last token) |`);
   out.push(`| \`${n.subjects.alerts}\` | core NATS | alerts |`);
+  out.push(`| \`${n.subjects.catalogChanged}\` | core NATS | \`catalog.changed\` v1 |`);
+  out.push(`| \`${n.subjects.catalogRefresh}\` | core NATS | \`catalog.refresh\` v1 (answered on \`${n.subjects.catalogRefreshReply('<requestId>')}\`: \`catalog.refresh-reply\` v1) |`);
   out.push('');
   out.push('## Streams');
   out.push('');
