@@ -113,8 +113,6 @@ export class NatsTransport implements Transport {
   private readonly kvm: Kvm;
   /** Publish acks and double acks (see nats-reply.ts). */
   private readonly replies: ReplyMux;
-  /** Messages whose double ack went out through `replies`. */
-  private readonly acked = new WeakSet<JsMsg>();
   private readonly enqueueTimeoutMs: number;
   private readonly provisionTimeoutMs: number;
   private readonly requestTimeoutMs: number;
@@ -356,9 +354,7 @@ export class NatsTransport implements Transport {
       prefetch,
       handler,
       toWorkMessage: (m) => this.workMessage(queue, m, maxDeliver),
-      release: (m) => {
-        if (!this.acked.has(m)) m.nak();
-      },
+      release: (m) => m.nak(),
       onError: (err) => this.onError(err, `consume ${queue}`),
       // An idle queue is when the sweep can tell exhausted tasks from in-flight ones.
       onIdle: () => this.sweepSoon(queue),
@@ -393,11 +389,16 @@ export class NatsTransport implements Transport {
           // An ack written while disconnected would never be confirmed.
           await this.untilConnected(Date.now() + this.requestTimeoutMs);
           // The double ack: the server answers once it has applied the ack.
-          // (Sent by hand, so the JsMsg does not know: `acked` tells release().)
-          this.acked.add(m);
-          const reply = (m as JsMsg & { reply?: string }).reply;
-          if (reply) await this.replies.request(reply, ACK, this.requestTimeoutMs);
-          else await m.ackAck({ timeout: this.requestTimeoutMs });
+          // Sent by hand, so mark the message acked as JsMsg.ackAck() does:
+          // a later nak/working/term on it is then a no-op. Should the
+          // client's message shape ever change, fall back to its ackAck().
+          const impl = m as JsMsg & { reply?: string; didAck?: boolean };
+          if (impl.reply && impl.didAck === false) {
+            impl.didAck = true;
+            await this.replies.request(impl.reply, ACK, this.requestTimeoutMs);
+          } else {
+            await m.ackAck({ timeout: this.requestTimeoutMs });
+          }
         } catch (err) {
           // Unknown outcome: the server may or may not have the ack. If not,
           // the task is redelivered after AckWait (handlers are idempotent).
