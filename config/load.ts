@@ -16,6 +16,18 @@ export interface Config {
   database: { url: string };
   redis: { url: string };
   http: { host: string; port: number; nodePort: number; userAgent: string };
+  /** Gateway limits and websocket access (actors/gateway/). */
+  gateway: {
+    wsAllowedOrigins: string[];
+    wsToken: string;
+    wsMaxClients: number;
+    wsMaxBufferedBytes: number;
+    wsMaxSkippedFrames: number;
+    wsHeartbeatMs: number;
+    wsMessagesPerSecond: number;
+    rateLimitMax: number;
+    rateLimitWindowMs: number;
+  };
   work: { ackWaitMs: number; maxDeliver: number; dedupeWindowMs: number; concurrency: number; prefetch: number; retryDelayMs: number };
   cluster: { shardCount: number; leaseMs: number; heartbeatMs: number; memberTtlMs: number };
   supervisor: {

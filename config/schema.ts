@@ -38,6 +38,16 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'http.port', env: 'STARWEATHER_PORT', kind: 'int', default: 8080, min: 0, max: 65535, description: 'Gateway HTTP port (REST, STAC, websocket, /health, /metrics)' },
   { key: 'http.nodePort', env: 'STARWEATHER_NODE_PORT', kind: 'int', default: 9464, min: 0, max: 65535, description: 'Port for /health and /metrics on a node without the gateway role' },
 
+  { key: 'gateway.wsAllowedOrigins', env: 'STARWEATHER_WS_ALLOWED_ORIGINS', kind: 'list', default: [], description: 'Origins (scheme://host[:port]) allowed to open /ws, checked before the upgrade; empty: no Origin check. A request without Origin (not a browser) is allowed' },
+  { key: 'gateway.wsToken', env: 'STARWEATHER_WS_TOKEN', kind: 'string', default: '', description: 'When set, /ws requires it (`?token=` or `Authorization: Bearer`) before the upgrade' },
+  { key: 'gateway.wsMaxClients', env: 'STARWEATHER_WS_MAX_CLIENTS', kind: 'int', default: 10_000, min: 1, max: 1_000_000, description: 'Websocket connections one gateway accepts; more are refused with 503' },
+  { key: 'gateway.wsMaxBufferedBytes', env: 'STARWEATHER_WS_MAX_BUFFERED_BYTES', kind: 'int', default: 4_194_304, min: 1024, max: 1_073_741_824, description: 'A websocket client with more unsent bytes than this skips frames (latest wins)' },
+  { key: 'gateway.wsMaxSkippedFrames', env: 'STARWEATHER_WS_MAX_SKIPPED_FRAMES', kind: 'int', default: 10, min: 1, max: 10_000, description: 'A websocket client that skipped this many frames in a row is disconnected (close 1008)' },
+  { key: 'gateway.wsHeartbeatMs', env: 'STARWEATHER_WS_HEARTBEAT_MS', kind: 'int', default: 15_000, min: 100, max: 600_000, description: 'Heartbeat message and ping interval; a client that misses two pings is disconnected' },
+  { key: 'gateway.wsMessagesPerSecond', env: 'STARWEATHER_WS_MESSAGES_PER_SECOND', kind: 'int', default: 10, min: 1, max: 10_000, description: 'Client messages per second per connection (burst twice that); excess messages get an error, and a client at 4× the rate is disconnected' },
+  { key: 'gateway.rateLimitMax', env: 'STARWEATHER_RATE_LIMIT_MAX', kind: 'int', default: 600, min: 1, max: 10_000_000, description: 'HTTP requests per client IP per rate-limit window (429 past it; per gateway, not shared across gateways)' },
+  { key: 'gateway.rateLimitWindowMs', env: 'STARWEATHER_RATE_LIMIT_WINDOW_MS', kind: 'int', default: 60_000, min: 1000, max: 86_400_000, description: 'HTTP rate-limit window' },
+
   { key: 'work.ackWaitMs', env: 'STARWEATHER_ACK_WAIT_MS', kind: 'int', default: 30_000, min: 100, max: 3_600_000, description: 'Ack deadline of a delivered task; working() heartbeats extend it' },
   { key: 'work.maxDeliver', env: 'STARWEATHER_MAX_DELIVER', kind: 'int', default: 5, min: 1, max: 100, description: 'Deliveries before a task goes to the dead-letter stream' },
   { key: 'work.dedupeWindowMs', env: 'STARWEATHER_DEDUPE_WINDOW_MS', kind: 'int', default: 120_000, min: 1000, max: 86_400_000, description: 'Window in which a repeated message id is dropped' },

@@ -65,16 +65,54 @@ export const HostMetricsMessage = defineMessage({
   subjects: 'Node.js IPC channel between supervisor and child (not NATS)',
 });
 
+/**
+ * Host → supervisor: a host that serves the node's /health and /metrics (the
+ * gateway) asks its supervisor for the node view, which only the supervisor
+ * has (every host's heartbeats, restarts, the aggregated registries).
+ */
+export const NodeViewRequestSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    type: Type.Literal('node-view'),
+    requestId: Type.Integer({ minimum: 0 }),
+    want: Type.Union([Type.Literal('health'), Type.Literal('metrics')]),
+  },
+  { additionalProperties: false },
+);
+export type NodeViewRequest = Static<typeof NodeViewRequestSchema>;
+export const NodeViewRequestMessage = defineMessage({
+  name: 'host.node-view',
+  version: 1,
+  description: "A host's request for the node view (health report or Prometheus text) it serves on the gateway port; answered by a `node-view` supervisor command with the same requestId.",
+  encoding: 'json',
+  schema: NodeViewRequestSchema,
+  subjects: 'Node.js IPC channel between supervisor and child (not NATS)',
+});
+
+/** The supervisor's answer to a NodeViewRequest (one of health, metrics or error is set). */
+export const NodeViewAnswerSchema = Type.Object(
+  {
+    type: Type.Literal('node-view'),
+    requestId: Type.Integer({ minimum: 0 }),
+    health: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    metrics: Type.Optional(Type.Object({ contentType: Type.String(), body: Type.String() }, { additionalProperties: false })),
+    error: Type.Optional(Type.String({ maxLength: 1000 })),
+  },
+  { additionalProperties: false },
+);
+export type NodeViewAnswer = Static<typeof NodeViewAnswerSchema>;
+
 /** Supervisor → host. */
 export const SupervisorCommandSchema = Type.Union([
   Type.Object({ type: Type.Literal('drain') }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('metrics'), requestId: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+  NodeViewAnswerSchema,
 ]);
 export type SupervisorCommand = Static<typeof SupervisorCommandSchema>;
 export const SupervisorCommandMessage = defineMessage({
   name: 'supervisor.command',
   version: 1,
-  description: 'A command from the supervisor to one of its actor hosts: drain, or report metrics.',
+  description: 'A command from the supervisor to one of its actor hosts: drain, report metrics, or the answer to a node-view request.',
   encoding: 'json',
   schema: SupervisorCommandSchema,
   subjects: 'Node.js IPC channel between supervisor and child (not NATS)',
