@@ -11,9 +11,10 @@
  *     to last ack;
  *   - latency: enqueue() call → handler start, p50/p99, with enqueues paced
  *     at about half the max rate just measured.
- * Then, for NATS only, the same work-queue loop on the raw JetStream client
- * with a plain ack instead of the transport's double ack, to show what the
- * confirmation costs.
+ * For NATS also: latency paced at 5,000/s (half the 10,000/s target), and
+ * the max rate at the worker's default prefetch of 32. Then the same
+ * work-queue loop on the raw JetStream client (js.publish, consume(), plain
+ * ack, ackAck, or plain ack + one shared flush), as a client-side reference.
  *
  * Figures only, no assertions: timings depend on the machine. NATS work runs
  * in a fresh namespace whose streams are deleted afterwards.
@@ -221,7 +222,8 @@ async function rawJetStream(seconds: number, window: number, mode: AckMode): Pro
   const n = names(`bench${randomBytes(4).toString('hex')}`);
   const stream = n.streams.work('high');
   const subject = n.subjects.work('high');
-  const nc = await connect({ servers: NATS_URL });
+  // noAsyncTraces as the transport sets it, so the comparison is like for like.
+  const nc = await connect({ servers: NATS_URL, noAsyncTraces: true });
   try {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: stream, subjects: [subject], retention: 'workqueue' as never, storage: 'file' as never });
@@ -335,6 +337,11 @@ async function main(): Promise<void> {
       const lat = await benchLatency(nats, `${randomBytes(4).toString('hex')}-fixed`, 5000, 4, 1000);
       process.stdout.write(` p99 ${fmtMs(lat.p99)} ms\n`);
       rows.push({ transport: 'nats (transport) @5k/s', pubsubPerSec: null, tasksPerSec: null, pacedRate: 5000, p50Ms: lat.p50, p99Ms: lat.p99, maxMs: lat.max, note: `${lat.n} paced, prefetch 1000` });
+      // The worker's default prefetch (work.prefetch = 32): fewer tasks held per pull.
+      process.stdout.write('nats (transport) prefetch 32: work queue ...');
+      const small = await benchWorkMax(nats, `${randomBytes(4).toString('hex')}-p32`, { label: 'p32', pubsubSeconds: 0, workSeconds: 4, latencySeconds: 0, window: 1000, prefetch: 32 });
+      process.stdout.write(` ${fmtRate(small.rate)} tasks/s\n`);
+      rows.push({ transport: 'nats (transport) prefetch 32', pubsubPerSec: null, tasksPerSec: small.rate, pacedRate: null, p50Ms: null, p99Ms: null, maxMs: null, note: `${small.acked} tasks, window 1000, prefetch 32` });
     } finally {
       await nats.close();
       await deleteNamespace(n).catch((err) => console.error('cleanup failed:', (err as Error).message));
