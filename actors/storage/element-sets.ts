@@ -106,3 +106,39 @@ export async function elementSetHistory(q: Queryable, noradId: number, from: Dat
   );
   return r.rows.map(fromRow);
 }
+
+/**
+ * Batch insert for catalog ingest: one statement per call; every object must
+ * already be in the catalog (upsertObjects first). Replays and duplicate
+ * (object, epoch) pairs are skipped by the natural key. Returns the ids that
+ * got a new element set.
+ */
+export async function insertElementSets(q: Queryable, sets: readonly ElementSetInput[]): Promise<number[]> {
+  if (sets.length === 0) return [];
+  const ids: number[] = [];
+  const epochs: string[] = [];
+  const sources: string[] = [];
+  const formats: string[] = [];
+  const omms: (string | null)[] = [];
+  const l1: (string | null)[] = [];
+  const l2: (string | null)[] = [];
+  for (const e of sets) {
+    check(e);
+    ids.push(e.noradId);
+    epochs.push(e.epoch.toISOString());
+    sources.push(e.source);
+    formats.push(e.format);
+    omms.push(e.omm ? JSON.stringify(e.omm) : null);
+    l1.push(e.tleLine1 ?? null);
+    l2.push(e.tleLine2 ?? null);
+  }
+  const r = await q.query<{ norad_id: number }>(
+    `INSERT INTO element_sets (norad_id, epoch, source, format, omm, tle_line1, tle_line2)
+     SELECT u.id, u.epoch, u.source, u.format, u.omm::jsonb, u.l1, u.l2
+       FROM unnest($1::int[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(id, epoch, source, format, omm, l1, l2)
+     ON CONFLICT ON CONSTRAINT element_sets_natural_key DO NOTHING
+     RETURNING norad_id`,
+    [ids, epochs, sources, formats, omms, l1, l2],
+  );
+  return r.rows.map((row) => Number(row.norad_id));
+}

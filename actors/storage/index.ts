@@ -36,6 +36,7 @@ export * as tasks from './tasks.js';
 export * as alerts from './alerts.js';
 export * as deadLetters from './dead-letters.js';
 export * as weatherMetrics from './weather-metrics.js';
+export * as ingestRuns from './ingest-runs.js';
 
 export interface Storage {
   db: Database;
