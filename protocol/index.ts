@@ -9,3 +9,4 @@ export * from './messages/cluster.js';
 export * from './frames/tracker-state.js';
 export * from './messages/host-ipc.js';
 export * from './messages/catalog.js';
+export * from './messages/satellite-state.js';

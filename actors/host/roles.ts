@@ -11,6 +11,7 @@ import type { QueueName } from '../../protocol/names.js';
 import type { Role } from '../../protocol/messages/cluster.js';
 import type { TaskHandler } from '../runtime/worker.js';
 import type { RoleService } from './services.js';
+import { trackerService } from '../tracker/service.js';
 
 export interface RoleSpec {
   /** Work queues a host of this role consumes when it has task handlers. */
@@ -42,9 +43,10 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
   tracker: {
     queues: [],
     handlers: {},
-    shardKinds: ['tracker'],
-    entityKinds: [],
-    services: [],
+    // The tracker service creates its own `tracker` ShardManager (ctx.shardManager).
+    shardKinds: [],
+    entityKinds: ['tracker'],
+    services: [trackerService],
     summary: 'owns tracker shards (leases, fencing) and hosts their satellite entities',
   },
   tile: {

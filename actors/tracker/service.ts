@@ -1,0 +1,510 @@
+/**
+ * The tracker role's service: one TrackerActor per active catalog object,
+ * sharded over the tracker hosts by lease (ShardManager kind `tracker`), and
+ * a 1 Hz tick aligned to wall-clock seconds that, for every shard this host
+ * holds a locally valid lease on, propagates, QA-checks, publishes one binary
+ * frame on `<ns>.tracker.state.v1.<shard>` and writes the latest state per
+ * object to the hot cache (`satellite.state` v1).
+ *
+ * Publishing rule for failing states: a state with a physical-failure QA bit
+ * stays in the frame with its bits set (see protocol/messages/satellite-state.ts);
+ * "good" is defined by the bits, never by presence in the frame.
+ *
+ * Fencing: the tick asks the ShardManager which shards are owned right now
+ * (local lease validity) and encodes and publishes only those; a release,
+ * including a local expiry after a pause, removes the shard's actors
+ * synchronously before anything else runs.
+ */
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { errorMessage } from '../../protocol/errors.js';
+import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
+import { AlertRaisedMessage, type SatelliteState } from '../../protocol/messages/satellite-state.js';
+import type { Subscription } from '../../protocol/transport.js';
+import type { HostContext, RoleService, RunningService } from '../host/services.js';
+import type { ShardManager } from '../runtime/sharding.js';
+import { shardOf } from '../runtime/sharding.js';
+import type { Storage } from '../storage/index.js';
+import { alerts, catalog, elementSets } from '../storage/index.js';
+import { S_ALT_KM, S_LAT_DEG, S_LON_DEG, S_SPEED_KM_PER_S, S_VX_KM_PER_S, S_VY_KM_PER_S, S_VZ_KM_PER_S, S_X_KM, S_Y_KM, S_Z_KM, STATE_STRIDE } from './propagate.js';
+import { DEFAULT_QA_LIMITS, QA_FLAG_NAMES, QA_PHYSICAL_FAILURE, qaFlagNames, type QaLimits } from './qa.js';
+import { loadElementSet, TrackerActor, type SwitchOver } from './tracker-actor.js';
+import { QA_BITS, TrackerTable } from './tracker-table.js';
+
+export interface TrackerServiceOptions {
+  /** Tick period, ms (1000: 1 Hz). Ticks fall on multiples of it in wall-clock time. */
+  tickMs?: number;
+  /** Periodic reconcile with the database (ids changed since the last load), ms. */
+  reconcileMs?: number;
+  /** Write each object's cached state every this many ticks (1: every tick). */
+  cacheEveryTicks?: number;
+  limits?: QaLimits;
+  /** Element-set rows fetched per query. */
+  loadChunk?: number;
+}
+
+interface CatalogIndex {
+  byShard: Map<number, Array<{ id: number; name: string }>>;
+  active: Set<number>;
+}
+
+interface TrackerMetrics {
+  objects: Gauge;
+  shards: Gauge;
+  tickSeconds: Histogram;
+  tickCpuSeconds: Histogram;
+  tickLag: Gauge;
+  states: Counter;
+  frames: Counter;
+  qaFlags: Counter<'flag'>;
+  switchovers: Counter<'over_threshold'>;
+  switchJumpKm: Histogram;
+  decays: Counter;
+  loadRejects: Counter<'code'>;
+  cacheErrors: Counter;
+}
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+function trackerMetrics(registry: Registry): TrackerMetrics {
+  const r = [registry];
+  return {
+    objects: metric(registry, 'sw_tracker_objects', () => new Gauge({ name: 'sw_tracker_objects', help: 'Tracker actors active on this host', registers: r })),
+    shards: metric(registry, 'sw_tracker_shards_owned', () => new Gauge({ name: 'sw_tracker_shards_owned', help: 'Tracker shards this host holds a valid lease on', registers: r })),
+    tickSeconds: metric(registry, 'sw_tracker_tick_seconds', () => new Histogram({ name: 'sw_tracker_tick_seconds', help: 'Wall time of one tracker tick (propagate, QA, encode, publish, cache)', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: r })),
+    tickCpuSeconds: metric(registry, 'sw_tracker_tick_cpu_seconds', () => new Histogram({ name: 'sw_tracker_tick_cpu_seconds', help: 'Process CPU time (user+system) of one tracker tick', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: r })),
+    tickLag: metric(registry, 'sw_tracker_tick_lag_seconds', () => new Gauge({ name: 'sw_tracker_tick_lag_seconds', help: 'How late the last tick started after its wall-clock second', registers: r })),
+    states: metric(registry, 'sw_tracker_states_published_total', () => new Counter({ name: 'sw_tracker_states_published_total', help: 'Object states published in tracker frames', registers: r })),
+    frames: metric(registry, 'sw_tracker_frames_published_total', () => new Counter({ name: 'sw_tracker_frames_published_total', help: 'Tracker frames published', registers: r })),
+    qaFlags: metric(registry, 'sw_tracker_qa_flags_total', () => new Counter({ name: 'sw_tracker_qa_flags_total', help: 'States carrying each QA flag', labelNames: ['flag'], registers: r })),
+    switchovers: metric(registry, 'sw_tracker_switchovers_total', () => new Counter({ name: 'sw_tracker_switchovers_total', help: 'Element-set switch-overs, by whether the jump was above the QA threshold', labelNames: ['over_threshold'], registers: r })),
+    switchJumpKm: metric(registry, 'sw_tracker_switch_jump_km', () => new Histogram({ name: 'sw_tracker_switch_jump_km', help: 'Position jump at element-set switch-over, km', buckets: [0.01, 0.1, 1, 5, 25, 100, 1000, 10000], registers: r })),
+    decays: metric(registry, 'sw_tracker_decays_total', () => new Counter({ name: 'sw_tracker_decays_total', help: 'Objects passivated as decayed', registers: r })),
+    loadRejects: metric(registry, 'sw_tracker_load_rejects_total', () => new Counter({ name: 'sw_tracker_load_rejects_total', help: 'Stored element sets a tracker could not load, by reason code', labelNames: ['code'], registers: r })),
+    cacheErrors: metric(registry, 'sw_tracker_cache_errors_total', () => new Counter({ name: 'sw_tracker_cache_errors_total', help: 'Failed hot-cache state writes', registers: r })),
+  };
+}
+
+const NO_FLAGS: string[] = [];
+
+function fin(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+/** The cache value of one slot's state (full precision). */
+export function satelliteStateValue(actor: TrackerActor, state: Float64Array, slot: number, flagBits: number, tIso: string): SatelliteState {
+  const o = slot * STATE_STRIDE;
+  return {
+    v: 1,
+    noradId: actor.noradId,
+    t: tIso,
+    teme: {
+      r: [fin(state[o + S_X_KM]!), fin(state[o + S_Y_KM]!), fin(state[o + S_Z_KM]!)],
+      v: [fin(state[o + S_VX_KM_PER_S]!), fin(state[o + S_VY_KM_PER_S]!), fin(state[o + S_VZ_KM_PER_S]!)],
+    },
+    geodetic: { latDeg: fin(state[o + S_LAT_DEG]!), lonDeg: fin(state[o + S_LON_DEG]!), altKm: fin(state[o + S_ALT_KM]!) },
+    speedKmS: fin(state[o + S_SPEED_KM_PER_S]!),
+    flags: flagBits === 0 ? NO_FLAGS : qaFlagNames(flagBits),
+    flagBits,
+    good: (flagBits & QA_PHYSICAL_FAILURE) === 0,
+    epoch: actor.epochIso,
+    elementSetSource: actor.source,
+    shard: actor.shard,
+  };
+}
+
+export class TrackerRuntime {
+  readonly table: TrackerTable;
+  readonly switchLog: SwitchOver[] = [];
+  lastTickMs = 0;
+  lastTickLagMs = 0;
+  lastTickCpuUs = 0;
+  lastTickWallMs = 0;
+  ticks = 0;
+  private readonly ctx: HostContext;
+  private readonly opts: Required<TrackerServiceOptions>;
+  private readonly m: TrackerMetrics;
+  private storage!: Storage;
+  private shards!: ShardManager;
+  private readonly gens = new Map<number, number>();
+  private catalogIndex: Promise<CatalogIndex> | null = null;
+  private loadMark: Date | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private subs: Subscription[] = [];
+  private stopped = false;
+  private reconciling: Promise<void> = Promise.resolve();
+  private pendingIds = new Set<number>();
+  private reconcileQueued = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(ctx: HostContext, options: TrackerServiceOptions = {}) {
+    this.ctx = ctx;
+    this.opts = {
+      tickMs: options.tickMs ?? 1000,
+      reconcileMs: options.reconcileMs ?? 300_000,
+      cacheEveryTicks: Math.max(1, Math.floor(options.cacheEveryTicks ?? 1)),
+      limits: options.limits ?? DEFAULT_QA_LIMITS,
+      loadChunk: options.loadChunk ?? 5000,
+    };
+    this.table = new TrackerTable(1024, this.opts.limits);
+    this.m = trackerMetrics(ctx.metrics.registry);
+  }
+
+  async start(): Promise<void> {
+    this.storage = await this.ctx.storage();
+    this.subs.push(
+      this.ctx.transport.subscribe(this.ctx.names.subjects.catalogChanged, (msg) => {
+        let ids: number[];
+        try {
+          ids = CatalogChangedMessage.decode(msg.data).ids;
+        } catch (err) {
+          this.ctx.metrics.messagesRejected.inc({ where: 'tracker.catalog-changed', code: (err as { code?: string }).code ?? 'SW_ERR_DECODE' });
+          this.ctx.logger.warn({ error: errorMessage(err) }, 'bad catalog.changed message ignored');
+          return;
+        }
+        this.requestReconcile(ids);
+      }),
+    );
+    this.shards = await this.ctx.shardManager('tracker', {
+      onAcquire: (shard) => this.acquire(shard),
+      onRelease: (shard, reason) => this.release(shard, reason),
+    });
+    await this.shards.start();
+    this.schedule();
+    this.reconcileTimer = setInterval(() => this.requestReconcile(null), this.opts.reconcileMs);
+    this.reconcileTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    await this.shards?.stop();
+    await this.reconciling.catch(() => undefined);
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  get shardManager(): ShardManager {
+    return this.shards;
+  }
+
+  health(): Record<string, unknown> {
+    return {
+      shardsOwned: this.shards?.ownedShards().length ?? 0,
+      objects: this.table.size,
+      ticks: this.ticks,
+      lastTickAt: this.lastTickMs ? new Date(this.lastTickMs).toISOString() : null,
+      lastTickLagMs: this.lastTickLagMs,
+      lastTickCpuMs: Math.round(this.lastTickCpuUs) / 1000,
+      lastTickWallMs: Math.round(this.lastTickWallMs * 1000) / 1000,
+    };
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  // ---- catalog ------------------------------------------------------------
+
+  /** Active objects by shard; one query per catalog load, shared by all shards acquired meanwhile. */
+  private catalog(): Promise<CatalogIndex> {
+    if (!this.catalogIndex) {
+      const p = (async () => {
+        const db = this.storage.db;
+        const mark = await db.query<{ now: Date }>('SELECT now() AS now');
+        const r = await db.query<{ norad_id: number; name: string }>(`SELECT norad_id, name FROM catalog_objects WHERE status = 'active' ORDER BY norad_id`);
+        const shardCount = this.ctx.config.cluster.shardCount;
+        const byShard = new Map<number, Array<{ id: number; name: string }>>();
+        const active = new Set<number>();
+        for (const row of r.rows) {
+          const id = Number(row.norad_id);
+          active.add(id);
+          const s = shardOf(String(id), shardCount);
+          let list = byShard.get(s);
+          if (!list) byShard.set(s, (list = []));
+          list.push({ id, name: row.name });
+        }
+        this.loadMark = mark.rows[0]?.now ?? new Date();
+        return { byShard, active };
+      })();
+      this.catalogIndex = p;
+      p.catch(() => {
+        if (this.catalogIndex === p) this.catalogIndex = null;
+      });
+    }
+    return this.catalogIndex;
+  }
+
+  private async loadRows(ids: number[]): Promise<Map<number, elementSets.ElementSet>> {
+    const out = new Map<number, elementSets.ElementSet>();
+    for (let i = 0; i < ids.length; i += this.opts.loadChunk) {
+      const rows = await elementSets.latestElementSets(this.storage.db, ids.slice(i, i + this.opts.loadChunk));
+      for (const row of rows) out.set(row.noradId, row);
+    }
+    return out;
+  }
+
+  // ---- shards -------------------------------------------------------------
+
+  private async acquire(shard: number): Promise<void> {
+    const gen = (this.gens.get(shard) ?? 0) + 1;
+    this.gens.set(shard, gen);
+    const idx = await this.catalog();
+    const entries = idx.byShard.get(shard) ?? [];
+    const rows = await this.loadRows(entries.map((e) => e.id));
+    if (this.gens.get(shard) !== gen || !this.shards.owns(shard) || this.stopped) return;
+    let n = 0;
+    for (const e of entries) {
+      const row = rows.get(e.id);
+      if (!row) continue; // an object with no element set yet: nothing to propagate
+      if (this.activate(e.id, shard, e.name, row)) n++;
+    }
+    this.m.objects.set(this.table.size);
+    this.ctx.logger.debug({ shard, objects: n }, 'tracker shard activated');
+  }
+
+  private activate(id: number, shard: number, name: string, row: elementSets.ElementSet): boolean {
+    const loaded = loadElementSet(row, name);
+    if (!loaded.ok) {
+      this.m.loadRejects.inc({ code: loaded.code });
+      this.ctx.logger.warn({ noradId: id, code: loaded.code, reason: loaded.reason }, 'element set not loadable; object not tracked');
+      return false;
+    }
+    this.table.add(new TrackerActor(id, shard, loaded));
+    return true;
+  }
+
+  /** Synchronous on purpose: the shard's actors are gone before anything else runs. */
+  private release(shard: number, reason: string): void {
+    this.gens.set(shard, (this.gens.get(shard) ?? 0) + 1);
+    const removed = this.table.removeShard(shard);
+    this.m.objects.set(this.table.size);
+    this.ctx.logger.debug({ shard, reason, objects: removed.length }, 'tracker shard released');
+  }
+
+  // ---- reconcile ----------------------------------------------------------
+
+  /** Reload from the DB: `ids` changed (a hint), or null for "what changed since the last load". */
+  requestReconcile(ids: readonly number[] | null): Promise<void> {
+    if (ids) for (const id of ids) this.pendingIds.add(id);
+    else this.reconcileQueued = true;
+    const run = this.reconciling.then(async () => {
+      if (this.stopped) return;
+      const changed = this.pendingIds;
+      const sinceLoad = this.reconcileQueued;
+      if (changed.size === 0 && !sinceLoad) return;
+      this.pendingIds = new Set();
+      this.reconcileQueued = false;
+      try {
+        await this.reconcile(changed, sinceLoad);
+      } catch (err) {
+        this.ctx.logger.warn({ error: errorMessage(err) }, 'tracker reconcile failed; the next one retries');
+      }
+    });
+    this.reconciling = run;
+    return this.track(run);
+  }
+
+  private async reconcile(changed: Set<number>, sinceLoad: boolean): Promise<void> {
+    const since = this.loadMark;
+    if (sinceLoad && since) {
+      const r = await this.storage.db.query<{ norad_id: number }>(
+        `SELECT norad_id FROM element_sets WHERE received_at >= $1 UNION SELECT norad_id FROM catalog_objects WHERE updated_at >= $1`,
+        [since],
+      );
+      for (const row of r.rows) changed.add(Number(row.norad_id));
+    }
+    this.catalogIndex = null;
+    const idx = await this.catalog();
+    const owned = new Set(this.shards.ownedShards());
+    const toLoad: Array<{ id: number; shard: number; name: string }> = [];
+    for (const shard of owned) {
+      const present = new Map<number, TrackerActor>();
+      for (const a of this.table.actorsOf(shard)) present.set(a.noradId, a);
+      for (const a of [...present.values()]) {
+        if (!idx.active.has(a.noradId)) {
+          this.table.remove(a); // no longer active (decayed, inactive or gone)
+          present.delete(a.noradId);
+        }
+      }
+      for (const e of idx.byShard.get(shard) ?? []) if (!present.has(e.id) || changed.has(e.id)) toLoad.push({ ...e, shard });
+    }
+    const gens = new Map([...owned].map((s) => [s, this.gens.get(s)]));
+    const rows = await this.loadRows(toLoad.map((e) => e.id));
+    const tMs = Date.now();
+    for (const e of toLoad) {
+      const row = rows.get(e.id);
+      if (!row || this.gens.get(e.shard) !== gens.get(e.shard) || !this.shards.owns(e.shard)) continue;
+      const actor = [...this.table.actorsOf(e.shard)].find((a) => a.noradId === e.id);
+      if (!actor) {
+        this.activate(e.id, e.shard, e.name, row);
+        continue;
+      }
+      if (row.id === actor.storedId) continue;
+      const loaded = loadElementSet(row, e.name);
+      if (!loaded.ok) {
+        this.m.loadRejects.inc({ code: loaded.code });
+        continue;
+      }
+      if (!actor.isNewer(loaded)) continue;
+      const sw = actor.switchTo(loaded, tMs, this.opts.limits);
+      this.table.switched(actor);
+      this.recordSwitch(sw);
+    }
+    this.m.objects.set(this.table.size);
+  }
+
+  private recordSwitch(sw: SwitchOver): void {
+    this.switchLog.push(sw);
+    if (this.switchLog.length > 1000) this.switchLog.splice(0, this.switchLog.length - 1000);
+    const over = sw.flags !== 0;
+    this.m.switchovers.inc({ over_threshold: over ? 'true' : 'false' });
+    if (Number.isFinite(sw.jumpKm)) this.m.switchJumpKm.observe(sw.jumpKm);
+    const fields = { noradId: sw.noradId, jumpKm: sw.jumpKm, oldEpoch: new Date(sw.oldEpochMs).toISOString(), newEpoch: new Date(sw.newEpochMs).toISOString() };
+    if (over) this.ctx.logger.warn(fields, 'element-set switch-over jump above threshold');
+    else this.ctx.logger.info(fields, 'element-set switch-over');
+  }
+
+  // ---- tick ---------------------------------------------------------------
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const p = this.opts.tickMs;
+    const now = Date.now();
+    const next = (Math.floor(now / p) + 1) * p;
+    this.timer = setTimeout(() => {
+      try {
+        this.tick(next);
+      } catch (err) {
+        this.ctx.logger.error({ error: errorMessage(err) }, 'tracker tick failed');
+      }
+      this.schedule();
+    }, next - now);
+  }
+
+  /** One tick at wall-clock instant `tMs`. Public for tests and the benchmark. */
+  tick(tMs: number): void {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    this.lastTickLagMs = Date.now() - tMs;
+    // owns() drops expired leases, which removes their actors synchronously (release()).
+    const owned = this.shards.ownedShards();
+    const ownedSet = new Set(owned);
+    for (const s of this.table.shards()) if (!ownedSet.has(s)) this.release(s, 'not-owned');
+    const res = this.table.tick(tMs);
+
+    // One slab per tick: nats.js keeps published payloads by reference until
+    // it flushes (longer while reconnecting), so buffers are not reused across ticks.
+    let total = 0;
+    for (const s of owned) if (this.table.actorsOf(s).size > 0) total += this.table.frameSize(s);
+    const slab = new Uint8Array(total);
+    let off = 0;
+    let published = 0;
+    let frames = 0;
+    const subjects = this.ctx.names.subjects;
+    for (const s of owned) {
+      const n = this.table.actorsOf(s).size;
+      if (n === 0) continue;
+      const size = this.table.frameSize(s);
+      const frame = this.table.encodeShard(s, tMs, slab.subarray(off, off + size));
+      off += size;
+      if (!this.shards.owns(s)) continue; // fencing: checked again right before the send
+      this.ctx.transport.publish(subjects.trackerState(s), frame);
+      published += n;
+      frames++;
+    }
+
+    // Latest state per object to the hot cache, pipelined in one call.
+    const every = this.opts.cacheEveryTicks;
+    const phase = this.ticks % every;
+    const entries: Array<readonly [number, SatelliteState]> = [];
+    const tIso = new Date(tMs).toISOString();
+    const t = this.table;
+    for (let i = phase; i < t.count; i += every) {
+      const a = t.actors[i];
+      if (a === undefined) continue;
+      entries.push([a.noradId, satelliteStateValue(a, t.state, i, t.flags[i]!, tIso)]);
+    }
+    if (entries.length > 0) {
+      this.track(this.storage.cache.setSatelliteStates(entries)).catch(() => this.m.cacheErrors.inc());
+    }
+
+    // Decayed: passivate now, record and alert off the hot path.
+    if (res.decayed.length > 0) {
+      for (const a of [...res.decayed]) {
+        this.table.remove(a);
+        this.track(this.decayed(a, tMs)).catch(() => undefined);
+      }
+    }
+
+    this.ticks++;
+    this.lastTickMs = tMs;
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    this.lastTickWallMs = wall;
+    this.lastTickCpuUs = cpu.user + cpu.system;
+    this.m.tickSeconds.observe(wall / 1000);
+    this.m.tickCpuSeconds.observe(this.lastTickCpuUs / 1e6);
+    this.m.tickLag.set(this.lastTickLagMs / 1000);
+    this.m.states.inc(published);
+    this.m.frames.inc(frames);
+    this.m.objects.set(this.table.size);
+    this.m.shards.set(owned.length);
+    for (let b = 0; b < QA_BITS; b++) {
+      const c = res.flagCounts[b]!;
+      if (c > 0) this.m.qaFlags.inc({ flag: QA_FLAG_NAMES[1 << b]! }, c);
+    }
+  }
+
+  private async decayed(actor: TrackerActor, tMs: number): Promise<void> {
+    this.m.decays.inc();
+    const id = actor.noradId;
+    // Fencing: only the shard's holder records the decay (idempotent anyway).
+    if (!this.shards.owns(actor.shard)) return;
+    const db = this.storage.db;
+    const raisedAt = new Date(tMs);
+    const alertId = `decay:${id}`;
+    const message = `object ${id} (${actor.es.name || 'unnamed'}) decayed: element set of ${actor.epochIso} places it below the atmosphere`;
+    const payload = { epoch: actor.epochIso, source: actor.source, shard: actor.shard };
+    try {
+      await catalog.setObjectStatus(db, id, 'decayed');
+      const isNew = await alerts.raiseAlert(db, { id: alertId, kind: 'decay', severity: 'warning', noradId: id, message, payload, raisedAt });
+      if (isNew) {
+        this.ctx.transport.publish(
+          this.ctx.names.subjects.alerts,
+          AlertRaisedMessage.encode({ v: 1, id: alertId, kind: 'decay', severity: 'warning', noradId: id, message, raisedAt: raisedAt.toISOString(), payload }),
+        );
+      }
+      this.ctx.logger.warn({ noradId: id, alertId, isNew }, 'object decayed: passivated, catalog status set to decayed');
+    } catch (err) {
+      this.ctx.logger.error({ noradId: id, error: errorMessage(err) }, 'could not record a decay; the next reconcile retries');
+    }
+  }
+}
+
+export function createTrackerService(options: TrackerServiceOptions = {}): RoleService & { lastRuntime?: TrackerRuntime } {
+  const service: RoleService & { lastRuntime?: TrackerRuntime } = {
+    name: 'tracker',
+    async start(ctx: HostContext): Promise<RunningService> {
+      const rt = new TrackerRuntime(ctx, options);
+      service.lastRuntime = rt;
+      await rt.start();
+      return {
+        actors: () => rt.table.size,
+        health: () => rt.health(),
+        stop: () => rt.stop(),
+      };
+    },
+  };
+  return service;
+}
+
+/** The tracker role's service with default options (roles.ts). */
+export const trackerService: RoleService = createTrackerService();

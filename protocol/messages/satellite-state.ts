@@ -1,0 +1,90 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { defineMessage } from '../message.js';
+
+/**
+ * The latest state of one tracked object, as a tracker host writes it to the
+ * L1 cache (`<ns>:sat:<noradId>`) every tick it owns the object's shard. The
+ * gateway reads it for GET /satellites/{id}. Full double precision; the
+ * binary tracker frame (protocol/frames/tracker-state.ts) carries the same
+ * state as float32 for fanout.
+ *
+ * QA: `flagBits` uses the bits of actors/tracker/qa.ts (QA_FLAG_NAMES), and
+ * `flags` lists their names. A state with any physical-failure bit
+ * (sgp4_error, decayed, altitude_low, altitude_high, eccentricity,
+ * mean_motion, vis_viva) is NOT a good state: `good` is false. Such states
+ * stay in the tracker frames too, with their flag bits set (consumers must
+ * check the bits before drawing them; values may be NaN after an SGP4 error).
+ * `teme`/`geodetic` numbers are null when the propagation produced no finite
+ * state.
+ */
+const Num = Type.Union([Type.Number(), Type.Null()]);
+
+export const SatelliteStateSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    noradId: Type.Integer({ minimum: 1, maximum: 999_999_999 }),
+    /** Tick instant of the state (whole UTC second). */
+    t: Type.String({ format: 'date-time' }),
+    teme: Type.Object(
+      {
+        r: Type.Array(Num, { minItems: 3, maxItems: 3, description: 'TEME position, km' }),
+        v: Type.Array(Num, { minItems: 3, maxItems: 3, description: 'TEME velocity, km/s' }),
+      },
+      { additionalProperties: false },
+    ),
+    geodetic: Type.Object({ latDeg: Num, lonDeg: Num, altKm: Num }, { additionalProperties: false }),
+    speedKmS: Num,
+    flags: Type.Array(Type.String({ maxLength: 40 }), { maxItems: 32 }),
+    flagBits: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    /** False when any physical-failure flag is set. */
+    good: Type.Boolean(),
+    /** Element-set epoch. */
+    epoch: Type.String({ format: 'date-time' }),
+    /** Where the element set came from, e.g. `celestrak:gp:active`. */
+    elementSetSource: Type.String({ maxLength: 200 }),
+    shard: Type.Integer({ minimum: 0, maximum: 65_535 }),
+  },
+  { additionalProperties: false },
+);
+export type SatelliteState = Static<typeof SatelliteStateSchema>;
+
+export const SatelliteStateMessage = defineMessage({
+  name: 'satellite.state',
+  version: 1,
+  description: 'Latest state of one object (TEME, geodetic, speed, QA flags). Value of the hot-cache key `<ns>:sat:<noradId>`, written by the tracker host that owns the shard.',
+  encoding: 'json',
+  schema: SatelliteStateSchema,
+  subjects: 'none (hot cache `<ns>:sat:<noradId>`)',
+  idempotencyKey: 'noradId + t',
+});
+
+/**
+ * An alert as published on `<ns>.alerts.v1` (core NATS) right after it is
+ * recorded in the alerts table. The id is the alert's natural key: raising
+ * the same condition again yields the same id, and consumers de-duplicate
+ * on it.
+ */
+export const AlertRaisedSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Type.String({ pattern: '^[A-Za-z0-9._:\\-]{1,300}$' }),
+    kind: Type.String({ minLength: 1, maxLength: 100 }),
+    severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
+    noradId: Type.Union([Type.Integer({ minimum: 1, maximum: 999_999_999 }), Type.Null()]),
+    message: Type.String({ maxLength: 4000 }),
+    raisedAt: Type.String({ format: 'date-time' }),
+    payload: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+export type AlertRaised = Static<typeof AlertRaisedSchema>;
+
+export const AlertRaisedMessage = defineMessage({
+  name: 'alert.raised',
+  version: 1,
+  description: 'An alert (e.g. an object decayed), published once it is stored in the alerts table.',
+  encoding: 'json',
+  schema: AlertRaisedSchema,
+  subjects: '`<ns>.alerts.v1`',
+  idempotencyKey: 'id (the alert natural key, e.g. `decay:<noradId>`)',
+});
