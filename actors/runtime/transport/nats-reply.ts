@@ -36,9 +36,13 @@ export class ReplyMux {
 
   constructor(nc: NatsConnection) {
     this.nc = nc;
+    // Subscribe now rather than on the first request: in a cluster, interest
+    // reaches the other servers (where a stream leader may answer) a moment
+    // after the SUB, and a reply sent before that is lost (a timeout, then a retry).
+    this.ensureSub();
   }
 
-  /** Subscribes lazily (and again after a subscription error). */
+  /** Subscribes (again after a subscription error). */
   private ensureSub(): void {
     if (this.sub && !this.sub.isClosed()) return;
     this.prefix = `${createInbox()}.`;
