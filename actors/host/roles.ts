@@ -11,6 +11,7 @@ import type { QueueName } from '../../protocol/names.js';
 import type { Role } from '../../protocol/messages/cluster.js';
 import type { TaskHandler } from '../runtime/worker.js';
 import type { RoleService } from './services.js';
+import { ingestService } from '../ingest/service.js';
 import { trackerService } from '../tracker/service.js';
 
 export interface RoleSpec {
@@ -62,7 +63,7 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     handlers: {},
     shardKinds: [],
     entityKinds: [],
-    services: [],
+    services: [ingestService],
     summary: 'fetches element sets and weather imagery and enqueues their processing',
   },
   gateway: {
