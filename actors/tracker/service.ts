@@ -507,4 +507,4 @@ export function createTrackerService(options: TrackerServiceOptions = {}): RoleS
 }
 
 /** The tracker role's service with default options (roles.ts). */
-export const trackerService: RoleService = createTrackerService();
+export const trackerService = createTrackerService();

@@ -1,0 +1,206 @@
+/**
+ * A tracker host (startHost, role tracker) on the embedded bus with real
+ * PostgreSQL in a fresh schema: it loads the seeded objects, publishes one
+ * frame per owned shard every second that decodes to the right ids with
+ * finite states, writes `satellite.state` v1 to the hot cache, switches to a
+ * newer element set on `catalog.changed` and reports the jump, passivates a
+ * decaying object (catalog status, alert row, alert message), and keeps a
+ * physically impossible state out of "good" (flag bits set in the frame,
+ * good=false in the cache).
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../config/load.js';
+import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
+import { AlertRaisedMessage, SatelliteStateMessage, type AlertRaised, type SatelliteState } from '../../protocol/messages/satellite-state.js';
+import { decodeTrackerFrame, STATE_STRIDE } from '../../protocol/frames/tracker-state.js';
+import { EmbeddedTransport } from '../../actors/runtime/transport/embedded.js';
+import { startHost, type RunningHost } from '../../actors/host/host.js';
+import { openStorage, alerts, catalog, type Storage } from '../../actors/storage/index.js';
+import { trackerService } from '../../actors/tracker/service.js';
+import { QA_ALTITUDE_LOW, QA_DECAYED, QA_PHYSICAL_FAILURE, QA_SWITCH_JUMP, DEFAULT_QA_LIMITS } from '../../actors/tracker/qa.js';
+import type { TleRecord } from '../../actors/tracker/tle.js';
+import { freshNamespace, quietLogger, sleep, until } from '../helpers/cluster-fixtures.js';
+import { PG_URL, dropSchema, randomSchema } from '../helpers/storage-backends.js';
+import { seedOmm, seedTles, shiftedOmmOf, snapshotRecords } from '../helpers/tracker-seed.js';
+
+const N = 300;
+const LOW_ID = 900_000_001; // mean motion 16.95: ~20 km altitude, propagates without SGP4 error
+const DECAY_ID = 900_000_002; // mean motion 17.4: below one Earth radius, SGP4 error 6
+
+interface Frame {
+  shard: number;
+  tickMs: number;
+  ids: number[];
+  flags: Map<number, number>;
+  values: Map<number, number[]>;
+}
+
+describe('tracker service on one host', { timeout: 120_000 }, () => {
+  const ns = freshNamespace();
+  const schema = randomSchema();
+  const dataDir = mkdtempSync(join(tmpdir(), 'sw-tracker-'));
+  const cfg = loadConfig({
+    env: {},
+    overrides: { namespace: ns.namespace, 'cluster.shardCount': 8, 'database.url': PG_URL, dataDir, logLevel: 'silent' },
+  });
+  let bus: EmbeddedTransport;
+  let storage: Storage;
+  let host: RunningHost | undefined;
+  let records: TleRecord[];
+  const frames: Frame[] = [];
+  const alertsSeen: AlertRaised[] = [];
+
+  before(async () => {
+    bus = new EmbeddedTransport({ names: ns });
+    await bus.provision();
+    storage = await openStorage(cfg, { schema });
+    records = await snapshotRecords(N);
+    await seedTles(storage.db, records);
+    const now = Date.now();
+    await seedOmm(storage.db, { noradId: LOW_ID, epochMs: now - 60_000, meanMotion: 16.95 });
+    await seedOmm(storage.db, { noradId: DECAY_ID, epochMs: now - 60_000, meanMotion: 17.4 });
+    bus.subscribe(ns.subjects.trackerStateAll, (msg) => {
+      const f = decodeTrackerFrame(msg.data);
+      const ids: number[] = [];
+      const flags = new Map<number, number>();
+      const values = new Map<number, number[]>();
+      for (let k = 0; k < f.count; k++) {
+        const id = f.columns.ids[k]!;
+        ids.push(id);
+        flags.set(id, f.columns.flags[k]!);
+        values.set(id, Array.from(f.columns.values.subarray(k * STATE_STRIDE, (k + 1) * STATE_STRIDE)));
+      }
+      frames.push({ shard: f.shard, tickMs: f.tickMs, ids, flags, values });
+    });
+    bus.subscribe(ns.subjects.alerts, (msg) => alertsSeen.push(AlertRaisedMessage.decode(msg.data)));
+    host = await startHost({ config: cfg, role: 'tracker', hostId: 'tracker-1', logger: quietLogger('tracker-1'), send: () => {}, transport: bus, storage: async () => storage });
+  });
+
+  after(async () => {
+    await host?.drain().catch(() => undefined);
+    await storage?.close();
+    await bus?.close();
+    await dropSchema(schema);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const runtime = () => {
+    const rt = trackerService.lastRuntime;
+    assert.ok(rt, 'the tracker service started');
+    return rt;
+  };
+
+  /** Frames of the tick at `tickMs`, merged over shards. */
+  function tick(tickMs: number): Frame[] {
+    return frames.filter((f) => f.tickMs === tickMs);
+  }
+
+  test('owns every shard and publishes every object once per second with finite states', async () => {
+    await until('all shards owned and objects loaded', 20_000, () => runtime().shardManager.ownedShards().length === 8 && runtime().table.size >= N + 1);
+    const start = frames.length;
+    await sleep(3300);
+    const ticks = [...new Set(frames.slice(start).map((f) => f.tickMs))].sort();
+    assert.ok(ticks.length >= 3, `at least 3 ticks in 3.3 s (got ${ticks.length})`);
+    for (let i = 1; i < ticks.length; i++) assert.equal(ticks[i]! - ticks[i - 1]!, 1000, 'ticks 1 s apart');
+    for (const t of ticks) assert.equal(t % 1000, 0, 'ticks on whole seconds');
+    const expected = new Set([...records.map((r) => r.noradId), LOW_ID]);
+    for (const t of ticks.slice(0, -1)) {
+      const fs = tick(t);
+      const seen = fs.flatMap((f) => f.ids);
+      assert.equal(seen.length, new Set(seen).size, 'no id twice in one tick');
+      for (const id of expected) assert.ok(seen.includes(id), `object ${id} in tick ${t}`);
+      for (const f of fs) {
+        for (const id of f.ids) {
+          const fl = f.flags.get(id)!;
+          if ((fl & QA_PHYSICAL_FAILURE) !== 0) continue;
+          const v = f.values.get(id)!;
+          assert.ok(v.every(Number.isFinite), `finite state for good object ${id}`);
+          const r = Math.hypot(v[0]!, v[1]!, v[2]!);
+          assert.ok(r > 6378 && r < 600_000, `radius of ${id} is plausible (${r})`);
+        }
+      }
+    }
+    const health = host!.info().services?.tracker as Record<string, unknown>;
+    assert.ok(health, 'tracker health in host info');
+    assert.equal(health.shardsOwned, 8);
+    assert.ok((health.objects as number) >= N + 1);
+  });
+
+  test('the hot cache holds the latest state per object as satellite.state v1', async () => {
+    const id = records[0]!.noradId;
+    const s = await storage.cache.getSatelliteState<SatelliteState>(id);
+    assert.ok(s, 'state cached');
+    SatelliteStateMessage.assert(s);
+    assert.equal(s.noradId, id);
+    assert.ok(Date.now() - Date.parse(s.t) < 3000, 'state from the last ticks');
+    assert.ok(s.teme.r.every((x) => typeof x === 'number'), 'position numbers');
+    const stale = Date.now() - records[0]!.epochMs > DEFAULT_QA_LIMITS.staleDays * 86_400_000;
+    assert.equal(s.flags.includes('stale_epoch'), stale, 'stale_epoch exactly when the element set is older than the limit');
+    assert.equal(s.epoch, new Date(Math.floor(records[0]!.epochMs)).toISOString());
+    assert.equal(s.elementSetSource, 'test:snapshot');
+  });
+
+  test('a physically impossible state is flagged in the frame and not good in the cache', async () => {
+    const last = frames.filter((f) => f.ids.includes(LOW_ID)).at(-1);
+    assert.ok(last, 'the low object is in the frames');
+    const fl = last.flags.get(LOW_ID)!;
+    assert.ok(fl & QA_ALTITUDE_LOW, 'altitude_low bit set');
+    assert.ok(fl & QA_PHYSICAL_FAILURE, 'a physical-failure bit: not good');
+    const s = await storage.cache.getSatelliteState<SatelliteState>(LOW_ID);
+    assert.ok(s);
+    assert.equal(s.good, false);
+    assert.ok(s.flags.includes('altitude_low'));
+  });
+
+  test('a decaying object is passivated, marked decayed and alerted', async () => {
+    await until('decay recorded', 10_000, async () => (await catalog.getObject(storage.db, DECAY_ID))?.status === 'decayed');
+    assert.ok(![...runtime().table.actors].some((a) => a?.noradId === DECAY_ID), 'actor passivated');
+    const rows = await alerts.listAlerts(storage.db, {});
+    const a = rows.find((x) => x.id === `decay:${DECAY_ID}`);
+    assert.ok(a, 'alert row');
+    assert.equal(a.kind, 'decay');
+    await until('alert message', 5000, () => alertsSeen.some((x) => x.id === `decay:${DECAY_ID}`));
+    const decayedFrames = frames.filter((f) => f.ids.includes(DECAY_ID));
+    assert.ok(decayedFrames.length <= 1, 'published at most in the tick that found it decayed');
+    for (const f of decayedFrames) assert.ok(f.flags.get(DECAY_ID)! & QA_DECAYED);
+    const before = frames.length;
+    await sleep(1500);
+    assert.ok(!frames.slice(before).some((f) => f.ids.includes(DECAY_ID)), 'no longer propagated');
+  });
+
+  test('a newer element set switches over on catalog.changed and reports the jump', async () => {
+    const r = records[5]!;
+    const rt = runtime();
+    const actor = [...rt.table.actors].find((a) => a?.noradId === r.noradId)!;
+    assert.ok(actor);
+    const oldStored = actor.storedId;
+    await seedOmm(storage.db, shiftedOmmOf(r, 60_000, 2), 'test:switch');
+    bus.publish(ns.subjects.catalogChanged, CatalogChangedMessage.encode({ v: 1, at: Date.now(), ids: [r.noradId], full: false }));
+    await until('switch-over', 10_000, () => rt.switchLog.some((s) => s.noradId === r.noradId));
+    const sw = rt.switchLog.find((s) => s.noradId === r.noradId)!;
+    assert.notEqual(actor.storedId, oldStored);
+    // 2° of mean anomaly in LEO is ~240 km along track.
+    assert.ok(sw.jumpKm > DEFAULT_QA_LIMITS.switchJumpKm && sw.jumpKm < 1000, `jump ${sw.jumpKm} km`);
+    assert.equal(sw.flags, QA_SWITCH_JUMP);
+    await until('flagged state published', 5000, () => frames.some((f) => (f.flags.get(r.noradId) ?? 0) & QA_SWITCH_JUMP));
+    await until('cache carries the new source', 5000, async () => (await storage.cache.getSatelliteState<SatelliteState>(r.noradId))?.elementSetSource === 'test:switch');
+  });
+
+  test('an object added to the catalog is activated on catalog.changed, one set inactive is stopped', async () => {
+    const rt = runtime();
+    const extra = (await snapshotRecords(N + 1))[N]!;
+    await seedTles(storage.db, [extra], 'test:added');
+    const gone = records[7]!.noradId;
+    await catalog.setObjectStatus(storage.db, gone, 'inactive');
+    bus.publish(ns.subjects.catalogChanged, CatalogChangedMessage.encode({ v: 1, at: Date.now(), ids: [extra.noradId, gone], full: false }));
+    await until('new object tracked, inactive one stopped', 10_000, () => {
+      const ids = new Set(rt.table.actors.filter((a) => a).map((a) => a!.noradId));
+      return ids.has(extra.noradId) && !ids.has(gone);
+    });
+    await until('new object in frames', 5000, () => frames.some((f) => f.ids.includes(extra.noradId)));
+  });
+});
