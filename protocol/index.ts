@@ -10,3 +10,4 @@ export * from './frames/tracker-state.js';
 export * from './messages/host-ipc.js';
 export * from './messages/catalog.js';
 export * from './messages/satellite-state.js';
+export * from './messages/ws.js';

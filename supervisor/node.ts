@@ -4,9 +4,10 @@
  * forked process; with the embedded bus (no NATS_URL) the hosts run inline,
  * because an in-process bus cannot span processes.
  *
- * Until the gateway issue lands, a node with the gateway role serves /health
- * and /metrics on http.port (the gateway's port); any other node serves
- * them on http.nodePort.
+ * On a node with the gateway role the supervisor binds no port: the gateway
+ * service serves /health and /metrics on http.port, showing this
+ * supervisor's view (called directly inline, asked over IPC when forked).
+ * Any other node serves them itself on http.nodePort.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,7 @@ import { openStorage, type Storage } from '../actors/storage/index.js';
 import type { ChildSpec, InlineChild } from './child-spec.js';
 import { Supervisor } from './supervisor.js';
 import { ClusterStatusReporter } from './cluster-status.js';
-import { startNodeServer, supervisorHealth, type NodeServer } from './http.js';
+import { startNodeServer, supervisorHealth, type NodeHealthSource, type NodeServer } from './http.js';
 
 /** Start order; stop is the reverse, so the gateway stops taking requests first. */
 export const ROLE_ORDER: readonly Role[] = ['tracker', 'worker', 'tile', 'ingest', 'gateway'];
@@ -43,7 +44,10 @@ export interface RunningNode {
   supervisor: Supervisor;
   transport: Transport;
   status: ClusterStatusReporter;
-  http: NodeServer;
+  /** The supervisor's own /health + /metrics server; null on a gateway node (the gateway serves them). */
+  http: NodeServer | null;
+  /** The node view served on /health and /metrics. */
+  health: NodeHealthSource;
   /** Drain everything; resolves with the exit code. */
   stop(): Promise<number>;
   /** Exit code once the node has stopped (requested stop or escalation). */
@@ -89,6 +93,19 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     return sharedStorage;
   };
 
+  // Set below, before any host starts; inline hosts read the node view directly.
+  let healthSource: NodeHealthSource | null = null;
+  const inlineNodeView = {
+    health: async () => {
+      if (!healthSource) throw new Error('node view not ready');
+      return healthSource.health() as unknown as { status: 'ok' | 'degraded' } & Record<string, unknown>;
+    },
+    metrics: async () => {
+      if (!healthSource) throw new Error('node view not ready');
+      return healthSource.metrics();
+    },
+  };
+
   const inline = async (role: Role, hostId: string, send: (m: unknown) => void): Promise<InlineChild> => {
     const host = await startHost({
       config: cfg,
@@ -97,6 +114,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       send,
       transport,
       storage,
+      nodeView: inlineNodeView,
       logger: createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1 }).child({ host: hostId }),
     });
     return { command: (c) => host.command(c), kill: () => host.kill(), exited: host.exited };
@@ -124,27 +142,30 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     logger: log,
   });
 
-  const port = cfg.roles.includes('gateway') ? cfg.http.port : cfg.http.nodePort;
-  let http: NodeServer;
-  try {
-    http = await startNodeServer({
-      host: cfg.http.host,
-      port,
-      logger: log,
-      source: supervisorHealth({
-        supervisor,
-        nodeId: cfg.nodeId,
-        roles: ROLE_ORDER.filter((r) => cfg.roles.includes(r)),
-        transport: () => ({ kind: transport.kind, connected }),
-        staleHeartbeatMs: cfg.supervisor.hangTimeoutMs,
-        registry,
-      }),
-    });
-  } catch (err) {
-    await transport.close().catch(() => undefined);
-    throw err;
+  const source = supervisorHealth({
+    supervisor,
+    nodeId: cfg.nodeId,
+    roles: ROLE_ORDER.filter((r) => cfg.roles.includes(r)),
+    transport: () => ({ kind: transport.kind, connected }),
+    staleHeartbeatMs: cfg.supervisor.hangTimeoutMs,
+    registry,
+  });
+  healthSource = source;
+  supervisor.setNodeView(async (want) => (want === 'health' ? { health: source.health() as unknown as Record<string, unknown> } : { metrics: await source.metrics() }));
+
+  // The gateway host binds http.port and serves the node view there.
+  let http: NodeServer | null = null;
+  if (!cfg.roles.includes('gateway')) {
+    try {
+      http = await startNodeServer({ host: cfg.http.host, port: cfg.http.nodePort, logger: log, source });
+    } catch (err) {
+      await transport.close().catch(() => undefined);
+      throw err;
+    }
+    log.info({ host: cfg.http.host, port: http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node listening');
+  } else {
+    log.info({ host: cfg.http.host, port: cfg.http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node starting; the gateway host serves /health and /metrics');
   }
-  log.info({ host: cfg.http.host, port: http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node listening');
 
   let finishing: Promise<number> | null = null;
   const finish = (): Promise<number> => {
@@ -153,7 +174,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       status.stop();
       // One last status so peers see our hosts stopped, not just silent.
       await status.publish().catch(() => undefined);
-      await http.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'http close failed'));
+      await http?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'http close failed'));
       await transport.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'transport close failed'));
       if (sharedStorage) await (await sharedStorage.catch(() => null))?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'storage close failed'));
       log.info({ outcome }, 'node stopped');
@@ -187,6 +208,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     transport,
     status,
     http,
+    health: source,
     stop: async () => {
       await supervisor.stop();
       return done;

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { HostHeartbeatMessage, type HostHeartbeat } from '../protocol/messages/cluster.js';
-import { HOST_ENV, HostInfoMessage, HostMetricsMessage, type HostInfo, type SupervisorCommand } from '../protocol/messages/host-ipc.js';
+import { HOST_ENV, HostInfoMessage, HostMetricsMessage, NodeViewRequestMessage, type HostInfo, type NodeViewAnswer, type NodeViewRequest, type SupervisorCommand } from '../protocol/messages/host-ipc.js';
 import { nextDelay, validateBackoff, type BackoffPolicy } from './backoff.js';
 import { shouldRestart, validateChildSpecs, type ChildSpec, type InlineChild } from './child-spec.js';
 
@@ -123,6 +123,9 @@ function createSupervisorMetrics(registry: Registry): SupervisorMetrics {
   };
 }
 
+/** Answers a host's node-view request (health report or metrics text); set by the node. */
+export type NodeViewHandler = (want: NodeViewRequest['want']) => Promise<Omit<NodeViewAnswer, 'type' | 'requestId'>>;
+
 export class Supervisor extends EventEmitter {
   readonly nodeId: string;
   readonly done: Promise<SupervisorOutcome>;
@@ -142,6 +145,7 @@ export class Supervisor extends EventEmitter {
   private resolveDone!: (o: SupervisorOutcome) => void;
   private metricsRequestId = 0;
   private readonly metricsWaiters = new Map<number, (metrics: unknown[]) => void>();
+  private nodeView: NodeViewHandler | null = null;
 
   constructor(options: SupervisorOptions) {
     super();
@@ -224,6 +228,14 @@ export class Supervisor extends EventEmitter {
       info: r.info,
       lastExit: r.lastExit,
     }));
+  }
+
+  /**
+   * Serve hosts' node-view requests (the gateway shows the node's health and
+   * metrics on its port). Until set, such requests are answered with an error.
+   */
+  setNodeView(handler: NodeViewHandler | null): void {
+    this.nodeView = handler;
   }
 
   /**
@@ -381,6 +393,17 @@ export class Supervisor extends EventEmitter {
     }
     if (type === 'metrics' && HostMetricsMessage.check(raw)) {
       this.metricsWaiters.get(raw.requestId)?.(raw.metrics);
+      return;
+    }
+    if (type === 'node-view' && NodeViewRequestMessage.check(raw)) {
+      const { requestId, want } = raw;
+      const handler = this.nodeView;
+      const answer = handler ? handler(want) : Promise.resolve({ error: 'this supervisor serves no node view' });
+      void answer
+        .catch((err: unknown) => ({ error: err instanceof Error ? err.message.slice(0, 1000) : String(err).slice(0, 1000) }))
+        .then((a) => {
+          this.command(rec, { type: 'node-view', requestId, ...a });
+        });
       return;
     }
     this.invalidMessages += 1;

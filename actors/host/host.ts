@@ -23,10 +23,10 @@ import { LeaseManager } from '../runtime/lease.js';
 import { ShardManager, type ShardManagerOptions } from '../runtime/sharding.js';
 import { TaskWorker, type TaskHandler } from '../runtime/worker.js';
 import { createTransport } from '../runtime/transport/index.js';
-import { type HostInfo, type SupervisorCommand } from '../../protocol/messages/host-ipc.js';
+import { type HostInfo, type NodeViewAnswer, type NodeViewRequest, type SupervisorCommand } from '../../protocol/messages/host-ipc.js';
 import { loadHandlerPlugins } from './plugins.js';
 import { roleSpec } from './roles.js';
-import type { HostContext, RunningService } from './services.js';
+import type { HostContext, NodeView, RunningService } from './services.js';
 import { names as protocolNames } from '../../protocol/names.js';
 import { openStorage, type Storage } from '../storage/index.js';
 
@@ -49,6 +49,13 @@ export interface HostOptions {
    * use and closes it when it stops.
    */
   storage?: () => Promise<Storage>;
+  /**
+   * The node's supervisor view, called directly (inline mode). Without it a
+   * host asks its supervisor over IPC (a `node-view` request through `send`).
+   */
+  nodeView?: NodeView;
+  /** How long an IPC node-view request waits for the supervisor (default 5000 ms). */
+  nodeViewTimeoutMs?: number;
 }
 
 export interface RunningHost {
@@ -102,6 +109,38 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const queueDepths: Partial<Record<QueueName, number>> = {};
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+
+  // Node view over IPC: requests by id, answered by a `node-view` command.
+  let nodeViewRequestId = 0;
+  const nodeViewWaiters = new Map<number, (a: NodeViewAnswer) => void>();
+  const askSupervisor = (want: NodeViewRequest['want']): Promise<NodeViewAnswer> =>
+    new Promise((resolve, reject) => {
+      const requestId = ++nodeViewRequestId;
+      const timer = setTimeout(() => {
+        nodeViewWaiters.delete(requestId);
+        reject(new Error(`supervisor did not answer a ${want} request within ${options.nodeViewTimeoutMs ?? 5000} ms`));
+      }, options.nodeViewTimeoutMs ?? 5000);
+      nodeViewWaiters.set(requestId, (a) => {
+        clearTimeout(timer);
+        nodeViewWaiters.delete(requestId);
+        if (a.error !== undefined) reject(new Error(a.error));
+        else resolve(a);
+      });
+      const req: NodeViewRequest = { v: 1, type: 'node-view', requestId, want };
+      options.send(req);
+    });
+  const nodeView: NodeView = options.nodeView ?? {
+    async health() {
+      const a = await askSupervisor('health');
+      if (!a.health || (a.health.status !== 'ok' && a.health.status !== 'degraded')) throw new Error('supervisor sent no health report');
+      return a.health as { status: 'ok' | 'degraded' } & Record<string, unknown>;
+    },
+    async metrics() {
+      const a = await askSupervisor('metrics');
+      if (!a.metrics) throw new Error('supervisor sent no metrics');
+      return a.metrics;
+    },
+  };
 
   const info = (): HostInfo => ({
     v: 1,
@@ -212,6 +251,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         handlers.set(kind, handler as unknown as TaskHandler<TSchema>);
       },
       note: (text) => notes.push(text),
+      nodeView,
     };
     for (const svc of spec.services) {
       const running = await svc.start(ctx);
@@ -334,6 +374,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     info,
     command(cmd) {
       if (cmd.type === 'drain') void drain();
+      else if (cmd.type === 'node-view') nodeViewWaiters.get(cmd.requestId)?.(cmd);
       else if (cmd.type === 'metrics') {
         void metrics.registry.getMetricsAsJSON().then(
           (m) => options.send({ v: 1, type: 'metrics', requestId: cmd.requestId, metrics: m }),

@@ -13,6 +13,7 @@ import type { TaskHandler } from '../runtime/worker.js';
 import type { RoleService } from './services.js';
 import { ingestService } from '../ingest/service.js';
 import { trackerService } from '../tracker/service.js';
+import { gatewayService } from '../gateway/service.js';
 
 export interface RoleSpec {
   /** Work queues a host of this role consumes when it has task handlers. */
@@ -71,7 +72,7 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     handlers: {},
     shardKinds: [],
     entityKinds: [],
-    services: [],
+    services: [gatewayService],
     summary: 'serves the HTTP API, websocket, /health and /metrics',
   },
 };

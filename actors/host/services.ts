@@ -19,6 +19,18 @@ import type { ShardManager, ShardManagerOptions } from '../runtime/sharding.js';
 import type { TaskHandler } from '../runtime/worker.js';
 import type { Storage } from '../storage/index.js';
 
+/**
+ * The node's supervisor view (every host's state, aggregated metrics), which
+ * the gateway serves as /health and /metrics on its port. Inline hosts call
+ * the supervisor directly; forked hosts ask it over IPC.
+ */
+export interface NodeView {
+  /** The supervisor's health report (supervisor/http.ts HealthReport). */
+  health(): Promise<{ status: 'ok' | 'degraded' } & Record<string, unknown>>;
+  /** Prometheus text of the node (supervisor and every host). */
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
 export interface HostContext {
   readonly config: Config;
   readonly role: Role;
@@ -41,6 +53,8 @@ export interface HostContext {
   registerTask<S extends TSchema>(kind: string, handler: TaskHandler<S>): void;
   /** A line for /health: something operators should know about this host. */
   note(text: string): void;
+  /** The node's supervisor view, for /health and /metrics on the gateway port. */
+  readonly nodeView: NodeView;
 }
 
 export interface RunningService {

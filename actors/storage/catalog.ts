@@ -142,3 +142,57 @@ export async function upsertObjects(q: Queryable, objects: readonly CatalogObjec
   for (const row of r.rows) (row.inserted ? inserted : updated).push(Number(row.norad_id));
   return { inserted, updated };
 }
+
+export interface ObjectSearch {
+  /** Case-insensitive substring of the name; an all-digit text also matches the id. */
+  text?: string;
+  noradId?: number;
+  group?: string;
+  /** Keyset cursor: only ids above this one. */
+  afterId?: number;
+  /** 1..1000, default 100. */
+  limit?: number;
+}
+
+export interface ObjectPage {
+  items: CatalogObject[];
+  /** The last id of this page when more rows follow (pass as afterId), else null. */
+  nextAfterId: number | null;
+}
+
+/** LIKE pattern for a literal substring: %, _ and the escape itself are escaped. */
+function likeSubstring(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * Search the catalog by name substring, id and/or group (criteria AND-ed),
+ * ordered by id with keyset paging: a page costs the same at any depth.
+ */
+export async function searchObjects(q: Queryable, s: ObjectSearch = {}): Promise<ObjectPage> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (s.text !== undefined && s.text.length > 0) {
+    if (s.text.length > 200) throw new StorageArgumentError('search text must be at most 200 characters');
+    const p = `$${params.push(likeSubstring(s.text))}`;
+    if (/^\d{1,9}$/.test(s.text) && Number(s.text) >= 1) where.push(`(name ILIKE ${p} ESCAPE '\\' OR norad_id = $${params.push(Number(s.text))})`);
+    else where.push(`name ILIKE ${p} ESCAPE '\\'`);
+  }
+  if (s.noradId !== undefined) where.push(`norad_id = $${params.push(checkNoradId(s.noradId))}`);
+  if (s.group !== undefined) where.push(`groups @> ARRAY[$${params.push(s.group)}::text]`);
+  if (s.afterId !== undefined) {
+    if (!Number.isInteger(s.afterId) || s.afterId < 0 || s.afterId > 999_999_999) throw new StorageArgumentError('afterId must be an integer in 0..999999999');
+    where.push(`norad_id > $${params.push(s.afterId)}`);
+  }
+  const limit = s.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new StorageArgumentError('limit must be an integer in 1..1000');
+  const r = await q.query<Row>(`SELECT ${COLS} FROM catalog_objects ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY norad_id LIMIT ${limit + 1}`, params);
+  const items = r.rows.slice(0, limit).map(fromRow);
+  return { items, nextAfterId: r.rows.length > limit ? items[items.length - 1]!.noradId : null };
+}
+
+/** Every object that belongs to at least one group, with its groups (for group subscriptions). */
+export async function groupMemberships(q: Queryable): Promise<Array<{ noradId: number; groups: string[] }>> {
+  const r = await q.query<{ norad_id: number; groups: string[] }>(`SELECT norad_id, groups FROM catalog_objects WHERE cardinality(groups) > 0 ORDER BY norad_id`);
+  return r.rows.map((x) => ({ noradId: Number(x.norad_id), groups: x.groups }));
+}

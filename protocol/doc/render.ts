@@ -11,6 +11,7 @@ import '../messages/dead-letter.js';
 import '../messages/cluster.js';
 import '../messages/host-ipc.js';
 import '../messages/catalog.js';
+import '../messages/ws.js';
 import { TRACKER_FRAME_DOC } from '../frames/tracker-state.js';
 
 function strip(schema: unknown): unknown {
@@ -85,6 +86,14 @@ export function renderProtocolDoc(): string {
   out.push('### Tracker state frame v1');
   out.push('');
   out.push(TRACKER_FRAME_DOC);
+  out.push('');
+  out.push('### Websocket state frame (gateway `/ws`)');
+  out.push('');
+  out.push(
+    'Binary websocket messages from the gateway use the tracker state frame v1 layout above, with shard 0 and the tick time of the newest state in the frame. ' +
+      'One frame per tick carries the states of that tick matching the client\'s subscription; the snapshot after a `subscribe` carries every latest known matching state. ' +
+      'The gateway encodes one frame per distinct subscription and shares its bytes between the clients that hold it.',
+  );
   out.push('');
   return out.join('\n');
 }

@@ -1,0 +1,66 @@
+/**
+ * The gateway's fastify app, built from plugins with one concern each:
+ * problem details (errors.ts), rate limit, /health + /metrics (health.ts),
+ * the satellite REST API (satellites.ts) and the websocket (ws.ts). Later
+ * APIs (STAC, the dashboard) register beside them.
+ *
+ * Timeouts and the body limit are set because fastify's defaults
+ * (connectionTimeout and requestTimeout 0) never close a slow client
+ * (RELIABILITY.md, "Security controls"); ws clears the socket timeout once
+ * a connection is upgraded.
+ */
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { NodeView } from '../host/services.js';
+import type { Storage } from '../storage/index.js';
+import { useProblemDetails } from './errors.js';
+import type { StateFanout } from './fanout.js';
+import { healthPlugin } from './health.js';
+import { satellitesPlugin } from './satellites.js';
+import { wsPlugin, type WsLimits } from './ws.js';
+
+export interface GatewayAppOptions {
+  logger: Logger;
+  storage(): Promise<Storage>;
+  nodeView: NodeView;
+  fanout: StateFanout;
+  ws: WsLimits;
+  rateLimit: { max: number; windowMs: number };
+  /** The gateway's own fields in /health. */
+  gatewayHealth(): Record<string, unknown>;
+  onReject?(reason: string): void;
+  onInvalidState?(noradId: number): void;
+}
+
+export const HTTP_LIMITS = {
+  connectionTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  bodyLimitBytes: 64 * 1024,
+} as const;
+
+export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Per-request logs would dominate at dashboard polling rates; errors are logged by the error handler.
+    logger: false,
+    connectionTimeout: HTTP_LIMITS.connectionTimeoutMs,
+    requestTimeout: HTTP_LIMITS.requestTimeoutMs,
+    keepAliveTimeout: HTTP_LIMITS.keepAliveTimeoutMs,
+    bodyLimit: HTTP_LIMITS.bodyLimitBytes,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  });
+  useProblemDetails(app, o.logger.child({ component: 'http' }));
+  // Per gateway, in memory: several gateways need a shared store (Redis) for one global limit.
+  await app.register(rateLimit, {
+    global: true,
+    max: o.rateLimit.max,
+    timeWindow: o.rateLimit.windowMs,
+    onExceeded: () => o.onReject?.('rate_limit'),
+  });
+  await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth });
+  await app.register(satellitesPlugin, { storage: o.storage, ...(o.onInvalidState ? { onInvalidState: o.onInvalidState } : {}) });
+  await app.register(wsPlugin, { fanout: o.fanout, limits: o.ws, logger: o.logger.child({ component: 'ws' }), ...(o.onReject ? { onReject: o.onReject } : {}) });
+  return app;
+}

@@ -1,0 +1,280 @@
+/**
+ * State fanout: the latest state of every object, from the tracker frames on
+ * the bus, pushed to websocket clients once per tick.
+ *
+ * - Frames of one tick (one per shard) are coalesced for `coalesceMs`, then
+ *   the states that changed are sent: one frame per distinct subscription,
+ *   encoded once and shared by every client with that subscription.
+ * - Records are kept as the 48-byte tracker records they arrived as, so a
+ *   client frame is a header and memcpys, never a re-encode per object.
+ * - Backpressure: a client with more than `maxBufferedBytes` unsent skips
+ *   the frame (latest wins: the next tick carries newer states); after
+ *   `maxSkippedFrames` skips in a row it is closed. Server memory per client
+ *   is thus bounded by the bound plus one frame.
+ * - A malformed frame is counted and dropped.
+ */
+import {
+  decodeTrackerFrameHeader,
+  TRACKER_FRAME_HEADER_BYTES,
+  TRACKER_FRAME_MAGIC,
+  TRACKER_FRAME_RECORD_BYTES,
+  TRACKER_FRAME_VERSION,
+  trackerFrameSize,
+} from '../../protocol/frames/tracker-state.js';
+import { matches, type Subscription } from './subscription.js';
+
+/** What the hub needs from a websocket connection. */
+export interface FanoutClient {
+  send(bytes: Uint8Array): void;
+  /** Bytes queued and not yet written to the socket. */
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+}
+
+export interface FanoutOptions {
+  maxBufferedBytes: number;
+  maxSkippedFrames: number;
+  /** How long to wait for the other shards' frames of a tick before sending. Default 50 ms. */
+  coalesceMs?: number;
+  /** States not refreshed for this long are dropped (object passivated or its tracker gone). Default 30 s. */
+  staleMs?: number;
+  groupsOf(id: number): readonly string[] | undefined;
+  onMalformed?(err: unknown): void;
+  onSkip?(): void;
+  onSlowDisconnect?(): void;
+  /** Called after each flush: tick time of the newest state sent and when it was sent (for latency metrics). */
+  onFlush?(tickMs: number, sentAtMs: number, frames: number): void;
+}
+
+interface Entry {
+  record: Uint8Array;
+  latDeg: number;
+  lonDeg: number;
+  tickMs: number;
+}
+
+interface ClientState {
+  sub: Subscription | null;
+  skipped: number;
+}
+
+interface SubscriptionClass {
+  sub: Subscription;
+  clients: Set<FanoutClient>;
+}
+
+export interface FanoutStats {
+  objects: number;
+  clients: number;
+  subscriptionClasses: number;
+  framesIn: number;
+  malformedFrames: number;
+  framesOut: number;
+  encodes: number;
+  skippedFrames: number;
+  slowDisconnects: number;
+  lastTickMs: number | null;
+}
+
+const LAT_OFFSET = 32;
+const LON_OFFSET = 36;
+
+export class StateFanout {
+  private readonly latest = new Map<number, Entry>();
+  private readonly dirty = new Set<number>();
+  private readonly clients = new Map<FanoutClient, ClientState>();
+  private readonly classes = new Map<string, SubscriptionClass>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private pendingTickMs = 0;
+  private readonly coalesceMs: number;
+  private readonly staleMs: number;
+  private readonly s = { framesIn: 0, malformedFrames: 0, framesOut: 0, encodes: 0, skippedFrames: 0, slowDisconnects: 0, lastTickMs: null as number | null };
+
+  constructor(private readonly o: FanoutOptions) {
+    this.coalesceMs = o.coalesceMs ?? 50;
+    this.staleMs = o.staleMs ?? 30_000;
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.max(1000, Math.floor(this.staleMs / 3)));
+    this.sweepTimer.unref();
+  }
+
+  /** Take one tracker frame off the bus. Returns false when it was malformed (counted, dropped). */
+  ingest(bytes: Uint8Array): boolean {
+    let header;
+    try {
+      header = decodeTrackerFrameHeader(bytes);
+    } catch (err) {
+      this.s.malformedFrames += 1;
+      this.o.onMalformed?.(err);
+      return false;
+    }
+    this.s.framesIn += 1;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let o = TRACKER_FRAME_HEADER_BYTES;
+    for (let k = 0; k < header.count; k++, o += TRACKER_FRAME_RECORD_BYTES) {
+      const id = dv.getUint32(o, true);
+      const latDeg = dv.getFloat32(o + LAT_OFFSET, true);
+      const lonDeg = dv.getFloat32(o + LON_OFFSET, true);
+      let e = this.latest.get(id);
+      if (e && e.tickMs > header.tickMs) continue; // an older frame arriving late
+      if (!e) {
+        e = { record: new Uint8Array(TRACKER_FRAME_RECORD_BYTES), latDeg, lonDeg, tickMs: header.tickMs };
+        this.latest.set(id, e);
+      }
+      e.record.set(bytes.subarray(o, o + TRACKER_FRAME_RECORD_BYTES));
+      e.latDeg = latDeg;
+      e.lonDeg = lonDeg;
+      e.tickMs = header.tickMs;
+      this.dirty.add(id);
+    }
+    if (header.tickMs > this.pendingTickMs) this.pendingTickMs = header.tickMs;
+    if (this.flushTimer === null && this.dirty.size > 0) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.flush();
+      }, this.coalesceMs);
+    }
+    return true;
+  }
+
+  addClient(client: FanoutClient): void {
+    this.clients.set(client, { sub: null, skipped: 0 });
+  }
+
+  removeClient(client: FanoutClient): void {
+    const st = this.clients.get(client);
+    if (!st) return;
+    this.detach(client, st);
+    this.clients.delete(client);
+  }
+
+  /**
+   * Set (or clear, with null) a client's subscription. Returns the snapshot:
+   * one frame with the latest known matching states, and how many.
+   */
+  subscribe(client: FanoutClient, sub: Subscription | null): { matched: number; snapshot: Uint8Array | null } {
+    const st = this.clients.get(client);
+    if (!st) return { matched: 0, snapshot: null };
+    this.detach(client, st);
+    st.sub = sub;
+    st.skipped = 0;
+    if (!sub) return { matched: 0, snapshot: null };
+    let cls = this.classes.get(sub.key);
+    if (!cls) {
+      cls = { sub, clients: new Set() };
+      this.classes.set(sub.key, cls);
+    }
+    cls.clients.add(client);
+    const entries: Entry[] = [];
+    let tickMs = 0;
+    for (const [id, e] of this.latest) {
+      if (matches(sub, id, e.latDeg, e.lonDeg, this.o.groupsOf)) {
+        entries.push(e);
+        if (e.tickMs > tickMs) tickMs = e.tickMs;
+      }
+    }
+    return { matched: entries.length, snapshot: entries.length > 0 ? encodeRecords(tickMs, entries) : null };
+  }
+
+  /** Send the states changed since the last flush to every subscription class. */
+  flush(): void {
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    if (this.dirty.size === 0) return;
+    const tickMs = this.pendingTickMs;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    let frames = 0;
+    for (const cls of this.classes.values()) {
+      const entries: Entry[] = [];
+      for (const id of ids) {
+        const e = this.latest.get(id);
+        if (e && matches(cls.sub, id, e.latDeg, e.lonDeg, this.o.groupsOf)) entries.push(e);
+      }
+      if (entries.length === 0) continue;
+      // Encoded once, shared by every client of the class.
+      const frame = encodeRecords(tickMs, entries);
+      this.s.encodes += 1;
+      frames += 1;
+      for (const c of [...cls.clients]) this.deliver(c, frame);
+    }
+    this.s.lastTickMs = tickMs;
+    this.o.onFlush?.(tickMs, Date.now(), frames);
+  }
+
+  private deliver(client: FanoutClient, frame: Uint8Array): void {
+    const st = this.clients.get(client);
+    if (!st) return;
+    if (client.bufferedAmount() > this.o.maxBufferedBytes) {
+      st.skipped += 1;
+      this.s.skippedFrames += 1;
+      this.o.onSkip?.();
+      if (st.skipped >= this.o.maxSkippedFrames) {
+        this.s.slowDisconnects += 1;
+        this.o.onSlowDisconnect?.();
+        this.removeClient(client);
+        client.close(1008, `too slow: skipped ${st.skipped} frames in a row`);
+      }
+      return;
+    }
+    st.skipped = 0;
+    this.s.framesOut += 1;
+    client.send(frame);
+  }
+
+  private detach(client: FanoutClient, st: ClientState): void {
+    if (!st.sub) return;
+    const cls = this.classes.get(st.sub.key);
+    if (cls) {
+      cls.clients.delete(client);
+      if (cls.clients.size === 0) this.classes.delete(st.sub.key);
+    }
+    st.sub = null;
+  }
+
+  /** Drop states not refreshed within staleMs (bounded memory when objects go away). */
+  sweep(nowMs: number): number {
+    let dropped = 0;
+    for (const [id, e] of this.latest) {
+      if (nowMs - e.tickMs > this.staleMs) {
+        this.latest.delete(id);
+        this.dirty.delete(id);
+        dropped += 1;
+      }
+    }
+    return dropped;
+  }
+
+  /** Latest states known (for tests and /health). */
+  stats(): FanoutStats {
+    return { objects: this.latest.size, clients: this.clients.size, subscriptionClasses: this.classes.size, ...this.s };
+  }
+
+  close(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.flushTimer = this.sweepTimer = null;
+    for (const c of [...this.clients.keys()]) this.removeClient(c);
+  }
+}
+
+/** A client frame in the tracker frame layout (shard 0) from stored records. */
+function encodeRecords(tickMs: number, entries: readonly Entry[]): Uint8Array {
+  const buf = new Uint8Array(trackerFrameSize(entries.length));
+  const dv = new DataView(buf.buffer);
+  dv.setUint32(0, TRACKER_FRAME_MAGIC, true);
+  dv.setUint8(4, TRACKER_FRAME_VERSION);
+  dv.setUint8(5, 0);
+  dv.setUint16(6, 0, true);
+  dv.setFloat64(8, tickMs, true);
+  dv.setUint32(16, entries.length, true);
+  dv.setUint32(20, 0, true);
+  let o = TRACKER_FRAME_HEADER_BYTES;
+  for (const e of entries) {
+    buf.set(e.record, o);
+    o += TRACKER_FRAME_RECORD_BYTES;
+  }
+  return buf;
+}

@@ -1,0 +1,233 @@
+/**
+ * The satellite REST API. Data comes from storage: the catalog and element
+ * sets (database, the system of record) and the latest state per object
+ * (hot cache, `satellite.state` v1 written by the tracker). Every parameter
+ * is declared in a TypeBox schema, so validation is fastify's and an OpenAPI
+ * document can be generated from the routes; checks a schema cannot express
+ * (from < to, window bounds) are made here and answered with the same 400
+ * problem.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { SatelliteStateMessage, type SatelliteState } from '../../protocol/messages/satellite-state.js';
+import { getObject, searchObjects, type CatalogObject } from '../storage/catalog.js';
+import { latestElementSet, type ElementSet as StoredElementSet } from '../storage/element-sets.js';
+import type { Storage } from '../storage/index.js';
+import { groundTrack } from '../tracker/ground-track.js';
+import { predictPasses } from '../tracker/passes.js';
+import { badRequest, HttpProblem, notFound } from './errors.js';
+import { SatrecCache } from './elements.js';
+
+/** Bounds that keep one request's CPU small (a track or pass search is a propagation loop on the event loop). */
+export const LIMITS = {
+  maxTrackRangeMs: 7 * 86_400_000,
+  maxTrackPoints: 10_000,
+  defaultTrackRangeMs: 90 * 60_000,
+  maxPassWindowMs: 14 * 86_400_000,
+  defaultPassWindowMs: 86_400_000,
+} as const;
+
+const NoradIdParam = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 999_999_999, description: 'NORAD catalog number (up to 9 digits)' }) }, { additionalProperties: false });
+const Cursor = Type.String({ pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'Opaque cursor from a previous page (`cursor` / `next`)' });
+const Instant = Type.String({ format: 'date-time', description: 'RFC 3339 instant, e.g. 2026-05-07T12:00:00Z' });
+
+export const SearchQuery = Type.Object(
+  {
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Case-insensitive name substring; an all-digit text also matches the id' })),
+    id: Type.Optional(Type.Integer({ minimum: 1, maximum: 999_999_999 })),
+    group: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.-]+$' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    cursor: Type.Optional(Cursor),
+  },
+  { additionalProperties: false },
+);
+export const TrackQuery = Type.Object(
+  {
+    from: Type.Optional(Instant),
+    to: Type.Optional(Instant),
+    stepS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 60 })),
+  },
+  { additionalProperties: false },
+);
+export const PassesQuery = Type.Object(
+  {
+    lat: Type.Number({ minimum: -90, maximum: 90, description: 'Observer geodetic latitude, degrees' }),
+    lon: Type.Number({ minimum: -180, maximum: 180, description: 'Observer longitude, degrees' }),
+    alt: Type.Optional(Type.Number({ minimum: -0.5, maximum: 10, default: 0, description: 'Observer height above the WGS-84 ellipsoid, km' })),
+    from: Type.Optional(Instant),
+    to: Type.Optional(Instant),
+    minEl: Type.Optional(Type.Number({ minimum: 0, maximum: 90, default: 0, description: 'Keep passes whose maximum elevation reaches this, degrees' })),
+  },
+  { additionalProperties: false },
+);
+
+export function encodeCursor(afterId: number): string {
+  return Buffer.from(`a${afterId}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^a(\d{1,9})$/.exec(text);
+  if (!m) throw badRequest('querystring parameter cursor: not a cursor this API issued');
+  return Number(m[1]);
+}
+
+function objectJson(o: CatalogObject) {
+  return { noradId: o.noradId, name: o.name, intlDesignator: o.intlDesignator, groups: o.groups, status: o.status, updatedAt: o.updatedAt.toISOString() };
+}
+
+function elementSetJson(es: StoredElementSet) {
+  return {
+    id: es.id,
+    epoch: es.epoch.toISOString(),
+    source: es.source,
+    format: es.format,
+    omm: es.omm,
+    tleLine1: es.tleLine1,
+    tleLine2: es.tleLine2,
+    receivedAt: es.receivedAt.toISOString(),
+  };
+}
+
+/** The window [from, to] of a request: defaults, order, and a bound. */
+function window(from: string | undefined, to: string | undefined, defaultMs: number, maxMs: number): { fromMs: number; toMs: number } {
+  const fromMs = from !== undefined ? Date.parse(from) : Date.now();
+  const toMs = to !== undefined ? Date.parse(to) : fromMs + defaultMs;
+  if (!Number.isFinite(fromMs)) throw badRequest('querystring parameter from: not a valid instant');
+  if (!Number.isFinite(toMs)) throw badRequest('querystring parameter to: not a valid instant');
+  if (!(toMs > fromMs)) throw badRequest('querystring parameters from, to: from must be before to');
+  if (toMs - fromMs > maxMs) throw badRequest(`querystring parameters from, to: the window may span at most ${maxMs / 3_600_000} h`);
+  return { fromMs, toMs };
+}
+
+export interface SatellitesPluginOptions {
+  storage(): Promise<Storage>;
+  /** Invalid cache values (not a satellite.state v1) are counted here. */
+  onInvalidState?(noradId: number): void;
+}
+
+export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = async (app, o) => {
+  const satrecs = new SatrecCache();
+
+  /** The object and its newest element set, as a propagatable SatRec; 404/409 problems otherwise. */
+  const loadOrbit = async (id: number) => {
+    const { db } = await o.storage();
+    const obj = await getObject(db, id);
+    if (!obj) throw notFound(`no object with NORAD id ${id}`);
+    const es = await latestElementSet(db, id);
+    if (!es) throw new HttpProblem(409, 'SW_ERR_NO_ELEMENTS', `object ${id} has no element set yet`);
+    const loaded = satrecs.get(es, obj.name);
+    if (!loaded.ok) throw new HttpProblem(409, 'SW_ERR_BAD_ELEMENTS', `object ${id}: ${loaded.reason}`);
+    return { obj, es, satrec: loaded.satrec };
+  };
+
+  app.get<{ Querystring: Static<typeof SearchQuery> }>(
+    '/satellites',
+    { schema: { querystring: SearchQuery } },
+    async (req) => {
+      const { q, id, group, cursor } = req.query;
+      const limit = req.query.limit ?? 100;
+      const afterId = cursor !== undefined ? decodeCursor(cursor) : undefined;
+      const { db } = await o.storage();
+      const page = await searchObjects(db, {
+        ...(q !== undefined ? { text: q } : {}),
+        ...(id !== undefined ? { noradId: id } : {}),
+        ...(group !== undefined ? { group } : {}),
+        ...(afterId !== undefined ? { afterId } : {}),
+        limit,
+      });
+      const nextCursor = page.nextAfterId !== null ? encodeCursor(page.nextAfterId) : null;
+      let next: string | null = null;
+      if (nextCursor) {
+        const params = new URLSearchParams();
+        if (q !== undefined) params.set('q', q);
+        if (id !== undefined) params.set('id', String(id));
+        if (group !== undefined) params.set('group', group);
+        params.set('limit', String(limit));
+        params.set('cursor', nextCursor);
+        next = `/satellites?${params.toString()}`;
+      }
+      return { items: page.items.map(objectJson), count: page.items.length, cursor: nextCursor, next };
+    },
+  );
+
+  app.get<{ Params: Static<typeof NoradIdParam> }>(
+    '/satellites/:id',
+    { schema: { params: NoradIdParam } },
+    async (req) => {
+      const id = req.params.id;
+      const { db, cache } = await o.storage();
+      const obj = await getObject(db, id);
+      if (!obj) throw notFound(`no object with NORAD id ${id}`);
+      const [es, raw] = await Promise.all([latestElementSet(db, id), cache.getSatelliteState(id)]);
+      let state: SatelliteState | null = null;
+      if (raw !== null) {
+        if (SatelliteStateMessage.check(raw)) state = raw;
+        else o.onInvalidState?.(id);
+      }
+      return {
+        object: objectJson(obj),
+        elementSet: es ? elementSetJson(es) : null,
+        state,
+        qa: state ? { flags: state.flags, flagBits: state.flagBits, good: state.good, at: state.t } : null,
+      };
+    },
+  );
+
+  app.get<{ Params: Static<typeof NoradIdParam>; Querystring: Static<typeof TrackQuery> }>(
+    '/satellites/:id/track',
+    { schema: { params: NoradIdParam, querystring: TrackQuery } },
+    async (req, reply) => {
+      const { fromMs, toMs } = window(req.query.from, req.query.to, LIMITS.defaultTrackRangeMs, LIMITS.maxTrackRangeMs);
+      const stepS = req.query.stepS ?? 60;
+      const points = Math.floor((toMs - fromMs) / (stepS * 1000)) + 1;
+      if (points > LIMITS.maxTrackPoints) throw badRequest(`querystring parameter stepS: ${points} points requested, at most ${LIMITS.maxTrackPoints} (raise stepS or shorten the range)`);
+      const { obj, es, satrec } = await loadOrbit(req.params.id);
+      const feature = groundTrack(satrec, fromMs, toMs, stepS);
+      reply.type('application/geo+json');
+      return {
+        ...feature,
+        properties: {
+          ...feature.properties,
+          noradId: obj.noradId,
+          name: obj.name,
+          from: new Date(fromMs).toISOString(),
+          to: new Date(toMs).toISOString(),
+          elementSetEpoch: es.epoch.toISOString(),
+        },
+      };
+    },
+  );
+
+  app.get<{ Params: Static<typeof NoradIdParam>; Querystring: Static<typeof PassesQuery> }>(
+    '/satellites/:id/passes',
+    { schema: { params: NoradIdParam, querystring: PassesQuery } },
+    async (req) => {
+      const { lat, lon } = req.query;
+      const alt = req.query.alt ?? 0;
+      const minEl = req.query.minEl ?? 0;
+      const { fromMs, toMs } = window(req.query.from, req.query.to, LIMITS.defaultPassWindowMs, LIMITS.maxPassWindowMs);
+      const { obj, es, satrec } = await loadOrbit(req.params.id);
+      const result = predictPasses(satrec, { latDeg: lat, lonDeg: lon, altKm: alt }, fromMs, toMs, { minMaxElevationDeg: minEl });
+      const point = (p: { tMs: number; azimuthDeg: number; elevationDeg: number }) => ({ t: new Date(p.tMs).toISOString(), azimuthDeg: p.azimuthDeg, elevationDeg: p.elevationDeg });
+      return {
+        noradId: obj.noradId,
+        name: obj.name,
+        observer: { latDeg: lat, lonDeg: lon, altKm: alt },
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        minElevationDeg: minEl,
+        elementSetEpoch: es.epoch.toISOString(),
+        sgp4Error: result.sgp4Error,
+        passes: result.passes.map((p) => ({
+          rise: point(p.rise),
+          culmination: point(p.culmination),
+          set: point(p.set),
+          maxElevationDeg: p.maxElevationDeg,
+          riseClipped: p.riseClipped,
+          setClipped: p.setClipped,
+        })),
+      };
+    },
+  );
+};

@@ -1,0 +1,118 @@
+/**
+ * The gateway role's service: the HTTP API, the websocket and the node's
+ * /health + /metrics on cfg.http.port. It listens to every tracker shard's
+ * state frames on the bus and fans them out to websocket clients; it keeps
+ * the id → groups index for group subscriptions fresh from `catalog.changed`
+ * hints and a periodic reload.
+ */
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { errorMessage } from '../../protocol/errors.js';
+import type { RoleService, RunningService } from '../host/services.js';
+import { buildGatewayApp } from './app.js';
+import { StateFanout } from './fanout.js';
+import { GroupIndex } from './groups.js';
+
+/** Group index reload period: a lost catalog.changed hint delays a change at most this long. */
+const GROUP_RELOAD_MS = 5 * 60_000;
+/** Hints arrive in chunks of 5,000 ids: one reload for a burst. */
+const GROUP_RELOAD_DEBOUNCE_MS = 2_000;
+
+export const gatewayService: RoleService = {
+  name: 'gateway',
+  async start(ctx): Promise<RunningService> {
+    const cfg = ctx.config;
+    const log = ctx.logger.child({ component: 'gateway' });
+    const registers = [ctx.metrics.registry];
+    const framesIn = new Counter({ name: 'sw_gateway_tracker_frames_total', help: 'Tracker state frames received, by outcome', labelNames: ['outcome'], registers });
+    const rejected = new Counter({ name: 'sw_gateway_rejected_total', help: 'Requests, connections and websocket messages refused, by reason', labelNames: ['reason'], registers });
+    const skipped = new Counter({ name: 'sw_gateway_ws_skipped_frames_total', help: 'Frames a slow websocket client skipped (latest wins)', registers });
+    const slow = new Counter({ name: 'sw_gateway_ws_slow_disconnects_total', help: 'Websocket clients disconnected for skipping too many frames', registers });
+    const latency = new Histogram({
+      name: 'sw_gateway_tick_to_send_seconds',
+      help: 'From a tick instant to the gateway sending its states',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    });
+    const groups = new GroupIndex(async () => (await ctx.storage()).db);
+    const fanout = new StateFanout({
+      maxBufferedBytes: cfg.gateway.wsMaxBufferedBytes,
+      maxSkippedFrames: cfg.gateway.wsMaxSkippedFrames,
+      groupsOf: groups.groupsOf,
+      onMalformed: (err) => {
+        framesIn.inc({ outcome: 'malformed' });
+        ctx.metrics.messagesRejected.inc({ where: 'gateway.tracker-frame', code: (err as { code?: string }).code ?? 'SW_ERR_DECODE' });
+      },
+      onSkip: () => skipped.inc(),
+      onSlowDisconnect: () => slow.inc(),
+      onFlush: (tickMs, sentAtMs, frames) => {
+        if (frames > 0) latency.observe(Math.max(0, sentAtMs - tickMs) / 1000);
+      },
+    });
+    new Gauge({ name: 'sw_gateway_ws_clients', help: 'Connected websocket clients', registers, collect() { this.set(fanout.stats().clients); } });
+    new Gauge({ name: 'sw_gateway_states_known', help: 'Objects whose latest state this gateway holds', registers, collect() { this.set(fanout.stats().objects); } });
+
+    const reloadGroups = (): void => {
+      groups.refresh().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'group index reload failed'));
+    };
+    let debounce: NodeJS.Timeout | null = null;
+    const subs = [
+      ctx.transport.subscribe(ctx.names.subjects.trackerStateAll, (m) => {
+        if (fanout.ingest(m.data)) framesIn.inc({ outcome: 'ok' });
+      }),
+      ctx.transport.subscribe(ctx.names.subjects.catalogChanged, () => {
+        debounce ??= setTimeout(() => {
+          debounce = null;
+          reloadGroups();
+        }, GROUP_RELOAD_DEBOUNCE_MS);
+      }),
+    ];
+    const reloadTimer = setInterval(reloadGroups, GROUP_RELOAD_MS);
+    reloadTimer.unref();
+    reloadGroups();
+
+    const stopAll = async (): Promise<void> => {
+      for (const s of subs) s.unsubscribe();
+      clearInterval(reloadTimer);
+      if (debounce) clearTimeout(debounce);
+      fanout.close();
+    };
+
+    let app;
+    try {
+      app = await buildGatewayApp({
+        logger: log,
+        storage: ctx.storage,
+        nodeView: ctx.nodeView,
+        fanout,
+        ws: {
+          allowedOrigins: cfg.gateway.wsAllowedOrigins,
+          token: cfg.gateway.wsToken,
+          maxClients: cfg.gateway.wsMaxClients,
+          heartbeatMs: cfg.gateway.wsHeartbeatMs,
+          messagesPerSecond: cfg.gateway.wsMessagesPerSecond,
+        },
+        rateLimit: { max: cfg.gateway.rateLimitMax, windowMs: cfg.gateway.rateLimitWindowMs },
+        gatewayHealth: () => ({ ...fanout.stats(), groupIndex: { objects: groups.size, loadedAt: groups.loadedAt } }),
+        onReject: (reason) => rejected.inc({ reason }),
+        onInvalidState: () => ctx.metrics.messagesRejected.inc({ where: 'gateway.satellite-state', code: 'SW_ERR_SCHEMA' }),
+      });
+      await app.listen({ host: cfg.http.host, port: cfg.http.port });
+    } catch (err) {
+      await stopAll();
+      await app?.close().catch(() => undefined);
+      throw err;
+    }
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.http.port;
+    log.info({ host: cfg.http.host, port }, 'gateway listening');
+    const running = app;
+    return {
+      health: () => ({ port, ...fanout.stats(), groupIndexObjects: groups.size }),
+      async stop() {
+        // Stop taking requests first, then let go of the bus.
+        await running.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'gateway close failed'));
+        await stopAll();
+      },
+    };
+  },
+};
