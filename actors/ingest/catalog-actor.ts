@@ -322,8 +322,11 @@ export async function runCatalogCycle(o: CycleOptions): Promise<IngestReport[]> 
       break;
     }
     if (res.kind === 'ok') {
-      reports.push(await ingestCatalogText(deps, { text: res.text, format, source: res.url, group, full: true, httpStatus: 200, bytes: res.bytes, startedAt }));
-      continue;
+      const report = await ingestCatalogText(deps, { text: res.text, format, source: res.url, group, full: true, httpStatus: 200, bytes: res.bytes, startedAt });
+      reports.push(report);
+      // A 200 with nothing usable in it (an error page, a cut body) says the source is in trouble: stop too.
+      if (report.outcome === 'ok') continue;
+      break;
     }
     if (res.kind === 'not_modified') {
       reports.push(await recordUnloaded(deps, { group, source: res.url, format, outcome: 'not_modified', httpStatus: 403, message: 'CelesTrak 403: not modified since the last download; keeping the catalog', startedAt }));
