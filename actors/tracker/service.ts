@@ -281,6 +281,20 @@ export class TrackerRuntime {
     return true;
   }
 
+  /**
+   * Activate an actor for an element set already loaded (bench and tests
+   * seed actors without the database this way). Only in an owned shard.
+   */
+  activateLoaded(loaded: Extract<ReturnType<typeof loadElementSet>, { ok: true }>): TrackerActor | null {
+    const id = loaded.es.noradId;
+    const shard = shardOf(String(id), this.ctx.config.cluster.shardCount);
+    if (!this.shards.owns(shard)) return null;
+    const actor = new TrackerActor(id, shard, loaded);
+    this.table.add(actor);
+    this.m.objects.set(this.table.size);
+    return actor;
+  }
+
   /** Synchronous on purpose: the shard's actors are gone before anything else runs. */
   private release(shard: number, reason: string): void {
     this.gens.set(shard, (this.gens.get(shard) ?? 0) + 1);
