@@ -93,6 +93,8 @@ export interface GatewayHarness {
 export interface HarnessOptions {
   /** Snapshot objects to seed (default 300). */
   count?: number;
+  /** Snapshot objects propagated and published in frames (default `count`); only the first `count` are in the database. */
+  publishCount?: number;
   env?: Record<string, string>;
   nodeView?: NodeView;
 }
@@ -152,6 +154,11 @@ export async function startGatewayHarness(o: HarnessOptions = {}): Promise<Gatew
     objects.push({ noradId: id, name, groups: ['active', 'omm-only'], satrec: createSatrec(elementSetFromOmm(parsed.value)).satrec });
   }
   const byId = new Map(objects.map((x) => [x.noradId, x]));
+  // Frame-only objects: bigger frames without a slower seed.
+  const published = [...objects];
+  for (const r of snap.records.slice(records.length, Math.max(records.length, o.publishCount ?? 0))) {
+    published.push({ noradId: r.noradId, name: r.name, groups: [], satrec: createSatrec(elementSetFromTle(r)).satrec });
+  }
 
   const host = await startHost({
     config: cfg,
@@ -171,20 +178,20 @@ export async function startGatewayHarness(o: HarnessOptions = {}): Promise<Gatew
     },
   });
 
-  const satrecs = objects.map((x) => x.satrec);
-  const buf = createStateBuffer(objects.length);
-  const ids = new Uint32Array(objects.map((x) => x.noradId));
-  const flags = new Uint32Array(objects.length);
+  const satrecs = published.map((x) => x.satrec);
+  const buf = createStateBuffer(published.length);
+  const ids = new Uint32Array(published.map((x) => x.noradId));
+  const flags = new Uint32Array(published.length);
   const byShard = new Map<number, number[]>();
-  objects.forEach((x, i) => {
+  published.forEach((x, i) => {
     const s = shardOf(String(x.noradId), cfg.cluster.shardCount);
     byShard.set(s, [...(byShard.get(s) ?? []), i]);
   });
   const publishTick = (tMs = Math.floor(Date.now() / 1000) * 1000): number => {
-    propagateBatch(satrecs, objects.length, tMs, buf.state, buf.errors);
-    for (let i = 0; i < objects.length; i++) flags[i] = buf.errors[i] === 0 ? 0 : 1;
+    propagateBatch(satrecs, published.length, tMs, buf.state, buf.errors);
+    for (let i = 0; i < published.length; i++) flags[i] = buf.errors[i] === 0 ? 0 : 1;
     for (const [shard, idx] of byShard) {
-      const frame = encodeTrackerFrame(shard, tMs, { ids, flags, values: buf.state, count: objects.length }, idx);
+      const frame = encodeTrackerFrame(shard, tMs, { ids, flags, values: buf.state, count: published.length }, idx);
       transport.publish(n.subjects.trackerState(shard), frame);
     }
     return tMs;
