@@ -5,6 +5,8 @@
  *   starweather start                     everything on this machine (all roles)
  *   starweather node --roles a,b          join a cluster with these roles (needs NATS_URL)
  *   starweather status [--json]           the cluster as its nodes report it (needs NATS_URL)
+ *   starweather catalog load <file|url>   validate and write a catalog (TLE, 3LE, OMM JSON or CSV)
+ *   starweather catalog refresh           ask the ingest leader for a CelesTrak cycle now
  *
  * Exit codes: 0 clean stop; 1 failure (restart intensity exhausted, could not
  * connect, no node answered `status`); 2 bad usage or a bad config value
@@ -18,6 +20,8 @@ import { MemberMessage, type ClusterStatus, type Member } from '../protocol/mess
 import { createTransport } from '../actors/runtime/transport/index.js';
 import { collectClusterStatus } from './cluster-status.js';
 import { startNode } from './node.js';
+import { catalogLoad, catalogRefresh } from '../actors/ingest/catalog-commands.js';
+import { CATALOG_FORMATS } from '../actors/ingest/catalog-parse.js';
 
 const USAGE = `Usage: starweather <command> [options]
 
@@ -31,11 +35,22 @@ Commands:
                         Listen for the nodes' status reports (default: one
                         status interval plus a second) and print the cluster.
                         Needs NATS_URL. Exits 1 when no node answered.
+  catalog load <file|url> [--format json|tle|3le|csv] [--group <name>] [--json]
+                        Validate a catalog and write it to the database from
+                        config (the node need not run; with NATS_URL the
+                        trackers are told). Bad records are rejected and
+                        listed. Exits 1 when nothing could be loaded.
+  catalog refresh [--wait <ms>] [--json]
+                        With NATS_URL: ask the catalog ingest leader to run a
+                        CelesTrak cycle now and print its report. Without:
+                        run one cycle on the embedded database.
 
 Options:
   --roles <list>        Roles for start/node (overrides STARWEATHER_ROLES)
   --json                Machine-readable output (status)
-  --wait <ms>           How long status listens
+  --wait <ms>           How long status (or catalog refresh) waits
+  --format <f>          catalog load: json, tle, 3le or csv (default: guessed)
+  --group <name>        catalog load: group recorded on the loaded objects
   -h, --help            This help
 
 Configuration comes from defaults, a JSON file (STARWEATHER_CONFIG) and the
@@ -137,6 +152,32 @@ async function status(cfg: Config, json: boolean, waitMs: number): Promise<numbe
   }
 }
 
+async function catalogCommand(args: string[], values: { roles?: string; json?: boolean; wait?: string; format?: string; group?: string }): Promise<number> {
+  if (values.roles !== undefined) throw new UsageError('--roles is for start and node');
+  const cfg = config({});
+  const [sub, source, extra] = args;
+  let out;
+  if (sub === 'load') {
+    if (source === undefined || extra !== undefined) throw new UsageError('usage: starweather catalog load <file|url> [--format json|tle|3le|csv] [--group <name>]');
+    if (values.wait !== undefined) throw new UsageError('--wait is for status and catalog refresh');
+    if (values.format !== undefined && !(CATALOG_FORMATS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${CATALOG_FORMATS.join(', ')} (got ${JSON.stringify(values.format)})`);
+    out = await catalogLoad(cfg, source, { format: values.format, group: values.group, json: values.json ?? false });
+  } else if (sub === 'refresh') {
+    if (source !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(source)}`);
+    if (values.format !== undefined || values.group !== undefined) throw new UsageError('--format and --group are for catalog load');
+    let waitMs: number | undefined;
+    if (values.wait !== undefined) {
+      waitMs = Number(values.wait);
+      if (!Number.isInteger(waitMs) || waitMs < 100 || waitMs > 3_600_000) throw new UsageError(`--wait must be an integer from 100 to 3600000 ms (got ${JSON.stringify(values.wait)})`);
+    }
+    out = await catalogRefresh(cfg, { waitMs, json: values.json ?? false });
+  } else {
+    throw new UsageError('usage: starweather catalog load <file|url> | starweather catalog refresh');
+  }
+  (out.code === 0 ? process.stdout : process.stderr).write(out.text + '\n');
+  return out.code;
+}
+
 export async function cli(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -148,6 +189,8 @@ export async function cli(argv: string[]): Promise<number> {
         roles: { type: 'string' },
         json: { type: 'boolean', default: false },
         wait: { type: 'string' },
+        format: { type: 'string' },
+        group: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -161,6 +204,7 @@ export async function cli(argv: string[]): Promise<number> {
     return command === undefined && !values.help ? 2 : 0;
   }
   try {
+    if (command === 'catalog') return await catalogCommand(positionals.slice(1), values);
     if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
     const overrides: Record<string, unknown> = {};
     if (values.roles !== undefined) {

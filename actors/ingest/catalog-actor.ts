@@ -73,6 +73,7 @@ export class CatalogIngest {
   private stopping = false;
   private sub: Subscription | null = null;
   private lastReports: IngestReport[] = [];
+  private readonly stopSignal = new AbortController();
 
   constructor(options: CatalogIngestOptions) {
     this.o = options;
@@ -105,6 +106,7 @@ export class CatalogIngest {
    */
   async stop(options: { release?: boolean } = {}): Promise<void> {
     this.stopping = true;
+    this.stopSignal.abort();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.sub?.unsubscribe();
@@ -214,6 +216,7 @@ export class CatalogIngest {
       stillLeader: () => this.isLeader,
       onRequest: () => this.stats.requests++,
       snapshotPath: this.o.snapshotPath ?? SNAPSHOT_PATH,
+      signal: this.stopSignal.signal,
     });
     this.lastReports = reports;
     return reports;
@@ -250,6 +253,8 @@ export interface CycleOptions {
   stillLeader: () => boolean;
   onRequest?: () => void;
   snapshotPath: string;
+  /** Aborts an in-flight download (the actor stopping). */
+  signal?: AbortSignal;
 }
 
 function embedded(cfg: Config): boolean {
@@ -285,7 +290,7 @@ export async function loadSnapshotCatalog(deps: IngestDeps, path = SNAPSHOT_PATH
  */
 export async function runCatalogCycle(o: CycleOptions): Promise<IngestReport[]> {
   const cfg = o.config.catalog;
-  const limits: FetchLimits = { timeoutMs: cfg.timeoutMs, maxBytes: cfg.maxBytes, userAgent: o.config.http.userAgent };
+  const limits: FetchLimits = { timeoutMs: cfg.timeoutMs, maxBytes: cfg.maxBytes, userAgent: o.config.http.userAgent, ...(o.signal ? { signal: o.signal } : {}) };
   const reports: IngestReport[] = [];
   const format = cfg.format;
   for (const [i, group] of o.groups.entries()) {

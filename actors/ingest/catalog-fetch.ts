@@ -17,6 +17,8 @@ export interface FetchLimits {
   timeoutMs: number;
   maxBytes: number;
   userAgent: string;
+  /** Aborts the request early (the actor stopping). */
+  signal?: AbortSignal;
 }
 
 export type FetchOutcome =
@@ -37,7 +39,8 @@ export function gpUrl(endpoint: string, group: string, format: GpFormat): string
 
 function describe(err: unknown): string {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timed out';
+  if (e?.name === 'TimeoutError') return 'timed out';
+  if (e?.name === 'AbortError') return 'aborted (stopping, or timed out)';
   const cause = e?.cause?.code ?? e?.cause?.message;
   return `${e?.message ?? String(err)}${cause ? ` (${cause})` : ''}`;
 }
@@ -65,7 +68,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** One GET, no retry, no redirect loop surprises (fetch follows up to 20). */
 export async function httpGetText(url: string, limits: FetchLimits): Promise<FetchOutcome> {
-  const signal = AbortSignal.timeout(limits.timeoutMs);
+  const timeout = AbortSignal.timeout(limits.timeoutMs);
+  const signal = limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout;
   let res: Response;
   try {
     res = await fetch(url, { signal, headers: { 'user-agent': limits.userAgent, accept: 'application/json, text/plain, text/csv, */*' } });
