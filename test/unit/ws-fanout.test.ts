@@ -1,0 +1,160 @@
+/**
+ * StateFanout (actors/gateway/fanout.ts) with in-process clients: one encode
+ * per subscription shared by its clients, only changed states per tick,
+ * snapshots, latest wins, slow clients skipped then closed, malformed frames
+ * counted, stale states dropped.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { StateFanout, type FanoutClient } from '../../actors/gateway/fanout.js';
+import { normalizeSubscription } from '../../actors/gateway/subscription.js';
+import { decodeTrackerFrame, encodeTrackerFrame, STATE_STRIDE } from '../../protocol/frames/tracker-state.js';
+
+class TestClient implements FanoutClient {
+  sent: Uint8Array[] = [];
+  buffered = 0;
+  closed: { code: number; reason: string } | null = null;
+  send(bytes: Uint8Array): void {
+    this.sent.push(bytes);
+  }
+  bufferedAmount(): number {
+    return this.buffered;
+  }
+  close(code: number, reason: string): void {
+    this.closed = { code, reason };
+  }
+}
+
+/** A tracker frame with the given ids at lat = id % 90, lon = id % 180. */
+function frame(shard: number, tickMs: number, ids: number[]): Uint8Array {
+  const values = new Float64Array(ids.length * STATE_STRIDE);
+  ids.forEach((id, k) => {
+    values[k * STATE_STRIDE + 6] = id % 90;
+    values[k * STATE_STRIDE + 7] = id % 180;
+  });
+  return encodeTrackerFrame(shard, tickMs, { ids: new Uint32Array(ids), flags: new Uint32Array(ids.length), values, count: ids.length });
+}
+
+const groups: Record<number, string[]> = { 10: ['g'], 11: ['g'] };
+const newFanout = (o: Partial<ConstructorParameters<typeof StateFanout>[0]> = {}) =>
+  new StateFanout({ maxBufferedBytes: 1000, maxSkippedFrames: 3, coalesceMs: 5, groupsOf: (id) => groups[id], ...o });
+
+test('one encode per subscription, shared by every client holding it; only matching ids', () => {
+  const f = newFanout();
+  const a = new TestClient();
+  const b = new TestClient();
+  const c = new TestClient();
+  for (const x of [a, b, c]) f.addClient(x);
+  f.subscribe(a, normalizeSubscription({ ids: [1, 2] }));
+  f.subscribe(b, normalizeSubscription({ ids: [2, 1] }));
+  f.subscribe(c, normalizeSubscription({ groups: ['g'] }));
+  f.ingest(frame(0, 1000, [1, 2, 3, 10]));
+  f.ingest(frame(1, 1000, [11, 12]));
+  f.flush();
+  assert.equal(a.sent.length, 1);
+  assert.equal(a.sent[0], b.sent[0], 'the same bytes object, not a copy per client');
+  assert.deepEqual([...decodeTrackerFrame(a.sent[0]!).columns.ids], [1, 2]);
+  assert.deepEqual([...decodeTrackerFrame(c.sent[0]!).columns.ids].sort(), [10, 11]);
+  assert.equal(f.stats().encodes, 2);
+  f.close();
+});
+
+test('a flush sends only states changed since the last one; a late older frame does not overwrite', () => {
+  const f = newFanout();
+  const a = new TestClient();
+  f.addClient(a);
+  f.subscribe(a, normalizeSubscription({ all: true }));
+  f.ingest(frame(0, 2000, [1, 2]));
+  f.flush();
+  f.ingest(frame(1, 2000, [3]));
+  f.ingest(frame(0, 1000, [1])); // late
+  f.flush();
+  assert.equal(a.sent.length, 2);
+  assert.deepEqual([...decodeTrackerFrame(a.sent[1]!).columns.ids], [3]);
+  f.flush();
+  assert.equal(a.sent.length, 2, 'nothing changed: nothing sent');
+  f.close();
+});
+
+test('frames of one tick are coalesced into one send', async () => {
+  const f = newFanout({ coalesceMs: 20 });
+  const a = new TestClient();
+  f.addClient(a);
+  f.subscribe(a, normalizeSubscription({ all: true }));
+  f.ingest(frame(0, 3000, [1]));
+  f.ingest(frame(1, 3000, [2]));
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(a.sent.length, 1);
+  assert.deepEqual([...decodeTrackerFrame(a.sent[0]!).columns.ids].sort(), [1, 2]);
+  assert.equal(decodeTrackerFrame(a.sent[0]!).tickMs, 3000);
+  f.close();
+});
+
+test('subscribe returns a snapshot of the latest matching states; unsubscribe stops the flow', () => {
+  const f = newFanout();
+  f.ingest(frame(0, 1000, [1, 2, 3]));
+  f.ingest(frame(0, 2000, [2]));
+  const a = new TestClient();
+  f.addClient(a);
+  const { matched, snapshot } = f.subscribe(a, normalizeSubscription({ ids: [2, 3, 99] }));
+  assert.equal(matched, 2);
+  const snap = decodeTrackerFrame(snapshot!);
+  assert.deepEqual([...snap.columns.ids].sort(), [2, 3]);
+  assert.equal(snap.tickMs, 2000);
+  f.subscribe(a, null);
+  f.flush();
+  f.ingest(frame(0, 3000, [2]));
+  f.flush();
+  assert.equal(a.sent.length, 0);
+  assert.equal(f.stats().subscriptionClasses, 0);
+  f.close();
+});
+
+test('a slow client skips frames (the others are served) and is closed after maxSkippedFrames in a row', () => {
+  const f = newFanout({ maxSkippedFrames: 3 });
+  const slow = new TestClient();
+  const fast = new TestClient();
+  f.addClient(slow);
+  f.addClient(fast);
+  f.subscribe(slow, normalizeSubscription({ all: true }));
+  f.subscribe(fast, normalizeSubscription({ all: true }));
+  slow.buffered = 5000;
+  for (let t = 1; t <= 2; t++) {
+    f.ingest(frame(0, t * 1000, [1]));
+    f.flush();
+  }
+  assert.equal(slow.sent.length, 0);
+  assert.equal(fast.sent.length, 2);
+  // It catches up: the counter resets and it gets the latest frame only.
+  slow.buffered = 0;
+  f.ingest(frame(0, 3000, [1]));
+  f.flush();
+  assert.equal(slow.sent.length, 1);
+  assert.equal(decodeTrackerFrame(slow.sent[0]!).tickMs, 3000);
+  slow.buffered = 5000;
+  for (let t = 4; t <= 6; t++) {
+    f.ingest(frame(0, t * 1000, [1]));
+    f.flush();
+  }
+  assert.equal(slow.closed?.code, 1008);
+  assert.equal(f.stats().slowDisconnects, 1);
+  assert.equal(f.stats().skippedFrames, 5);
+  assert.equal(f.stats().clients, 1);
+  assert.equal(fast.sent.length, 6);
+  f.close();
+});
+
+test('malformed frames are counted and dropped; stale states are swept', () => {
+  let seen = 0;
+  const f = newFanout({ staleMs: 10_000, onMalformed: () => (seen += 1) });
+  assert.equal(f.ingest(new Uint8Array([1, 2, 3])), false);
+  const good = frame(0, 1000, [1, 2]);
+  assert.equal(f.ingest(good.subarray(0, good.length - 1)), false);
+  assert.equal(f.stats().malformedFrames, 2);
+  assert.equal(seen, 2);
+  f.ingest(frame(0, 1000, [1]));
+  f.ingest(frame(0, 8000, [2]));
+  assert.equal(f.sweep(15_000), 1);
+  assert.equal(f.stats().objects, 1);
+  f.close();
+});
