@@ -11,3 +11,4 @@ export * from './messages/host-ipc.js';
 export * from './messages/catalog.js';
 export * from './messages/satellite-state.js';
 export * from './messages/ws.js';
+export * from './messages/imagery.js';
