@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { errorMessage } from '../../protocol/errors.js';
+import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
 import type { RoleService, RunningService } from '../host/services.js';
 import { buildGatewayApp } from './app.js';
 import { StateFanout } from './fanout.js';
@@ -59,7 +60,13 @@ export const gatewayService: RoleService = {
       ctx.transport.subscribe(ctx.names.subjects.trackerStateAll, (m) => {
         if (fanout.ingest(m.data)) framesIn.inc({ outcome: 'ok' });
       }),
-      ctx.transport.subscribe(ctx.names.subjects.catalogChanged, () => {
+      ctx.transport.subscribe(ctx.names.subjects.catalogChanged, (m) => {
+        try {
+          CatalogChangedMessage.decode(m.data);
+        } catch (err) {
+          ctx.metrics.messagesRejected.inc({ where: 'gateway.catalog-changed', code: (err as { code?: string }).code ?? 'SW_ERR_DECODE' });
+          return;
+        }
         debounce ??= setTimeout(() => {
           debounce = null;
           reloadGroups();

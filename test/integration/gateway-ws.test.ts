@@ -11,6 +11,8 @@ import WebSocket from 'ws';
 import { decodeTrackerFrame, STATE_STRIDE } from '../../protocol/frames/tracker-state.js';
 import { createStateBuffer, propagateBatch, S_LAT_DEG, S_LON_DEG } from '../../actors/tracker/propagate.js';
 import { startGatewayHarness, type GatewayHarness } from '../helpers/gateway-harness.js';
+import { upsertObject } from '../../actors/storage/catalog.js';
+import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
 
 interface Frame {
   tickMs: number;
@@ -257,6 +259,24 @@ describe('websocket fanout', () => {
     const malformed = gatewayHealth(h).malformedFrames;
     h.transport.publish(h.n.subjects.trackerState(0), new Uint8Array([1, 2, 3, 4, 5]));
     await until('malformed frame counted', 5000, () => gatewayHealth(h).malformedFrames === malformed + 1);
+  });
+
+  test('group subscriptions follow catalog changes (catalog.changed reloads the id → groups index)', { timeout: 30_000 }, async () => {
+    const [id] = healthyIds(h, 1);
+    const obj = h.byId.get(id!)!;
+    await upsertObject(h.storage.db, { noradId: obj.noradId, name: obj.name, groups: [...obj.groups, 'newgroup'] });
+    h.transport.publish(h.n.subjects.catalogChanged, CatalogChangedMessage.encode({ v: 1, at: Date.now(), ids: [obj.noradId], full: false }));
+    const c = client();
+    await c.opened;
+    await until('the object joins the group subscription', 20_000, async () => {
+      const from = c.json.length;
+      c.send({ type: 'subscribe', groups: ['newgroup'] });
+      return (await c.next('subscribed', from)).matched === 1;
+    });
+    const n0 = c.frames.length;
+    const t = h.publishTick(Math.floor(Date.now() / 1000) * 1000 + 13_000);
+    await until('group frame', 10_000, () => c.frames.slice(n0).some((f) => f.tickMs === t));
+    assert.deepEqual(c.frames.slice(n0).find((f) => f.tickMs === t)!.ids, [obj.noradId]);
   });
 
   test('a message flood gets rate-limit errors, then the connection is closed', { timeout: 20_000 }, async () => {
