@@ -209,3 +209,21 @@ test('health without a supervisor view is an honest 503 problem', async () => {
   assert.equal(r.status, 503);
   assert.equal(r.body.code, 'SW_ERR_UNAVAILABLE');
 });
+
+test('the HTTP rate limit answers 429 problems; /health and /metrics are exempt', { timeout: 60_000 }, async () => {
+  const limited = await startGatewayHarness({ count: 2, env: { STARWEATHER_RATE_LIMIT_MAX: '5', STARWEATHER_RATE_LIMIT_WINDOW_MS: '60000' } });
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await fetch(`${limited.base}/satellites?limit=1`)).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    const r = await fetch(`${limited.base}/satellites?limit=1`);
+    assert.equal(r.status, 429);
+    assert.match(r.headers.get('content-type') ?? '', /^application\/problem\+json/);
+    const body = (await r.json()) as { code: string; status: number };
+    assert.equal(body.code, 'SW_ERR_RATE_LIMITED');
+    assert.equal(body.status, 429);
+    for (let i = 0; i < 3; i++) assert.equal((await fetch(`${limited.base}/health`)).status, 503, 'health is answered (503 here: no supervisor), not rate-limited');
+  } finally {
+    await limited.close();
+  }
+});
