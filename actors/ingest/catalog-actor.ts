@@ -172,8 +172,10 @@ export class CatalogIngest {
 
   /** A new leader continues the cluster's schedule: the next cycle is due one interval after the last one started. */
   private async firstCycleAt(): Promise<number> {
-    const last = (await listIngestRuns(this.o.db, { kind: 'catalog', outcomes: ['ok', 'not_modified', 'http_error', 'failed'], limit: 1 }).catch(() => []))[0];
     const now = Date.now();
+    // No catalog loaded yet (first start, or the first load was cut short): at once.
+    if (await noCatalogYet(this.o.db).catch(() => true)) return now;
+    const last = (await listIngestRuns(this.o.db, { kind: 'catalog', outcomes: ['ok', 'not_modified', 'http_error', 'failed'], limit: 1 }).catch(() => []))[0];
     if (!last) return now;
     return Math.max(now, last.startedAt.getTime() + this.cfg.intervalMs + this.jitter());
   }
@@ -202,7 +204,8 @@ export class CatalogIngest {
     const startedAt = Date.now();
     this.cycle = this.cycleBody(groups ?? this.cfg.groups).finally(() => {
       this.cycle = null;
-      if (this.isLeader) this.nextCycleAt = startedAt + this.cfg.intervalMs + this.jitter();
+      // Even when leadership wavered during the cycle: the next one is an interval away, never at once.
+      this.nextCycleAt = startedAt + this.cfg.intervalMs + this.jitter();
     });
     return this.cycle;
   }
@@ -265,8 +268,13 @@ export function snapshotFallbackEnabled(cfg: Config): boolean {
   return cfg.catalog.snapshotFallback === 'true' || (cfg.catalog.snapshotFallback === 'auto' && embedded(cfg));
 }
 
-async function catalogIsEmpty(db: Database): Promise<boolean> {
-  const r = await db.query<{ one: number }>('SELECT 1 AS one FROM element_sets LIMIT 1');
+/**
+ * "No catalog yet": no load has ever completed. Counting rows instead would
+ * leave a node with half a snapshot (a load cut short by a stop) without
+ * its fallback until the next day.
+ */
+async function noCatalogYet(db: Database): Promise<boolean> {
+  const r = await db.query<{ one: number }>(`SELECT 1 AS one FROM ingest_runs WHERE kind = 'catalog' AND outcome = 'ok' LIMIT 1`);
   return r.rows.length === 0;
 }
 
@@ -297,6 +305,7 @@ export async function runCatalogCycle(o: CycleOptions): Promise<IngestReport[]> 
     if (!o.stillLeader()) break;
     const deps = o.deps();
     const startedAt = new Date();
+    const fallbackCandidate = i === 0 && snapshotFallbackEnabled(o.config) && (await noCatalogYet(deps.db));
     // CelesTrak: no more than one download of the same data per 2 h. Runs
     // without an HTTP status (network failures) never reached them.
     if (cfg.minRefetchMs > 0) {
@@ -314,10 +323,14 @@ export async function runCatalogCycle(o: CycleOptions): Promise<IngestReport[]> 
             startedAt,
           }),
         );
+        // A node restarted offline after an interrupted first load still gets its catalog.
+        if (fallbackCandidate && o.stillLeader()) {
+          reports.push(await loadSnapshotCatalog(o.deps(), o.snapshotPath));
+          break;
+        }
         continue;
       }
     }
-    const fallbackCandidate = i === 0 && snapshotFallbackEnabled(o.config) && (await catalogIsEmpty(deps.db));
     // With nothing to show yet, an offline embedded node should not wait minutes for the fallback.
     const res = await fetchGp(cfg.url, group, format, fallbackCandidate ? { ...limits, timeoutMs: Math.min(limits.timeoutMs, 20_000) } : limits);
     o.onRequest?.();

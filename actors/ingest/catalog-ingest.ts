@@ -254,6 +254,9 @@ export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): 
     if (parsed.total > 0 && parsed.records.length === 0) throw new Error(`no valid record in ${parsed.total}`);
     if (parsed.total === 0) throw new Error('no records in the input');
     for (const b of batches(parsed.records, sourceLabel, deps.batchSize ?? CATALOG_BATCH)) {
+      // PGlite runs its WASM on this thread and resolves without a macrotask
+      // turn: yield so timers (lease renewal, heartbeats) run between batches.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       // Check the lease before each write: a leader paused past its lease must not keep writing.
       if (fence && !fence.valid()) throw new FencedError('catalog ingest lease lost during the load; the new leader runs the next cycle');
       const r = await deps.db.transaction(async (tx) => {
