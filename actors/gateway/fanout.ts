@@ -34,7 +34,7 @@ export interface FanoutClient {
 export interface FanoutOptions {
   maxBufferedBytes: number;
   maxSkippedFrames: number;
-  /** How long to wait for the other shards' frames of a tick before sending. Default 50 ms. */
+  /** How long to wait for the other shards' frames of a tick before sending. Default 20 ms (a host publishes all its shards within a few ms). */
   coalesceMs?: number;
   /** States not refreshed for this long are dropped (object passivated or its tracker gone). Default 30 s. */
   staleMs?: number;
@@ -92,7 +92,7 @@ export class StateFanout {
   private readonly s = { framesIn: 0, malformedFrames: 0, framesOut: 0, encodes: 0, skippedFrames: 0, slowDisconnects: 0, lastTickMs: null as number | null };
 
   constructor(private readonly o: FanoutOptions) {
-    this.coalesceMs = o.coalesceMs ?? 50;
+    this.coalesceMs = o.coalesceMs ?? 20;
     this.staleMs = o.staleMs ?? 30_000;
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.max(1000, Math.floor(this.staleMs / 3)));
     this.sweepTimer.unref();

@@ -327,7 +327,7 @@ describe('websocket backpressure', () => {
 describe('websocket access control', () => {
   let h: GatewayHarness;
   before(async () => {
-    h = await startGatewayHarness({ count: 5, env: { STARWEATHER_WS_ALLOWED_ORIGINS: 'https://ok.example,http://localhost:3000', STARWEATHER_WS_TOKEN: 's3cret-token' } });
+    h = await startGatewayHarness({ count: 5, env: { STARWEATHER_WS_ALLOWED_ORIGINS: 'https://ok.example,http://localhost:3000', STARWEATHER_WS_TOKEN: 's3cret-token', STARWEATHER_WS_HEARTBEAT_MS: '300' } });
   });
   after(async () => {
     await h?.close();
@@ -367,5 +367,18 @@ describe('websocket access control', () => {
     await ok.opened;
     await ok.next('welcome');
     ok.close();
+  });
+
+  test('heartbeats arrive; a client that answers no ping is dropped', { timeout: 20_000 }, async () => {
+    const opts = { origin: 'https://ok.example', headers: { authorization: 'Bearer s3cret-token' } };
+    const live = new Client(`ws://127.0.0.1:${h.port}/ws`, opts);
+    const mute = new Client(`ws://127.0.0.1:${h.port}/ws`, { ...opts, autoPong: false });
+    await Promise.all([live.opened, mute.opened]);
+    await until('mute client dropped', 10_000, () => mute.closed !== null);
+    const beats = live.json.filter((m) => m.type === 'heartbeat');
+    assert.ok(beats.length >= 2, `heartbeats: ${beats.length}`);
+    assert.equal(typeof beats[0].serverTime, 'number');
+    assert.equal(live.closed, null);
+    live.close();
   });
 });
