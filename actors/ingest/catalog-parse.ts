@@ -6,7 +6,7 @@
  * not propagate.
  */
 import { createSatrec, elementSetFromOmm, elementSetFromTle, type ElementSet } from '../tracker/element-set.js';
-import { parseOmmCsv, parseOmmJson, type OmmRecord } from '../tracker/omm.js';
+import { parseOmmCsv, parseOmmJson, validateOmm, type OmmRecord } from '../tracker/omm.js';
 import type { Rejection } from '../tracker/rejection.js';
 import { parseTleText } from '../tracker/tle.js';
 
@@ -42,7 +42,8 @@ export function sniffFormat(text: string, fileName = ''): CatalogFormat {
   if (lower.endsWith('.csv')) return 'csv';
   const head = text.slice(0, 4096).replace(/^\uFEFF/, '').trimStart();
   if (head.startsWith('[') || head.startsWith('{')) return 'json';
-  if (/^[^\n]*NORAD_CAT_ID[^\n]*,/.test(head)) return 'csv';
+  const first = head.split('\n', 1)[0] ?? '';
+  if (first.includes('NORAD_CAT_ID') && first.includes(',')) return 'csv';
   return head.startsWith('1 ') ? 'tle' : '3le';
 }
 
@@ -88,6 +89,30 @@ function sgp4Rejection(es: ElementSet, line: number): Rejection | null {
   return initError === 0 ? null : { code: 'SGP4_INIT', reason: `SGP4 initialisation failed with error code ${initError}`, line, noradId: es.noradId };
 }
 
+/** OMM JSON validated record by record, so a later SGP4 rejection can name the record's position. */
+function ommJsonWithLines(text: string): { records: Array<[OmmRecord, number]>; rejects: Rejection[] } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    // parseOmmJson words the parse error the same way for every caller.
+    return { records: [], rejects: [...parseOmmJson(text).rejects] };
+  }
+  const records: Array<[OmmRecord, number]> = [];
+  const rejects: Rejection[] = [];
+  (Array.isArray(doc) ? doc : [doc]).forEach((item, i) => {
+    const r = validateOmm(item, i + 1);
+    if (r.ok) records.push([r.value, i + 1]);
+    else rejects.push(r.rejection);
+  });
+  return { records, rejects };
+}
+
+/** CSV records do not carry their line; SGP4 rejections of CSV rows say line 0 (unknown). */
+function withoutLines(r: { records: OmmRecord[]; rejects: Rejection[] }): { records: Array<[OmmRecord, number]>; rejects: Rejection[] } {
+  return { records: r.records.map((o) => [o, 0]), rejects: r.rejects };
+}
+
 export function parseCatalogText(text: string, format: CatalogFormat): CatalogParseResult {
   const records: CatalogRecord[] = [];
   const rejects: Rejection[] = [];
@@ -113,10 +138,10 @@ export function parseCatalogText(text: string, format: CatalogFormat): CatalogPa
       });
     }
   } else {
-    const parsed = format === 'json' ? parseOmmJson(text.replace(/^\uFEFF/, '')) : parseOmmCsv(text.replace(/^\uFEFF/, ''));
+    const parsed = format === 'json' ? ommJsonWithLines(text.replace(/^\uFEFF/, '')) : withoutLines(parseOmmCsv(text.replace(/^\uFEFF/, '')));
     rejects.push(...parsed.rejects);
-    for (const o of parsed.records) {
-      const bad = sgp4Rejection(elementSetFromOmm(o), 0);
+    for (const [o, line] of parsed.records) {
+      const bad = sgp4Rejection(elementSetFromOmm(o), line);
       if (bad) {
         rejects.push(bad);
         continue;
