@@ -27,7 +27,11 @@ export interface Config {
     wsMessagesPerSecond: number;
     rateLimitMax: number;
     rateLimitWindowMs: number;
+    /** Bearer key for write endpoints; '' → generated (embedded) or writes refused (cluster). See actors/gateway/auth.ts. */
+    apiKey: string;
   };
+  /** SSRF guard for STAC asset hrefs (actors/gateway/ssrf.ts). */
+  assets: { hosts: string[]; schemes: string[]; fileRoot: string; privateHosts: string[]; fetchTimeoutMs: number; fetchMaxBytes: number };
   work: { ackWaitMs: number; maxDeliver: number; dedupeWindowMs: number; concurrency: number; prefetch: number; retryDelayMs: number };
   cluster: { shardCount: number; leaseMs: number; heartbeatMs: number; memberTtlMs: number };
   supervisor: {
@@ -188,6 +192,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
   for (const g of cfg.catalog.groups) if (!/^[A-Za-z0-9_-]{1,100}$/.test(g)) throw new ConfigError('catalog.groups', `not a CelesTrak group name: ${JSON.stringify(g)}`);
   if (cfg.cluster.memberTtlMs <= cfg.cluster.heartbeatMs) throw new ConfigError('cluster.memberTtlMs', 'must exceed cluster.heartbeatMs');
   if (cfg.supervisor.backoffMaxMs < cfg.supervisor.backoffBaseMs) throw new ConfigError('supervisor.backoffMaxMs', 'must be ≥ supervisor.backoffBaseMs');
+  if (cfg.gateway.apiKey && (cfg.gateway.apiKey.length < 16 || /\s/.test(cfg.gateway.apiKey))) throw new ConfigError('gateway.apiKey (STARWEATHER_API_KEY)', 'must be at least 16 characters without spaces');
+  for (const h of [...cfg.assets.hosts, ...cfg.assets.privateHosts]) {
+    if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._-]+)?$/i.test(h)) throw new ConfigError('assets.hosts', `not a host, host:port or host/bucket entry: ${JSON.stringify(h)}`);
+  }
+  for (const h of cfg.assets.privateHosts) {
+    if (!cfg.assets.hosts.some((a) => a.toLowerCase().split('/')[0] === h.toLowerCase())) throw new ConfigError('assets.privateHosts', `${h} is not on STARWEATHER_ASSET_HOSTS`);
+  }
   if (cfg.nats.url) {
     for (const u of cfg.nats.url.split(',')) {
       if (!/^(nats|tls|ws|wss):\/\/|^[\w.-]+:\d+$/.test(u.trim())) throw new ConfigError('nats.url (NATS_URL)', `not a NATS URL: ${u}`);
@@ -206,6 +217,7 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
       if (u.password) u.password = '***';
       v = u.toString();
     }
+    if (spec.secret && typeof v === 'string' && v) v = '***';
     out[spec.key] = v;
   }
   return out;

@@ -18,6 +18,8 @@ export interface KeySpec {
   values?: readonly string[];
   /** For 'url': accepted schemes. */
   schemes?: readonly string[];
+  /** A secret: masked in describeConfig (status output, logs). */
+  secret?: boolean;
 }
 
 export const ROLE_NAMES = ['tracker', 'tile', 'ingest', 'gateway', 'worker'] as const;
@@ -39,7 +41,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'http.nodePort', env: 'STARWEATHER_NODE_PORT', kind: 'int', default: 9464, min: 0, max: 65535, description: 'Port for /health and /metrics on a node without the gateway role' },
 
   { key: 'gateway.wsAllowedOrigins', env: 'STARWEATHER_WS_ALLOWED_ORIGINS', kind: 'list', default: [], description: 'Origins (scheme://host[:port]) allowed to open /ws, checked before the upgrade; empty: no Origin check. A request without Origin (not a browser) is allowed' },
-  { key: 'gateway.wsToken', env: 'STARWEATHER_WS_TOKEN', kind: 'string', default: '', description: 'When set, /ws requires it (`?token=` or `Authorization: Bearer`) before the upgrade' },
+  { key: 'gateway.wsToken', env: 'STARWEATHER_WS_TOKEN', kind: 'string', default: '', secret: true, description: 'When set, /ws requires it (`?token=` or `Authorization: Bearer`) before the upgrade' },
   { key: 'gateway.wsMaxClients', env: 'STARWEATHER_WS_MAX_CLIENTS', kind: 'int', default: 10_000, min: 1, max: 1_000_000, description: 'Websocket connections one gateway accepts; more are refused with 503' },
   { key: 'gateway.wsMaxBufferedBytes', env: 'STARWEATHER_WS_MAX_BUFFERED_BYTES', kind: 'int', default: 4_194_304, min: 1024, max: 1_073_741_824, description: 'A websocket client with more unsent bytes than this skips frames (latest wins)' },
   { key: 'gateway.wsMaxSkippedFrames', env: 'STARWEATHER_WS_MAX_SKIPPED_FRAMES', kind: 'int', default: 10, min: 1, max: 10_000, description: 'A websocket client that skipped this many frames in a row is disconnected (close 1008)' },
@@ -47,6 +49,13 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'gateway.wsMessagesPerSecond', env: 'STARWEATHER_WS_MESSAGES_PER_SECOND', kind: 'int', default: 10, min: 1, max: 10_000, description: 'Client messages per second per connection (burst twice that); excess messages get an error, and a client at 4× the rate is disconnected' },
   { key: 'gateway.rateLimitMax', env: 'STARWEATHER_RATE_LIMIT_MAX', kind: 'int', default: 600, min: 1, max: 10_000_000, description: 'HTTP requests per client IP per rate-limit window (429 past it; per gateway, not shared across gateways)' },
   { key: 'gateway.rateLimitWindowMs', env: 'STARWEATHER_RATE_LIMIT_WINDOW_MS', kind: 'int', default: 60_000, min: 1000, max: 86_400_000, description: 'HTTP rate-limit window' },
+  { key: 'gateway.apiKey', env: 'STARWEATHER_API_KEY', kind: 'string', default: '', secret: true, description: 'Bearer key for write endpoints (STAC transactions). Empty: embedded mode generates one at first start into `<dataDir>/api-key` (0600) and prints it once; cluster mode (NATS_URL or DATABASE_URL set) refuses writes with 503' },
+  { key: 'assets.hosts', env: 'STARWEATHER_ASSET_HOSTS', kind: 'list', default: ['noaa-goes19.s3.amazonaws.com', 'noaa-goes18.s3.amazonaws.com', 'noaa-himawari9.s3.amazonaws.com', 's3.amazonaws.com/noaa-goes19', 's3.amazonaws.com/noaa-goes18', 's3.amazonaws.com/noaa-himawari9'], description: 'Hosts asset hrefs may name (SSRF guard): `host`, `host:port` (a non-default port must be listed), `host/bucket` (path-style: the path must start with `/bucket/`)' },
+  { key: 'assets.schemes', env: 'STARWEATHER_ASSET_SCHEMES', kind: 'list', default: ['https'], values: ['https', 'http'], description: 'URL schemes asset hrefs may use; file: is governed by STARWEATHER_ASSET_FILE_ROOT' },
+  { key: 'assets.fileRoot', env: 'STARWEATHER_ASSET_FILE_ROOT', kind: 'string', default: '', description: 'file: asset hrefs are accepted only under this directory (checked with path.relative, symlinks resolved on read); empty: file: is refused' },
+  { key: 'assets.privateHosts', env: 'STARWEATHER_ASSET_PRIVATE_HOSTS', kind: 'list', default: [], description: 'Entries of STARWEATHER_ASSET_HOSTS (`host` or `host:port`) whose DNS answers may be loopback or private, for a local S3-compatible server; empty for NOAA. Literal IPs stay refused' },
+  { key: 'assets.fetchTimeoutMs', env: 'STARWEATHER_ASSET_FETCH_TIMEOUT_MS', kind: 'int', default: 30_000, min: 100, max: 3_600_000, description: 'Whole-request timeout of one asset fetch (headers and body)' },
+  { key: 'assets.fetchMaxBytes', env: 'STARWEATHER_ASSET_FETCH_MAX_BYTES', kind: 'int', default: 16_777_216, min: 1024, max: 4_294_967_296, description: 'Body size cap of one asset fetch (a header range, not whole scenes); more fails the fetch' },
 
   { key: 'work.ackWaitMs', env: 'STARWEATHER_ACK_WAIT_MS', kind: 'int', default: 30_000, min: 100, max: 3_600_000, description: 'Ack deadline of a delivered task; working() heartbeats extend it' },
   { key: 'work.maxDeliver', env: 'STARWEATHER_MAX_DELIVER', kind: 'int', default: 5, min: 1, max: 100, description: 'Deliveries before a task goes to the dead-letter stream' },

@@ -10,15 +10,18 @@
  * a connection is upgraded.
  */
 import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeView } from '../host/services.js';
 import type { Storage } from '../storage/index.js';
+import { requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
 import { useProblemDetails } from './errors.js';
 import type { StateFanout } from './fanout.js';
 import { healthPlugin } from './health.js';
+import { registerOpenApi } from './openapi.js';
 import { satellitesPlugin } from './satellites.js';
-import { wsPlugin, type WsLimits } from './ws.js';
+import { WS_MAX_PAYLOAD, wsPlugin, type WsLimits } from './ws.js';
 
 export interface GatewayAppOptions {
   logger: Logger;
@@ -31,6 +34,8 @@ export interface GatewayAppOptions {
   gatewayHealth(): Record<string, unknown>;
   onReject?(reason: string): void;
   onInvalidState?(noradId: number): void;
+  /** Write-endpoint key (auth.ts loadApiKey); absent: writes answer 503, never open. */
+  apiKey?: ApiKeyAuth;
 }
 
 export const HTTP_LIMITS = {
@@ -38,6 +43,10 @@ export const HTTP_LIMITS = {
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   bodyLimitBytes: 64 * 1024,
+  /** Per-route bodyLimit for one STAC item POST/PUT (items with many assets exceed 64 KiB). */
+  itemBodyLimitBytes: 1024 * 1024,
+  /** Per-route bodyLimit for a bulk ItemCollection POST. */
+  itemCollectionBodyLimitBytes: 16 * 1024 * 1024,
 } as const;
 
 export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInstance> {
@@ -59,6 +68,12 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     timeWindow: o.rateLimit.windowMs,
     onExceeded: () => o.onReject?.('rate_limit'),
   });
+  // Before every route: swagger collects routes as they are added.
+  await registerOpenApi(app);
+  // On the root instance, so every plugin's write routes can use `preHandler: app.requireApiKey`.
+  app.decorate('requireApiKey', requireApiKey(o.apiKey ?? writesDisabled('writes disabled: no API key loaded'), o.onReject));
+  // At the root, so every plugin can declare websocket routes; maxPayload bounds every client message.
+  await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false } });
   await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth });
   await app.register(satellitesPlugin, { storage: o.storage, ...(o.onInvalidState ? { onInvalidState: o.onInvalidState } : {}) });
   await app.register(wsPlugin, { fanout: o.fanout, limits: o.ws, logger: o.logger.child({ component: 'ws' }), ...(o.onReject ? { onReject: o.onReject } : {}) });

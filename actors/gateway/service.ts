@@ -10,6 +10,7 @@ import { errorMessage } from '../../protocol/errors.js';
 import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
 import type { RoleService, RunningService } from '../host/services.js';
 import { buildGatewayApp } from './app.js';
+import { loadApiKey } from './auth.js';
 import { StateFanout } from './fanout.js';
 import { GroupIndex } from './groups.js';
 
@@ -86,7 +87,10 @@ export const gatewayService: RoleService = {
 
     let app;
     try {
+      // Before listening: a generated key is printed once, at the first start of this data dir.
+      const apiKey = await loadApiKey({ configured: cfg.gateway.apiKey, dataDir: cfg.dataDir, cluster: Boolean(cfg.nats.url || cfg.database.url), log });
       app = await buildGatewayApp({
+        apiKey,
         logger: log,
         storage: ctx.storage,
         nodeView: ctx.nodeView,

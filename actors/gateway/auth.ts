@@ -1,0 +1,136 @@
+/**
+ * API-key auth for write endpoints: `Authorization: Bearer <key>`.
+ *
+ * Answers follow RFC 6750 §3.1: no bearer credentials → 401 with a bare
+ * `WWW-Authenticate: Bearer realm=…`; a wrong key → 401 with
+ * `error="invalid_token"` (403 is for insufficient scope, which one key
+ * without scopes cannot have). Keys are compared as SHA-256 digests with
+ * timingSafeEqual, so neither the content nor the length leaks by timing.
+ *
+ * Where the key comes from (loadApiKey): STARWEATHER_API_KEY; else, in the
+ * embedded default, a key generated at first start into <dataDir>/api-key
+ * (0600) and printed once; else (cluster mode: NATS_URL or DATABASE_URL set,
+ * where every gateway needs the same key) writes are refused with 503 —
+ * never silently open.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { Logger } from 'pino';
+import { problem, sendProblem } from './errors.js';
+
+export const API_KEY_FILE = 'api-key';
+const REALM = 'starweather';
+
+export type ApiKeyAuth =
+  | { mode: 'configured' | 'stored' | 'generated'; digest: Buffer; file?: string }
+  | { mode: 'disabled'; reason: string };
+
+const digestOf = (key: string): Buffer => createHash('sha256').update(key, 'utf8').digest();
+
+/** An auth state from a known key (tests, and the configured case). */
+export function apiKeyAuth(key: string, mode: 'configured' | 'stored' | 'generated' = 'configured', file?: string): ApiKeyAuth {
+  return { mode, digest: digestOf(key), ...(file ? { file } : {}) };
+}
+
+export const writesDisabled = (reason: string): ApiKeyAuth => ({ mode: 'disabled', reason });
+
+export interface LoadApiKeyOptions {
+  /** STARWEATHER_API_KEY ('' when unset). */
+  configured: string;
+  dataDir: string;
+  /** Cluster mode (NATS_URL or DATABASE_URL set): never generate a per-node key. */
+  cluster: boolean;
+  log: Logger;
+  /** Where the one-time notice of a generated key goes besides the log (default stdout). */
+  print?(line: string): void;
+}
+
+/**
+ * Resolve the write key at gateway start. Creating the file with O_EXCL
+ * makes the first writer win when two processes start at once; the loser
+ * reads the winner's key.
+ */
+export async function loadApiKey(o: LoadApiKeyOptions): Promise<ApiKeyAuth> {
+  if (o.configured) return apiKeyAuth(o.configured, 'configured');
+  if (o.cluster) {
+    o.log.warn('STARWEATHER_API_KEY is not set in cluster mode: write endpoints answer 503');
+    return writesDisabled('writes disabled: STARWEATHER_API_KEY not set');
+  }
+  const file = join(o.dataDir, API_KEY_FILE);
+  await mkdir(o.dataDir, { recursive: true });
+  const key = randomBytes(32).toString('base64url');
+  try {
+    const fh = await open(file, 'wx', 0o600);
+    try {
+      await fh.writeFile(`${key}\n`, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const line = `StarWeather API key for write endpoints (shown once, stored in ${file}): ${key}`;
+    (o.print ?? ((l: string) => process.stdout.write(`${l}\n`)))(line);
+    o.log.info({ file }, 'generated an API key for write endpoints (printed once on stdout)');
+    return apiKeyAuth(key, 'generated', file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = await stat(file);
+  if ((st.mode & 0o077) !== 0) {
+    o.log.warn({ file, mode: (st.mode & 0o777).toString(8) }, 'API key file was readable by others; set to 0600');
+    await chmod(file, 0o600);
+  }
+  const stored = (await readFile(file, 'utf8')).trim();
+  if (stored.length < 16) {
+    o.log.error({ file }, 'API key file is empty or too short: write endpoints answer 503 until it is fixed or removed');
+    return writesDisabled(`writes disabled: ${file} holds no usable key`);
+  }
+  return apiKeyAuth(stored, 'stored', file);
+}
+
+function bearerOf(req: FastifyRequest): string | null {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return null;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(h);
+  return m ? m[1]! : null;
+}
+
+/** Marks handlers made here, so the OpenAPI document can flag the routes that need the key. */
+export const REQUIRES_API_KEY = Symbol.for('starweather.requiresApiKey');
+
+/**
+ * A preHandler for write routes. Attach it per route:
+ * `{ preHandler: app.requireApiKey }` (decorated in app.ts) or
+ * `{ preHandler: requireApiKey(auth) }`.
+ */
+export function requireApiKey(auth: ApiKeyAuth | (() => ApiKeyAuth), onReject?: (reason: string) => void): preHandlerAsyncHookHandler {
+  const handler = async function (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const a = typeof auth === 'function' ? auth() : auth;
+    if (a.mode === 'disabled') {
+      onReject?.('writes_disabled');
+      return sendProblem(reply, problem(503, 'SW_ERR_WRITES_DISABLED', a.reason));
+    }
+    const given = bearerOf(req);
+    if (given === null) {
+      onReject?.('api_key_missing');
+      reply.header('www-authenticate', `Bearer realm="${REALM}"`);
+      return sendProblem(reply, problem(401, 'SW_ERR_UNAUTHORIZED', 'this endpoint needs an API key: Authorization: Bearer <key>'));
+    }
+    if (!timingSafeEqual(digestOf(given), a.digest)) {
+      onReject?.('api_key_invalid');
+      reply.header('www-authenticate', `Bearer realm="${REALM}", error="invalid_token", error_description="the API key is not valid"`);
+      return sendProblem(reply, problem(401, 'SW_ERR_INVALID_TOKEN', 'the API key is not valid'));
+    }
+    return undefined;
+  };
+  (handler as unknown as Record<symbol, boolean>)[REQUIRES_API_KEY] = true;
+  return handler;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler for write routes (actors/gateway/auth.ts). */
+    requireApiKey: preHandlerAsyncHookHandler;
+  }
+}
