@@ -9,7 +9,6 @@
  * input is answered with an `error` message; the connection stays usable.
  */
 import { timingSafeEqual } from 'node:crypto';
-import websocket from '@fastify/websocket';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -72,7 +71,6 @@ class Bucket {
 
 export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
   const { fanout, limits, logger: log } = o;
-  await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false } });
   const origins = new Set(limits.allowedOrigins.map((x) => x.replace(/\/+$/, '').toLowerCase()));
   const live = new Map<WebSocket, { client: FanoutClient; alive: boolean }>();
 

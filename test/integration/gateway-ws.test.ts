@@ -279,6 +279,18 @@ describe('websocket fanout', () => {
     assert.deepEqual(c.frames.slice(n0).find((f) => f.tickMs === t)!.ids, [obj.noradId]);
   });
 
+  test('a message over maxPayload closes that connection (1009); others are unaffected', { timeout: 20_000 }, async () => {
+    const big = client();
+    const other = client();
+    await Promise.all([big.opened, other.opened]);
+    big.send({ type: 'subscribe', groups: ['x'.repeat(200 * 1024)] });
+    await until('closed', 10_000, () => big.closed !== null);
+    assert.equal(big.closed!.code, 1009);
+    other.send({ type: 'unsubscribe' });
+    await other.next('subscribed');
+    assert.equal(other.closed, null);
+  });
+
   test('a message flood gets rate-limit errors, then the connection is closed', { timeout: 20_000 }, async () => {
     const c = client();
     await c.opened;

@@ -1,0 +1,154 @@
+/**
+ * The read side of the STAC API 1.0.0: landing page, conformance,
+ * collections, items (OGC API Features) and item search (GET and POST).
+ * Paging is keyset-based: a `next` link carries an opaque token naming the
+ * last item served, so pages neither repeat nor skip items.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { StorageArgumentError } from '../../storage/errors.js';
+import type { Storage } from '../../storage/index.js';
+import { getCollection, getItem, listCollections, searchItemsPage, type StacDoc } from '../../storage/stac.js';
+import { badRequest, notFound } from '../errors.js';
+import { CONFORMS_TO, GEOJSON, JSON_TYPE, OAS30, rootOf, STAC_VERSION, withCollectionLinks, withItemLinks, type Link } from './links.js';
+import { encodeToken, parseSearch, type ParsedSearch } from './params.js';
+
+export interface StacReadOptions {
+  storage(): Promise<Storage>;
+  /** Path of the OpenAPI document (service-desc); undefined when none is served. */
+  openApiPath?: string;
+  title?: string;
+  description?: string;
+}
+
+export const IdParam = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._:\\-]+$' });
+const CollectionParams = Type.Object({ collectionId: IdParam });
+const ItemParams = Type.Object({ collectionId: IdParam, itemId: IdParam });
+const Str = Type.Optional(Type.String({ maxLength: 20_000 }));
+const ItemsQuery = Type.Object({ bbox: Str, datetime: Str, limit: Str, token: Str }, { additionalProperties: true });
+const SearchQuery = Type.Object({ bbox: Str, datetime: Str, limit: Str, token: Str, ids: Str, collections: Str, intersects: Str }, { additionalProperties: true });
+
+/** Storage argument errors (geometry, ids) are the client's: 400. */
+async function run<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof StorageArgumentError) throw badRequest(err.message);
+    throw err;
+  }
+}
+
+function nextGetHref(req: FastifyRequest, root: string, token: string): string {
+  const url = new URL(req.url, root);
+  url.searchParams.set('token', token);
+  return `${root}${url.pathname}${url.search}`;
+}
+
+async function page(storage: Storage, p: ParsedSearch, root: string, nextLink: (token: string) => Link, selfHref: string): Promise<Record<string, unknown>> {
+  const r = await run(() => searchItemsPage(storage.db, { ...p.search, limit: p.limit }, p.after));
+  const links: Link[] = [
+    { rel: 'self', href: selfHref, type: GEOJSON },
+    { rel: 'root', href: `${root}/`, type: JSON_TYPE },
+  ];
+  if (r.next) links.push(nextLink(encodeToken(r.next)));
+  return { type: 'FeatureCollection', features: r.items.map((i) => withItemLinks(root, i)), links, numberReturned: r.items.length };
+}
+
+export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o) => {
+  const conformsTo = o.openApiPath ? [...CONFORMS_TO, OAS30] : [...CONFORMS_TO];
+  const geo = (reply: FastifyReply): FastifyReply => reply.type(GEOJSON);
+
+  app.get('/', async (req) => {
+    const root = rootOf(req);
+    const storage = await o.storage();
+    const collections = await listCollections(storage.db);
+    const links: Link[] = [
+      { rel: 'self', href: `${root}/`, type: JSON_TYPE },
+      { rel: 'root', href: `${root}/`, type: JSON_TYPE },
+      { rel: 'conformance', href: `${root}/conformance`, type: JSON_TYPE },
+      { rel: 'data', href: `${root}/collections`, type: JSON_TYPE },
+      { rel: 'search', href: `${root}/search`, type: GEOJSON, method: 'GET' },
+      { rel: 'search', href: `${root}/search`, type: GEOJSON, method: 'POST' },
+      ...(o.openApiPath ? [{ rel: 'service-desc', href: `${root}${o.openApiPath}`, type: 'application/vnd.oai.openapi+json;version=3.0' }] : []),
+      ...collections.map((c) => ({ rel: 'child', href: `${root}/collections/${encodeURIComponent(c.id)}`, type: JSON_TYPE, ...(typeof c.title === 'string' ? { title: c.title } : {}) })),
+    ];
+    return {
+      type: 'Catalog',
+      stac_version: STAC_VERSION,
+      id: 'starweather',
+      title: o.title ?? 'StarWeather',
+      description: o.description ?? 'Weather-satellite imagery (GOES-East, GOES-West, Himawari-9) registered as STAC items',
+      conformsTo,
+      links,
+    };
+  });
+
+  app.get('/conformance', async () => ({ conformsTo }));
+
+  app.get('/collections', async (req) => {
+    const root = rootOf(req);
+    const storage = await o.storage();
+    const collections = (await listCollections(storage.db)).map((c) => withCollectionLinks(root, c));
+    return {
+      collections,
+      links: [
+        { rel: 'self', href: `${root}/collections`, type: JSON_TYPE },
+        { rel: 'root', href: `${root}/`, type: JSON_TYPE },
+        { rel: 'parent', href: `${root}/`, type: JSON_TYPE },
+      ],
+    };
+  });
+
+  app.get<{ Params: { collectionId: string } }>('/collections/:collectionId', { schema: { params: CollectionParams } }, async (req) => {
+    const storage = await o.storage();
+    const c = await getCollection(storage.db, req.params.collectionId);
+    if (!c) throw notFound(`collection ${req.params.collectionId} does not exist`);
+    return withCollectionLinks(rootOf(req), c);
+  });
+
+  app.get<{ Params: { collectionId: string }; Querystring: Record<string, unknown> }>(
+    '/collections/:collectionId/items',
+    { schema: { params: CollectionParams, querystring: ItemsQuery } },
+    async (req, reply) => {
+      const root = rootOf(req);
+      const id = req.params.collectionId;
+      const storage = await o.storage();
+      if (!(await getCollection(storage.db, id))) throw notFound(`collection ${id} does not exist`);
+      const p = parseSearch(req.query, id);
+      const body = await page(storage, p, root, (token) => ({ rel: 'next', href: nextGetHref(req, root, token), type: GEOJSON, method: 'GET' }), `${root}${req.url}`);
+      (body.links as Link[]).push({ rel: 'collection', href: `${root}/collections/${encodeURIComponent(id)}`, type: JSON_TYPE });
+      return geo(reply).send(body);
+    },
+  );
+
+  app.get<{ Params: { collectionId: string; itemId: string } }>('/collections/:collectionId/items/:itemId', { schema: { params: ItemParams } }, async (req, reply) => {
+    const storage = await o.storage();
+    const item = await getItem(storage.db, req.params.collectionId, req.params.itemId);
+    if (!item) throw notFound(`item ${req.params.itemId} does not exist in collection ${req.params.collectionId}`);
+    return geo(reply).send(withItemLinks(rootOf(req), item));
+  });
+
+  app.get<{ Querystring: Record<string, unknown> }>('/search', { schema: { querystring: SearchQuery } }, async (req, reply) => {
+    const root = rootOf(req);
+    const p = parseSearch(req.query);
+    const body = await page(await o.storage(), p, root, (token) => ({ rel: 'next', href: nextGetHref(req, root, token), type: GEOJSON, method: 'GET' }), `${root}${req.url}`);
+    return geo(reply).send(body);
+  });
+
+  app.post<{ Body: Record<string, unknown> }>('/search', { schema: { body: Type.Object({}, { additionalProperties: true }) } }, async (req, reply) => {
+    const root = rootOf(req);
+    const input = req.body ?? {};
+    const p = parseSearch(input);
+    // POST paging (STAC API item-search): the next link repeats the body with the new token.
+    const body = await page(
+      await o.storage(),
+      p,
+      root,
+      (token) => ({ rel: 'next', href: `${root}/search`, type: GEOJSON, method: 'POST', body: { ...input, token }, merge: false }),
+      `${root}/search`,
+    );
+    return geo(reply).send(body);
+  });
+};
+
+export type { StacDoc };

@@ -1,0 +1,214 @@
+/**
+ * Item transactions: POST (one Item or an ItemCollection), PUT and DELETE on
+ * /collections/{id}/items. A registration is answered 202 with the id of its
+ * processing task, once the task is durably queued.
+ *
+ * Order of effects, so a crash between any two is safe on retry:
+ *   1. the item and its task row are written in one database transaction;
+ *   2. the task is enqueued with its deterministic id as the Nats-Msg-Id;
+ *   3. 202.
+ * A crash after 1 leaves an item whose task is `queued`: the client's retry
+ * finds the same item, and re-enqueues (the queue's de-duplication drops the
+ * copy when the first enqueue did land). An enqueue that fails is a 503 the
+ * client retries. Beyond the queue's de-duplication window a retry of a
+ * still-queued task can put a second copy on the queue; handlers are
+ * idempotent on the task id, so that costs work, never correctness — the
+ * alternative, never re-enqueueing, could lose the task.
+ */
+import type { FastifyPluginAsync, FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { IMAGERY_SCENE_KIND, ImagerySceneTaskMessage, imagerySceneTaskId } from '../../../protocol/messages/imagery.js';
+import { QUEUE_PRIORITY, type QueueName } from '../../../protocol/names.js';
+import type { Transport } from '../../../protocol/transport.js';
+import { enqueueTask } from '../../runtime/worker.js';
+import type { Queryable } from '../../storage/db.js';
+import { StorageArgumentError } from '../../storage/errors.js';
+import type { Storage } from '../../storage/index.js';
+import { deleteItem, getCollection, getItem, insertItemOnce, itemColumns, upsertItem, type StacDoc } from '../../storage/stac.js';
+import { createTask, getTask, type TaskState } from '../../storage/tasks.js';
+import { badRequest, HttpProblem, notFound } from '../errors.js';
+import { queueFor } from './collections.js';
+import { IdParam } from './read.js';
+import { validateItem, warmItemValidator } from './validate.js';
+
+export interface HrefVerdict {
+  ok: boolean;
+  reason?: string;
+}
+
+export interface StacWriteOptions {
+  storage(): Promise<Storage>;
+  /** The bus the processing tasks are enqueued on; null answers writes with 503. */
+  transport: Transport | null;
+  /** The API-key preHandler (auth.ts requireApiKey). Without one, writes are refused, never open. */
+  authorize?: preHandlerAsyncHookHandler;
+  /** The SSRF policy check for asset hrefs (ssrf.ts checkAssetHref bound to the configured policy). */
+  checkHref(href: string): HrefVerdict;
+  /** Items in one ItemCollection POST. */
+  maxBulkItems?: number;
+  onReject?(reason: string): void;
+}
+
+export interface Registration {
+  itemId: string;
+  taskId: string;
+  status: TaskState;
+  queue: QueueName;
+  /** false for an identical re-POST that found the task already there. */
+  created: boolean;
+}
+
+const refuseWrites: preHandlerAsyncHookHandler = async () => {
+  throw new HttpProblem(503, 'SW_ERR_WRITES_DISABLED', 'writes are disabled: no API key check is configured');
+};
+
+/** A field error as the 400 names it: `<prefix>properties.datetime: must …`. */
+function schemaProblem(doc: unknown, prefix: string): HttpProblem | null {
+  const errors = validateItem(doc);
+  if (errors.length === 0) return null;
+  const first = errors[0]!;
+  return badRequest(`${prefix}${first.field}: ${first.message}`, 'SW_ERR_SCHEMA');
+}
+
+/** Validate one item for `collectionId`, and return it as stored (collection set). */
+export function prepareItem(raw: unknown, collectionId: string, checkHref: (h: string) => HrefVerdict, prefix = ''): StacDoc {
+  const p = schemaProblem(raw, prefix);
+  if (p) throw p;
+  const item = raw as StacDoc;
+  if (item.collection !== undefined && item.collection !== collectionId) {
+    throw badRequest(`${prefix}collection: the item names collection ${JSON.stringify(item.collection)} but was sent to ${collectionId}`);
+  }
+  const doc: StacDoc = item.collection === undefined ? { ...item, collection: collectionId } : item;
+  try {
+    itemColumns(doc);
+  } catch (err) {
+    if (err instanceof StorageArgumentError) throw badRequest(`${prefix}${err.message}`);
+    throw err;
+  }
+  for (const [key, asset] of Object.entries((doc.assets ?? {}) as Record<string, { href: string }>)) {
+    const v = checkHref(asset.href);
+    if (!v.ok) throw badRequest(`${prefix}assets.${key}.href: ${v.reason ?? 'not allowed'}`, 'SW_ERR_ASSET_HREF');
+  }
+  return doc;
+}
+
+interface Planned {
+  doc: StacDoc;
+  taskId: string;
+  queue: QueueName;
+}
+
+/** Step 1: items and task rows in one transaction. Returns the tasks to enqueue. */
+async function writeAll(storage: Storage, plans: Planned[], mode: 'insert' | 'replace'): Promise<Registration[]> {
+  return storage.db.transaction(async (tx: Queryable) => {
+    const out: Registration[] = [];
+    for (const p of plans) {
+      if (mode === 'insert') {
+        const r = await insertItemOnce(tx, p.doc);
+        if (r === 'conflict') throw new HttpProblem(409, 'SW_ERR_CONFLICT', `item ${p.doc.id} already exists in collection ${String(p.doc.collection)} with different content (use PUT to replace it)`);
+      } else await upsertItem(tx, p.doc);
+      const created = await createTask(tx, { id: p.taskId, kind: IMAGERY_SCENE_KIND, item: `${String(p.doc.collection)}/${p.doc.id}`, priority: QUEUE_PRIORITY[p.queue] });
+      const state = created ? 'queued' : ((await getTask(tx, p.taskId))?.state ?? 'queued');
+      out.push({ itemId: p.doc.id, taskId: p.taskId, status: state, queue: p.queue, created });
+    }
+    return out;
+  });
+}
+
+/** Step 2: enqueue every task still queued (a retry re-enqueues; the queue de-duplicates). */
+async function enqueueAll(transport: Transport, collection: string, regs: Registration[]): Promise<void> {
+  const pending = regs.filter((r) => r.status === 'queued');
+  try {
+    await Promise.all(
+      pending.map((r) =>
+        enqueueTask(transport, { queue: r.queue, id: r.taskId, kind: IMAGERY_SCENE_KIND, payload: { v: 1, collection, itemId: r.itemId }, payloadType: ImagerySceneTaskMessage }),
+      ),
+    );
+  } catch (err) {
+    // The rows are written; the client's retry finds them and enqueues again.
+    throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', `the task queue did not accept the task (${(err as Error).message?.slice(0, 200) ?? 'error'}); retry the request`);
+  }
+}
+
+export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app, o) => {
+  warmItemValidator();
+  const maxBulk = o.maxBulkItems ?? 500;
+  const preHandler = o.authorize ?? refuseWrites;
+  const params = Type.Object({ collectionId: IdParam });
+  const itemParams = Type.Object({ collectionId: IdParam, itemId: IdParam });
+
+  const collectionOf = async (storage: Storage, id: string): Promise<StacDoc> => {
+    const c = await getCollection(storage.db, id);
+    if (!c) throw notFound(`collection ${id} does not exist`);
+    return c;
+  };
+  const needTransport = (): Transport => {
+    if (!o.transport) throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', 'no task queue on this gateway');
+    return o.transport;
+  };
+  const accepted = (reply: FastifyReply, r: Registration): FastifyReply =>
+    reply.code(202).header('location', `/tasks/${encodeURIComponent(r.taskId)}`).send({ taskId: r.taskId, status: r.status, itemId: r.itemId, queue: r.queue, created: r.created });
+
+  app.post<{ Params: { collectionId: string }; Body: unknown }>(
+    '/collections/:collectionId/items',
+    { preHandler, schema: { params, body: Type.Object({}, { additionalProperties: true, description: 'A STAC Item, or an ItemCollection (FeatureCollection of Items) for bulk registration' }) } },
+    async (req, reply) => {
+      const transport = needTransport();
+      const cid = req.params.collectionId;
+      const body = req.body as Record<string, unknown>;
+      const storage = await o.storage();
+      const coll = await collectionOf(storage, cid);
+      const bulk = body.type === 'FeatureCollection';
+      let docs: StacDoc[];
+      try {
+        if (bulk) {
+          const features = body.features;
+          if (!Array.isArray(features) || features.length === 0) throw badRequest('features: an ItemCollection needs a non-empty features array');
+          if (features.length > maxBulk) throw badRequest(`features: at most ${maxBulk} items per request`);
+          docs = features.map((f, i) => prepareItem(f, cid, o.checkHref, `features.${i}.`));
+          const ids = new Set(docs.map((d) => d.id));
+          if (ids.size !== docs.length) throw badRequest('features: item ids must be unique within one ItemCollection');
+        } else docs = [prepareItem(body, cid, o.checkHref)];
+      } catch (err) {
+        o.onReject?.(err instanceof HttpProblem && err.code === 'SW_ERR_ASSET_HREF' ? 'asset_href' : 'stac_item_invalid');
+        throw err;
+      }
+      const plans = docs.map((doc) => ({ doc, taskId: imagerySceneTaskId(cid, doc.id), queue: queueFor(doc, coll) }));
+      const regs = await writeAll(storage, plans, 'insert');
+      await enqueueAll(transport, cid, regs);
+      if (!bulk) return accepted(reply, regs[0]!);
+      return reply.code(202).send({ tasks: regs.map((r) => ({ itemId: r.itemId, taskId: r.taskId, status: r.status, queue: r.queue, created: r.created, location: `/tasks/${encodeURIComponent(r.taskId)}` })) });
+    },
+  );
+
+  app.put<{ Params: { collectionId: string; itemId: string }; Body: unknown }>(
+    '/collections/:collectionId/items/:itemId',
+    { preHandler, schema: { params: itemParams, body: Type.Object({}, { additionalProperties: true, description: 'A STAC Item replacing the stored one' }) } },
+    async (req, reply) => {
+      const transport = needTransport();
+      const { collectionId: cid, itemId } = req.params;
+      const storage = await o.storage();
+      const coll = await collectionOf(storage, cid);
+      const doc = prepareItem(req.body, cid, o.checkHref);
+      if (doc.id !== itemId) throw badRequest(`id: the body's id ${JSON.stringify(doc.id)} differs from the path's ${itemId}`);
+      if (!(await getItem(storage.db, cid, itemId))) throw notFound(`item ${itemId} does not exist in collection ${cid} (POST creates items)`);
+      const [reg] = await writeAll(storage, [{ doc, taskId: imagerySceneTaskId(cid, itemId), queue: queueFor(doc, coll) }], 'replace');
+      await enqueueAll(transport, cid, [reg!]);
+      // A task that already ran is not rerun by a replacement (the tile pipeline decides reprocessing).
+      if (reg!.status === 'queued') return accepted(reply, reg!);
+      return reply.code(200).type('application/geo+json').send(doc);
+    },
+  );
+
+  app.delete<{ Params: { collectionId: string; itemId: string } }>(
+    '/collections/:collectionId/items/:itemId',
+    { preHandler, schema: { params: itemParams } },
+    async (req, reply) => {
+      const storage = await o.storage();
+      if (!(await deleteItem(storage.db, req.params.collectionId, req.params.itemId))) {
+        throw notFound(`item ${req.params.itemId} does not exist in collection ${req.params.collectionId}`);
+      }
+      return reply.code(204).send();
+    },
+  );
+};
