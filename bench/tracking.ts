@@ -277,7 +277,7 @@ async function runCase(mode: 'embedded' | 'cluster', n: number, cacheCap: number
   const res: CaseResult = {
     mode,
     n,
-    cacheCap: cacheCap === undefined ? 'default (20000)' : String(cacheCap),
+    cacheCap: cacheCap === undefined ? 'default (10000)' : String(cacheCap),
     tracked,
     tickCpuMs: tickCpu / 1000,
     perObjectUs: tickCpu / tracked,

@@ -37,7 +37,7 @@ export interface TrackerServiceOptions {
   /** Periodic reconcile with the database (ids changed since the last load), ms. */
   reconcileMs?: number;
   /**
-   * Most `satellite.state` cache writes per tick (default 20,000). Up to that
+   * Most `satellite.state` cache writes per tick (default 10,000). Up to that
    * many objects per host, every object's cached state is rewritten every
    * tick; beyond it, writes go round-robin so each object's entry is
    * refreshed every ceil(objects / cacheMaxPerTick) ticks (its `t` says
@@ -164,6 +164,7 @@ export class TrackerRuntime {
   private reconcileQueued = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private cacheCursor = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
   private prepared: Prepared | null = null;
   private lastPrepareWallMs = 0;
 
@@ -172,7 +173,7 @@ export class TrackerRuntime {
     this.opts = {
       tickMs: options.tickMs ?? 1000,
       reconcileMs: options.reconcileMs ?? 300_000,
-      cacheMaxPerTick: Math.max(1, options.cacheMaxPerTick ?? 20_000),
+      cacheMaxPerTick: Math.max(1, options.cacheMaxPerTick ?? 10_000),
       limits: options.limits ?? DEFAULT_QA_LIMITS,
       loadChunk: options.loadChunk ?? 5000,
     };
@@ -209,6 +210,7 @@ export class TrackerRuntime {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     await this.shards?.stop();
@@ -283,9 +285,18 @@ export class TrackerRuntime {
   private async acquire(shard: number): Promise<void> {
     const gen = (this.gens.get(shard) ?? 0) + 1;
     this.gens.set(shard, gen);
-    const idx = await this.catalog();
-    const entries = idx.byShard.get(shard) ?? [];
-    const rows = await this.loadRows(entries.map((e) => e.id));
+    let entries: Array<{ id: number; name: string }>;
+    let rows: Map<number, elementSets.ElementSet>;
+    try {
+      const idx = await this.catalog();
+      entries = idx.byShard.get(shard) ?? [];
+      rows = await this.loadRows(entries.map((e) => e.id));
+    } catch (err) {
+      // The shard stays owned but empty; a reconcile soon loads what is missing.
+      this.ctx.logger.warn({ shard, error: errorMessage(err) }, 'could not load the shard from the database; retrying shortly');
+      this.retryLater();
+      return;
+    }
     if (this.gens.get(shard) !== gen || !this.shards.owns(shard) || this.stopped) return;
     let n = 0;
     for (const e of entries) {
@@ -322,6 +333,16 @@ export class TrackerRuntime {
     return actor;
   }
 
+  private retryLater(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.catalogIndex = null;
+      void this.requestReconcile(null);
+    }, 5000);
+    this.retryTimer.unref();
+  }
+
   /** Synchronous on purpose: the shard's actors are gone before anything else runs. */
   private release(shard: number, reason: string): void {
     this.gens.set(shard, (this.gens.get(shard) ?? 0) + 1);
@@ -346,7 +367,9 @@ export class TrackerRuntime {
       try {
         await this.reconcile(changed, sinceLoad);
       } catch (err) {
-        this.ctx.logger.warn({ error: errorMessage(err) }, 'tracker reconcile failed; the next one retries');
+        for (const id of changed) this.pendingIds.add(id);
+        this.ctx.logger.warn({ error: errorMessage(err) }, 'tracker reconcile failed; retrying shortly');
+        this.retryLater();
       }
     });
     this.reconciling = run;

@@ -16,6 +16,13 @@ import { defineMessage } from '../message.js';
  * check the bits before drawing them; values may be NaN after an SGP4 error).
  * `teme`/`geodetic` numbers are null when the propagation produced no finite
  * state.
+ *
+ * Freshness: a host rewrites every object's entry every tick up to
+ * 10,000 objects (TrackerServiceOptions.cacheMaxPerTick); with more objects
+ * the entries are refreshed round-robin, each every ceil(objects / 10,000)
+ * ticks (15,347 objects: every 2 s; 100,000: every 10 s), and `t` says which
+ * tick the state belongs to. The per-tick frames on
+ * the bus always carry every object.
  */
 const Num = Type.Union([Type.Number(), Type.Null()]);
 
