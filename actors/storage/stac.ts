@@ -220,8 +220,8 @@ export interface ItemSearch {
   offset?: number;
 }
 
-/** Items matching every given filter, newest first. */
-export async function searchItems(q: Queryable, s: ItemSearch): Promise<StacDoc[]> {
+/** SQL conditions and parameters for a search's filters (shared by searchItems and searchItemsPage). */
+function searchWhere(s: ItemSearch): { where: string[]; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
   if (s.collections) where.push(`collection_id = ANY($${params.push(s.collections.map((c) => checkId(c, 'collection id')))}::text[])`);
@@ -243,6 +243,12 @@ export async function searchItems(q: Queryable, s: ItemSearch): Promise<StacDoc[
   }
   if (s.datetime?.from) where.push(`dt_end >= $${params.push(s.datetime.from)}`);
   if (s.datetime?.to) where.push(`dt_start <= $${params.push(s.datetime.to)}`);
+  return { where, params };
+}
+
+/** Items matching every given filter, newest first. */
+export async function searchItems(q: Queryable, s: ItemSearch): Promise<StacDoc[]> {
+  const { where, params } = searchWhere(s);
   const limit = Math.min(Math.max(1, s.limit ?? 100), 10_000);
   const offset = Math.max(0, Math.floor(s.offset ?? 0));
   const r = await q.query<{ doc: StacDoc }>(
@@ -251,4 +257,71 @@ export async function searchItems(q: Queryable, s: ItemSearch): Promise<StacDoc[
     params,
   );
   return r.rows.map((row) => row.doc);
+}
+
+/** Where a page ended, in the search order (dt_start DESC NULLS LAST, collection_id, id). */
+export interface ItemCursor {
+  /** The last item's dt_start in ms since the epoch, or null. */
+  dt: number | null;
+  collection: string;
+  id: string;
+}
+
+export interface ItemPage {
+  items: StacDoc[];
+  /** Set when more items may follow: pass it as `after` for the next page. */
+  next: ItemCursor | null;
+}
+
+/**
+ * One page of a search, keyset-paged: the page after `after` holds exactly
+ * the matching items that sort after it, so concurrent inserts never shift a
+ * later page into duplicates or gaps (offset paging would).
+ */
+export async function searchItemsPage(q: Queryable, s: Omit<ItemSearch, 'offset'>, after?: ItemCursor | null): Promise<ItemPage> {
+  const { where, params } = searchWhere(s);
+  if (after) {
+    const c = checkId(after.collection, 'cursor collection');
+    const i = checkId(after.id, 'cursor id');
+    const tie = `(collection_id, id) > ($${params.push(c)}, $${params.push(i)})`;
+    if (after.dt === null) where.push(`(dt_start IS NULL AND ${tie})`);
+    else {
+      if (!Number.isFinite(after.dt)) throw new StorageArgumentError('cursor time must be finite');
+      const dt = `$${params.push(new Date(after.dt))}::timestamptz`;
+      where.push(`(dt_start < ${dt} OR dt_start IS NULL OR (dt_start = ${dt} AND ${tie}))`);
+    }
+  }
+  const limit = Math.min(Math.max(1, s.limit ?? 100), 10_000);
+  // One extra row says whether a next page exists without a count.
+  const r = await q.query<{ doc: StacDoc; dt_start: Date | null; collection_id: string; id: string }>(
+    `SELECT doc, dt_start, collection_id, id FROM stac_items ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY dt_start DESC NULLS LAST, collection_id, id LIMIT ${limit + 1}`,
+    params,
+  );
+  const rows = r.rows.slice(0, limit);
+  const last = rows[rows.length - 1];
+  const next = r.rows.length > limit && last ? { dt: last.dt_start ? new Date(last.dt_start).getTime() : null, collection: last.collection_id, id: last.id } : null;
+  return { items: rows.map((row) => row.doc), next };
+}
+
+export type InsertOnceResult = 'inserted' | 'same' | 'conflict';
+
+/**
+ * Insert an item unless one with its id exists: `same` when the stored JSON
+ * equals this one (jsonb equality, so key order does not matter), `conflict`
+ * when it differs. The idempotency rule of a STAC transaction POST.
+ */
+export async function insertItemOnce(q: Queryable, item: StacDoc): Promise<InsertOnceResult> {
+  const c = itemColumns(item);
+  const doc = JSON.stringify(item);
+  const r = await q.query(
+    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6::box, $7::polygon[])
+     ON CONFLICT (collection_id, id) DO NOTHING`,
+    [c.collection, c.id, doc, c.dtStart, c.dtEnd, c.bbox, c.footprint],
+  );
+  if (r.rowCount === 1) return 'inserted';
+  const same = await q.query<{ same: boolean }>('SELECT doc = $3::jsonb AS same FROM stac_items WHERE collection_id = $1 AND id = $2', [c.collection, c.id, doc]);
+  // Deleted between the two statements: report a conflict rather than guess; the client retries.
+  return same.rows[0]?.same === true ? 'same' : 'conflict';
 }

@@ -144,3 +144,89 @@ export async function countTasksByState(q: Queryable): Promise<Record<TaskState,
   for (const row of r.rows) out[row.state] = Number(row.n);
   return out;
 }
+
+// ---- stage transitions and the task view (the task state API) -------------
+
+/** A stage a task can be moved to. */
+export type TaskTransition = 'l1' | 'l2' | 'l3' | 'done' | 'failed';
+
+/**
+ * The one function stage changes go through: move `id` forward to `to`
+ * (failed needs `error`). Replays and backward moves change nothing. Returns
+ * the row as it is afterwards, or null when no such task exists.
+ */
+export async function transitionTask(q: Queryable, id: string, to: TaskTransition, opts: { at?: Date; error?: string } = {}): Promise<TaskRecord | null> {
+  const at = opts.at ?? new Date();
+  if (to === 'failed') {
+    if (typeof opts.error !== 'string' || opts.error.length === 0) throw new StorageArgumentError('a failed transition needs the error');
+    await failTask(q, id, opts.error, at);
+  } else await advanceTask(q, id, to, at);
+  return getTask(q, id);
+}
+
+/**
+ * A task as the API and the hot cache show it. `state`, `attempts`, `error`
+ * and `updatedAt` keep the names and forms of hot-state's TaskStatus, so
+ * either shape can sit under the same cache key.
+ */
+export interface TaskView {
+  [key: string]: unknown;
+  id: string;
+  kind: string;
+  item: string | null;
+  priority: number;
+  state: TaskState;
+  attempts: number;
+  error: string | null;
+  queuedAt: string;
+  l1At: string | null;
+  l2At: string | null;
+  l3At: string | null;
+  doneAt: string | null;
+  failedAt: string | null;
+  updatedAt: string;
+}
+
+const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
+
+export function taskView(t: TaskRecord): TaskView {
+  return {
+    id: t.id, kind: t.kind, item: t.item, priority: t.priority, state: t.state, attempts: t.attempts, error: t.error,
+    queuedAt: iso(t.queuedAt)!, l1At: iso(t.l1At), l2At: iso(t.l2At), l3At: iso(t.l3At), doneAt: iso(t.doneAt), failedAt: iso(t.failedAt), updatedAt: iso(t.updatedAt)!,
+  };
+}
+
+/** True for a cached value that is a whole TaskView (the refill hook stores the shorter TaskStatus). */
+export function isTaskView(v: unknown): v is TaskView {
+  return typeof v === 'object' && v !== null && typeof (v as TaskView).queuedAt === 'string' && typeof (v as TaskView).kind === 'string';
+}
+
+/** The cache part of the task transitions: where a view is written and read. */
+export interface TaskViewCache {
+  setTaskStatus(taskId: string, status: Record<string, unknown>): Promise<void>;
+  getTaskStatus<T extends Record<string, unknown>>(taskId: string): Promise<T | null>;
+}
+
+/**
+ * transitionTask, then the hot cache gets the new view (database first: the
+ * cache is a copy, and a cache outage only costs a database read later).
+ */
+export async function recordTaskStage(q: Queryable, cache: TaskViewCache, id: string, to: TaskTransition, opts: { at?: Date; error?: string } = {}): Promise<TaskView | null> {
+  const row = await transitionTask(q, id, to, opts);
+  if (!row) return null;
+  const view = taskView(row);
+  await cache.setTaskStatus(id, view);
+  return view;
+}
+
+/** A task's view: the hot cache when it holds a whole view, otherwise the database (and the view goes back into the cache). */
+export async function readTaskView(cache: TaskViewCache, q: Queryable, id: string): Promise<TaskView | null> {
+  checkId(id);
+  const hit = await cache.getTaskStatus<Record<string, unknown>>(id);
+  if (isTaskView(hit)) return hit;
+  const row = await getTask(q, id);
+  if (!row) return null;
+  const view = taskView(row);
+  await cache.setTaskStatus(id, view);
+  return view;
+}

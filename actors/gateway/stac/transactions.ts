@@ -100,6 +100,17 @@ interface Planned {
 
 /** Step 1: items and task rows in one transaction. Returns the tasks to enqueue. */
 async function writeAll(storage: Storage, plans: Planned[], mode: 'insert' | 'replace'): Promise<Registration[]> {
+  try {
+    return await writeAllTx(storage, plans, mode);
+  } catch (err) {
+    // The database layer wraps what the transaction threw (StorageError with cause): unwrap our 409.
+    const cause = (err as { cause?: unknown }).cause;
+    if (cause instanceof HttpProblem) throw cause;
+    throw err;
+  }
+}
+
+async function writeAllTx(storage: Storage, plans: Planned[], mode: 'insert' | 'replace'): Promise<Registration[]> {
   return storage.db.transaction(async (tx: Queryable) => {
     const out: Registration[] = [];
     for (const p of plans) {
