@@ -16,7 +16,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { problem, sendProblem } from './errors.js';
 
@@ -99,12 +99,16 @@ function bearerOf(req: FastifyRequest): string | null {
 /** Marks handlers made here, so the OpenAPI document can flag the routes that need the key. */
 export const REQUIRES_API_KEY = Symbol.for('starweather.requiresApiKey');
 
+/** Usable as a route's onRequest or preHandler hook. */
+export type ApiKeyHook = preHandlerAsyncHookHandler & onRequestAsyncHookHandler;
+
 /**
- * A preHandler for write routes. Attach it per route:
- * `{ preHandler: app.requireApiKey }` (decorated in app.ts) or
- * `{ preHandler: requireApiKey(auth) }`.
+ * The key check for write routes. Attach it per route, best as onRequest
+ * (`{ onRequest: app.requireApiKey }`, decorated in app.ts): that runs
+ * before the body is read and parsed, so a client without the key cannot
+ * make the gateway parse megabytes. As a preHandler it works too.
  */
-export function requireApiKey(auth: ApiKeyAuth | (() => ApiKeyAuth), onReject?: (reason: string) => void): preHandlerAsyncHookHandler {
+export function requireApiKey(auth: ApiKeyAuth | (() => ApiKeyAuth), onReject?: (reason: string) => void): ApiKeyHook {
   const handler = async function (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const a = typeof auth === 'function' ? auth() : auth;
     if (a.mode === 'disabled') {
@@ -125,12 +129,12 @@ export function requireApiKey(auth: ApiKeyAuth | (() => ApiKeyAuth), onReject?: 
     return undefined;
   };
   (handler as unknown as Record<symbol, boolean>)[REQUIRES_API_KEY] = true;
-  return handler;
+  return handler as unknown as ApiKeyHook;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preHandler for write routes (actors/gateway/auth.ts). */
-    requireApiKey: preHandlerAsyncHookHandler;
+    /** onRequest/preHandler hook for write routes (actors/gateway/auth.ts). */
+    requireApiKey: ApiKeyHook;
   }
 }

@@ -44,11 +44,12 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     transform: ({ schema, url, route }) => {
       const s = { ...(schema ?? {}) } as Record<string, unknown>;
       if (url === OPENAPI_PATH || url === '/ws' || (route as { websocket?: boolean }).websocket) s.hide = true;
-      if (needsKey(route.preHandler)) s.security = [{ bearerAuth: [] }];
+      if (needsKey(route.onRequest) || needsKey(route.preHandler)) s.security = [{ bearerAuth: [] }];
       return { schema: s as typeof schema, url };
     },
   });
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async (_req, reply) => {
-    return reply.type(OPENAPI_CONTENT_TYPE).header('cache-control', 'public, max-age=60').send(JSON.stringify(app.swagger()));
+    // A Buffer keeps the media type exactly as written (a string body gets it re-serialized with a charset).
+    return reply.header('content-type', OPENAPI_CONTENT_TYPE).header('cache-control', 'public, max-age=60').send(Buffer.from(JSON.stringify(app.swagger())));
   });
 }

@@ -252,14 +252,14 @@ function request(url: URL, address: string, limits: SafeFetchLimits): Promise<Sa
     const req = (isHttps ? https : http).request(opts, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400) {
-        res.destroy();
         finish({ ok: false, kind: 'failed', code: 'redirect', status, reason: `redirect (${status}) to ${String(res.headers.location ?? '?').slice(0, 300)} not followed` });
+        res.destroy();
         return;
       }
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > limits.maxBytes) {
-        res.destroy();
         finish({ ok: false, kind: 'failed', code: 'too_large', status, reason: `body of ${declared} bytes exceeds the ${limits.maxBytes}-byte cap` });
+        res.destroy();
         return;
       }
       const chunks: Buffer[] = [];
@@ -267,8 +267,9 @@ function request(url: URL, address: string, limits: SafeFetchLimits): Promise<Sa
       res.on('data', (chunk: Buffer) => {
         n += chunk.length;
         if (n > limits.maxBytes) {
-          res.destroy();
+          // Settle first: destroying emits 'aborted', which would otherwise win.
           finish({ ok: false, kind: 'failed', code: 'too_large', status, reason: `body exceeds the ${limits.maxBytes}-byte cap` });
+          res.destroy();
           return;
         }
         chunks.push(chunk);
@@ -278,12 +279,12 @@ function request(url: URL, address: string, limits: SafeFetchLimits): Promise<Sa
       res.on('aborted', () => finish({ ok: false, kind: 'failed', code: 'network', status, reason: 'response aborted' }));
     });
     const timer = setTimeout(() => {
-      req.destroy();
       finish({ ok: false, kind: 'failed', code: 'timeout', reason: `no complete answer within ${limits.timeoutMs} ms` });
+      req.destroy();
     }, limits.timeoutMs);
     const onAbort = (): void => {
-      req.destroy();
       finish({ ok: false, kind: 'failed', code: 'network', reason: 'aborted' });
+      req.destroy();
     };
     if (limits.signal?.aborted) return onAbort();
     limits.signal?.addEventListener('abort', onAbort, { once: true });
