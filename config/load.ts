@@ -60,6 +60,19 @@ export interface Config {
     maxBytes: number;
     snapshotFallback: 'auto' | 'true' | 'false';
   };
+  /** Imagery ingest (actors/ingest/imagery-*.ts). */
+  imagery: {
+    sources: Array<'goes-east' | 'goes-west' | 'himawari-9'>;
+    products: string[];
+    bands: string[];
+    intervalMs: number;
+    s3Endpoint: string;
+    dir: string;
+    gatewayUrl: string;
+    headerBytes: number;
+    segmentTimeoutMs: number;
+    timeoutMs: number;
+  };
 }
 
 export interface LoadOptions {
@@ -190,6 +203,11 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (!isValidNamespace(cfg.namespace)) throw new ConfigError('namespace', 'must be lower-case letters, digits or _, starting with a letter');
   if (cfg.roles.length === 0) throw new ConfigError('roles', 'at least one role is needed');
   for (const g of cfg.catalog.groups) if (!/^[A-Za-z0-9_-]{1,100}$/.test(g)) throw new ConfigError('catalog.groups', `not a CelesTrak group name: ${JSON.stringify(g)}`);
+  for (const b of cfg.imagery.bands) if (!/^(?:[1-9]|1[0-6])$/.test(b)) throw new ConfigError('imagery.bands', `not a band 1..16: ${JSON.stringify(b)}`);
+  for (const p of cfg.imagery.products) if (!/^(ABI-L1b-Rad[FC]|ABI-L1b-RadM|AHI-L1b-FLDK)$/.test(p)) throw new ConfigError('imagery.products', `not a supported product: ${JSON.stringify(p)} (ABI-L1b-RadF, ABI-L1b-RadC, ABI-L1b-RadM, AHI-L1b-FLDK)`);
+  for (const [key, u] of [['imagery.s3Endpoint', cfg.imagery.s3Endpoint.replace('{bucket}', 'bucket')], ['imagery.gatewayUrl', cfg.imagery.gatewayUrl]] as const) {
+    if (u !== '' && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(u)) throw new ConfigError(key, `not an http(s) URL: ${JSON.stringify(u)}`);
+  }
   if (cfg.cluster.memberTtlMs <= cfg.cluster.heartbeatMs) throw new ConfigError('cluster.memberTtlMs', 'must exceed cluster.heartbeatMs');
   if (cfg.supervisor.backoffMaxMs < cfg.supervisor.backoffBaseMs) throw new ConfigError('supervisor.backoffMaxMs', 'must be ≥ supervisor.backoffBaseMs');
   if (cfg.gateway.apiKey && (cfg.gateway.apiKey.length < 16 || /\s/.test(cfg.gateway.apiKey))) throw new ConfigError('gateway.apiKey (STARWEATHER_API_KEY)', 'must be at least 16 characters without spaces');

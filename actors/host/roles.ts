@@ -12,6 +12,7 @@ import type { Role } from '../../protocol/messages/cluster.js';
 import type { TaskHandler } from '../runtime/worker.js';
 import type { RoleService } from './services.js';
 import { ingestService } from '../ingest/service.js';
+import { imageryIngestService } from '../ingest/imagery-service.js';
 import { trackerService } from '../tracker/service.js';
 import { gatewayService } from '../gateway/service.js';
 
@@ -64,7 +65,7 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     handlers: {},
     shardKinds: [],
     entityKinds: [],
-    services: [ingestService],
+    services: [ingestService, imageryIngestService],
     summary: 'fetches element sets and weather imagery and enqueues their processing',
   },
   gateway: {

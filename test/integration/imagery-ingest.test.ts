@@ -1,0 +1,218 @@
+/**
+ * The imagery ingest against a local S3-compatible server serving generated
+ * ABI and AHI files: new scenes become items exactly once (also after the
+ * ingest actor is replaced), Himawari's 10 segments become one item, paging
+ * with continuation tokens is followed, and malformed keys, corrupt and
+ * truncated files are counted and skipped with a reason. The gateway here is
+ * a small stand-in with the transaction endpoint's contract (202 + task id,
+ * an idempotent re-POST answered 202 again, Bearer key required).
+ */
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, rm, writeFile, readFile, truncate } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { embeddedBus, quietLogger, until } from '../helpers/cluster-fixtures.js';
+import { openTestPglite } from '../helpers/storage-backends.js';
+import { migrate } from '../../actors/storage/migrate.js';
+import { LeaseManager } from '../../actors/runtime/lease.js';
+import { ImageryIngest } from '../../actors/ingest/imagery-actor.js';
+import { listIngested } from '../../actors/ingest/imagery-registry.js';
+import { loadConfig } from '../../config/load.js';
+import { startS3Server } from '../helpers/s3-server.js';
+import { abiFileName, writeAbiFile } from '../helpers/abi-file.js';
+import { himawariFileName, himawariSegmentFile } from '../helpers/himawari-file.js';
+import { prefixFor } from '../../actors/ingest/imagery-keys.js';
+
+interface Posted {
+  id: string;
+  auth: string | undefined;
+  item: Record<string, unknown>;
+}
+
+async function standInGateway(key: string): Promise<{ url: string; posts: Posted[]; close(): Promise<void> }> {
+  const posts: Posted[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      if (req.method !== 'POST' || req.url !== '/collections/imagery/items') {
+        res.writeHead(404).end();
+        return;
+      }
+      if (req.headers.authorization !== `Bearer ${key}`) {
+        res.writeHead(401, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ title: 'Unauthorized' }));
+        return;
+      }
+      const item = JSON.parse(body) as Record<string, unknown>;
+      const id = String(item.id);
+      posts.push({ id, auth: req.headers.authorization, item });
+      res.writeHead(202, { 'content-type': 'application/json', location: `/tasks/stac:imagery:${id}` }).end(JSON.stringify({ taskId: `stac:imagery:${id}`, status: 'queued' }));
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    posts,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}
+
+describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  });
+
+  test('scenes registered exactly once across a restart; Himawari grouped; paging; bad input counted', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sw-s3-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    const now = new Date('2026-11-25T17:25:00Z');
+    // GOES-East: full disk + CONUS band 13 in this hour, one in the previous hour, a band-2 file (filtered out),
+    // a malformed key, a corrupt file and a truncated one with valid names.
+    const put = async (bucket: string, key: string, bytes?: Uint8Array): Promise<string> => {
+      const p = join(root, bucket, ...key.split('/'));
+      await mkdir(join(p, '..'), { recursive: true });
+      if (bytes) await writeFile(p, bytes);
+      return p;
+    };
+    const goesScenes: string[] = [];
+    for (const [sector, t] of [['F', '2026-11-25T17:00:20.5Z'], ['F', '2026-11-25T17:10:20.5Z'], ['C', '2026-11-25T17:01:17.1Z'], ['F', '2026-11-25T16:50:20.5Z']] as const) {
+      const start = new Date(t);
+      const name = abiFileName({ sector, start });
+      const product = `ABI-L1b-Rad${sector}`;
+      await writeAbiFile(await put('noaa-goes19', prefixFor('abi', product, start) + name), { sector, start });
+      goesScenes.push(name.replace(/_c\d{14}\.nc$/, ''));
+    }
+    const fdPrefix = prefixFor('abi', 'ABI-L1b-RadF', now);
+    await put('noaa-goes19', fdPrefix + abiFileName({ sector: 'F', start: new Date('2026-11-25T17:20:20.5Z'), band: 2 }), new Uint8Array([1, 2, 3]));
+    await put('noaa-goes19', fdPrefix + 'OR_ABI-L1b-RadF-M6C13_G19_garbage.nc', new Uint8Array([1]));
+    const corruptName = abiFileName({ sector: 'F', start: new Date('2026-11-25T17:20:20.5Z') });
+    await put('noaa-goes19', fdPrefix + corruptName, new Uint8Array(4096).fill(7));
+    const truncName = abiFileName({ sector: 'C', start: new Date('2026-11-25T17:06:17.1Z') });
+    const truncPath = await put('noaa-goes19', prefixFor('abi', 'ABI-L1b-RadC', now) + truncName);
+    await writeAbiFile(truncPath, { sector: 'C', start: new Date('2026-11-25T17:06:17.1Z') });
+    await truncate(truncPath, 2000);
+
+    // Himawari-9: all 10 segments of 17:10 band 13 (one item), 3 of 17:20 (waits), segment files of band 3 (filtered).
+    const h1710 = new Date('2026-11-25T17:10:00Z');
+    for (let s = 1; s <= 10; s++) {
+      await put('noaa-himawari9', prefixFor('ahi', 'AHI-L1b-FLDK', h1710) + himawariFileName({ time: h1710, segment: s }), himawariSegmentFile({ time: h1710, segment: s }));
+    }
+    const h1720 = new Date('2026-11-25T17:20:00Z');
+    for (let s = 1; s <= 3; s++) {
+      await put('noaa-himawari9', prefixFor('ahi', 'AHI-L1b-FLDK', h1720) + himawariFileName({ time: h1720, segment: s }), himawariSegmentFile({ time: h1720, segment: s }));
+    }
+    await put('noaa-himawari9', prefixFor('ahi', 'AHI-L1b-FLDK', h1710) + himawariFileName({ time: h1710, segment: 1, band: 3 }), new Uint8Array([0]));
+
+    const s3 = await startS3Server(root, { pageSize: 2 });
+    cleanups.push(() => s3.close());
+    const gw = await standInGateway('k3y');
+    cleanups.push(() => gw.close());
+    const db = await openTestPglite();
+    cleanups.push(() => db.dispose());
+    await migrate(db.db);
+    const bus = await embeddedBus();
+    cleanups.push(() => bus.cleanup());
+    const cfg = loadConfig({
+      env: {},
+      overrides: {
+        namespace: bus.names.namespace,
+        'imagery.s3Endpoint': s3.url,
+        'imagery.sources': ['goes-east', 'himawari-9'],
+        'imagery.intervalMs': 1000,
+        'imagery.gatewayUrl': gw.url,
+        'imagery.segmentTimeoutMs': 3_600_000,
+        'imagery.headerBytes': 4096,
+      },
+    });
+    const make = async (hostId: string): Promise<ImageryIngest> => {
+      const transport = await bus.connect();
+      const leases = new LeaseManager({ bucket: await transport.kv('leases'), holder: hostId, leaseMs: 1500, safetyMs: 300, logger: quietLogger(hostId) });
+      const ingest = new ImageryIngest({ config: cfg, db: db.db, leases, logger: quietLogger(hostId), hostId, apiKey: async () => 'k3y', now: () => now });
+      ingest.start();
+      cleanups.push(() => ingest.stop());
+      return ingest;
+    };
+
+    const a = await make('imagery-a');
+    await until('first poll done', 30_000, () => a.stats.polls >= 2);
+    const expected = [...goesScenes, 'HS_H09_20261125_1710_B13_FLDK_R20'].sort();
+    assert.deepEqual([...new Set(gw.posts.map((p) => p.id))].sort(), expected, 'every complete scene registered');
+    assert.equal(gw.posts.length, expected.length, 'each exactly once');
+    assert.equal(a.stats.registered, expected.length);
+    assert.ok(s3.stats.list > 8, `listings were paged (${s3.stats.list} list requests)`);
+    assert.ok(s3.stats.ranged > 0, 'headers were read with Range requests');
+    assert.ok((a.stats.reasons.malformed_key ?? 0) >= 1, 'malformed key counted');
+    assert.ok((a.stats.reasons.bad_file ?? 0) >= 2, `corrupt and truncated files counted: ${JSON.stringify(a.lastSkips)}`);
+    const rows = await listIngested(db.db, 100);
+    const corruptRow = rows.find((r) => r.itemId === corruptName.replace(/_c\d{14}\.nc$/, ''));
+    assert.equal(corruptRow?.outcome, 'rejected');
+    assert.match(corruptRow!.reason, /HDF5/);
+    const truncRow = rows.find((r) => r.itemId === truncName.replace(/_c\d{14}\.nc$/, ''));
+    assert.equal(truncRow?.outcome, 'rejected');
+
+    const him = gw.posts.find((p) => p.id.startsWith('HS_H09'))!;
+    const assets = him.item.assets as Record<string, { href: string }>;
+    assert.equal(Object.keys(assets).length, 10, 'one item with 10 segment assets');
+    assert.ok(assets['segment-01']!.href.startsWith(`${s3.url}/noaa-himawari9/AHI-L1b-FLDK/2026/11/25/1710/`));
+    assert.deepEqual((him.item.properties as Record<string, unknown>)['starweather:segments_missing'], []);
+    const fd = gw.posts.find((p) => p.id === goesScenes[0])!;
+    assert.equal((fd.item.properties as Record<string, unknown>).platform, 'goes-19');
+    assert.equal((fd.item.assets as Record<string, { href: string }>).data!.href.startsWith(`${s3.url}/noaa-goes19/ABI-L1b-RadF/2026/329/17/`), true);
+
+    // Replace the actor: the new leader polls and registers nothing again.
+    await a.stop();
+    const postsBefore = gw.posts.length;
+    const b = await make('imagery-b');
+    await until('the new actor polled twice', 30_000, () => b.stats.polls >= 2);
+    assert.equal(gw.posts.length, postsBefore, 'no re-registration after the restart');
+    assert.equal(b.stats.registered, 0);
+
+    // The missing Himawari segments arrive: the 17:20 scene is registered once, as one item.
+    for (let s = 4; s <= 10; s++) {
+      await put('noaa-himawari9', prefixFor('ahi', 'AHI-L1b-FLDK', h1720) + himawariFileName({ time: h1720, segment: s }), himawariSegmentFile({ time: h1720, segment: s }));
+    }
+    await until('17:20 registered', 30_000, () => gw.posts.some((p) => p.id === 'HS_H09_20261125_1720_B13_FLDK_R20'));
+    const polls = b.stats.polls;
+    await until('two more polls', 30_000, () => b.stats.polls >= polls + 2);
+    assert.equal(gw.posts.filter((p) => p.id === 'HS_H09_20261125_1720_B13_FLDK_R20').length, 1);
+    assert.equal(Object.keys(gw.posts.find((p) => p.id === 'HS_H09_20261125_1720_B13_FLDK_R20')!.item.assets as object).length, 10);
+  });
+
+  test('local directory source: dropped files registered with file:// hrefs; a gateway 401 is retried, not lost', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sw-imgdir-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const start = new Date('2026-11-25T17:00:20.5Z');
+    await writeAbiFile(join(dir, abiFileName({ sector: 'C', start })), { sector: 'C', start });
+    await writeFile(join(dir, 'notes.txt'), 'not imagery');
+    const gw = await standInGateway('right');
+    cleanups.push(() => gw.close());
+    const db = await openTestPglite();
+    cleanups.push(() => db.dispose());
+    await migrate(db.db);
+    const bus = await embeddedBus();
+    cleanups.push(() => bus.cleanup());
+    const cfg = loadConfig({ env: {}, overrides: { namespace: bus.names.namespace, 'imagery.sources': [], 'imagery.dir': dir, 'imagery.intervalMs': 1000, 'imagery.gatewayUrl': gw.url } });
+    let key = 'wrong';
+    const transport = await bus.connect();
+    const leases = new LeaseManager({ bucket: await transport.kv('leases'), holder: 'dir-host', leaseMs: 1500, safetyMs: 300, logger: quietLogger('dir') });
+    const ingest = new ImageryIngest({ config: cfg, db: db.db, leases, logger: quietLogger('dir'), hostId: 'dir-host', apiKey: async () => key });
+    ingest.start();
+    cleanups.push(() => ingest.stop());
+    await until('a poll with the wrong key', 20_000, () => ingest.stats.retries >= 1);
+    assert.equal(gw.posts.length, 0);
+    key = 'right';
+    await until('registered once the key is right', 20_000, () => gw.posts.length === 1);
+    const item = gw.posts[0]!.item;
+    const href = (item.assets as Record<string, { href: string }>).data!.href;
+    assert.ok(href.startsWith('file://') && href.endsWith('.nc'), href);
+    assert.equal(await readFile(new URL(href)).then((b) => b.byteLength > 0), true);
+    assert.ok((ingest.stats.reasons.malformed_key ?? 0) >= 1, 'notes.txt counted as not imagery');
+    const polls = ingest.stats.polls;
+    await until('two more polls', 20_000, () => ingest.stats.polls >= polls + 2);
+    assert.equal(gw.posts.length, 1);
+  });
+});
