@@ -6,12 +6,8 @@
 import { registry } from '../message.js';
 import { names, QUEUES } from '../names.js';
 import { topology, DEFAULT_TOPOLOGY } from '../topology.js';
-import '../messages/work-task.js';
-import '../messages/dead-letter.js';
-import '../messages/cluster.js';
-import '../messages/host-ipc.js';
-import '../messages/catalog.js';
-import '../messages/ws.js';
+// Every message protocol/ defines registers itself on import; the index imports them all.
+import '../index.js';
 import { TRACKER_FRAME_DOC } from '../frames/tracker-state.js';
 
 function strip(schema: unknown): unknown {
