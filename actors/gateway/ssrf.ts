@@ -180,6 +180,8 @@ export interface SafeFetchLimits {
   method?: 'GET' | 'HEAD';
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** Extra trusted CA certificates (PEM) for https: a private S3-compatible endpoint, or a test server. */
+  ca?: string | Buffer;
 }
 
 export type SafeFetchResult =
@@ -223,10 +225,10 @@ export async function safeFetch(href: string, policy: AssetPolicy, limits: SafeF
     if (why) return { ok: false, kind: 'blocked', code: 'private_address', reason: `${host} resolves to ${a.address} (${why}); refused` };
   }
   const pinned = addresses[0]!;
-  return request(url, pinned.address, limits);
+  return request(url, host, pinned.address, limits);
 }
 
-function request(url: URL, address: string, limits: SafeFetchLimits): Promise<SafeFetchResult> {
+function request(url: URL, host: string, address: string, limits: SafeFetchLimits): Promise<SafeFetchResult> {
   return new Promise((done) => {
     let settled = false;
     const finish = (r: SafeFetchResult): void => {
@@ -247,7 +249,8 @@ function request(url: URL, address: string, limits: SafeFetchLimits): Promise<Sa
       method: limits.method ?? 'GET',
       headers,
       agent: false,
-      ...(isHttps ? { servername: url.hostname } : {}),
+      // SNI and certificate verification use the name, while the socket goes to the checked address.
+      ...(isHttps ? { servername: host, ...(limits.ca ? { ca: limits.ca } : {}) } : {}),
     };
     const req = (isHttps ? https : http).request(opts, (res) => {
       const status = res.statusCode ?? 0;

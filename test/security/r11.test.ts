@@ -9,8 +9,11 @@
  * right key, an allowed origin) prove each check can fail.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -165,6 +168,65 @@ describe('R11 SSRF: safeFetch never reaches a loopback canary', () => {
     const big = await safeFetch(`http://localhost:${canary.port}/big`, p, { timeoutMs: 3000, maxBytes: 100 * 1024 });
     assert.equal(!big.ok && big.code, 'too_large', JSON.stringify(big));
     canary.hits.length = 0;
+  });
+});
+
+/** A self-signed certificate for `name` (openssl), as PEM key and cert. */
+function selfSigned(dir: string, name: string): { key: string; cert: string } {
+  const key = join(dir, `${name}.key`);
+  const cert = join(dir, `${name}.crt`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'ignore' });
+  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+}
+
+describe('R11 SSRF: https to the pinned address keeps SNI and certificate checks on the name', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sw-r11-tls-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the server sees SNI and Host = the name; a certificate for another name fails', async () => {
+    const good = selfSigned(dir, 'localhost');
+    const other = selfSigned(dir, 'other.example');
+    const seen: Array<{ sni: string | false | null; host: string | undefined }> = [];
+    const server = createHttpsServer({ key: good.key, cert: good.cert }, (req, res) => {
+      seen.push({ sni: (req.socket as TLSSocket).servername, host: req.headers.host });
+      res.end('tls ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const policy: AssetPolicy = { schemes: ['https'], hosts: [`localhost:${port}`], fileRoot: '', allowLoopbackForTests: true };
+      const limits = { timeoutMs: 3000, maxBytes: 1024 };
+      const ok = await safeFetch(`https://localhost:${port}/tls`, policy, { ...limits, ca: good.cert });
+      assert.ok(ok.ok, JSON.stringify(ok));
+      assert.equal(ok.body.toString(), 'tls ok');
+      assert.deepEqual([...seen], [{ sni: 'localhost', host: `localhost:${port}` }]);
+      // The certificate names only DNS:localhost (no IP SAN), so the success above shows verification used the name.
+      // A trusted certificate for another name fails the name check; nothing is served.
+      const otherServer = createHttpsServer({ key: other.key, cert: other.cert }, (req, res) => {
+        seen.push({ sni: (req.socket as TLSSocket).servername, host: req.headers.host });
+        res.end('wrong server');
+      });
+      await new Promise<void>((r) => otherServer.listen(0, '127.0.0.1', r));
+      const otherPort = (otherServer.address() as { port: number }).port;
+      try {
+        const bad = await safeFetch(`https://localhost:${otherPort}/tls`, { ...policy, hosts: [`localhost:${otherPort}`] }, { ...limits, ca: other.cert });
+        assert.equal(!bad.ok && bad.code, 'network', JSON.stringify(bad));
+        assert.match(!bad.ok ? bad.reason : '', /ALTNAME|does not match|not in the cert/i);
+      } finally {
+        otherServer.closeAllConnections();
+        await new Promise<void>((r) => otherServer.close(() => r()));
+      }
+      const untrusted = await safeFetch(`https://localhost:${port}/tls`, policy, limits);
+      assert.equal(!untrusted.ok && untrusted.code, 'network', 'a self-signed certificate is not trusted by default');
+      assert.equal(seen.length, 1);
+      // Without the test flag the name resolves to loopback and nothing connects.
+      const blocked = await safeFetch(`https://localhost:${port}/tls`, { ...policy, allowLoopbackForTests: false }, { ...limits, ca: good.cert });
+      assert.equal(!blocked.ok && blocked.code, 'private_address');
+      assert.equal(seen.length, 1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
 
