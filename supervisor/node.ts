@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
-import { errorMessage } from '../protocol/errors.js';
+import { ConfigError, errorMessage } from '../protocol/errors.js';
 import { names } from '../protocol/names.js';
 import type { Role } from '../protocol/messages/cluster.js';
 import type { Transport } from '../protocol/transport.js';
@@ -67,8 +67,28 @@ export function childSpecs(cfg: Config, mode: 'process' | 'inline', inline: (rol
   );
 }
 
+/** Roles whose hosts open the database (tracker state, catalog, STAC, tiles). */
+export const STORAGE_ROLES: readonly Role[] = ['tracker', 'tile', 'ingest', 'gateway'];
+
+/**
+ * Forked hosts cannot share the embedded database: PGlite allows one opener
+ * per data directory. A node that forks more than one storage role needs a
+ * shared PostgreSQL (DATABASE_URL); say so before anything starts.
+ */
+export function checkStorageLayout(cfg: Config, mode: 'process' | 'inline'): void {
+  if (mode !== 'process' || cfg.database.url) return;
+  const using = STORAGE_ROLES.filter((r) => cfg.roles.includes(r));
+  if (using.length > 1) {
+    throw new ConfigError(
+      'database.url (DATABASE_URL)',
+      `cluster mode forks one process per role, and ${using.join(', ')} each open the database: set DATABASE_URL to a PostgreSQL server (the embedded database allows one process)`,
+    );
+  }
+}
+
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const cfg = o.config;
+  checkStorageLayout(cfg, o.mode);
   const log = o.logger ?? createLogger({ nodeId: cfg.nodeId, role: 'supervisor', level: cfg.logLevel, destination: 1 });
   const registry = new Registry();
   registry.setDefaultLabels({ node: cfg.nodeId });

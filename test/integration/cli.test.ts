@@ -221,3 +221,9 @@ test('a host that cannot start is restarted 5 times, then the node gives up and 
     await deleteNamespace(NATS_URL, n);
   }
 });
+
+test('a cluster node forking two storage roles without DATABASE_URL exits 2 naming DATABASE_URL', async () => {
+  const r = runCli(['node', '--roles', 'tracker,gateway'], cliEnv({ NATS_URL: 'nats://127.0.0.1:4222' }));
+  assert.equal((await r.exited).code, 2);
+  assert.match(r.stderr(), /DATABASE_URL/);
+});
