@@ -81,7 +81,7 @@ const LON_OFFSET = 36;
 
 export class StateFanout {
   private readonly latest = new Map<number, Entry>();
-  private readonly dirty = new Set<number>();
+  private dirty = new Set<number>();
   private readonly clients = new Map<FanoutClient, ClientState>();
   private readonly classes = new Map<string, SubscriptionClass>();
   private flushTimer: NodeJS.Timeout | null = null;
@@ -184,14 +184,24 @@ export class StateFanout {
     }
     if (this.dirty.size === 0) return;
     const tickMs = this.pendingTickMs;
-    const ids = [...this.dirty];
-    this.dirty.clear();
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    const ids = [...dirty];
     let frames = 0;
     for (const cls of this.classes.values()) {
       const entries: Entry[] = [];
-      for (const id of ids) {
-        const e = this.latest.get(id);
-        if (e && matches(cls.sub, id, e.latDeg, e.lonDeg, this.o.groupsOf)) entries.push(e);
+      const sub = cls.sub;
+      if (sub.ids && !sub.groups && !sub.bbox && sub.ids.size < ids.length) {
+        // A short id list (the common dashboard case): walk it, not every changed state.
+        for (const id of sub.ids) {
+          const e = dirty.has(id) ? this.latest.get(id) : undefined;
+          if (e) entries.push(e);
+        }
+      } else {
+        for (const id of ids) {
+          const e = this.latest.get(id);
+          if (e && matches(sub, id, e.latDeg, e.lonDeg, this.o.groupsOf)) entries.push(e);
+        }
       }
       if (entries.length === 0) continue;
       // Encoded once, shared by every client of the class.
