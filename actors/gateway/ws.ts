@@ -82,6 +82,8 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
     const now = Date.now();
     const lastTickMs = fanout.stats().lastTickMs;
     for (const [socket, st] of live) {
+      // A closing socket (e.g. a slow client being dropped) would throw on ping.
+      if (socket.readyState !== socket.OPEN) continue;
       if (!st.alive) {
         o.onReject?.('heartbeat_timeout');
         socket.terminate();
