@@ -19,8 +19,12 @@ import { requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
 import { useProblemDetails } from './errors.js';
 import type { StateFanout } from './fanout.js';
 import { healthPlugin } from './health.js';
-import { registerOpenApi } from './openapi.js';
+import { OPENAPI_PATH, registerOpenApi } from './openapi.js';
 import { satellitesPlugin } from './satellites.js';
+import { checkAssetHref, type AssetPolicy } from './ssrf.js';
+import { stacPlugin } from './stac/index.js';
+import { tasksPlugin } from './tasks.js';
+import type { Transport } from '../../protocol/transport.js';
 import { WS_MAX_PAYLOAD, wsPlugin, type WsLimits } from './ws.js';
 
 export interface GatewayAppOptions {
@@ -36,6 +40,10 @@ export interface GatewayAppOptions {
   onInvalidState?(noradId: number): void;
   /** Write-endpoint key (auth.ts loadApiKey); absent: writes answer 503, never open. */
   apiKey?: ApiKeyAuth;
+  /** The bus STAC registrations enqueue their processing tasks on; absent: STAC writes answer 503. */
+  transport?: Transport;
+  /** SSRF policy for asset hrefs (ssrf.ts assetPolicyFromConfig); absent: every href is refused. */
+  assetPolicy?: AssetPolicy;
 }
 
 export const HTTP_LIMITS = {
@@ -77,5 +85,16 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth });
   await app.register(satellitesPlugin, { storage: o.storage, ...(o.onInvalidState ? { onInvalidState: o.onInvalidState } : {}) });
   await app.register(wsPlugin, { fanout: o.fanout, limits: o.ws, logger: o.logger.child({ component: 'ws' }), ...(o.onReject ? { onReject: o.onReject } : {}) });
+  await app.register(tasksPlugin, { storage: o.storage });
+  const policy = o.assetPolicy;
+  await app.register(stacPlugin, {
+    storage: o.storage,
+    transport: o.transport ?? null,
+    authorize: app.requireApiKey,
+    checkHref: (h) => (policy ? checkAssetHref(h, policy) : { ok: false, reason: 'no asset policy configured' }),
+    bodyLimits: { item: HTTP_LIMITS.itemBodyLimitBytes, itemCollection: HTTP_LIMITS.itemCollectionBodyLimitBytes },
+    openApiPath: OPENAPI_PATH,
+    ...(o.onReject ? { onReject: o.onReject } : {}),
+  });
   return app;
 }

@@ -11,6 +11,7 @@ import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
 import type { RoleService, RunningService } from '../host/services.js';
 import { buildGatewayApp } from './app.js';
 import { loadApiKey } from './auth.js';
+import { assetPolicyFromConfig } from './ssrf.js';
 import { StateFanout } from './fanout.js';
 import { GroupIndex } from './groups.js';
 
@@ -91,6 +92,8 @@ export const gatewayService: RoleService = {
       const apiKey = await loadApiKey({ configured: cfg.gateway.apiKey, dataDir: cfg.dataDir, cluster: Boolean(cfg.nats.url || cfg.database.url), log });
       app = await buildGatewayApp({
         apiKey,
+        transport: ctx.transport,
+        assetPolicy: assetPolicyFromConfig(cfg),
         logger: log,
         storage: ctx.storage,
         nodeView: ctx.nodeView,

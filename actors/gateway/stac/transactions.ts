@@ -15,7 +15,7 @@
  * idempotent on the task id, so that costs work, never correctness — the
  * alternative, never re-enqueueing, could lose the task.
  */
-import type { FastifyPluginAsync, FastifyReply, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, onRequestAsyncHookHandler } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { IMAGERY_SCENE_KIND, ImagerySceneTaskMessage, imagerySceneTaskId } from '../../../protocol/messages/imagery.js';
 import { QUEUE_PRIORITY, type QueueName } from '../../../protocol/names.js';
@@ -40,8 +40,10 @@ export interface StacWriteOptions {
   storage(): Promise<Storage>;
   /** The bus the processing tasks are enqueued on; null answers writes with 503. */
   transport: Transport | null;
-  /** The API-key preHandler (auth.ts requireApiKey). Without one, writes are refused, never open. */
-  authorize?: preHandlerAsyncHookHandler;
+  /** The API-key hook (auth.ts requireApiKey), run onRequest: before the body is read. Without one, writes are refused, never open. */
+  authorize?: onRequestAsyncHookHandler;
+  /** Per-route body limits (app.ts HTTP_LIMITS); default the app's. */
+  bodyLimits?: { item: number; itemCollection: number };
   /** The SSRF policy check for asset hrefs (ssrf.ts checkAssetHref bound to the configured policy). */
   checkHref(href: string): HrefVerdict;
   /** Items in one ItemCollection POST. */
@@ -58,7 +60,7 @@ export interface Registration {
   created: boolean;
 }
 
-const refuseWrites: preHandlerAsyncHookHandler = async () => {
+const refuseWrites: onRequestAsyncHookHandler = async () => {
   throw new HttpProblem(503, 'SW_ERR_WRITES_DISABLED', 'writes are disabled: no API key check is configured');
 };
 
@@ -144,7 +146,8 @@ async function enqueueAll(transport: Transport, collection: string, regs: Regist
 export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app, o) => {
   warmItemValidator();
   const maxBulk = o.maxBulkItems ?? 500;
-  const preHandler = o.authorize ?? refuseWrites;
+  const onRequest = o.authorize ?? refuseWrites;
+  const limit = (n: number | undefined): { bodyLimit?: number } => (n ? { bodyLimit: n } : {});
   const params = Type.Object({ collectionId: IdParam });
   const itemParams = Type.Object({ collectionId: IdParam, itemId: IdParam });
 
@@ -162,7 +165,7 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
 
   app.post<{ Params: { collectionId: string }; Body: unknown }>(
     '/collections/:collectionId/items',
-    { preHandler, schema: { params, body: Type.Object({}, { additionalProperties: true, description: 'A STAC Item, or an ItemCollection (FeatureCollection of Items) for bulk registration' }) } },
+    { onRequest, ...limit(o.bodyLimits?.itemCollection), schema: { params, body: Type.Object({}, { additionalProperties: true, description: 'A STAC Item, or an ItemCollection (FeatureCollection of Items) for bulk registration' }) } },
     async (req, reply) => {
       const transport = needTransport();
       const cid = req.params.collectionId;
@@ -194,7 +197,7 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
 
   app.put<{ Params: { collectionId: string; itemId: string }; Body: unknown }>(
     '/collections/:collectionId/items/:itemId',
-    { preHandler, schema: { params: itemParams, body: Type.Object({}, { additionalProperties: true, description: 'A STAC Item replacing the stored one' }) } },
+    { onRequest, ...limit(o.bodyLimits?.item), schema: { params: itemParams, body: Type.Object({}, { additionalProperties: true, description: 'A STAC Item replacing the stored one' }) } },
     async (req, reply) => {
       const transport = needTransport();
       const { collectionId: cid, itemId } = req.params;
@@ -213,7 +216,7 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
 
   app.delete<{ Params: { collectionId: string; itemId: string } }>(
     '/collections/:collectionId/items/:itemId',
-    { preHandler, schema: { params: itemParams } },
+    { onRequest, schema: { params: itemParams } },
     async (req, reply) => {
       const storage = await o.storage();
       if (!(await deleteItem(storage.db, req.params.collectionId, req.params.itemId))) {
