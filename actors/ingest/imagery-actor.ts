@@ -33,6 +33,7 @@ import { goesItem, himawariItem, type HimawariSegmentRef, type StacItem } from '
 import { SOURCES, parseGoesKey, parseHimawariKey, prefixesToPoll, type GoesKey, type HimawariKey, type KeyParse, type SourceSpec } from './imagery-keys.js';
 import { handledIds, recordIngested } from './imagery-registry.js';
 import { S3Client, type HttpGet } from './imagery-s3.js';
+import { imageryFetchPolicy, safeGet } from './imagery-fetch.js';
 
 export const IMAGERY_LEASE_KEY = 'singleton.imagery-ingest';
 
@@ -51,7 +52,7 @@ export interface ImageryIngestOptions {
   leases: LeaseManager;
   logger: Logger;
   hostId: string;
-  /** How S3 is read (defaults to plain fetch with limits; the gateway's safe fetcher where given). */
+  /** How S3 is read; defaults to the SSRF-guarded safeFetch under imageryFetchPolicy(config). */
   httpGet?: HttpGet;
   /** How items are registered (defaults to POST {gatewayUrl}/collections/imagery/items). */
   post?: ItemPoster;
@@ -150,8 +151,8 @@ export class ImageryIngest {
     this.now = options.now ?? (() => new Date());
     this.s3 = new S3Client({
       endpoint: this.cfg.s3Endpoint,
-      ...(options.httpGet ? { get: options.httpGet } : {}),
-      limits: { timeoutMs: this.cfg.timeoutMs, maxBytes: 16 * 1024 * 1024 },
+      get: options.httpGet ?? safeGet(imageryFetchPolicy(options.config)),
+      limits: { timeoutMs: this.cfg.timeoutMs, maxBytes: options.config.assets.fetchMaxBytes },
       userAgent: options.config.http.userAgent,
     });
     this.post = options.post ?? gatewayPoster(options.config, options.apiKey ?? (() => defaultApiKey(options.config)));

@@ -88,7 +88,8 @@ export function objectUrl(endpoint: string, bucket: string, key: string): string
 
 function bucketUrl(endpoint: string, bucket: string): string {
   if (endpoint.includes('{bucket}')) return `${endpoint.replace('{bucket}', bucket).replace(/\/+$/, '')}/`;
-  return `${endpoint.replace(/\/+$/, '')}/${bucket}`;
+  // Trailing slash: the bucket is a path prefix (/bucket/), as allow lists of path-style buckets expect.
+  return `${endpoint.replace(/\/+$/, '')}/${bucket}/`;
 }
 
 function unxml(s: string): string {

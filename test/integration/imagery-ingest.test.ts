@@ -116,11 +116,16 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     await migrate(db.db);
     const bus = await embeddedBus();
     cleanups.push(() => bus.cleanup());
+    // Through the SSRF guard: a host name (literal IPs are always refused), listed as a private host.
+    const endpoint = s3.url.replace('127.0.0.1', 'localhost');
+    const hostPort = new URL(endpoint).host;
     const cfg = loadConfig({
       env: {},
       overrides: {
         namespace: bus.names.namespace,
-        'imagery.s3Endpoint': s3.url,
+        'imagery.s3Endpoint': endpoint,
+        'assets.hosts': [hostPort],
+        'assets.privateHosts': [hostPort],
         'imagery.sources': ['goes-east', 'himawari-9'],
         'imagery.intervalMs': 1000,
         'imagery.gatewayUrl': gw.url,
@@ -157,11 +162,11 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     const him = gw.posts.find((p) => p.id.startsWith('HS_H09'))!;
     const assets = him.item.assets as Record<string, { href: string }>;
     assert.equal(Object.keys(assets).length, 10, 'one item with 10 segment assets');
-    assert.ok(assets['segment-01']!.href.startsWith(`${s3.url}/noaa-himawari9/AHI-L1b-FLDK/2026/11/25/1710/`));
+    assert.ok(assets['segment-01']!.href.startsWith(`${endpoint}/noaa-himawari9/AHI-L1b-FLDK/2026/11/25/1710/`));
     assert.deepEqual((him.item.properties as Record<string, unknown>)['starweather:segments_missing'], []);
     const fd = gw.posts.find((p) => p.id === goesScenes[0])!;
     assert.equal((fd.item.properties as Record<string, unknown>).platform, 'goes-19');
-    assert.equal((fd.item.assets as Record<string, { href: string }>).data!.href.startsWith(`${s3.url}/noaa-goes19/ABI-L1b-RadF/2026/329/17/`), true);
+    assert.equal((fd.item.assets as Record<string, { href: string }>).data!.href.startsWith(`${endpoint}/noaa-goes19/ABI-L1b-RadF/2026/329/17/`), true);
 
     // Replace the actor: the new leader polls and registers nothing again.
     await a.stop();
@@ -182,6 +187,27 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     assert.equal(Object.keys(gw.posts.find((p) => p.id === 'HS_H09_20261125_1720_B13_FLDK_R20')!.item.assets as object).length, 10);
   });
 
+  test('the SSRF guard refuses an S3 endpoint that resolves to loopback unless it is a configured private host', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sw-s3-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    const s3 = await startS3Server(root);
+    cleanups.push(() => s3.close());
+    const db = await openTestPglite();
+    cleanups.push(() => db.dispose());
+    await migrate(db.db);
+    const bus = await embeddedBus();
+    cleanups.push(() => bus.cleanup());
+    const endpoint = s3.url.replace('127.0.0.1', 'localhost');
+    const cfg = loadConfig({ env: {}, overrides: { namespace: bus.names.namespace, 'imagery.s3Endpoint': endpoint, 'imagery.sources': ['goes-east'], 'imagery.gatewayUrl': 'http://localhost:9' } });
+    const transport = await bus.connect();
+    const leases = new LeaseManager({ bucket: await transport.kv('leases'), holder: 'ssrf', leaseMs: 1500, safetyMs: 300, logger: quietLogger('ssrf') });
+    const ingest = new ImageryIngest({ config: cfg, db: db.db, leases, logger: quietLogger('ssrf'), hostId: 'ssrf' });
+    await ingest.poll();
+    assert.equal(s3.stats.list, 0, 'no request reached the server');
+    assert.ok((ingest.stats.reasons.list_error ?? 0) >= 1);
+    assert.match(ingest.lastSkips.at(-1)!.reason, /SSRF guard \(private_address\)/);
+  });
+
   test('local directory source: dropped files registered with file:// hrefs; a gateway 401 is retried, not lost', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sw-imgdir-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -195,7 +221,7 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     await migrate(db.db);
     const bus = await embeddedBus();
     cleanups.push(() => bus.cleanup());
-    const cfg = loadConfig({ env: {}, overrides: { namespace: bus.names.namespace, 'imagery.sources': [], 'imagery.dir': dir, 'imagery.intervalMs': 1000, 'imagery.gatewayUrl': gw.url } });
+    const cfg = loadConfig({ env: {}, overrides: { namespace: bus.names.namespace, 'imagery.sources': [], 'imagery.dir': dir, 'assets.fileRoot': dir, 'imagery.intervalMs': 1000, 'imagery.gatewayUrl': gw.url } });
     let key = 'wrong';
     const transport = await bus.connect();
     const leases = new LeaseManager({ bucket: await transport.kv('leases'), holder: 'dir-host', leaseMs: 1500, safetyMs: 300, logger: quietLogger('dir') });
