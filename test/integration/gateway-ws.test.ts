@@ -229,8 +229,9 @@ describe('websocket fanout', () => {
 describe('websocket backpressure', () => {
   test('a client that stops reading does not hold up the others and is disconnected at the bound', { timeout: 90_000 }, async () => {
     // ~3,000 objects: 144 kB per tick, ten ticks a second, so the paused
-    // client's socket buffers fill within seconds.
-    const h = await startGatewayHarness({ count: 20, publishCount: 3000, env: { STARWEATHER_WS_MAX_BUFFERED_BYTES: '262144', STARWEATHER_WS_MAX_SKIPPED_FRAMES: '5' } });
+    // client's socket buffers fill within seconds. Heartbeats are slowed so
+    // the disconnect seen is the backpressure bound, not a missed ping.
+    const h = await startGatewayHarness({ count: 20, publishCount: 3000, env: { STARWEATHER_WS_MAX_BUFFERED_BYTES: '262144', STARWEATHER_WS_MAX_SKIPPED_FRAMES: '5', STARWEATHER_WS_HEARTBEAT_MS: '120000' } });
     const clients: Client[] = [];
     let stop = () => {};
     try {
