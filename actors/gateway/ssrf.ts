@@ -33,7 +33,7 @@ export interface AssetPolicy {
   /**
    * Allowed hosts: `host`, `host:port` (a non-default port must be named),
    * `host/prefix` or `host:port/prefix` (path-style buckets: the path must
-   * start with `/prefix/`). Compared lower-case.
+   * be `/prefix` or start with `/prefix/`). Compared lower-case.
    */
   hosts: readonly string[];
   /** file: hrefs are accepted only under this directory; '' refuses file:. */
@@ -147,7 +147,8 @@ export function checkAssetHref(href: string, policy: AssetPolicy): HrefCheck {
   const onPort = candidates.filter((e) => e.port === url.port);
   if (onPort.length === 0) return refuse('port', `port ${url.port} is not allowed for host ${host}`);
   const path = url.pathname;
-  if (!onPort.some((e) => e.prefix === '' || path.startsWith(`/${e.prefix}/`))) {
+  // `/bucket` alone is a path-style bucket request (ListObjectsV2); `/bucketx/` is another bucket.
+  if (!onPort.some((e) => e.prefix === '' || path === `/${e.prefix}` || path.startsWith(`/${e.prefix}/`))) {
     return refuse('path', `path ${path.slice(0, 200)} on ${host} is outside the allowed bucket prefixes (${onPort.map((e) => e.prefix).join(', ')})`);
   }
   return { ok: true, url, kind: 'http' };

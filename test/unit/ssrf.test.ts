@@ -80,6 +80,8 @@ const refused: Array<[string, HrefRefusal]> = [
   ['https://127.0.0.1.nip.io/x', 'host'],
   ['https://s3.amazonaws.com/other-bucket/x', 'path'],
   ['https://s3.amazonaws.com/noaa-goes19-evil/x', 'path'],
+  ['https://s3.amazonaws.com/noaa-goes19-evil?list-type=2', 'path'],
+  ['https://s3.amazonaws.com/?list-type=2', 'path'],
   ['https://s3.amazonaws.com/noaa-goes19/../other-bucket/x', 'path'],
   ['https://s3.amazonaws.com/noaa-goes19/%2e%2e/other-bucket/x', 'path'],
   // Not absolute URLs.
@@ -118,6 +120,7 @@ describe('checkAssetHref', () => {
       'https://NOAA-HIMAWARI9.s3.amazonaws.com/AHI-L1b-FLDK/2026/11/25/1800/HS_H09_20261125_1800_B13_FLDK_R20_S0110.DAT.bz2',
       'https://noaa-goes19.s3.amazonaws.com./x.nc',
       'https://s3.amazonaws.com/noaa-goes19/ABI-L1b-RadF/x.nc',
+      'https://s3.amazonaws.com/noaa-goes19?list-type=2&prefix=ABI-L1b-RadF/2026/329/',
       'https://assets.example.org:8443/x',
       'https://localhost/x',
     ]) {
