@@ -20,6 +20,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { errorMessage } from '../../protocol/errors.js';
 import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
 import { AlertRaisedMessage, type SatelliteState } from '../../protocol/messages/satellite-state.js';
+import { TRACKER_FRAME_HEADER_BYTES, TRACKER_FRAME_RECORD_BYTES } from '../../protocol/frames/tracker-state.js';
 import type { Subscription } from '../../protocol/transport.js';
 import type { HostContext, RoleService, RunningService } from '../host/services.js';
 import type { ShardManager } from '../runtime/sharding.js';
@@ -87,6 +88,9 @@ interface TrackerMetrics {
   loadRejects: Counter<'code'>;
   cacheErrors: Counter;
 }
+
+/** Slots per slice of a tick (about 15-25 ms of CPU each). */
+const PREPARE_CHUNK = 8192;
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -450,15 +454,16 @@ export class TrackerRuntime {
     const lead = Math.min(p * 0.6, this.lastPrepareWallMs * 1.5 + 20);
     const now = Date.now();
     const T = (Math.floor((now + lead) / p) + 1) * p;
-    this.timer = setTimeout(() => {
+    this.timer = setTimeout(async () => {
       try {
-        this.prepare(T);
+        await this.prepareSliced(T);
       } catch (err) {
         this.prepared = null;
         this.ctx.logger.error({ error: errorMessage(err) }, 'tracker tick failed');
         this.schedule();
         return;
       }
+      if (this.stopped) return;
       const deliverNow = (): void => {
         try {
           this.deliver();
@@ -479,16 +484,54 @@ export class TrackerRuntime {
     this.deliver();
   }
 
-  /** Propagate, QA and encode every owned shard's frame for instant `tMs`; nothing leaves the process yet. */
+  /** Propagate, QA and encode every owned shard's frame for instant `tMs` in one go; nothing leaves the process yet. */
   prepare(tMs: number): void {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    // owns() drops expired leases, which removes their actors synchronously (release()).
-    const owned = this.shards.ownedShards();
-    const ownedSet = new Set(owned);
-    for (const s of this.table.shards()) if (!ownedSet.has(s)) this.release(s, 'not-owned');
-    const res = this.table.tick(tMs);
+    this.beginPrepare(tMs);
+    this.table.tickRange(0, this.table.count);
+    this.finishPrepare(tMs, cpu0, t0, 0);
+  }
 
+  /**
+   * The same in slices of `chunk` slots with the event loop free in between:
+   * a 100k-object tick is hundreds of ms of CPU, and lease renewals, bus
+   * traffic and heartbeats must not wait that long.
+   */
+  async prepareSliced(tMs: number, chunk = PREPARE_CHUNK): Promise<void> {
+    // CPU and wall are summed over the slices only: what other work ran in
+    // between (renewals, bus, other roles inline) is not the tick's.
+    let cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let yieldedMs = 0;
+    let cpuUs = 0;
+    const end = this.beginPrepare(tMs);
+    for (let from = 0; from < end; from += chunk) {
+      this.table.tickRange(from, from + chunk);
+      if (from + chunk < end) {
+        const c = process.cpuUsage(cpu0);
+        cpuUs += c.user + c.system;
+        const y0 = performance.now();
+        await new Promise<void>((r) => setImmediate(r));
+        yieldedMs += performance.now() - y0;
+        cpu0 = process.cpuUsage();
+        if (this.stopped) return;
+      }
+    }
+    this.finishPrepare(tMs, cpu0, t0, yieldedMs, cpuUs);
+  }
+
+  private beginPrepare(tMs: number): number {
+    // owns() drops expired leases, which removes their actors synchronously (release()).
+    const owned = new Set(this.shards.ownedShards());
+    for (const s of this.table.shards()) if (!owned.has(s)) this.release(s, 'not-owned');
+    return this.table.beginTick(tMs);
+  }
+
+  private finishPrepare(tMs: number, cpu0: NodeJS.CpuUsage, t0: number, yieldedMs: number, cpuBeforeUs = 0): void {
+    const res = this.table.tickResult;
+    // Ownership as of now: a shard lost while slicing is not encoded.
+    const owned = this.shards.ownedShards();
     // One slab per tick: nats.js keeps published payloads by reference until
     // it flushes (longer while reconnecting), so buffers are not reused across ticks.
     let total = 0;
@@ -497,15 +540,17 @@ export class TrackerRuntime {
     let off = 0;
     const frames: PreparedFrame[] = [];
     for (const s of owned) {
-      const n = this.table.actorsOf(s).size;
-      if (n === 0) continue;
+      if (this.table.actorsOf(s).size === 0) continue;
       const size = this.table.frameSize(s);
-      frames.push({ shard: s, count: n, bytes: this.table.encodeShard(s, tMs, slab.subarray(off, off + size)) });
+      const bytes = this.table.encodeShard(s, tMs, slab.subarray(off, off + size));
       off += size;
+      const count = (bytes.byteLength - TRACKER_FRAME_HEADER_BYTES) / TRACKER_FRAME_RECORD_BYTES;
+      if (count > 0) frames.push({ shard: s, count, bytes });
     }
     const cpu = process.cpuUsage(cpu0);
-    this.lastPrepareWallMs = performance.now() - t0;
-    this.prepared = { tMs, frames, owned: owned.length, decayed: [...res.decayed], flagCounts: res.flagCounts, cpuUs: cpu.user + cpu.system, wallMs: this.lastPrepareWallMs };
+    // Wall time of the work itself, not of the waits between slices.
+    this.lastPrepareWallMs = performance.now() - t0 - yieldedMs;
+    this.prepared = { tMs, frames, owned: owned.length, decayed: [...res.decayed], flagCounts: res.flagCounts, cpuUs: cpuBeforeUs + cpu.user + cpu.system, wallMs: this.lastPrepareWallMs };
   }
 
   /** Publish the prepared frames (shards still owned only), write the cache, handle decays, record metrics. */

@@ -4,10 +4,9 @@
  * and frame encoding per shard from an index of slots. Struct of arrays, sized
  * by doubling: nothing in tick() allocates per object.
  */
-import type { SatRec } from 'satellite.js';
-import { checkForDecay } from 'satellite.js';
+import { checkForDecay, gstime, type SatRec } from 'satellite.js';
 import { encodeTrackerFrame, trackerFrameSize } from '../../protocol/frames/tracker-state.js';
-import { EMPTY_SLOT, propagateBatch, SGP4_OK, STATE_STRIDE } from './propagate.js';
+import { EMPTY_SLOT, julianDate, propagateMinutes, SGP4_OK, STATE_STRIDE, temeToGeodetic } from './propagate.js';
 import { DEFAULT_QA_LIMITS, evaluateTick, QA_DECAYED, QA_PHYSICAL_FAILURE, QA_STALE_EPOCH, type QaLimits } from './qa.js';
 import type { TrackerActor } from './tracker-actor.js';
 
@@ -43,6 +42,13 @@ export class TrackerTable {
   errors = new Uint8Array(0);
   flags = new Uint32Array(0);
   ids = new Uint32Array(0);
+  /** Tick sequence number that last propagated each slot. */
+  ticked = new Uint32Array(0);
+  private seq = 0;
+  private jd = 0;
+  private gmst = 0;
+  private tickEnd = 0;
+  private scratch = new Int32Array(16);
   private readonly free: number[] = [];
   private readonly byShard = new Map<number, Set<TrackerActor>>();
   private readonly shardIndex = new Map<number, ShardIndex>();
@@ -86,6 +92,9 @@ export class TrackerTable {
     const ids = new Uint32Array(capacity);
     ids.set(this.ids);
     this.ids = ids;
+    const ticked = new Uint32Array(capacity);
+    ticked.set(this.ticked);
+    this.ticked = ticked;
     this.capacity = capacity;
   }
 
@@ -102,6 +111,7 @@ export class TrackerTable {
     this.satrecs[slot] = actor.satrec;
     this.ids[slot] = actor.noradId;
     this.flags[slot] = 0;
+    this.ticked[slot] = 0;
     this.prevT[slot] = NaN;
     let set = this.byShard.get(actor.shard);
     if (!set) this.byShard.set(actor.shard, (set = new Set()));
@@ -152,27 +162,62 @@ export class TrackerTable {
    * The returned object and its arrays are reused by the next tick.
    */
   tick(tMs: number): TickResult {
+    this.beginTick(tMs);
+    this.tickRange(0, this.count);
+    return this.result;
+  }
+
+  /**
+   * Start a tick at `tMs`; then tickRange() over [0, tickEnd) in as many
+   * pieces as the caller likes (a host yields to the event loop between
+   * them, so lease renewals are never starved by a 100k-object tick). Slots
+   * added after beginTick are not part of this tick and stay out of its frames.
+   */
+  beginTick(tMs: number): number {
     const r = this.result;
     r.tMs = tMs;
     r.objects = 0;
     r.good = 0;
     r.flagCounts.fill(0);
     r.decayed.length = 0;
-    const n = this.count;
-    propagateBatch(this.satrecs, n, tMs, this.state, this.errors);
+    this.seq = (this.seq + 1) >>> 0 || 1;
+    this.jd = julianDate(tMs);
+    this.gmst = gstime(this.jd);
+    this.tickEnd = this.count;
+    return this.tickEnd;
+  }
+
+  get tickResult(): TickResult {
+    return this.result;
+  }
+
+  tickRange(from: number, to: number): void {
+    const r = this.result;
+    const tMs = r.tMs;
+    const jd = this.jd;
+    const gmst = this.gmst;
+    const end = Math.min(to, this.tickEnd, this.count);
     const state = this.state;
     const prev = this.prev;
     const prevT = this.prevT;
     const errors = this.errors;
     const flags = this.flags;
+    const ticked = this.ticked;
     const counts = r.flagCounts;
     const limits = this.limits;
-    for (let i = 0; i < n; i++) {
-      const code = errors[i]!;
-      if (code === EMPTY_SLOT) continue;
-      const actor = this.actors[i]!;
+    const seq = this.seq;
+    for (let i = from; i < end; i++) {
+      const actor = this.actors[i];
+      if (actor === undefined) {
+        errors[i] = EMPTY_SLOT;
+        continue;
+      }
+      const satrec = actor.satrec;
       const o = i * STATE_STRIDE;
-      const communityDecayed = code === SGP4_OK && checkForDecay(actor.satrec);
+      const code = propagateMinutes(satrec, (jd - satrec.jdsatepoch) * 1440, state, o);
+      if (code === SGP4_OK) temeToGeodetic(state, o, gmst);
+      errors[i] = code;
+      const communityDecayed = code === SGP4_OK && checkForDecay(satrec);
       const pt = prevT[i]!;
       let f = evaluateTick(state, o, code, communityDecayed, actor.qa, tMs, pt === pt ? prev : undefined, o, pt, limits);
       if (actor.pendingFlags !== 0) {
@@ -180,10 +225,10 @@ export class TrackerTable {
         actor.pendingFlags = 0;
       }
       flags[i] = f;
+      ticked[i] = seq;
       r.objects++;
-      if (f === 0) r.good++;
-      else {
-        if ((f & QA_PHYSICAL_FAILURE) === 0) r.good++;
+      if ((f & QA_PHYSICAL_FAILURE) === 0) r.good++;
+      if (f !== 0) {
         for (let b = 0; b < QA_BITS; b++) if (f & (1 << b)) counts[b]!++;
         if (f & QA_DECAYED) r.decayed.push(actor);
       }
@@ -192,7 +237,6 @@ export class TrackerTable {
         prevT[i] = tMs;
       } else prevT[i] = NaN;
     }
-    return r;
   }
 
   /** Slots of `shard`, ascending by slot (rebuilt only after adds/removes). */
@@ -224,6 +268,14 @@ export class TrackerTable {
   encodeShard(shard: number, tMs: number, out: Uint8Array): Uint8Array {
     const idx = this.indexOf(shard);
     const cols = { ids: this.ids, flags: this.flags, values: this.state, count: this.count };
-    return encodeTrackerFrame(shard, tMs, cols, idx?.slots ?? new Int32Array(0), idx?.count ?? 0, out);
+    if (!idx) return encodeTrackerFrame(shard, tMs, cols, this.scratch, 0, out);
+    // Only slots this tick propagated (an actor activated mid-tick waits for the next one).
+    if (this.scratch.length < idx.count) this.scratch = new Int32Array(idx.count * 2);
+    let k = 0;
+    for (let j = 0; j < idx.count; j++) {
+      const slot = idx.slots[j]!;
+      if (this.ticked[slot] === this.seq && this.actors[slot] !== undefined) this.scratch[k++] = slot;
+    }
+    return encodeTrackerFrame(shard, tMs, cols, this.scratch, k, out);
   }
 }
