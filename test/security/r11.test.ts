@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { connect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -384,7 +385,7 @@ describe('R11 on the gateway: websocket access, OpenAPI, bursts', () => {
         STARWEATHER_WS_TOKEN: TOKEN,
         STARWEATHER_WS_ALLOWED_ORIGINS: ORIGIN,
         STARWEATHER_API_KEY: API_KEY,
-        STARWEATHER_RATE_LIMIT_MAX: '40',
+        STARWEATHER_RATE_LIMIT_MAX: '60',
         STARWEATHER_RATE_LIMIT_WINDOW_MS: '60000',
       },
     });
@@ -413,19 +414,95 @@ describe('R11 on the gateway: websocket access, OpenAPI, bursts', () => {
     assert.equal(doc.paths['/ws'], undefined, 'the websocket upgrade is not an OpenAPI operation');
     assert.equal(doc.paths['/api'], undefined);
     assert.ok(doc.components.securitySchemes.bearerAuth);
+    // Write operations carry the bearer requirement; reads do not.
+    const ops = Object.entries(doc.paths as Record<string, Record<string, { security?: unknown[] }>>).flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => ({ path, m, secured: Array.isArray(op.security) && op.security.length > 0 })));
+    const writes = ops.filter((o) => ['post', 'put', 'delete'].includes(o.m) && o.path.includes('/items'));
+    assert.ok(writes.length >= 3, JSON.stringify(ops));
+    assert.ok(writes.every((o) => o.secured), JSON.stringify(writes));
+    assert.ok(ops.filter((o) => o.m === 'get').every((o) => !o.secured));
+  });
+
+  const item = (id: string, href: string): Record<string, unknown> => ({
+    type: 'Feature',
+    stac_version: '1.0.0',
+    id,
+    geometry: { type: 'Point', coordinates: [0, 0] },
+    bbox: [0, 0, 0, 0],
+    properties: { datetime: '2026-11-25T18:00:00Z' },
+    links: [],
+    assets: { data: { href, type: 'application/netcdf' } },
+  });
+  const postItem = (body: string, headers: Record<string, string> = {}): Promise<Response> =>
+    fetch(`${h.base}/collections/imagery/items`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+
+  it('the transaction endpoint: no key 401, wrong key 401, oversized 413, SSRF href 400 naming why — and no task for any', async () => {
+    const good = JSON.stringify(item('r11-auth', 'https://noaa-goes19.s3.amazonaws.com/ABI-L1b-RadF/x.nc'));
+    const none = await postItem(good);
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="starweather"');
+    assert.match(none.headers.get('content-type') ?? '', /application\/problem\+json/);
+    const wrong = await postItem(good, { authorization: 'Bearer not-the-key-0123456789' });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.headers.get('www-authenticate') ?? '', /invalid_token/);
+
+    const huge = JSON.stringify({ ...item('r11-huge', 'https://noaa-goes19.s3.amazonaws.com/x.nc'), pad: 'x'.repeat(HTTP_LIMITS.itemCollectionBodyLimitBytes) });
+    const big = await postItem(huge, { authorization: `Bearer ${API_KEY}` });
+    assert.equal(big.status, 413);
+    assert.match(big.headers.get('content-type') ?? '', /application\/problem\+json/);
+
+    for (const [id, href, why] of [
+      ['r11-meta', 'https://169.254.169.254/latest/meta-data/', /literal IP/],
+      ['r11-loop', 'https://2130706433/x.nc', /literal IP/],
+      ['r11-http', 'http://noaa-goes19.s3.amazonaws.com/x.nc', /scheme http/],
+      ['r11-file', 'file:///etc/passwd', /file/],
+      ['r11-host', 'https://evil.example/x.nc', /not on the asset allow list/],
+    ] as const) {
+      const res = await postItem(JSON.stringify(item(id, href)), { authorization: `Bearer ${API_KEY}` });
+      assert.equal(res.status, 400, `${href}: ${res.status}`);
+      const p = (await res.json()) as { detail: string };
+      assert.match(p.detail, why, p.detail);
+    }
+    for (const id of ['r11-auth', 'r11-huge', 'r11-meta', 'r11-loop', 'r11-http', 'r11-file', 'r11-host']) {
+      const t = await fetch(`${h.base}/tasks/${encodeURIComponent(`stac:imagery:${id}`)}`);
+      assert.equal(t.status, 404, `a task exists for refused item ${id}`);
+      await t.arrayBuffer();
+    }
+  });
+
+  it('a connection that sends nothing, or half a request, is closed (connectionTimeout), not held forever', async () => {
+    const closedAfter = (partial: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const t0 = Date.now();
+        const sock = connect(h.port, '127.0.0.1', () => {
+          if (partial) sock.write(partial);
+        });
+        const guard = setTimeout(() => {
+          sock.destroy();
+          reject(new Error('the gateway kept an idle connection open for 25 s'));
+        }, 25_000);
+        sock.on('data', () => {});
+        sock.on('error', () => {});
+        sock.on('close', () => {
+          clearTimeout(guard);
+          resolve(Date.now() - t0);
+        });
+      });
+    const [idle, half] = await Promise.all([closedAfter(''), closedAfter('GET /api HTTP/1.1\r\nHost: x\r\n')]);
+    assert.ok(idle >= HTTP_LIMITS.connectionTimeoutMs - 1000, `closed after ${idle} ms`);
+    assert.ok(half >= HTTP_LIMITS.connectionTimeoutMs - 1000, `closed after ${half} ms`);
   });
 
   it('a burst above the rate limit gets 429 problem+json with Retry-After; /health stays exempt', async () => {
     const statuses: number[] = [];
     let limited: Response | null = null;
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 80; i++) {
       const res = await fetch(`${h.base}/api`);
       statuses.push(res.status);
       if (res.status === 429 && !limited) limited = res;
       else await res.arrayBuffer();
     }
     assert.ok(statuses.includes(429), statuses.join(','));
-    assert.ok(statuses.filter((s) => s === 200).length <= 40);
+    assert.ok(statuses.filter((s) => s === 200).length <= 60);
     assert.match(limited!.headers.get('content-type') ?? '', /application\/problem\+json/);
     assert.ok(limited!.headers.get('retry-after'));
     assert.equal(((await limited!.json()) as { code: string }).code, 'SW_ERR_RATE_LIMITED');
