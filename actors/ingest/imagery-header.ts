@@ -275,14 +275,15 @@ function bz(): Bzip2Module {
  * Decompress the start of a bz2 stream: whole blocks are CRC-checked; a
  * stream cut short after them still yields what they held.
  */
-export function bunzipPrefix(input: Uint8Array, wanted: number): Uint8Array {
+export function bunzipPrefix(input: Uint8Array, wanted: number, whole = false): Uint8Array {
   if (input.byteLength < 4 || input[0] !== 0x42 || input[1] !== 0x5a || input[2] !== 0x68) throw new ImageryFormatError('not a bzip2 stream (no BZh signature)');
   const chunks: number[] = [];
   try {
     bz().decompressFile(input, { writeByte: (b: number) => void chunks.push(b) });
   } catch (err) {
     const msg = errorMessage(err);
-    if (/crc/i.test(msg)) throw new ImageryFormatError(`bzip2 data is corrupt: ${msg.slice(0, 200)}`, { cause: err });
+    // CRC failures are damage; anything else on the whole file is too; on a prefix it may be the cut.
+    if (/crc/i.test(msg) || (whole && chunks.length < wanted)) throw new ImageryFormatError(`bzip2 data is corrupt: ${msg.slice(0, 200)}`, { cause: err });
     if (chunks.length < wanted) throw new HeaderIncompleteError(`bzip2 prefix decoded to ${chunks.length} bytes, need ${wanted} (${msg.slice(0, 100)})`);
   }
   return Uint8Array.from(chunks);
@@ -299,7 +300,7 @@ function ascii(b: Uint8Array, off: number, len: number): string {
  * `whole`: the bytes are the whole object (no longer prefix exists).
  */
 export function readAhiHeader(input: Uint8Array, whole: boolean): AhiHeader {
-  const raw = input[0] === 0x42 && input[1] === 0x5a && input[2] === 0x68 ? bunzipPrefix(input, 2048) : input;
+  const raw = input[0] === 0x42 && input[1] === 0x5a && input[2] === 0x68 ? bunzipPrefix(input, 2048, whole) : input;
   const need = (n: number, what: string): void => {
     if (raw.byteLength < n) {
       if (whole) throw new ImageryFormatError(`truncated HSD file: ${what} needs ${n} bytes, file has ${raw.byteLength}`);
