@@ -40,8 +40,9 @@ export interface AssetPolicy {
   fileRoot: string;
   /**
    * Entries of `hosts` (`host` or `host:port`) whose DNS answers may be
-   * loopback or private: a local S3-compatible server. Never needed for the
-   * NOAA buckets; literal IPs stay refused.
+   * loopback, private (RFC 1918), ULA or CGNAT: a local S3-compatible
+   * server. Link-local (metadata), unspecified, multicast and mapped
+   * addresses stay refused, and so do literal IPs. Never needed for NOAA.
    */
   privateHosts?: readonly string[];
   /**
@@ -160,7 +161,7 @@ export function checkAssetHref(href: string, policy: AssetPolicy): HrefCheck {
  * addresses embed an IPv4 address the network may route internally, so they
  * are refused whole.
  */
-export function forbiddenAddress(address: string, allowLoopback = false): string | null {
+export function forbiddenAddress(address: string, allowLoopback = false, allowPrivate = false): string | null {
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     parsed = ipaddr.parse(address);
@@ -169,9 +170,17 @@ export function forbiddenAddress(address: string, allowLoopback = false): string
   }
   const range = parsed.range();
   if (range === 'unicast') return null;
-  if (allowLoopback && range === 'loopback') return null;
+  if ((allowLoopback || allowPrivate) && range === 'loopback') return null;
+  if (allowPrivate && PRIVATE_RANGES.has(range)) return null;
   return range;
 }
+
+/**
+ * What a configured private host (a local S3-compatible server) may resolve
+ * to. Link-local (169.254.169.254, the cloud metadata service),
+ * unspecified, multicast and mapped forms stay refused even then.
+ */
+const PRIVATE_RANGES = new Set(['private', 'uniqueLocal', 'carrierGradeNat']);
 
 export interface SafeFetchLimits {
   timeoutMs: number;
@@ -222,7 +231,7 @@ export async function safeFetch(href: string, policy: AssetPolicy, limits: SafeF
   if (addresses.length === 0) return { ok: false, kind: 'failed', code: 'dns', reason: `${host} has no addresses` };
   // Every answer is checked: a connection could otherwise land on the bad one.
   for (const a of addresses) {
-    const why = privateOk ? null : forbiddenAddress(a.address, policy.allowLoopbackForTests === true);
+    const why = forbiddenAddress(a.address, policy.allowLoopbackForTests === true, privateOk);
     if (why) return { ok: false, kind: 'blocked', code: 'private_address', reason: `${host} resolves to ${a.address} (${why}); refused` };
   }
   const pinned = addresses[0]!;

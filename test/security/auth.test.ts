@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { pino } from 'pino';
+import { describeConfig, loadConfig } from '../../config/load.js';
 import { API_KEY_FILE, loadApiKey, requireApiKey, type ApiKeyAuth } from '../../actors/gateway/auth.js';
 import { useProblemDetails } from '../../actors/gateway/errors.js';
 import { startGatewayHarness } from '../helpers/gateway-harness.js';
@@ -115,6 +116,16 @@ describe('loadApiKey', () => {
     assert.equal(empty.mode, 'disabled');
     assert.equal((await probe(empty, 'Bearer ')).status, 503);
     assert.equal((await probe(empty)).status, 503);
+  });
+
+  it('config: a short key is refused; the key and the ws token are masked in describeConfig', () => {
+    assert.throws(() => loadConfig({ env: { STARWEATHER_API_KEY: 'short' } }), /STARWEATHER_API_KEY.*16 characters/);
+    const cfg = loadConfig({ env: { STARWEATHER_API_KEY: 'a-long-enough-key-0123456789', STARWEATHER_WS_TOKEN: 'ws-token-secret' } });
+    assert.equal(cfg.gateway.apiKey, 'a-long-enough-key-0123456789');
+    const shown = describeConfig(cfg);
+    assert.equal(shown['gateway.apiKey'], '***');
+    assert.equal(shown['gateway.wsToken'], '***');
+    assert.ok(!JSON.stringify(shown).includes('a-long-enough-key'));
   });
 
   it('the embedded gateway role generates <dataDir>/api-key at start', async () => {

@@ -205,4 +205,8 @@ describe('forbiddenAddress', () => {
     assert.equal(forbiddenAddress('169.254.169.254', true), 'linkLocal');
     assert.equal(forbiddenAddress('::ffff:127.0.0.1', true), 'ipv4Mapped');
   });
+  it('a configured private host may be loopback, RFC 1918, ULA or CGNAT, never link-local, mapped or multicast', () => {
+    for (const a of ['127.0.0.1', '::1', '10.0.0.1', '192.168.1.1', 'fd00::1', '100.64.0.1']) assert.equal(forbiddenAddress(a, false, true), null, a);
+    for (const [a, r] of [['169.254.169.254', 'linkLocal'], ['fe80::1', 'linkLocal'], ['::ffff:10.0.0.1', 'ipv4Mapped'], ['0.0.0.0', 'unspecified'], ['224.0.0.1', 'multicast']] as const) assert.equal(forbiddenAddress(a, false, true), r, a);
+  });
 });
