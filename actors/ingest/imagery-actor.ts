@@ -90,8 +90,12 @@ export async function defaultApiKey(cfg: Config): Promise<string | null> {
   }
 }
 
+export function gatewayBase(cfg: Config): string {
+  return (cfg.imagery.gatewayUrl || `http://127.0.0.1:${cfg.http.port}`).replace(/\/+$/, '');
+}
+
 export function gatewayPoster(cfg: Config, apiKey: () => Promise<string | null>): ItemPoster {
-  const base = (cfg.imagery.gatewayUrl || `http://127.0.0.1:${cfg.http.port}`).replace(/\/+$/, '');
+  const base = gatewayBase(cfg);
   return async (item) => {
     const key = await apiKey();
     let res: Response;
@@ -135,6 +139,7 @@ export class ImageryIngest {
   private readonly cfg: Config['imagery'];
   private readonly s3: S3Client;
   private readonly post: ItemPoster;
+  private readonly collectionHref: string;
   private readonly now: () => Date;
   private lease: Lease | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -155,6 +160,7 @@ export class ImageryIngest {
       limits: { timeoutMs: this.cfg.timeoutMs, maxBytes: options.config.assets.fetchMaxBytes },
       userAgent: options.config.http.userAgent,
     });
+    this.collectionHref = `${gatewayBase(options.config)}/collections/imagery`;
     this.post = options.post ?? gatewayPoster(options.config, options.apiKey ?? (() => defaultApiKey(options.config)));
   }
 
@@ -414,7 +420,7 @@ export class ImageryIngest {
       if (c.source.instrument === 'abi') {
         const obj = c.objects[0]!;
         const header = await this.withHeader(c, obj, (bytes) => readAbiHeader(bytes, obj.size));
-        item = goesItem(c.source, obj.key as GoesKey, header, { href: obj.href, size: obj.size });
+        item = goesItem(c.source, obj.key as GoesKey, header, { href: obj.href, size: obj.size }, this.collectionHref);
       } else {
         const sorted = [...c.objects].sort((a, b) => (a.key as HimawariKey).segment - (b.key as HimawariKey).segment);
         const first = sorted[0]!;
@@ -422,7 +428,7 @@ export class ImageryIngest {
         const hk = first.key as HimawariKey;
         if (header.segment !== hk.segment || header.totalSegments !== hk.segments) throw new ImageryFormatError(`file name says segment ${hk.segment}/${hk.segments}, header ${header.segment}/${header.totalSegments}`);
         const refs: HimawariSegmentRef[] = sorted.map((o) => ({ key: o.key as HimawariKey, href: o.href, size: o.size }));
-        item = himawariItem(c.source, refs, header, header.segment);
+        item = himawariItem(c.source, refs, header, header.segment, this.collectionHref);
       }
     } catch (err) {
       if (err instanceof ImageryFormatError) {

@@ -24,12 +24,17 @@ function geosWkt2(name: string, lon0: number, perspectiveHeight: number, a: numb
   return `PROJCRS["${name}",BASEGEOGCRS["unknown",DATUM["unknown",ELLIPSOID["unknown",${a},${invf.toFixed(9)},LENGTHUNIT["metre",1]]],PRIMEM["Greenwich",0,ANGLEUNIT["degree",0.0174532925199433]]],CONVERSION["unknown",METHOD["${method}"],PARAMETER["Longitude of natural origin",${lon0},ANGLEUNIT["degree",0.0174532925199433]],PARAMETER["Satellite Height",${perspectiveHeight},LENGTHUNIT["metre",1]],PARAMETER["False easting",0,LENGTHUNIT["metre",1]],PARAMETER["False northing",0,LENGTHUNIT["metre",1]]],CS[Cartesian,2],AXIS["(E)",east,ORDER[1],LENGTHUNIT["metre",1]],AXIS["(N)",north,ORDER[2],LENGTHUNIT["metre",1]]]`;
 }
 
+/** An item that names its collection must link to it (STAC 1.0.0 item schema). */
+function collectionLinks(href: string): Array<Record<string, string>> {
+  return [{ rel: 'collection', href, type: 'application/json' }];
+}
+
 export interface AssetLink {
   href: string;
   size?: number;
 }
 
-export function goesItem(src: SourceSpec, key: GoesKey, h: AbiHeader, asset: AssetLink): StacItem {
+export function goesItem(src: SourceSpec, key: GoesKey, h: AbiHeader, asset: AssetLink, collectionHref = '/collections/imagery'): StacItem {
   if (h.bandId !== key.band) throw new ImageryFormatError(`file name says band ${key.band}, header band_id ${h.bandId}`);
   const p = h.projection;
   const H = p.perspectivePointHeight + p.semiMajorAxis;
@@ -66,7 +71,7 @@ export function goesItem(src: SourceSpec, key: GoesKey, h: AbiHeader, asset: Ass
       'starweather:scan_mode': key.mode,
       'starweather:band': key.band,
     },
-    links: [],
+    links: collectionLinks(collectionHref),
     assets: {
       data: { href: asset.href, type: 'application/netcdf', title: key.file, roles: ['data'], ...(asset.size !== undefined ? { 'file:size': asset.size } : {}) },
     },
@@ -84,7 +89,7 @@ export interface HimawariSegmentRef {
  * first present segment; the footprint covers the lines of the present
  * segments (first of the lowest to last of the highest).
  */
-export function himawariItem(src: SourceSpec, segments: readonly HimawariSegmentRef[], header: AhiHeader, headerSegment: number): StacItem {
+export function himawariItem(src: SourceSpec, segments: readonly HimawariSegmentRef[], header: AhiHeader, headerSegment: number, collectionHref = '/collections/imagery'): StacItem {
   const first = segments[0]!.key;
   if (header.band !== first.band) throw new ImageryFormatError(`file name says band ${first.band}, header band ${header.band}`);
   const sorted = [...segments].sort((a, b) => a.key.segment - b.key.segment);
@@ -141,7 +146,7 @@ export function himawariItem(src: SourceSpec, segments: readonly HimawariSegment
       'starweather:segments': present,
       'starweather:segments_missing': missing,
     },
-    links: [],
+    links: collectionLinks(collectionHref),
     assets,
   };
 }

@@ -15,6 +15,7 @@ import { HeaderIncompleteError, ImageryFormatError, readAbiHeader, readAhiHeader
 import { goesItem, himawariItem } from '../../actors/ingest/imagery-item.js';
 import { SOURCES, parseGoesKey, parseHimawariKey, type GoesKey, type HimawariKey } from '../../actors/ingest/imagery-keys.js';
 import { ahiScanAngles, scanToLonLat } from '../../actors/ingest/imagery-geo.js';
+import { validateItem } from '../../actors/gateway/stac/validate.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'sw-imgmeta-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -60,6 +61,7 @@ test('ABI full disk, GOES-East at -75.2°: datetime, band 13 / 10.3 µm, bbox ab
   const ring = (item.geometry as { coordinates: number[][][] }).coordinates[0]!;
   assert.deepEqual(ring[0], ring[ring.length - 1], 'closed ring');
   assert.equal((item.assets as Record<string, { type: string }>).data!.type, 'application/netcdf');
+  assert.deepEqual(validateItem(item), [], 'a valid STAC 1.0.0 item');
 });
 
 test('ABI CONUS sector: bbox of the continental US view from -75.2°', async () => {
@@ -129,6 +131,7 @@ test('AHI segment header blocks 1–11 after bz2; a full-disk item crosses the a
   assert.equal(p.platform, 'himawari-9');
   assert.deepEqual(p.instruments, ['ahi']);
   assert.equal(p.datetime, '2026-11-25T17:00:00.000Z');
+  assert.deepEqual(validateItem(item), [], 'a valid STAC 1.0.0 item');
 });
 
 test('AHI navigation: the satpy segment-8 extent and the CGMS column/line scaling', () => {
