@@ -48,6 +48,7 @@ async function serve(): Promise<void> {
   const { useProblemDetails } = await import('../actors/gateway/errors.js');
   const { checkAssetHref, DEFAULT_ASSET_HOSTS } = await import('../actors/gateway/ssrf.js');
   const { stacPlugin } = await import('../actors/gateway/stac/index.js');
+  const { RegistrationBatcher } = await import('../actors/gateway/stac/batcher.js');
   const { tasksPlugin } = await import('../actors/gateway/tasks.js');
   const { migrate } = await import('../actors/storage/migrate.js');
   const { MemoryCache } = await import('../actors/storage/memory-cache.js');
@@ -70,7 +71,9 @@ async function serve(): Promise<void> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   useProblemDetails(app, pino({ level: 'silent' }));
   await app.register(tasksPlugin, { storage: async () => storage });
+  const batcher = new RegistrationBatcher(async () => db);
   await app.register(stacPlugin, {
+    batcher,
     storage: async () => storage,
     transport,
     authorize: requireApiKey(apiKeyAuth(KEY)),
@@ -84,7 +87,7 @@ async function serve(): Promise<void> {
     await app.close();
     const rows = await db.query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM tasks`);
     const depth = (await transport.queueStats('weather')).depth;
-    process.send!({ tasks: Number(rows.rows[0]!.n), distinct: Number(rows.rows[0]!.d), queued: depth });
+    process.send!({ tasks: Number(rows.rows[0]!.n), distinct: Number(rows.rows[0]!.d), queued: depth, batches: batcher.stats() });
     await transport.close();
     if (useNats) {
       await db.query(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);
@@ -98,7 +101,9 @@ async function serve(): Promise<void> {
 // ---- the load generator ----------------------------------------------------------
 
 async function main(): Promise<void> {
-  const child = fork(fileURLToPath(import.meta.url), ['serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_PROF=1: a CPU profile of the gateway process in ./prof (for finding where the time goes).
+  const execArgv = process.env.BENCH_PROF === '1' ? ['--cpu-prof', '--cpu-prof-dir=prof'] : [];
+  const child = fork(fileURLToPath(import.meta.url), ['serve'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
   const ready = await new Promise<{ port: number; backend: string }>((resolve, reject) => {
     child.once('message', (m) => resolve(m as { port: number; backend: string }));
     child.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
@@ -120,8 +125,8 @@ async function main(): Promise<void> {
     ],
   });
   const ok = result['2xx'];
-  const counted = await new Promise<{ tasks: number; distinct: number; queued: number }>((resolve) => {
-    child.once('message', (m) => resolve(m as { tasks: number; distinct: number; queued: number }));
+  const counted = await new Promise<{ tasks: number; distinct: number; queued: number; batches: unknown }>((resolve) => {
+    child.once('message', (m) => resolve(m as { tasks: number; distinct: number; queued: number; batches: unknown }));
     child.send({ count: true });
   });
   await new Promise((r) => child.once('exit', r));
@@ -136,6 +141,7 @@ async function main(): Promise<void> {
         timeouts: result.timeouts,
         reqPerSec: Math.round(result.requests.average),
         latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+        groupCommit: counted.batches,
         afterwards: { taskRows: counted.tasks, distinctTaskIds: counted.distinct, messagesOnQueue: counted.queued },
         // Requests cut off when the run ends may be processed without their 202 being counted: more rows than 202s is not a loss.
         lost: Math.max(0, ok - Math.min(counted.tasks, counted.queued)),

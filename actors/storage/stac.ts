@@ -325,3 +325,44 @@ export async function insertItemOnce(q: Queryable, item: StacDoc): Promise<Inser
   // Deleted between the two statements: report a conflict rather than guess; the client retries.
   return same.rows[0]?.same === true ? 'same' : 'conflict';
 }
+
+/**
+ * insertItemOnce for many items in one statement per step (a batch of
+ * concurrent registrations committed together). Results are in input order;
+ * an id given twice is inserted once, the later copy compared to it.
+ */
+export async function insertItemsOnce(q: Queryable, items: readonly StacDoc[]): Promise<InsertOnceResult[]> {
+  if (items.length === 0) return [];
+  const cols = items.map(itemColumns);
+  const docs = items.map((i) => JSON.stringify(i));
+  const inserted = await q.query<{ collection_id: string; id: string }>(
+    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint)
+     SELECT c, i, d::jsonb, s, e, b::box, f::polygon[]
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[]) AS u(c, i, d, s, e, b, f)
+     ON CONFLICT (collection_id, id) DO NOTHING
+     RETURNING collection_id, id`,
+    [cols.map((c) => c.collection), cols.map((c) => c.id), docs, cols.map((c) => c.dtStart), cols.map((c) => c.dtEnd), cols.map((c) => c.bbox), cols.map((c) => c.footprint)],
+  );
+  const key = (c: string, i: string): string => `${c}\u0000${i}`;
+  const fresh = new Set(inserted.rows.map((r) => key(r.collection_id, r.id)));
+  const results: InsertOnceResult[] = new Array(items.length);
+  const firstOf = new Map<string, number>();
+  const compare: number[] = [];
+  cols.forEach((c, n) => {
+    const k = key(c.collection, c.id);
+    if (fresh.has(k) && !firstOf.has(k)) {
+      firstOf.set(k, n);
+      results[n] = 'inserted';
+    } else compare.push(n);
+  });
+  if (compare.length > 0) {
+    const r = await q.query<{ n: number; same: boolean | null }>(
+      `SELECT u.n, s.doc = u.d::jsonb AS same
+         FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS u(n, c, i, d)
+         LEFT JOIN stac_items s ON s.collection_id = u.c AND s.id = u.i`,
+      [compare, compare.map((n) => cols[n]!.collection), compare.map((n) => cols[n]!.id), compare.map((n) => docs[n]!)],
+    );
+    for (const row of r.rows) results[Number(row.n)] = row.same === true ? 'same' : 'conflict';
+  }
+  return results;
+}

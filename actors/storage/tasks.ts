@@ -230,3 +230,40 @@ export async function readTaskView(cache: TaskViewCache, q: Queryable, id: strin
   await cache.setTaskStatus(id, view);
   return view;
 }
+
+/**
+ * createTask for many tasks in one statement; returns, in input order,
+ * whether each was new and its state now (a batch of registrations).
+ */
+export async function createTasks(q: Queryable, list: readonly TaskInput[]): Promise<Array<{ created: boolean; state: TaskState }>> {
+  if (list.length === 0) return [];
+  for (const t of list) {
+    checkId(t.id);
+    if (typeof t.kind !== 'string' || t.kind.length < 1 || t.kind.length > 100) throw new StorageArgumentError('task kind must be 1..100 characters');
+    const p = t.priority ?? 0;
+    if (!Number.isInteger(p) || p < -32768 || p > 32767) throw new StorageArgumentError('priority must be a 16-bit integer');
+  }
+  const r = await q.query<{ id: string }>(
+    `INSERT INTO tasks (id, kind, item, priority)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[])
+     ON CONFLICT (id) DO NOTHING RETURNING id`,
+    [list.map((t) => t.id), list.map((t) => t.kind), list.map((t) => t.item ?? null), list.map((t) => t.priority ?? 0)],
+  );
+  const fresh = new Set(r.rows.map((row) => row.id));
+  const out = list.map((t) => ({ created: fresh.has(t.id), state: 'queued' as TaskState }));
+  // A duplicate id in one batch: only its first copy counts as created.
+  const claimed = new Set<string>();
+  list.forEach((t, n) => {
+    if (out[n]!.created && claimed.has(t.id)) out[n]!.created = false;
+    claimed.add(t.id);
+  });
+  const old = [...new Set(list.filter((_, n) => !out[n]!.created).map((t) => t.id))];
+  if (old.length > 0) {
+    const s = await q.query<{ id: string; state: TaskState }>('SELECT id, state FROM tasks WHERE id = ANY($1::text[])', [old]);
+    const states = new Map(s.rows.map((row) => [row.id, row.state]));
+    list.forEach((t, n) => {
+      if (!out[n]!.created) out[n]!.state = states.get(t.id) ?? 'queued';
+    });
+  }
+  return out;
+}

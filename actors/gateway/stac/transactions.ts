@@ -27,6 +27,7 @@ import type { Storage } from '../../storage/index.js';
 import { deleteItem, getCollection, getItem, insertItemOnce, itemColumns, upsertItem, type StacDoc } from '../../storage/stac.js';
 import { createTask, getTask, type TaskState } from '../../storage/tasks.js';
 import { badRequest, HttpProblem, notFound } from '../errors.js';
+import { RegistrationBatcher } from './batcher.js';
 import { queueFor } from './collections.js';
 import { IdParam } from './read.js';
 import { validateItem, warmItemValidator } from './validate.js';
@@ -49,6 +50,8 @@ export interface StacWriteOptions {
   /** Items in one ItemCollection POST. */
   maxBulkItems?: number;
   onReject?(reason: string): void;
+  /** The group-commit batcher for single-item POSTs (pass one to read its stats); default a new one. */
+  batcher?: RegistrationBatcher;
 }
 
 export interface Registration {
@@ -59,6 +62,8 @@ export interface Registration {
   /** false for an identical re-POST that found the task already there. */
   created: boolean;
 }
+
+const COLLECTION_TTL_MS = 5000;
 
 const refuseWrites: onRequestAsyncHookHandler = async () => {
   throw new HttpProblem(503, 'SW_ERR_WRITES_DISABLED', 'writes are disabled: no API key check is configured');
@@ -100,6 +105,9 @@ interface Planned {
   queue: QueueName;
 }
 
+const conflictProblem = (doc: StacDoc): HttpProblem =>
+  new HttpProblem(409, 'SW_ERR_CONFLICT', `item ${doc.id} already exists in collection ${String(doc.collection)} with different content (use PUT to replace it)`);
+
 /** Step 1: items and task rows in one transaction. Returns the tasks to enqueue. */
 async function writeAll(storage: Storage, plans: Planned[], mode: 'insert' | 'replace'): Promise<Registration[]> {
   try {
@@ -118,7 +126,7 @@ async function writeAllTx(storage: Storage, plans: Planned[], mode: 'insert' | '
     for (const p of plans) {
       if (mode === 'insert') {
         const r = await insertItemOnce(tx, p.doc);
-        if (r === 'conflict') throw new HttpProblem(409, 'SW_ERR_CONFLICT', `item ${p.doc.id} already exists in collection ${String(p.doc.collection)} with different content (use PUT to replace it)`);
+        if (r === 'conflict') throw conflictProblem(p.doc);
       } else await upsertItem(tx, p.doc);
       const created = await createTask(tx, { id: p.taskId, kind: IMAGERY_SCENE_KIND, item: `${String(p.doc.collection)}/${p.doc.id}`, priority: QUEUE_PRIORITY[p.queue] });
       const state = created ? 'queued' : ((await getTask(tx, p.taskId))?.state ?? 'queued');
@@ -151,11 +159,19 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
   const params = Type.Object({ collectionId: IdParam });
   const itemParams = Type.Object({ collectionId: IdParam, itemId: IdParam });
 
+  // Collections change rarely; a per-request read would queue every POST behind the running batch
+  // (PGlite has one connection). A changed `starweather:queue` applies within COLLECTION_TTL_MS.
+  const collections = new Map<string, { doc: StacDoc; at: number }>();
   const collectionOf = async (storage: Storage, id: string): Promise<StacDoc> => {
+    const hit = collections.get(id);
+    if (hit && Date.now() - hit.at < COLLECTION_TTL_MS) return hit.doc;
     const c = await getCollection(storage.db, id);
     if (!c) throw notFound(`collection ${id} does not exist`);
+    if (collections.size > 1000) collections.clear();
+    collections.set(id, { doc: c, at: Date.now() });
     return c;
   };
+  const batcher = o.batcher ?? new RegistrationBatcher(async () => (await o.storage()).db);
   const needTransport = (): Transport => {
     if (!o.transport) throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', 'no task queue on this gateway');
     return o.transport;
@@ -188,7 +204,15 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
         throw err;
       }
       const plans = docs.map((doc) => ({ doc, taskId: imagerySceneTaskId(cid, doc.id), queue: queueFor(doc, coll) }));
-      const regs = await writeAll(storage, plans, 'insert');
+      let regs: Registration[];
+      if (bulk) regs = await writeAll(storage, plans, 'insert');
+      else {
+        // One item: committed together with the other POSTs in flight (group commit).
+        const p = plans[0]!;
+        const r = await batcher.register(p);
+        if (r.conflict) throw conflictProblem(p.doc);
+        regs = [{ itemId: p.doc.id, taskId: p.taskId, status: r.status, queue: p.queue, created: r.created }];
+      }
       await enqueueAll(transport, cid, regs);
       if (!bulk) return accepted(reply, regs[0]!);
       return reply.code(202).send({ tasks: regs.map((r) => ({ itemId: r.itemId, taskId: r.taskId, status: r.status, queue: r.queue, created: r.created, location: `/tasks/${encodeURIComponent(r.taskId)}` })) });

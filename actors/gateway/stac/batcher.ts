@@ -1,0 +1,94 @@
+/**
+ * Group commit for single-item registrations: POSTs that arrive while a
+ * database transaction is running wait for the next one, which writes all of
+ * them with one statement per step (items, then task rows). Under load the
+ * batches grow by themselves; an idle gateway commits each request at once.
+ * A transaction that fails fails every request in it (each gets the error
+ * and the client retries); one item's 409 is its own result, not a failure.
+ */
+import { IMAGERY_SCENE_KIND } from '../../../protocol/messages/imagery.js';
+import { QUEUE_PRIORITY, type QueueName } from '../../../protocol/names.js';
+import type { Database } from '../../storage/db.js';
+import { insertItemsOnce, type StacDoc } from '../../storage/stac.js';
+import { createTasks, type TaskState } from '../../storage/tasks.js';
+
+export interface BatchPlan {
+  doc: StacDoc;
+  taskId: string;
+  queue: QueueName;
+}
+
+export type BatchResult = { conflict: true } | { conflict: false; created: boolean; status: TaskState };
+
+interface Pending {
+  plan: BatchPlan;
+  resolve(r: BatchResult): void;
+  reject(err: unknown): void;
+}
+
+export class RegistrationBatcher {
+  private queue: Pending[] = [];
+  private running = false;
+  private readonly counts = { batches: 0, items: 0, maxBatch: 0 };
+
+  constructor(
+    private readonly db: () => Promise<Database>,
+    private readonly maxBatch = 500,
+  ) {}
+
+  register(plan: BatchPlan): Promise<BatchResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ plan, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        // setImmediate, not now: requests already read from their sockets get to join this batch
+        // (PGlite runs on this thread, so nothing else arrives while a statement runs).
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  /** Transactions run, items written through them, the largest batch. */
+  stats(): { batches: number; items: number; maxBatch: number; waiting: number } {
+    return { ...this.counts, waiting: this.queue.length };
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        this.counts.batches++;
+        this.counts.items += batch.length;
+        this.counts.maxBatch = Math.max(this.counts.maxBatch, batch.length);
+        try {
+          const results = await this.write(batch.map((p) => p.plan));
+          batch.forEach((p, n) => p.resolve(results[n]!));
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async write(plans: BatchPlan[]): Promise<BatchResult[]> {
+    const db = await this.db();
+    return db.transaction(async (tx) => {
+      const items = await insertItemsOnce(tx, plans.map((p) => p.doc));
+      const ok = plans.map((_, n) => n).filter((n) => items[n] !== 'conflict');
+      const tasks = await createTasks(
+        tx,
+        ok.map((n) => {
+          const p = plans[n]!;
+          return { id: p.taskId, kind: IMAGERY_SCENE_KIND, item: `${String(p.doc.collection)}/${p.doc.id}`, priority: QUEUE_PRIORITY[p.queue] };
+        }),
+      );
+      const out: BatchResult[] = plans.map(() => ({ conflict: true }));
+      ok.forEach((n, k) => (out[n] = { conflict: false, created: tasks[k]!.created, status: tasks[k]!.state }));
+      return out;
+    });
+  }
+}
