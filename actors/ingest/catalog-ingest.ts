@@ -12,7 +12,7 @@ import { CATALOG_CHANGED_MAX_IDS, CatalogChangedMessage, type IngestRunSummary }
 import type { Names } from '../../protocol/names.js';
 import type { Transport } from '../../protocol/transport.js';
 import type { Database } from '../storage/db.js';
-import { upsertObjects, type CatalogObjectInput } from '../storage/catalog.js';
+import { reactivateObjects, upsertObjects, type CatalogObjectInput } from '../storage/catalog.js';
 import { insertElementSets, type ElementSetInput } from '../storage/element-sets.js';
 import { recordIngestRun, type IngestOutcome, type RejectSample } from '../storage/ingest-runs.js';
 import { countByCode, type Rejection } from '../tracker/rejection.js';
@@ -262,6 +262,11 @@ export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): 
       const r = await deps.db.transaction(async (tx) => {
         const objs = await upsertObjects(tx, b.objects, input.group);
         const sets = await insertElementSets(tx, b.sets);
+        // A decay verdict came from an element set that is now superseded
+        // (often a stale one: SGP4 decays old elements early). CelesTrak's
+        // groups stop listing objects that really re-entered, so a fresh
+        // element set means the object is back in service.
+        await reactivateObjects(tx, sets);
         return { objs, sets };
       });
       for (const id of r.objs.inserted) inserted.add(id);

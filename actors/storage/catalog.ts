@@ -143,6 +143,19 @@ export async function upsertObjects(q: Queryable, objects: readonly CatalogObjec
   return { inserted, updated };
 }
 
+/** Decayed objects among `ids` become active again; returns the ids that changed. */
+export async function reactivateObjects(q: Queryable, ids: readonly number[]): Promise<number[]> {
+  if (ids.length === 0) return [];
+  for (const id of ids) checkNoradId(id);
+  const r = await q.query<{ norad_id: number }>(
+    `UPDATE catalog_objects SET status = 'active', updated_at = now()
+      WHERE norad_id = ANY($1::int[]) AND status = 'decayed'
+      RETURNING norad_id`,
+    [ids],
+  );
+  return r.rows.map((row) => Number(row.norad_id));
+}
+
 export interface ObjectSearch {
   /** Case-insensitive substring of the name; an all-digit text also matches the id. */
   text?: string;

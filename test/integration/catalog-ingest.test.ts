@@ -17,7 +17,7 @@ import { names } from '../../protocol/names.js';
 import { CatalogChangedMessage, type CatalogChanged } from '../../protocol/messages/catalog.js';
 import { SNAPSHOT_OBJECT_COUNT, SNAPSHOT_PATH } from '../../actors/tracker/snapshot.js';
 import { validateOmm } from '../../actors/tracker/omm.js';
-import { getObject } from '../../actors/storage/catalog.js';
+import { getObject, setObjectStatus } from '../../actors/storage/catalog.js';
 import { latestElementSet } from '../../actors/storage/element-sets.js';
 import { listIngestRuns } from '../../actors/storage/ingest-runs.js';
 import { runCatalogCycle } from '../../actors/ingest/catalog-actor.js';
@@ -224,6 +224,20 @@ for (const backend of BACKENDS) {
       assert.equal(rep2!.objectsChanged, 4);
       assert.deepEqual((await getObject(b.db, 987654321))?.groups, ['last-30-days', 'stations']);
       assert.deepEqual(await counts(b), { objects: 4, sets: 4 });
+    });
+
+    test('a decayed object comes back to active with a newer element set, and only then', async () => {
+      const b = await fresh();
+      const load = (epoch: string) =>
+        ingestCatalogText(deps(b), { text: JSON.stringify([ommRecord(44444, { EPOCH: epoch })]), format: 'json', source: 'test:decay', group: 'active', full: false });
+      assert.equal((await load('2026-05-07T12:00:00.000000')).outcome, 'ok');
+      assert.ok(await setObjectStatus(b.db, 44444, 'decayed'));
+      // A replay of the same element set (nothing newer): the verdict stands.
+      await load('2026-05-07T12:00:00.000000');
+      assert.equal((await getObject(b.db, 44444))?.status, 'decayed');
+      // A fresh element set supersedes the one the decay was computed from.
+      await load('2026-11-20T00:00:00.000000');
+      assert.equal((await getObject(b.db, 44444))?.status, 'active');
     });
   });
 }
