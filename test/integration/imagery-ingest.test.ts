@@ -187,6 +187,75 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     assert.equal(Object.keys(gw.posts.find((p) => p.id === 'HS_H09_20261125_1720_B13_FLDK_R20')!.item.assets as object).length, 10);
   });
 
+  test('Himawari after the segment timeout: registered with the segments present; a gateway 400 is recorded, not retried', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'sw-s3t-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    const now = new Date('2026-11-25T17:25:00Z');
+    const h = new Date('2026-11-25T17:00:00Z');
+    for (const s of [1, 2, 5]) {
+      const p = join(root, 'noaa-himawari9', ...(prefixFor('ahi', 'AHI-L1b-FLDK', h) + himawariFileName({ time: h, segment: s })).split('/'));
+      await mkdir(join(p, '..'), { recursive: true });
+      await writeFile(p, himawariSegmentFile({ time: h, segment: s }));
+    }
+    const start = new Date('2026-11-25T17:01:17.1Z');
+    const conus = join(root, 'noaa-goes19', ...(prefixFor('abi', 'ABI-L1b-RadC', start) + abiFileName({ sector: 'C', start })).split('/'));
+    await mkdir(join(conus, '..'), { recursive: true });
+    await writeAbiFile(conus, { sector: 'C', start });
+    const s3 = await startS3Server(root);
+    cleanups.push(() => s3.close());
+    // A gateway that refuses CONUS items with a 400 problem, accepts the rest.
+    const posts: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const item = JSON.parse(body) as { id: string };
+        posts.push(item.id);
+        if (item.id.includes('RadC')) {
+          res.writeHead(400, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ title: 'Bad Request', detail: 'properties.datetime: must match format' }));
+        } else res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ taskId: `stac:imagery:${item.id}`, status: 'queued' }));
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    cleanups.push(() => new Promise<void>((ok) => server.close(() => ok())));
+    const db = await openTestPglite();
+    cleanups.push(() => db.dispose());
+    await migrate(db.db);
+    const bus = await embeddedBus();
+    cleanups.push(() => bus.cleanup());
+    const endpoint = s3.url.replace('127.0.0.1', 'localhost');
+    const hostPort = new URL(endpoint).host;
+    const cfg = loadConfig({
+      env: {},
+      overrides: {
+        namespace: bus.names.namespace,
+        'imagery.s3Endpoint': endpoint,
+        'assets.hosts': [hostPort],
+        'assets.privateHosts': [hostPort],
+        'imagery.sources': ['goes-east', 'himawari-9'],
+        'imagery.gatewayUrl': `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        'imagery.segmentTimeoutMs': 0,
+      },
+    });
+    const transport = await bus.connect();
+    const leases = new LeaseManager({ bucket: await transport.kv('leases'), holder: 'tmo', leaseMs: 1500, safetyMs: 300, logger: quietLogger('tmo') });
+    const ingest = new ImageryIngest({ config: cfg, db: db.db, leases, logger: quietLogger('tmo'), hostId: 'tmo', apiKey: async () => 'k', now: () => now });
+    await ingest.poll();
+    await ingest.poll();
+    assert.equal(posts.length, 2, `one POST each: ${posts.join(', ')}`);
+    assert.equal(ingest.stats.registered, 1);
+    assert.equal(ingest.stats.rejected, 1);
+    assert.equal(ingest.stats.reasons.gateway_rejected, 1);
+    const rows = await listIngested(db.db);
+    const him = rows.find((r) => r.itemId === 'HS_H09_20261125_1700_B13_FLDK_R20')!;
+    assert.equal(him.outcome, 'registered');
+    assert.equal(him.objects.length, 3);
+    const rej = rows.find((r) => r.itemId.includes('RadC'))!;
+    assert.equal(rej.outcome, 'rejected');
+    assert.equal(rej.httpStatus, 400);
+    assert.match(rej.reason, /properties\.datetime/);
+  });
+
   test('the SSRF guard refuses an S3 endpoint that resolves to loopback unless it is a configured private host', async () => {
     const root = await mkdtemp(join(tmpdir(), 'sw-s3-'));
     cleanups.push(() => rm(root, { recursive: true, force: true }));
