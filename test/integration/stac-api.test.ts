@@ -78,6 +78,44 @@ async function http(method: string, url: string, body?: unknown, headers: Record
   return { status: r.status, json: text ? JSON.parse(text) : null, headers: r.headers };
 }
 
+describe('STAC transactions: an enqueue that fails is a 503, and the retry is safe', () => {
+  test('rows written, enqueue refused → 503; the retry (another gateway) enqueues once and reuses the task', async () => {
+    const backend = await openTestPglite();
+    const busA = await embeddedBus();
+    const busB = await embeddedBus();
+    const a = await startStacApp(backend.db, await busA.connect());
+    try {
+      // Gateway A's bus goes away between the database write and the enqueue.
+      await busA.cleanup();
+      const item = testItem('retry-1', { lon: 5, lat: 5 });
+      const r1 = await http('POST', `${a.base}/collections/imagery/items`, item);
+      assert.equal(r1.status, 503);
+      assert.match(r1.headers.get('content-type') ?? '', /problem\+json/);
+      const rows = await backend.db.query<{ state: string }>(`SELECT state FROM tasks WHERE id = 'stac:imagery:retry-1'`);
+      assert.deepEqual(rows.rows.map((x) => x.state), ['queued'], 'the task row was committed before the enqueue');
+      await a.close();
+      // The client retries against a gateway whose bus works.
+      const tb = await busB.connect();
+      const b = await startStacApp(backend.db, tb);
+      try {
+        const r2 = await http('POST', `${b.base}/collections/imagery/items`, item);
+        assert.equal(r2.status, 202);
+        assert.equal(r2.json.taskId, 'stac:imagery:retry-1');
+        assert.equal(r2.json.created, false);
+        const r3 = await http('POST', `${b.base}/collections/imagery/items`, item);
+        assert.equal(r3.status, 202);
+        assert.equal((await tb.queueStats('weather')).depth, 1, 'one message: the second retry was de-duplicated');
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close().catch(() => undefined);
+      await busB.cleanup();
+      await backend.dispose();
+    }
+  });
+});
+
 for (const setup of SETUPS) {
   describe(`STAC API (${setup.name})`, () => {
     let backend: TestBackend;
