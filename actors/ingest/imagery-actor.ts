@@ -34,6 +34,7 @@ import { SOURCES, parseGoesKey, parseHimawariKey, prefixesToPoll, type GoesKey, 
 import { handledIds, recordIngested } from './imagery-registry.js';
 import { S3Client, type HttpGet } from './imagery-s3.js';
 import { imageryFetchPolicy, safeGet } from './imagery-fetch.js';
+import type { ImageryMetrics } from './imagery-metrics.js';
 
 export const IMAGERY_LEASE_KEY = 'singleton.imagery-ingest';
 
@@ -59,6 +60,7 @@ export interface ImageryIngestOptions {
   /** The write key; defaults to STARWEATHER_API_KEY, else <dataDir>/api-key. */
   apiKey?: () => Promise<string | null>;
   now?: () => Date;
+  metrics?: ImageryMetrics | null;
 }
 
 export interface ImageryStats {
@@ -243,6 +245,7 @@ export class ImageryIngest {
 
   private skip(kind: string, what: string, reason: string): void {
     this.stats.reasons[kind] = (this.stats.reasons[kind] ?? 0) + 1;
+    this.o.metrics?.skipped.inc({ reason: kind });
     this.lastSkips.push({ what, reason });
     if (this.lastSkips.length > 50) this.lastSkips.shift();
     this.o.logger.warn({ what, reason }, `imagery ingest: skipped (${kind})`);
@@ -278,6 +281,8 @@ export class ImageryIngest {
     }
     if (this.cfg.dir) await this.collectDir(candidates);
     await this.handle(candidates);
+    this.o.metrics?.polls.inc();
+    this.o.metrics?.lastPoll.set(Date.now() / 1000);
   }
 
   private collect(out: Candidate[], src: SourceSpec, bucket: string | null, objects: Array<{ key: string; size: number; href: string; path: string | null }>): void {
@@ -433,16 +438,19 @@ export class ImageryIngest {
     } catch (err) {
       if (err instanceof ImageryFormatError) {
         this.stats.rejected++;
+        this.o.metrics?.scenes.inc({ source: c.source.name, outcome: 'rejected' });
         this.skip('bad_file', c.itemId, err.message);
         await this.record(c, 'rejected', err.message, null, null);
         return;
       }
       // Network and server trouble: try again next poll.
       this.stats.retries++;
+      this.o.metrics?.scenes.inc({ source: c.source.name, outcome: 'retry' });
       this.skip('read_error', c.itemId, errorMessage(err));
       return;
     }
     const r = await this.post(item);
+    this.o.metrics?.scenes.inc({ source: c.source.name, outcome: r.outcome });
     if (r.outcome === 'retry') {
       this.stats.retries++;
       this.skip('gateway_retry', c.itemId, r.reason);

@@ -25,6 +25,8 @@ import { startS3Server } from '../helpers/s3-server.js';
 import { abiFileName, writeAbiFile } from '../helpers/abi-file.js';
 import { himawariFileName, himawariSegmentFile } from '../helpers/himawari-file.js';
 import { prefixFor } from '../../actors/ingest/imagery-keys.js';
+import { imageryMetrics } from '../../actors/ingest/imagery-metrics.js';
+import { Registry } from 'prom-client';
 
 interface Posted {
   id: string;
@@ -239,9 +241,14 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     });
     const transport = await bus.connect();
     const leases = new LeaseManager({ bucket: await transport.kv('leases'), holder: 'tmo', leaseMs: 1500, safetyMs: 300, logger: quietLogger('tmo') });
-    const ingest = new ImageryIngest({ config: cfg, db: db.db, leases, logger: quietLogger('tmo'), hostId: 'tmo', apiKey: async () => 'k', now: () => now });
+    const registry = new Registry();
+    const ingest = new ImageryIngest({ config: cfg, db: db.db, leases, logger: quietLogger('tmo'), hostId: 'tmo', apiKey: async () => 'k', now: () => now, metrics: imageryMetrics(registry) });
     await ingest.poll();
     await ingest.poll();
+    const text = await registry.metrics();
+    assert.match(text, /sw_imagery_scenes_total\{source="himawari-9",outcome="registered"\} 1/);
+    assert.match(text, /sw_imagery_scenes_total\{source="goes-east",outcome="rejected"\} 1/);
+    assert.match(text, /sw_imagery_polls_total 2/);
     assert.equal(posts.length, 2, `one POST each: ${posts.join(', ')}`);
     assert.equal(ingest.stats.registered, 1);
     assert.equal(ingest.stats.rejected, 1);
