@@ -28,7 +28,7 @@ import type { Config } from '../../config/load.js';
 import { errorMessage } from '../../protocol/errors.js';
 import type { Lease, LeaseManager } from '../runtime/lease.js';
 import type { Database } from '../storage/db.js';
-import { HeaderIncompleteError, ImageryFormatError, readAbiHeader, readAhiHeader } from './imagery-header.js';
+import { HeaderIncompleteError, ImageryFormatError, readAbiHeader, readAhiHeader, type AhiHeader } from './imagery-header.js';
 import { goesItem, himawariItem, type HimawariSegmentRef, type StacItem } from './imagery-item.js';
 import { SOURCES, parseGoesKey, parseHimawariKey, prefixesToPoll, type GoesKey, type HimawariKey, type KeyParse, type SourceSpec } from './imagery-keys.js';
 import { handledIds, recordIngested } from './imagery-registry.js';
@@ -37,6 +37,7 @@ import { imageryFetchPolicy, safeGet } from './imagery-fetch.js';
 import type { ImageryMetrics } from './imagery-metrics.js';
 
 export const IMAGERY_LEASE_KEY = 'singleton.imagery-ingest';
+const LOOKBACK_MS = 3_600_000;
 
 export interface PostResult {
   outcome: 'registered' | 'rejected' | 'retry';
@@ -263,8 +264,8 @@ export class ImageryIngest {
       const src = SOURCES[name];
       const products = this.cfg.products.length > 0 ? this.cfg.products.filter((p) => p.startsWith(src.instrument === 'abi' ? 'ABI-' : 'AHI-')) : [...src.products];
       for (const product of products) {
-        const lookback = src.instrument === 'abi' ? 3_600_000 : 3_600_000;
-        for (const prefix of prefixesToPoll(src.instrument, product, this.now(), lookback)) {
+        // The last hour: files that land late in a closed hour (GOES) or slot (Himawari) are still found.
+        for (const prefix of prefixesToPoll(src.instrument, product, this.now(), LOOKBACK_MS)) {
           if (this.stopping) return;
           let objects;
           try {
@@ -429,11 +430,19 @@ export class ImageryIngest {
       } else {
         const sorted = [...c.objects].sort((a, b) => (a.key as HimawariKey).segment - (b.key as HimawariKey).segment);
         const first = sorted[0]!;
-        const header = await this.withHeader(c, first, (bytes, whole) => readAhiHeader(bytes, whole));
-        const hk = first.key as HimawariKey;
-        if (header.segment !== hk.segment || header.totalSegments !== hk.segments) throw new ImageryFormatError(`file name says segment ${hk.segment}/${hk.segments}, header ${header.segment}/${header.totalSegments}`);
+        const check = (h: AhiHeader, o: Candidate['objects'][number]): AhiHeader => {
+          const hk = o.key as HimawariKey;
+          if (h.segment !== hk.segment || h.totalSegments !== hk.segments || h.band !== hk.band) {
+            throw new ImageryFormatError(`${hk.file}: name says band ${hk.band} segment ${hk.segment}/${hk.segments}, header band ${h.band} segment ${h.segment}/${h.totalSegments}`);
+          }
+          return h;
+        };
+        const header = check(await this.withHeader(c, first, (bytes, whole) => readAhiHeader(bytes, whole)), first);
+        // The scan runs north to south over the segments: the scene ends when the last present one does.
+        const last = sorted[sorted.length - 1]!;
+        const lastHeader = last === first ? header : check(await this.withHeader(c, last, (bytes, whole) => readAhiHeader(bytes, whole)), last);
         const refs: HimawariSegmentRef[] = sorted.map((o) => ({ key: o.key as HimawariKey, href: o.href, size: o.size }));
-        item = himawariItem(c.source, refs, header, header.segment, this.collectionHref);
+        item = himawariItem(c.source, refs, header, header.segment, this.collectionHref, lastHeader.end);
       }
     } catch (err) {
       if (err instanceof ImageryFormatError) {

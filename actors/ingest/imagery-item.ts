@@ -86,10 +86,10 @@ export interface HimawariSegmentRef {
 
 /**
  * One item for the segments of one band and time. `header` is that of the
- * first present segment; the footprint covers the lines of the present
+ * first present segment, `end` the observation end of the last one; the footprint covers the lines of the present
  * segments (first of the lowest to last of the highest).
  */
-export function himawariItem(src: SourceSpec, segments: readonly HimawariSegmentRef[], header: AhiHeader, headerSegment: number, collectionHref = '/collections/imagery'): StacItem {
+export function himawariItem(src: SourceSpec, segments: readonly HimawariSegmentRef[], header: AhiHeader, headerSegment: number, collectionHref = '/collections/imagery', end: Date = header.end): StacItem {
   const first = segments[0]!.key;
   if (header.band !== first.band) throw new ImageryFormatError(`file name says band ${first.band}, header band ${header.band}`);
   const sorted = [...segments].sort((a, b) => a.key.segment - b.key.segment);
@@ -131,7 +131,7 @@ export function himawariItem(src: SourceSpec, segments: readonly HimawariSegment
     properties: {
       datetime: first.time.toISOString(),
       start_datetime: header.start.toISOString(),
-      end_datetime: header.end.toISOString(),
+      end_datetime: (end > header.end ? end : header.end).toISOString(),
       platform: first.platform,
       instruments: ['ahi'],
       constellation: 'himawari',

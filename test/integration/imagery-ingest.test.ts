@@ -166,6 +166,9 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     assert.equal(Object.keys(assets).length, 10, 'one item with 10 segment assets');
     assert.ok(assets['segment-01']!.href.startsWith(`${endpoint}/noaa-himawari9/AHI-L1b-FLDK/2026/11/25/1710/`));
     assert.deepEqual((him.item.properties as Record<string, unknown>)['starweather:segments_missing'], []);
+    // Segment s is observed from 20 + 3·(s-1) s to that + 33 s after the slot (himawari-file.ts): the scene spans segment 1's start to segment 10's end.
+    assert.equal((him.item.properties as Record<string, unknown>).start_datetime, '2026-11-25T17:10:20.000Z');
+    assert.equal((him.item.properties as Record<string, unknown>).end_datetime, '2026-11-25T17:11:20.000Z');
     const fd = gw.posts.find((p) => p.id === goesScenes[0])!;
     assert.equal((fd.item.properties as Record<string, unknown>).platform, 'goes-19');
     assert.equal((fd.item.assets as Record<string, { href: string }>).data!.href.startsWith(`${endpoint}/noaa-goes19/ABI-L1b-RadF/2026/329/17/`), true);
