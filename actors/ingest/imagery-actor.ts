@@ -152,6 +152,8 @@ export class ImageryIngest {
   private stopping = false;
   /** Himawari scenes waiting for segments: item id → first seen (ms). */
   private readonly firstSeen = new Map<string, number>();
+  /** Local-directory files as the last poll saw them (size, mtime), to take only settled files. */
+  private dirSeen = new Map<string, { size: number; mtimeMs: number }>();
 
   constructor(options: ImageryIngestOptions) {
     this.o = options;
@@ -320,6 +322,7 @@ export class ImageryIngest {
   private async collectDir(out: Candidate[]): Promise<void> {
     const root = resolve(this.cfg.dir);
     const files: Array<{ path: string; size: number }> = [];
+    const seen = new Map<string, { size: number; mtimeMs: number }>();
     const walk = async (dir: string, depth: number): Promise<void> => {
       if (depth > 8) return;
       let entries;
@@ -332,10 +335,19 @@ export class ImageryIngest {
       for (const e of entries) {
         const p = join(dir, e.name);
         if (e.isDirectory()) await walk(p, depth + 1);
-        else if (e.isFile()) files.push({ path: p, size: (await stat(p)).size });
+        else if (e.isFile()) {
+          const st = await stat(p).catch(() => null);
+          if (!st) continue;
+          // A file still being copied in would read as truncated and be rejected for good: take a file
+          // only once a poll finds it with the size and mtime the previous poll saw.
+          const prev = this.dirSeen.get(p);
+          seen.set(p, { size: st.size, mtimeMs: st.mtimeMs });
+          if (prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs) files.push({ path: p, size: st.size });
+        }
       }
     };
     await walk(root, 0);
+    this.dirSeen = seen;
     const abi: typeof files = [], ahi: typeof files = [];
     for (const f of files) {
       const name = f.path.slice(f.path.lastIndexOf(sep) + 1);

@@ -204,6 +204,8 @@ function parseAbi(f: H5File, whole: boolean): AbiHeader {
   };
   const bandId = scalar('band_id');
   const wavelength = scalar('band_wavelength');
+  // Zeros may be the unread part of a sparse prefix rather than the file's values.
+  if (!whole && (bandId === 0 || wavelength === 0)) throw new HeaderIncompleteError('band values lie past the prefix');
   if (!Number.isInteger(bandId) || bandId < 1 || bandId > 16) throw new ImageryFormatError(`band_id ${bandId} outside 1..16`);
   if (wavelength <= 0.3 || wavelength > 20) throw new ImageryFormatError(`band_wavelength ${wavelength} µm is not an ABI band`);
   const start = date(bounds[0]!, 'time_bounds[0]');

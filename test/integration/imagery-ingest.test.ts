@@ -319,5 +319,25 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     const polls = ingest.stats.polls;
     await until('two more polls', 20_000, () => ingest.stats.polls >= polls + 2);
     assert.equal(gw.posts.length, 1);
+    await ingest.stop();
+
+    // A file still being copied in is not taken until a poll finds it unchanged (polls driven by hand here).
+    const start2 = new Date('2026-11-25T17:06:17.1Z');
+    const name2 = abiFileName({ sector: 'C', start: start2 });
+    const staged = join(dir, '..', `${name2}.staged`);
+    await writeAbiFile(staged, { sector: 'C', start: start2 });
+    cleanups.push(() => rm(staged, { force: true }));
+    const bytes = await readFile(staged);
+    const manual = new ImageryIngest({ config: cfg, db: db.db, leases, logger: quietLogger('dir2'), hostId: 'dir2', apiKey: async () => key });
+    await manual.poll(); // sees the first file (already registered) for the first time
+    await writeFile(join(dir, name2), bytes.subarray(0, 1500));
+    await manual.poll();
+    await writeFile(join(dir, name2), bytes);
+    await manual.poll();
+    assert.equal(gw.posts.length, 1, 'not taken while it changed');
+    assert.equal(manual.stats.rejected, 0, 'the partial file was never read as truncated');
+    await manual.poll();
+    assert.equal(gw.posts.length, 2, 'taken once settled');
+    assert.equal(gw.posts[1]!.id, name2.replace(/_c\d{14}\.nc$/, ''));
   });
 });
