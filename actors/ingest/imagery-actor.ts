@@ -399,35 +399,42 @@ export class ImageryIngest {
     }
   }
 
-  private async readPrefix(c: Candidate, obj: Candidate['objects'][number], length: number): Promise<Uint8Array> {
+  private async readAt(c: Candidate, obj: Candidate['objects'][number], start: number, length: number): Promise<Uint8Array> {
     if (obj.path) {
       const fh = await open(obj.path, 'r');
       try {
-        const buf = new Uint8Array(Math.min(length, obj.size));
-        const { bytesRead } = await fh.read(buf, 0, buf.byteLength, 0);
+        const buf = new Uint8Array(Math.max(0, Math.min(length, obj.size - start)));
+        const { bytesRead } = await fh.read(buf, 0, buf.byteLength, start);
         return buf.subarray(0, bytesRead);
       } finally {
         await fh.close();
       }
     }
-    return this.s3.readPrefix(c.bucket!, obj.key.key, length);
+    return this.s3.readRange(c.bucket!, obj.key.key, start, length);
   }
 
-  /** Header bytes: the configured prefix, doubled while the header runs past it (up to 16×, or the whole object). */
-  private async withHeader<T>(c: Candidate, obj: Candidate['objects'][number], parse: (bytes: Uint8Array, whole: boolean) => Promise<T> | T): Promise<T> {
-    let length = Math.min(this.cfg.headerBytes, obj.size);
+  /**
+   * Header bytes: the first `headerBytes` (and, with `tail`, as many from the
+   * end), doubled while the header runs past them (up to 16×), or the whole
+   * object once they would meet.
+   */
+  private async withHeader<T>(c: Candidate, obj: Candidate['objects'][number], tail: boolean, parse: (head: Uint8Array, whole: boolean, tail: Uint8Array | undefined) => Promise<T> | T): Promise<T> {
+    let length = this.cfg.headerBytes;
     for (;;) {
-      const bytes = await this.readPrefix(c, obj, length);
-      const whole = bytes.byteLength >= obj.size;
-      if (!whole && bytes.byteLength < length) throw new ImageryFormatError(`object shorter than listed: ${bytes.byteLength} of ${obj.size} bytes`);
+      const wantWhole = length * (tail ? 2 : 1) >= obj.size;
+      const head = await this.readAt(c, obj, 0, wantWhole ? obj.size : length);
+      if (head.byteLength < (wantWhole ? obj.size : length)) throw new ImageryFormatError(`object shorter than listed: ${head.byteLength} of ${obj.size} bytes`);
+      const whole = wantWhole;
+      const end = tail && !whole ? await this.readAt(c, obj, obj.size - length, length) : undefined;
+      if (end && end.byteLength !== length) throw new ImageryFormatError(`object shorter than listed: tail of ${end.byteLength} bytes`);
       try {
-        return await parse(bytes, whole);
+        return await parse(head, whole, end);
       } catch (err) {
         if (!(err instanceof HeaderIncompleteError) || whole || length >= this.cfg.headerBytes * 16) {
-          if (err instanceof HeaderIncompleteError) throw new ImageryFormatError(`header not within the first ${length} bytes: ${err.message}`);
+          if (err instanceof HeaderIncompleteError) throw new ImageryFormatError(`header not within the first${tail ? ' and last' : ''} ${length} bytes: ${err.message}`);
           throw err;
         }
-        length = Math.min(length * 2, obj.size);
+        length *= 2;
       }
     }
   }
@@ -437,7 +444,7 @@ export class ImageryIngest {
     try {
       if (c.source.instrument === 'abi') {
         const obj = c.objects[0]!;
-        const header = await this.withHeader(c, obj, (bytes) => readAbiHeader(bytes, obj.size));
+        const header = await this.withHeader(c, obj, true, (head, _whole, end) => readAbiHeader(head, obj.size, end));
         item = goesItem(c.source, obj.key as GoesKey, header, { href: obj.href, size: obj.size }, this.collectionHref);
       } else {
         const sorted = [...c.objects].sort((a, b) => (a.key as HimawariKey).segment - (b.key as HimawariKey).segment);
@@ -449,10 +456,10 @@ export class ImageryIngest {
           }
           return h;
         };
-        const header = check(await this.withHeader(c, first, (bytes, whole) => readAhiHeader(bytes, whole)), first);
+        const header = check(await this.withHeader(c, first, false, (bytes, whole) => readAhiHeader(bytes, whole)), first);
         // The scan runs north to south over the segments: the scene ends when the last present one does.
         const last = sorted[sorted.length - 1]!;
-        const lastHeader = last === first ? header : check(await this.withHeader(c, last, (bytes, whole) => readAhiHeader(bytes, whole)), last);
+        const lastHeader = last === first ? header : check(await this.withHeader(c, last, false, (bytes, whole) => readAhiHeader(bytes, whole)), last);
         const refs: HimawariSegmentRef[] = sorted.map((o) => ({ key: o.key as HimawariKey, href: o.href, size: o.size }));
         item = himawariItem(c.source, refs, header, header.segment, this.collectionHref, lastHeader.end);
       }

@@ -2,8 +2,8 @@
  * Scene headers from the first bytes of an object, for item metadata.
  *
  * ABI L1b netCDF4 (HDF5), read with h5wasm: h5wasm opens files, not buffers,
- * so the prefix is written to a temporary SPARSE file of the object's full
- * size. HDF5 then sees a file of the right length (its end-of-file check
+ * so the first and last bytes are written to a temporary SPARSE file of the
+ * object's full size (HDF5 metadata sits at the start, the end, or both). HDF5 then sees a file of the right length (its end-of-file check
  * passes) and reads the metadata it needs from the prefix; anything past the
  * prefix reads as zeros. A metadata read that fails (HeaderIncomplete) asks
  * the caller for a longer prefix.
@@ -126,10 +126,11 @@ function attr(e: { attrs: Record<string, { value: unknown }> }, name: string, of
 
 /**
  * Parse an ABI L1b header from `prefix`, the first bytes of an object of
- * `totalSize` bytes (the whole file when equal).
+ * `totalSize` bytes (the whole file when equal), and optionally `tail`, its
+ * last bytes.
  */
-export async function readAbiHeader(prefix: Uint8Array, totalSize: number): Promise<AbiHeader> {
-  const whole = prefix.byteLength >= totalSize;
+export async function readAbiHeader(prefix: Uint8Array, totalSize: number, tail?: Uint8Array): Promise<AbiHeader> {
+  const whole = prefix.byteLength >= totalSize || (tail !== undefined && prefix.byteLength + tail.byteLength >= totalSize);
   if (prefix.byteLength < 8 || !(prefix[0] === 0x89 && prefix[1] === 0x48 && prefix[2] === 0x44 && prefix[3] === 0x46)) {
     throw new ImageryFormatError('not an HDF5/netCDF4 file (no HDF5 signature at offset 0)');
   }
@@ -141,6 +142,8 @@ export async function readAbiHeader(prefix: Uint8Array, totalSize: number): Prom
     try {
       await fh.write(prefix, 0, prefix.byteLength, 0);
       if (totalSize > prefix.byteLength) await fh.truncate(totalSize);
+      // HDF5 writers may put metadata at the end (the root group's index is often written last).
+      if (tail && tail.byteLength > 0 && tail.byteLength <= totalSize) await fh.write(tail, 0, tail.byteLength, totalSize - tail.byteLength);
     } finally {
       await fh.close();
     }

@@ -192,10 +192,15 @@ export class S3Client {
 
   /** The first `length` bytes of an object (Range request; a server that ignores Range is cut at the cap). */
   async readPrefix(bucket: string, key: string, length: number): Promise<Uint8Array> {
+    return this.readRange(bucket, key, 0, length);
+  }
+
+  /** Bytes [start, start + length) of an object (a 200 to a ranged GET is accepted only for start 0). */
+  async readRange(bucket: string, key: string, start: number, length: number): Promise<Uint8Array> {
     const url = this.objectUrl(bucket, key);
     this.requests++;
-    const res = await this.get(url, { ...this.headers, range: `bytes=0-${length - 1}` }, { ...this.limits, maxBytes: length });
-    if (res.status !== 206 && res.status !== 200) throw new S3Error(`GET ${bucket}/${key}: HTTP ${res.status}`, res.status);
-    return res.body;
+    const res = await this.get(url, { ...this.headers, range: `bytes=${start}-${start + length - 1}` }, { ...this.limits, maxBytes: length });
+    if (res.status === 206 || (res.status === 200 && start === 0)) return res.body;
+    throw new S3Error(`GET ${bucket}/${key} bytes ${start}+${length}: HTTP ${res.status}`, res.status);
   }
 }

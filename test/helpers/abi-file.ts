@@ -78,7 +78,10 @@ export async function writeAbiFile(path: string, o: AbiFileOptions): Promise<voi
     const counts = new Int16Array(nx * ny);
     for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) counts[j * nx + i] = 1000 + ((i * 7 + j * 13) % 2000);
     counts[0] = 4095; // a fill pixel
-    const rad = f.create_dataset({ name: 'Rad', data: counts, shape: [ny, nx], dtype: '<h' });
+    // Like netCDF-C in define mode: the variables and their attributes first, the (chunked,
+    // deflated, as in the real product) pixel data written last, so metadata precedes data.
+    const chunk = [Math.min(ny, 226), Math.min(nx, 226)];
+    const rad = f.create_dataset({ name: 'Rad', data: new Int16Array(nx * ny), shape: [ny, nx], dtype: '<h', chunks: chunk, compression: 'gzip', compression_opts: 1 });
     rad.create_attribute('_FillValue', 4095, null, '<h');
     rad.create_attribute('long_name', 'ABI L1b Radiances');
     rad.create_attribute('standard_name', 'toa_outgoing_radiance_per_unit_wavenumber');
@@ -94,7 +97,7 @@ export async function writeAbiFile(path: string, o: AbiFileOptions): Promise<voi
 
     const dqf = new Int8Array(nx * ny);
     dqf[0] = 3;
-    const dq = f.create_dataset({ name: 'DQF', data: dqf, shape: [ny, nx], dtype: '<b' });
+    const dq = f.create_dataset({ name: 'DQF', data: new Int8Array(nx * ny), shape: [ny, nx], dtype: '<b', chunks: chunk, compression: 'gzip', compression_opts: 1 });
     dq.create_attribute('_FillValue', -1, null, '<b');
     dq.create_attribute('_Unsigned', 'true');
     dq.create_attribute('valid_range', [0, 4], [2], '<b');
@@ -136,6 +139,8 @@ export async function writeAbiFile(path: string, o: AbiFileOptions): Promise<voi
     for (const [name, v] of [['planck_fk1', 10803.3], ['planck_fk2', 1392.74], ['planck_bc1', 0.0755], ['planck_bc2', 0.99975], ['esun', NaN], ['kappa0', NaN], ['earth_sun_distance_anomaly_in_AU', 0.9876]] as const) {
       f.create_dataset({ name, data: v, dtype: '<f' });
     }
+    rad.write_slice([[0, ny], [0, nx]], counts);
+    dq.write_slice([[0, ny], [0, nx]], dqf);
   } finally {
     f.close();
   }

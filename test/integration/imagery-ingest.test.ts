@@ -85,7 +85,8 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
       const start = new Date(t);
       const name = abiFileName({ sector, start });
       const product = `ABI-L1b-Rad${sector}`;
-      await writeAbiFile(await put('noaa-goes19', prefixFor('abi', product, start) + name), { sector, start });
+      // The first is large enough (1000², ~240 kB) that its header takes several head+tail range reads.
+      await writeAbiFile(await put('noaa-goes19', prefixFor('abi', product, start) + name), { sector, start, size: goesScenes.length === 0 ? 1000 : 32 });
       goesScenes.push(name.replace(/_c\d{14}\.nc$/, ''));
     }
     const fdPrefix = prefixFor('abi', 'ABI-L1b-RadF', now);

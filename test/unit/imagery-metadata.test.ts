@@ -87,6 +87,20 @@ test('ABI: a prefix that stops inside the header asks for more; corrupt and trun
   await assert.rejects(readAbiHeader(damaged, damaged.byteLength), ImageryFormatError);
 });
 
+test('ABI: HDF5 keeps part of its metadata at the end of the file; head + tail of a sparse copy suffice', async () => {
+  const start = new Date('2026-11-25T17:00:20.5Z');
+  const path = join(dir, 'big-' + abiFileName({ sector: 'F', start }));
+  await writeAbiFile(path, { sector: 'F', start, size: 1000 });
+  const b = await readFile(path);
+  const n = 65536;
+  assert.ok(b.byteLength > 3 * n, `file of ${b.byteLength} bytes`);
+  await assert.rejects(readAbiHeader(b.subarray(0, n), b.byteLength), HeaderIncompleteError);
+  const h = await readAbiHeader(b.subarray(0, n), b.byteLength, b.subarray(b.byteLength - n));
+  assert.equal(h.bandId, 13);
+  assert.deepEqual(h.shape, [1000, 1000]);
+  assert.equal(h.start.toISOString(), '2026-11-25T17:00:20.500Z');
+});
+
 test('geostationary navigation: sub-satellite point and limb', () => {
   const p = { sweep: 'x' as const, h: 42164160, req: 6378137, rpol: 6356752.31414, lon0: -75.2 };
   const c = scanToLonLat(0, 0, p)!;
