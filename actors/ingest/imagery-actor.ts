@@ -34,6 +34,7 @@ import { SOURCES, parseGoesKey, parseHimawariKey, prefixesToPoll, type GoesKey, 
 import { handledIds, recordIngested } from './imagery-registry.js';
 import { S3Client, type HttpGet } from './imagery-s3.js';
 import { imageryFetchPolicy, safeGet } from './imagery-fetch.js';
+import { API_KEY_FILE } from '../gateway/auth.js';
 import type { ImageryMetrics } from './imagery-metrics.js';
 
 export const IMAGERY_LEASE_KEY = 'singleton.imagery-ingest';
@@ -83,11 +84,11 @@ export interface SkipNote {
   reason: string;
 }
 
+/** STARWEATHER_API_KEY, else the key an embedded gateway generated under dataDir (read each time: it may appear later). */
 export async function defaultApiKey(cfg: Config): Promise<string | null> {
-  const fromEnv = process.env.STARWEATHER_API_KEY;
-  if (fromEnv) return fromEnv;
+  if (cfg.gateway.apiKey) return cfg.gateway.apiKey;
   try {
-    return (await readFile(join(cfg.dataDir, 'api-key'), 'utf8')).trim() || null;
+    return (await readFile(join(cfg.dataDir, API_KEY_FILE), 'utf8')).trim() || null;
   } catch {
     return null;
   }
