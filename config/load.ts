@@ -203,6 +203,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (!isValidNamespace(cfg.namespace)) throw new ConfigError('namespace', 'must be lower-case letters, digits or _, starting with a letter');
   if (cfg.roles.length === 0) throw new ConfigError('roles', 'at least one role is needed');
   for (const g of cfg.catalog.groups) if (!/^[A-Za-z0-9_-]{1,100}$/.test(g)) throw new ConfigError('catalog.groups', `not a CelesTrak group name: ${JSON.stringify(g)}`);
+  if ((cfg.imagery.sources as string[]).includes('none')) {
+    if (cfg.imagery.sources.length > 1) throw new ConfigError('imagery.sources', '`none` cannot be combined with sources');
+    cfg.imagery.sources = [];
+  }
   for (const b of cfg.imagery.bands) if (!/^(?:[1-9]|1[0-6])$/.test(b)) throw new ConfigError('imagery.bands', `not a band 1..16: ${JSON.stringify(b)}`);
   for (const p of cfg.imagery.products) if (!/^(ABI-L1b-Rad[FC]|ABI-L1b-RadM|AHI-L1b-FLDK)$/.test(p)) throw new ConfigError('imagery.products', `not a supported product: ${JSON.stringify(p)} (ABI-L1b-RadF, ABI-L1b-RadC, ABI-L1b-RadM, AHI-L1b-FLDK)`);
   for (const [key, u] of [['imagery.s3Endpoint', cfg.imagery.s3Endpoint.replace('{bucket}', 'bucket')], ['imagery.gatewayUrl', cfg.imagery.gatewayUrl]] as const) {

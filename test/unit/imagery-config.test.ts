@@ -25,6 +25,8 @@ test('environment overrides and refusals name the key', () => {
   assert.deepEqual(cfg.imagery.bands, ['13', '14']);
   assert.equal(gatewayBase(cfg), 'http://gw:8080');
   assert.throws(() => loadConfig({ env: { STARWEATHER_IMAGERY_SOURCES: 'goes-central' } }), /imagery\.sources/);
+  assert.deepEqual(loadConfig({ env: { STARWEATHER_IMAGERY_SOURCES: 'none' } }).imagery.sources, [], 'S3 polling off');
+  assert.throws(() => loadConfig({ env: { STARWEATHER_IMAGERY_SOURCES: 'none,goes-east' } }), /imagery\.sources/);
   assert.throws(() => loadConfig({ env: { STARWEATHER_IMAGERY_BANDS: '17' } }), /imagery\.bands/);
   assert.throws(() => loadConfig({ env: { STARWEATHER_IMAGERY_PRODUCTS: 'ABI-L2-CMIPF' } }), /imagery\.products/);
   assert.throws(() => loadConfig({ env: { STARWEATHER_S3_ENDPOINT: 'ftp://x' } }), /imagery\.s3Endpoint/);
