@@ -39,6 +39,8 @@ import type { ImageryMetrics } from './imagery-metrics.js';
 
 export const IMAGERY_LEASE_KEY = 'singleton.imagery-ingest';
 const LOOKBACK_MS = 3_600_000;
+/** Skip kinds that repeat unchanged every poll (the same key listed again). */
+const ONCE_KINDS = new Set(['malformed_key', 'unknown_platform']);
 
 export interface PostResult {
   outcome: 'registered' | 'rejected' | 'retry';
@@ -155,6 +157,7 @@ export class ImageryIngest {
   private readonly firstSeen = new Map<string, number>();
   /** Local-directory files as the last poll saw them (size, mtime), to take only settled files. */
   private dirSeen = new Map<string, { size: number; mtimeMs: number }>();
+  private readonly skippedOnce = new Set<string>();
 
   constructor(options: ImageryIngestOptions) {
     this.o = options;
@@ -247,8 +250,19 @@ export class ImageryIngest {
     this.nextPollAt = null;
   }
 
+  /**
+   * Count, log and remember a skip. Keys that stay malformed are listed again
+   * every poll: they are counted and logged once per actor, not each time.
+   */
   private skip(kind: string, what: string, reason: string): void {
+    if (ONCE_KINDS.has(kind)) {
+      const k = `${kind}\0${what}`;
+      if (this.skippedOnce.has(k)) return;
+      if (this.skippedOnce.size >= 10_000) this.skippedOnce.clear();
+      this.skippedOnce.add(k);
+    }
     this.stats.reasons[kind] = (this.stats.reasons[kind] ?? 0) + 1;
+    if (kind === 'malformed_key') this.stats.malformedKeys++;
     this.o.metrics?.skipped.inc({ reason: kind });
     this.lastSkips.push({ what, reason });
     if (this.lastSkips.length > 50) this.lastSkips.shift();
@@ -262,6 +276,7 @@ export class ImageryIngest {
   /** One poll of every source (leader only in normal operation; tests call it directly too). */
   async poll(): Promise<void> {
     this.stats.polls++;
+    const listErrorsBefore = this.stats.listErrors;
     const candidates: Candidate[] = [];
     for (const name of this.cfg.sources) {
       const src = SOURCES[name];
@@ -284,7 +299,7 @@ export class ImageryIngest {
       }
     }
     if (this.cfg.dir) await this.collectDir(candidates);
-    await this.handle(candidates);
+    await this.handle(candidates, this.stats.listErrors === listErrorsBefore);
     this.o.metrics?.polls.inc();
     this.o.metrics?.lastPoll.set(Date.now() / 1000);
   }
@@ -295,7 +310,6 @@ export class ImageryIngest {
     for (const o of objects) {
       const parsed: KeyParse = src.instrument === 'abi' ? parseGoesKey(o.key) : parseHimawariKey(o.key);
       if (!parsed.ok) {
-        this.stats.malformedKeys++;
         this.skip('malformed_key', o.key, parsed.reason);
         continue;
       }
@@ -355,7 +369,6 @@ export class ImageryIngest {
       if (name.startsWith('OR_ABI-')) abi.push(f);
       else if (name.startsWith('HS_')) ahi.push(f);
       else if (!name.startsWith('.')) {
-        this.stats.malformedKeys++;
         this.skip('malformed_key', relative(root, f.path), 'neither an ABI L1b (OR_ABI-…) nor an AHI HSD (HS_…) file name');
       }
     }
@@ -372,7 +385,6 @@ export class ImageryIngest {
       for (const f of list) {
         const p = instrument === 'abi' ? parseGoesKey(f.path) : parseHimawariKey(f.path);
         if (!p.ok) {
-          this.stats.malformedKeys++;
           this.skip('malformed_key', relative(root, f.path), p.reason);
         } else if (!Object.values(SOURCES).some((s) => s.platform === p.value.platform)) {
           this.skip('unknown_platform', relative(root, f.path), `no configured source for ${p.value.platform}`);
@@ -381,7 +393,7 @@ export class ImageryIngest {
     }
   }
 
-  private async handle(candidates: Candidate[]): Promise<void> {
+  private async handle(candidates: Candidate[], complete: boolean): Promise<void> {
     const done = await handledIds(this.o.db, candidates.map((c) => c.itemId));
     const nowMs = Date.now();
     for (const c of candidates) {
@@ -397,6 +409,12 @@ export class ImageryIngest {
         if (c.objects.length < total && nowMs - seen < this.cfg.segmentTimeoutMs) continue;
       }
       await this.register(c);
+    }
+    // Scenes no longer listed (out of the lookback window) stop waiting for segments; after a
+    // failed listing they may merely be unseen, so they keep their first-seen time.
+    if (complete) {
+      const listed = new Set(candidates.map((c) => c.itemId));
+      for (const id of this.firstSeen.keys()) if (!listed.has(id)) this.firstSeen.delete(id);
     }
   }
 
