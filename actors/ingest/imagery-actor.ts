@@ -397,7 +397,8 @@ export class ImageryIngest {
     const done = await handledIds(this.o.db, candidates.map((c) => c.itemId));
     const nowMs = Date.now();
     for (const c of candidates) {
-      if (this.stopping) return;
+      // A leader whose lease lapsed mid-poll stops registering (the next leader repeats nothing: POSTs are idempotent).
+      if (this.stopping || (this.lease !== null && !this.lease.isValid())) return;
       if (done.has(c.itemId)) {
         this.firstSeen.delete(c.itemId);
         continue;
