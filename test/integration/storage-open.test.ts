@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig } from '../../config/load.js';
-import { openStorage, StorageError, tasks, partitions, weatherMetrics } from '../../actors/storage/index.js';
+import { openStorage, StorageError, tasks, partitions, weatherMetrics, MIGRATIONS } from '../../actors/storage/index.js';
 import { dropSchema, PG_URL, randomSchema } from '../helpers/storage-backends.js';
 
 test('embedded default: PGlite under dataDir, memory cache, tiles dir; data survives a restart; one process per directory', async () => {
@@ -21,7 +21,7 @@ test('embedded default: PGlite under dataDir, memory cache, tiles dir; data surv
     try {
       assert.equal(s1.db.backend, 'pglite');
       assert.equal(s1.cache.kind, 'memory');
-      assert.deepEqual(s1.migration.applied, [1]);
+      assert.deepEqual(s1.migration.applied, MIGRATIONS.map((m) => m.version));
       assert.equal(s1.files.root.endsWith(join('tiles')), true);
       assert.equal(await tasks.createTask(s1.db, { id: 'survivor', kind: 'k' }), true);
       const r = await weatherMetrics.ingestMetrics(s1.db, [{ observedAt: new Date(), satellite: 'goes-18', product: 'ctp', cellId: 1, value: 1 }]);
@@ -64,7 +64,7 @@ test('cluster mode: DATABASE_URL and REDIS_URL select PostgreSQL and Redis', asy
       assert.equal(s.db.backend, 'pg');
       assert.equal(s.db.schema, schema);
       assert.equal(s.cache.kind, 'redis');
-      assert.deepEqual(s.migration.applied, [1]);
+      assert.deepEqual(s.migration.applied, MIGRATIONS.map((m) => m.version));
       assert.ok(s.files.root.endsWith('elsewhere'));
       await tasks.createTask(s.db, { id: 'c1', kind: 'k' });
       await s.cache.setTaskStatus('c1', { state: 'queued' });
