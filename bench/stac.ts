@@ -8,6 +8,7 @@
  *
  *   npm run bench:stac                       # embedded bus + PGlite
  *   BENCH_NATS=1 npm run bench:stac          # NATS 127.0.0.1:4222 + PostgreSQL 127.0.0.1:5432 (fresh namespace/schema)
+ *   BENCH_CONNECTIONS (default 32), BENCH_SECONDS (default 20), BENCH_PROF=1 (CPU profile of the gateway in ./prof)
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const KEY = 'bench-key-0123456789abcdef';
 
 function item(i: number, run: string): string {
