@@ -341,6 +341,19 @@ for (const setup of SETUPS) {
       assert.equal((await http('GET', `${s.base}/collections/imagery/items/idem-1`, undefined, {})).status, 404);
       assert.equal((await http('DELETE', `${s.base}/collections/imagery/items/idem-1`, undefined, { authorization: auth.authorization })).status, 404);
       assert.equal((await http('DELETE', `${s.base}/collections/imagery/items/idem-1`, undefined, {})).status, 401);
+      // A bulk ItemCollection with one conflicting item is refused whole: 409, nothing stored, no task.
+      await http('POST', `${s.base}/collections/imagery/items`, testItem('bulk-keep', { lon: 30, lat: 30 }));
+      const bulk = await http('POST', `${s.base}/collections/imagery/items`, {
+        type: 'FeatureCollection',
+        features: [testItem('bulk-new-1', { lon: 31, lat: 31 }), testItem('bulk-keep', { lon: 32, lat: 32 }), testItem('bulk-new-2', { lon: 33, lat: 33 })],
+      });
+      assert.equal(bulk.status, 409);
+      assert.match(bulk.json.detail, /bulk-keep/);
+      assert.equal((await http('GET', `${s.base}/collections/imagery/items/bulk-new-1`, undefined, {})).status, 404);
+      assert.equal((await http('GET', `${s.base}/tasks/stac:imagery:bulk-new-2`, undefined, {})).status, 404);
+      const badBulk = await http('POST', `${s.base}/collections/imagery/items`, { type: 'FeatureCollection', features: [testItem('bulk-x', { lon: 1, lat: 1 }), { type: 'Feature' }] });
+      assert.equal(badBulk.status, 400);
+      assert.match(badBulk.json.detail, /^features\.1\./);
       const counts = await countTasksByState(s.storage.db);
       assert.ok(counts.queued >= 1);
     });

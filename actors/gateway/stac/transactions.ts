@@ -24,8 +24,8 @@ import { enqueueTask } from '../../runtime/worker.js';
 import type { Queryable } from '../../storage/db.js';
 import { StorageArgumentError } from '../../storage/errors.js';
 import type { Storage } from '../../storage/index.js';
-import { deleteItem, getCollection, getItem, insertItemOnce, itemColumns, upsertItem, type StacDoc } from '../../storage/stac.js';
-import { createTask, getTask, type TaskState } from '../../storage/tasks.js';
+import { deleteItem, getCollection, getItem, insertItemsOnce, itemColumns, upsertItem, type StacDoc } from '../../storage/stac.js';
+import { createTasks, type TaskState } from '../../storage/tasks.js';
 import { badRequest, HttpProblem, notFound } from '../errors.js';
 import { RegistrationBatcher } from './batcher.js';
 import { queueFor } from './collections.js';
@@ -122,17 +122,17 @@ async function writeAll(storage: Storage, plans: Planned[], mode: 'insert' | 're
 
 async function writeAllTx(storage: Storage, plans: Planned[], mode: 'insert' | 'replace'): Promise<Registration[]> {
   return storage.db.transaction(async (tx: Queryable) => {
-    const out: Registration[] = [];
-    for (const p of plans) {
-      if (mode === 'insert') {
-        const r = await insertItemOnce(tx, p.doc);
-        if (r === 'conflict') throw conflictProblem(p.doc);
-      } else await upsertItem(tx, p.doc);
-      const created = await createTask(tx, { id: p.taskId, kind: IMAGERY_SCENE_KIND, item: `${String(p.doc.collection)}/${p.doc.id}`, priority: QUEUE_PRIORITY[p.queue] });
-      const state = created ? 'queued' : ((await getTask(tx, p.taskId))?.state ?? 'queued');
-      out.push({ itemId: p.doc.id, taskId: p.taskId, status: state, queue: p.queue, created });
-    }
-    return out;
+    if (mode === 'insert') {
+      // One statement per step for the whole ItemCollection; any conflict rolls all of it back.
+      const results = await insertItemsOnce(tx, plans.map((p) => p.doc));
+      const bad = results.indexOf('conflict');
+      if (bad >= 0) throw conflictProblem(plans[bad]!.doc);
+    } else for (const p of plans) await upsertItem(tx, p.doc);
+    const tasks = await createTasks(
+      tx,
+      plans.map((p) => ({ id: p.taskId, kind: IMAGERY_SCENE_KIND, item: `${String(p.doc.collection)}/${p.doc.id}`, priority: QUEUE_PRIORITY[p.queue] })),
+    );
+    return plans.map((p, n) => ({ itemId: p.doc.id, taskId: p.taskId, status: tasks[n]!.state, queue: p.queue, created: tasks[n]!.created }));
   });
 }
 
