@@ -163,6 +163,8 @@ for (const setup of SETUPS) {
       assert.equal(bad.status, 400);
       assert.match(bad.headers.get('content-type') ?? '', /problem\+json/);
       assert.match(bad.json.detail, /properties\.datetime/);
+      assert.equal(bad.json.errors[0].name, 'properties.datetime');
+      assert.equal(bad.json.errors[0].in, 'body');
       const ssrf = await http('POST', `${s.base}/collections/imagery/items`, { ...item, assets: { data: { href: 'http://169.254.169.254/latest/meta-data' } } });
       assert.equal(ssrf.status, 400);
       assert.match(ssrf.json.detail, /assets\.data\.href/);
@@ -353,7 +355,7 @@ for (const setup of SETUPS) {
       assert.equal((await http('GET', `${s.base}/tasks/stac:imagery:bulk-new-2`, undefined, {})).status, 404);
       const badBulk = await http('POST', `${s.base}/collections/imagery/items`, { type: 'FeatureCollection', features: [testItem('bulk-x', { lon: 1, lat: 1 }), { type: 'Feature' }] });
       assert.equal(badBulk.status, 400);
-      assert.match(badBulk.json.detail, /^features\.1\./);
+      assert.match(badBulk.json.detail, /features\.1\./);
       const counts = await countTasksByState(s.storage.db);
       assert.ok(counts.queued >= 1);
     });

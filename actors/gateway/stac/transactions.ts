@@ -69,17 +69,26 @@ const refuseWrites: onRequestAsyncHookHandler = async () => {
   throw new HttpProblem(503, 'SW_ERR_WRITES_DISABLED', 'writes are disabled: no API key check is configured');
 };
 
-/** A field error as the 400 names it: `<prefix>properties.datetime: must …`. */
-function schemaProblem(doc: unknown, prefix: string): HttpProblem | null {
+/** Thrown for a schema failure: fastify's validation shape, so errors.ts answers the same 400 (detail and `errors` naming each field). */
+export class ItemSchemaError extends Error {
+  readonly statusCode = 400;
+  readonly validationContext = 'body';
+  constructor(readonly validation: Array<{ instancePath: string; message: string; params: Record<string, unknown> }>) {
+    super(`body ${validation[0]?.instancePath ?? ''}: ${validation[0]?.message ?? 'invalid'}`);
+    this.name = 'ItemSchemaError';
+  }
+}
+
+function schemaProblem(doc: unknown, pathPrefix: string): ItemSchemaError | null {
   const errors = validateItem(doc);
   if (errors.length === 0) return null;
-  const first = errors[0]!;
-  return badRequest(`${prefix}${first.field}: ${first.message}`, 'SW_ERR_SCHEMA');
+  // errors.ts names a field from instancePath (missingProperty is already folded into `path`).
+  return new ItemSchemaError(errors.map((e) => ({ instancePath: `${pathPrefix}${e.path}`, message: e.message, params: {} })));
 }
 
 /** Validate one item for `collectionId`, and return it as stored (collection set). */
 export function prepareItem(raw: unknown, collectionId: string, checkHref: (h: string) => HrefVerdict, prefix = ''): StacDoc {
-  const p = schemaProblem(raw, prefix);
+  const p = schemaProblem(raw, prefix ? '/' + prefix.replace(/\.$/, '').split('.').join('/') : '');
   if (p) throw p;
   const item = raw as StacDoc;
   if (item.collection !== undefined && item.collection !== collectionId) {
