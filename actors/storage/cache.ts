@@ -36,6 +36,14 @@ export interface HotCache {
   getSatelliteStates<T extends CacheValue = CacheValue>(noradIds: readonly number[]): Promise<Array<T | null>>;
   setShardFrame(shard: number, frame: CacheValue): Promise<void>;
   getShardFrame<T extends CacheValue = CacheValue>(shard: number): Promise<T | null>;
+  /**
+   * Binary-safe latest frame per shard (the tracker's encoded
+   * `tracker.state` v1 frame, stored as is), several shards in one round
+   * trip (MSET on Redis). Separate keys from the JSON frames above.
+   */
+  setShardFrameBytes(entries: ReadonlyArray<readonly [number, Uint8Array]>): Promise<void>;
+  /** The bytes last written for `shard` (a copy), or null. */
+  getShardFrameBytes(shard: number): Promise<Uint8Array | null>;
   /** Task status expires after `ttlMs` (default 24 h): finished tasks need not live forever. */
   setTaskStatus(taskId: string, status: CacheValue, ttlMs?: number): Promise<void>;
   setTaskStatuses(entries: ReadonlyArray<readonly [string, CacheValue]>, ttlMs?: number): Promise<void>;

@@ -17,6 +17,8 @@ export interface MemoryCacheOptions {
 export class MemoryCache implements HotCache {
   readonly kind = 'memory' as const;
   readonly #maps = { sat: new Map<string, Entry>(), frame: new Map<string, Entry>(), task: new Map<string, Entry>() };
+  /** Binary shard frames; at most 65,536 keys (one per shard), so no eviction. */
+  readonly #frameBytes = new Map<number, Uint8Array>();
   readonly #max: number;
   readonly #now: () => number;
   readonly #hooks: RefillHook[] = [];
@@ -70,6 +72,27 @@ export class MemoryCache implements HotCache {
   async getShardFrame<T extends CacheValue>(shard: number): Promise<T | null> {
     return this.#get<T>('frame', String(checkShard(shard)));
   }
+  async setShardFrameBytes(entries: ReadonlyArray<readonly [number, Uint8Array]>): Promise<void> {
+    for (const [shard] of entries) checkShard(shard);
+    for (const [shard, bytes] of entries) {
+      if (this.#closed) {
+        this.#stats.droppedWrites++;
+        continue;
+      }
+      // A copy, as Redis would hold: the caller may reuse its buffer.
+      this.#frameBytes.set(shard, new Uint8Array(bytes));
+      this.#stats.writes++;
+    }
+  }
+  async getShardFrameBytes(shard: number): Promise<Uint8Array | null> {
+    const b = this.#frameBytes.get(checkShard(shard));
+    if (b === undefined) {
+      this.#stats.misses++;
+      return null;
+    }
+    this.#stats.hits++;
+    return new Uint8Array(b);
+  }
   async setTaskStatus(taskId: string, status: CacheValue, ttlMs = DEFAULT_TASK_TTL_MS): Promise<void> {
     this.#set('task', checkTaskId(taskId), status, ttlMs);
   }
@@ -95,6 +118,7 @@ export class MemoryCache implements HotCache {
 
   async clear(): Promise<void> {
     for (const m of Object.values(this.#maps)) m.clear();
+    this.#frameBytes.clear();
   }
 
   async close(): Promise<void> {

@@ -173,6 +173,32 @@ export class RedisCache implements HotCache {
     const [v] = await this.#read([this.#key('frame', checkShard(shard))]);
     return this.#parse<T>(v ?? null);
   }
+  async setShardFrameBytes(entries: ReadonlyArray<readonly [number, Uint8Array]>): Promise<void> {
+    if (entries.length === 0) return;
+    // One MSET: every shard's frame of a tick in one round trip. Buffer
+    // values go to Redis byte for byte (no string conversion).
+    const args: Array<string | Buffer> = [];
+    for (const [shard, bytes] of entries) args.push(this.#key('frameb', checkShard(shard)), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return this.#write((r) => r.mset(args), entries.length);
+  }
+  async getShardFrameBytes(shard: number): Promise<Uint8Array | null> {
+    const key = this.#key('frameb', checkShard(shard));
+    if (this.#closed || this.#redis.status !== 'ready') {
+      this.#stats.failedReads++;
+      this.#stats.misses++;
+      return null;
+    }
+    try {
+      const v = await this.#redis.getBuffer(key);
+      v === null ? this.#stats.misses++ : this.#stats.hits++;
+      return v === null ? null : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    } catch (err) {
+      this.#stats.failedReads++;
+      this.#stats.misses++;
+      this.#onError(err);
+      return null;
+    }
+  }
   async setTaskStatus(taskId: string, status: CacheValue, ttlMs = DEFAULT_TASK_TTL_MS): Promise<void> {
     const key = this.#key('task', checkTaskId(taskId));
     return this.#write((r) => r.set(key, JSON.stringify(status), 'PX', ttlMs), 1);

@@ -101,6 +101,8 @@ test('Redis stopped mid-run: users see no error; the cache is refilled after Red
     await c.setSatelliteState(25544, { latDeg: 2 });
     await c.setSatelliteStates([[1, { a: 1 }], [2, { a: 2 }]]);
     await c.setShardFrame(3, { seq: 1 });
+    await c.setShardFrameBytes([[3, Uint8Array.from([1, 2, 3])]]);
+    assert.equal(await c.getShardFrameBytes(3), null, 'a binary frame read is a miss, not an error');
     assert.deepEqual(await c.getSatelliteStates([1, 2]), [null, null]);
     const during = c.stats();
     assert.ok(during.droppedWrites - before.droppedWrites >= 4, `dropped writes counted (${during.droppedWrites - before.droppedWrites})`);
@@ -121,6 +123,8 @@ test('Redis stopped mid-run: users see no error; the cache is refilled after Red
     }
     await c.setSatelliteState(25544, { latDeg: 3 });
     assert.deepEqual(await c.getSatelliteState(25544), { latDeg: 3 }, 'writes land again');
+    await c.setShardFrameBytes([[3, Uint8Array.from([0, 255, 0])]]);
+    assert.deepEqual(await c.getShardFrameBytes(3), Uint8Array.from([0, 255, 0]), 'binary frames land again');
     assert.deepEqual(unhandled, [], 'no unhandled rejection');
   } finally {
     process.off('unhandledRejection', onUnhandled);

@@ -64,6 +64,30 @@ for (const { name, open } of KINDS) {
       assert.equal(await cache.getShardFrame(17), null);
     });
 
+    test('latest binary frame per shard: byte for byte, several shards per call, copies', async () => {
+      assert.deepEqual(await cache.setShardFrameBytes([]), undefined);
+      // Every byte value, including 0x00 and bytes that are not valid UTF-8.
+      const a = new Uint8Array(512).map((_, i) => i & 0xff);
+      const b = Uint8Array.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0x80]);
+      const slab = new Uint8Array(a.length + b.length);
+      slab.set(a);
+      slab.set(b, a.length);
+      // Views into one buffer at an offset: only the view's bytes are stored.
+      await cache.setShardFrameBytes([[3, slab.subarray(0, a.length)], [65_535, slab.subarray(a.length)]]);
+      assert.deepEqual(await cache.getShardFrameBytes(3), a);
+      assert.deepEqual(await cache.getShardFrameBytes(65_535), b);
+      slab.fill(7);
+      assert.deepEqual(await cache.getShardFrameBytes(3), a, 'the caller may reuse its buffer');
+      const got = (await cache.getShardFrameBytes(3))!;
+      got.fill(9);
+      assert.deepEqual(await cache.getShardFrameBytes(3), a, 'callers get copies');
+      await cache.setShardFrameBytes([[3, b]]);
+      assert.deepEqual(await cache.getShardFrameBytes(3), b, 'overwritten');
+      assert.equal(await cache.getShardFrameBytes(4), null);
+      await assert.rejects(cache.setShardFrameBytes([[65_536, b]]), StorageArgumentError);
+      await assert.rejects(cache.getShardFrameBytes(-1), StorageArgumentError);
+    });
+
     test('task status, single and pipelined, expires after its TTL', async () => {
       await cache.setTaskStatus('task-a', { state: 'l1' });
       await cache.setTaskStatuses([['task-b', { state: 'done' }], ['task-c', { state: 'failed' }]]);
@@ -121,6 +145,7 @@ for (const { name, open } of KINDS) {
       } else await cache.clear();
       assert.equal(await cache.getShardFrame(0), null);
       assert.equal(await cache.getSatelliteState(25544), null);
+      assert.equal(await cache.getShardFrameBytes(3), null);
     });
   });
 }
