@@ -3,8 +3,10 @@
  * sharded over the tracker hosts by lease (ShardManager kind `tracker`), and
  * a 1 Hz tick aligned to wall-clock seconds that, for every shard this host
  * holds a locally valid lease on, propagates, QA-checks, publishes one binary
- * frame on `<ns>.tracker.state.v1.<shard>` and writes the latest state per
- * object to the hot cache (`satellite.state` v1).
+ * frame on `<ns>.tracker.state.v1.<shard>` and writes the same frame bytes
+ * to the hot cache under the shard (HotCache.setShardFrameBytes, one MSET
+ * per tick), so the cache holds every object's latest state every tick;
+ * actors/tracker/state-cache.ts reads one object back as `satellite.state`.
  *
  * Publishing rule for failing states: a state with a physical-failure QA bit
  * stays in the frame with its bits set (see protocol/messages/satellite-state.ts);
@@ -19,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { errorMessage } from '../../protocol/errors.js';
 import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
-import { AlertRaisedMessage, type SatelliteState } from '../../protocol/messages/satellite-state.js';
+import { AlertRaisedMessage } from '../../protocol/messages/satellite-state.js';
 import { TRACKER_FRAME_HEADER_BYTES, TRACKER_FRAME_RECORD_BYTES } from '../../protocol/frames/tracker-state.js';
 import type { Subscription } from '../../protocol/transport.js';
 import type { HostContext, RoleService, RunningService } from '../host/services.js';
@@ -27,8 +29,7 @@ import type { ShardManager } from '../runtime/sharding.js';
 import { shardOf } from '../runtime/sharding.js';
 import type { Storage } from '../storage/index.js';
 import { alerts, catalog, elementSets } from '../storage/index.js';
-import { S_ALT_KM, S_LAT_DEG, S_LON_DEG, S_SPEED_KM_PER_S, S_VX_KM_PER_S, S_VY_KM_PER_S, S_VZ_KM_PER_S, S_X_KM, S_Y_KM, S_Z_KM, STATE_STRIDE } from './propagate.js';
-import { DEFAULT_QA_LIMITS, QA_FLAG_NAMES, QA_PHYSICAL_FAILURE, qaFlagNames, type QaLimits } from './qa.js';
+import { DEFAULT_QA_LIMITS, QA_FLAG_NAMES, type QaLimits } from './qa.js';
 import { loadElementSet, TrackerActor, type SwitchOver } from './tracker-actor.js';
 import { QA_BITS, TrackerTable } from './tracker-table.js';
 
@@ -37,16 +38,6 @@ export interface TrackerServiceOptions {
   tickMs?: number;
   /** Periodic reconcile with the database (ids changed since the last load), ms. */
   reconcileMs?: number;
-  /**
-   * Most `satellite.state` cache writes per tick (default 10,000). Up to that
-   * many objects per host, every object's cached state is rewritten every
-   * tick; beyond it, writes go round-robin so each object's entry is
-   * refreshed every ceil(objects / cacheMaxPerTick) ticks (its `t` says
-   * when). A JSON value per object per second is the most expensive part of
-   * the loop (about 4.5 µs per object on the memory cache, 14 µs on Redis,
-   * against ~2 µs for everything else), so this bounds it. Infinity: all.
-   */
-  cacheMaxPerTick?: number;
   limits?: QaLimits;
   /** Element-set rows fetched per query. */
   loadChunk?: number;
@@ -111,35 +102,7 @@ function trackerMetrics(registry: Registry): TrackerMetrics {
     switchJumpKm: metric(registry, 'sw_tracker_switch_jump_km', () => new Histogram({ name: 'sw_tracker_switch_jump_km', help: 'Position jump at element-set switch-over, km', buckets: [0.01, 0.1, 1, 5, 25, 100, 1000, 10000], registers: r })),
     decays: metric(registry, 'sw_tracker_decays_total', () => new Counter({ name: 'sw_tracker_decays_total', help: 'Objects passivated as decayed', registers: r })),
     loadRejects: metric(registry, 'sw_tracker_load_rejects_total', () => new Counter({ name: 'sw_tracker_load_rejects_total', help: 'Stored element sets a tracker could not load, by reason code', labelNames: ['code'], registers: r })),
-    cacheErrors: metric(registry, 'sw_tracker_cache_errors_total', () => new Counter({ name: 'sw_tracker_cache_errors_total', help: 'Failed hot-cache state writes', registers: r })),
-  };
-}
-
-const NO_FLAGS: string[] = [];
-
-function fin(x: number): number | null {
-  return Number.isFinite(x) ? x : null;
-}
-
-/** The cache value of one slot's state (full precision). */
-export function satelliteStateValue(actor: TrackerActor, state: Float64Array, slot: number, flagBits: number, tIso: string): SatelliteState {
-  const o = slot * STATE_STRIDE;
-  return {
-    v: 1,
-    noradId: actor.noradId,
-    t: tIso,
-    teme: {
-      r: [fin(state[o + S_X_KM]!), fin(state[o + S_Y_KM]!), fin(state[o + S_Z_KM]!)],
-      v: [fin(state[o + S_VX_KM_PER_S]!), fin(state[o + S_VY_KM_PER_S]!), fin(state[o + S_VZ_KM_PER_S]!)],
-    },
-    geodetic: { latDeg: fin(state[o + S_LAT_DEG]!), lonDeg: fin(state[o + S_LON_DEG]!), altKm: fin(state[o + S_ALT_KM]!) },
-    speedKmS: fin(state[o + S_SPEED_KM_PER_S]!),
-    flags: flagBits === 0 ? NO_FLAGS : qaFlagNames(flagBits),
-    flagBits,
-    good: (flagBits & QA_PHYSICAL_FAILURE) === 0,
-    epoch: actor.epochIso,
-    elementSetSource: actor.source,
-    shard: actor.shard,
+    cacheErrors: metric(registry, 'sw_tracker_cache_errors_total', () => new Counter({ name: 'sw_tracker_cache_errors_total', help: 'Failed hot-cache frame writes', registers: r })),
   };
 }
 
@@ -167,7 +130,6 @@ export class TrackerRuntime {
   private pendingIds = new Set<number>();
   private reconcileQueued = false;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private cacheCursor = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private prepared: Prepared | null = null;
   private lastPrepareWallMs = 0;
@@ -177,7 +139,6 @@ export class TrackerRuntime {
     this.opts = {
       tickMs: options.tickMs ?? 1000,
       reconcileMs: options.reconcileMs ?? 300_000,
-      cacheMaxPerTick: Math.max(1, options.cacheMaxPerTick ?? 10_000),
       limits: options.limits ?? DEFAULT_QA_LIMITS,
       loadChunk: options.loadChunk ?? 5000,
     };
@@ -564,31 +525,22 @@ export class TrackerRuntime {
     this.lastTickLagMs = Date.now() - tMs;
     let published = 0;
     let frames = 0;
+    const cacheFrames: Array<readonly [number, Uint8Array]> = [];
     const subjects = this.ctx.names.subjects;
     for (const f of prep.frames) {
       if (!this.shards.owns(f.shard)) continue; // fencing: checked right before the send
       this.ctx.transport.publish(subjects.trackerState(f.shard), f.bytes);
+      cacheFrames.push([f.shard, f.bytes]);
       published += f.count;
       frames++;
     }
 
-    // Latest state per object to the hot cache, pipelined in one call;
-    // round-robin from a cursor when there are more objects than the per-tick cap.
-    // Released shards' actors are gone from the table, so only owned ones are written.
-    const entries: Array<readonly [number, SatelliteState]> = [];
-    const tIso = new Date(tMs).toISOString();
-    const t = this.table;
-    const cap = this.opts.cacheMaxPerTick;
-    const slots = t.count;
-    let i = this.cacheCursor < slots ? this.cacheCursor : 0;
-    for (let visited = 0; visited < slots && entries.length < cap; visited++) {
-      const a = t.actors[i];
-      if (a !== undefined) entries.push([a.noradId, satelliteStateValue(a, t.state, i, t.flags[i]!, tIso)]);
-      if (++i === slots) i = 0;
-    }
-    this.cacheCursor = i;
-    if (entries.length > 0) {
-      this.track(this.storage.cache.setSatelliteStates(entries)).catch(() => this.m.cacheErrors.inc());
+    // The same frames to the hot cache, the latest per shard, in one call
+    // (one MSET on Redis): every object's state every tick, at the cost of a
+    // copy of bytes already encoded. Only the frames just published, so only
+    // shards still owned (fencing) are written.
+    if (cacheFrames.length > 0) {
+      this.track(this.storage.cache.setShardFrameBytes(cacheFrames)).catch(() => this.m.cacheErrors.inc());
     }
 
     // Decayed: passivate now (after their flagged state went out), record and alert off the hot path.

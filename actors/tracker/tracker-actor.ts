@@ -87,7 +87,7 @@ export class TrackerActor {
   qa: QaElementInfo;
   storedId: number;
   source: string;
-  /** ISO epoch, computed once per element set (the cache value carries it every tick). */
+  /** ISO epoch, computed once per element set (logs and decay alerts carry it). */
   epochIso: string;
   /** Flags to OR into the next state (switch-over jump), cleared by the tick. */
   pendingFlags = 0;

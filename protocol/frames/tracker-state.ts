@@ -24,8 +24,9 @@
  *    40  f32   altitude above the WGS-84 ellipsoid, km
  *    44  f32   speed, km/s
  * float32 keeps ~0.5 m at GEO radius in position and ~1e-5° in angles:
- * enough for display and fanout. Full-precision states are in the L1 cache
- * and the REST API.
+ * enough for display, fanout and the REST API. The tracker also writes each
+ * frame, as is, to the L1 cache as its shard's latest frame
+ * (actors/tracker/state-cache.ts reads one object back).
  */
 import { ProtocolError } from '../errors.js';
 

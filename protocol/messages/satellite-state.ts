@@ -2,11 +2,17 @@ import { Type, type Static } from '@sinclair/typebox';
 import { defineMessage } from '../message.js';
 
 /**
- * The latest state of one tracked object, as a tracker host writes it to the
- * L1 cache (`<ns>:sat:<noradId>`) every tick it owns the object's shard. The
- * gateway reads it for GET /satellites/{id}. Full double precision; the
- * binary tracker frame (protocol/frames/tracker-state.ts) carries the same
- * state as float32 for fanout.
+ * The latest state of one tracked object, as the gateway answers it in
+ * GET /satellites/{id}. The hot cache does not hold this JSON: the tracker
+ * host that owns a shard writes, every tick, the shard's binary tracker
+ * frame (protocol/frames/tracker-state.ts) to the cache as the shard's
+ * latest frame, so every object's state is in the cache every tick;
+ * `satellite.state` is the decoded view of one record of that frame
+ * (actors/tracker/state-cache.ts readSatelliteState), numbers float32 as in
+ * the frame (~0.5 m at GEO radius, ~1e-5°). `epoch` and
+ * `elementSetSource` are not in the frame: the gateway fills them from the
+ * object's newest stored element set, which the tracker switches to on
+ * `catalog.changed`.
  *
  * QA: `flagBits` uses the bits of actors/tracker/qa.ts (QA_FLAG_NAMES), and
  * `flags` lists their names. A state with any physical-failure bit
@@ -15,14 +21,7 @@ import { defineMessage } from '../message.js';
  * stay in the tracker frames too, with their flag bits set (consumers must
  * check the bits before drawing them; values may be NaN after an SGP4 error).
  * `teme`/`geodetic` numbers are null when the propagation produced no finite
- * state.
- *
- * Freshness: a host rewrites every object's entry every tick up to
- * 10,000 objects (TrackerServiceOptions.cacheMaxPerTick); with more objects
- * the entries are refreshed round-robin, each every ceil(objects / 10,000)
- * ticks (15,347 objects: every 2 s; 100,000: every 10 s), and `t` says which
- * tick the state belongs to. The per-tick frames on
- * the bus always carry every object.
+ * state. `t` is the tick the state belongs to.
  */
 const Num = Type.Union([Type.Number(), Type.Null()]);
 
@@ -58,10 +57,10 @@ export type SatelliteState = Static<typeof SatelliteStateSchema>;
 export const SatelliteStateMessage = defineMessage({
   name: 'satellite.state',
   version: 1,
-  description: 'Latest state of one object (TEME, geodetic, speed, QA flags). Value of the hot-cache key `<ns>:sat:<noradId>`, written by the tracker host that owns the shard.',
+  description: 'Latest state of one object (TEME, geodetic, speed, QA flags), as GET /satellites/{id} answers it: decoded from the shard\'s latest tracker frame in the hot cache (`<ns>:frameb:<shard>`, written every tick by the tracker host that owns the shard).',
   encoding: 'json',
   schema: SatelliteStateSchema,
-  subjects: 'none (hot cache `<ns>:sat:<noradId>`)',
+  subjects: 'none (REST; decoded from the hot-cache shard frame `<ns>:frameb:<shard>`)',
   idempotencyKey: 'noradId + t',
 });
 

@@ -2,7 +2,8 @@
  * A tracker host (startHost, role tracker) on the embedded bus with real
  * PostgreSQL in a fresh schema: it loads the seeded objects, publishes one
  * frame per owned shard every second that decodes to the right ids with
- * finite states, writes `satellite.state` v1 to the hot cache, switches to a
+ * finite states, writes every owned shard's frame to the hot cache (every
+ * object readable as `satellite.state`, also beyond 10,000), switches to a
  * newer element set on `catalog.changed` and reports the jump, passivates a
  * decaying object (catalog status, alert row, alert message), and keeps a
  * physically impossible state out of "good" (flag bits set in the frame,
@@ -15,12 +16,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
-import { AlertRaisedMessage, SatelliteStateMessage, type AlertRaised, type SatelliteState } from '../../protocol/messages/satellite-state.js';
+import { AlertRaisedMessage, SatelliteStateMessage, type AlertRaised } from '../../protocol/messages/satellite-state.js';
 import { decodeTrackerFrame, STATE_STRIDE } from '../../protocol/frames/tracker-state.js';
 import { EmbeddedTransport } from '../../actors/runtime/transport/embedded.js';
 import { startHost, type RunningHost } from '../../actors/host/host.js';
 import { openStorage, alerts, catalog, type Storage } from '../../actors/storage/index.js';
 import { trackerService } from '../../actors/tracker/service.js';
+import { readSatelliteState, stateCacheStats } from '../../actors/tracker/state-cache.js';
+import { loadElementSet } from '../../actors/tracker/tracker-actor.js';
+import { shardOf } from '../../actors/runtime/sharding.js';
 import { QA_ALTITUDE_LOW, QA_DECAYED, QA_PHYSICAL_FAILURE, QA_SWITCH_JUMP, DEFAULT_QA_LIMITS } from '../../actors/tracker/qa.js';
 import type { TleRecord } from '../../actors/tracker/tle.js';
 import { freshNamespace, quietLogger, sleep, until } from '../helpers/cluster-fixtures.js';
@@ -130,18 +134,43 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
     assert.ok((health.objects as number) >= N + 1);
   });
 
-  test('the hot cache holds the latest state per object as satellite.state v1', async () => {
+  const cached = (id: number) => readSatelliteState(storage.cache, 8, id);
+
+  test('the hot cache holds every owned shard\'s latest frame; each object decodes to a satellite.state view', async () => {
     const id = records[0]!.noradId;
-    const s = await storage.cache.getSatelliteState<SatelliteState>(id);
+    const s = await cached(id);
     assert.ok(s, 'state cached');
-    SatelliteStateMessage.assert(s);
+    // The REST view adds the element-set fields the frame does not carry.
+    SatelliteStateMessage.assert({ ...s, epoch: new Date(records[0]!.epochMs).toISOString(), elementSetSource: 'test:snapshot' });
     assert.equal(s.noradId, id);
+    assert.equal(s.shard, shardOf(String(id), 8));
     assert.ok(Date.now() - Date.parse(s.t) < 3000, 'state from the last ticks');
     assert.ok(s.teme.r.every((x) => typeof x === 'number'), 'position numbers');
+    const r = Math.hypot(s.teme.r[0]!, s.teme.r[1]!, s.teme.r[2]!);
+    assert.ok(r > 6378 && r < 600_000, `plausible radius ${r}`);
     const stale = Date.now() - records[0]!.epochMs > DEFAULT_QA_LIMITS.staleDays * 86_400_000;
     assert.equal(s.flags.includes('stale_epoch'), stale, 'stale_epoch exactly when the element set is older than the limit');
-    assert.equal(s.epoch, new Date(Math.floor(records[0]!.epochMs)).toISOString());
-    assert.equal(s.elementSetSource, 'test:snapshot');
+    assert.equal(s.good, true);
+    // The cached frame is the one published for that tick.
+    const f = frames.find((x) => x.tickMs === Date.parse(s.t) && x.ids.includes(id));
+    assert.ok(f, 'a published frame of the same tick holds the object');
+    assert.equal(s.flagBits, f.flags.get(id));
+    assert.equal(s.geodetic.latDeg, f.values.get(id)![6]);
+    // Every tracked object is in the cache, from the same tick.
+    for (const rec of records) assert.ok(await cached(rec.noradId), `object ${rec.noradId} cached`);
+    assert.equal(await cached(999_999_990), null, 'an untracked id is a miss');
+  });
+
+  test('a malformed cached frame is a counted miss, never an error', async () => {
+    const before = stateCacheStats.malformed;
+    const reasons: string[] = [];
+    const id = 999_999_991;
+    const shard = shardOf(String(id), 8);
+    // A shard this test owns would be overwritten at the next tick; read right after writing.
+    await storage.cache.setShardFrameBytes([[shard, Uint8Array.from([1, 2, 3, 4, 5])]]);
+    assert.equal(await readSatelliteState(storage.cache, 8, id, { onMalformed: (why) => reasons.push(why) }), null);
+    assert.equal(stateCacheStats.malformed - before, 1);
+    assert.equal(reasons.length, 1);
   });
 
   test('a physically impossible state is flagged in the frame and not good in the cache', async () => {
@@ -150,8 +179,8 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
     const fl = last.flags.get(LOW_ID)!;
     assert.ok(fl & QA_ALTITUDE_LOW, 'altitude_low bit set');
     assert.ok(fl & QA_PHYSICAL_FAILURE, 'a physical-failure bit: not good');
-    const s = await storage.cache.getSatelliteState<SatelliteState>(LOW_ID);
-    assert.ok(s);
+    await until('the cached state of the low object', 5000, async () => (await cached(LOW_ID)) !== null);
+    const s = (await cached(LOW_ID))!;
     assert.equal(s.good, false);
     assert.ok(s.flags.includes('altitude_low'));
   });
@@ -187,7 +216,8 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
     assert.ok(sw.jumpKm > DEFAULT_QA_LIMITS.switchJumpKm && sw.jumpKm < 1000, `jump ${sw.jumpKm} km`);
     assert.equal(sw.flags, QA_SWITCH_JUMP);
     await until('flagged state published', 5000, () => frames.some((f) => (f.flags.get(r.noradId) ?? 0) & QA_SWITCH_JUMP));
-    await until('cache carries the new source', 5000, async () => (await storage.cache.getSatelliteState<SatelliteState>(r.noradId))?.elementSetSource === 'test:switch');
+    // The cached frames carry the new elements' states too (the jump flag for one tick).
+    await until('cache carries the switch-over state', 5000, async () => (((await cached(r.noradId))?.flagBits ?? 0) & QA_SWITCH_JUMP) !== 0, 20);
   });
 
   test('an object added to the catalog is activated on catalog.changed, one set inactive is stopped', async () => {
@@ -202,5 +232,29 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
       return ids.has(extra.noradId) && !ids.has(gone);
     });
     await until('new object in frames', 5000, () => frames.some((f) => f.ids.includes(extra.noradId)));
+  });
+
+  test('after a tick every object is readable from the cache, beyond 10,000 objects', async () => {
+    const rt = runtime();
+    const extra = (await snapshotRecords(N + 1 + 12_000)).slice(N + 1);
+    assert.equal(extra.length, 12_000, 'the snapshot has enough objects');
+    let storedId = 1_000_000;
+    for (const r of extra) {
+      const loaded = loadElementSet({ id: storedId++, noradId: r.noradId, epoch: new Date(r.epochMs), source: 'test:bulk', format: 'tle', omm: null, tleLine1: r.line1, tleLine2: r.line2 }, r.name);
+      assert.ok(loaded.ok, `object ${r.noradId} loads`);
+      rt.activateLoaded(loaded);
+    }
+    assert.ok(rt.table.size > 12_000);
+    const t0 = rt.ticks;
+    await until('two more ticks', 10_000, () => rt.ticks >= t0 + 2);
+    const ids = [...rt.table.actors].filter((a) => a !== undefined).map((a) => a!.noradId);
+    const tick = rt.lastTickMs;
+    let missing = 0;
+    for (const id of ids) {
+      const s = await cached(id);
+      // A tick may land while reading: the state is of the last tick or a later one.
+      if (s === null || Date.parse(s.t) < tick || s.noradId !== id) missing++;
+    }
+    assert.equal(missing, 0, `all ${ids.length} tracked objects are in the cache from the latest tick`);
   });
 });
