@@ -38,6 +38,8 @@ export interface GatewayAppOptions {
   gatewayHealth(): Record<string, unknown>;
   onReject?(reason: string): void;
   onInvalidState?(noradId: number): void;
+  /** cluster.shardCount (REST reads an object's state from its shard's cached frame). */
+  shardCount: number;
   /** Write-endpoint key (auth.ts loadApiKey); absent: writes answer 503, never open. */
   apiKey?: ApiKeyAuth;
   /** The bus STAC registrations enqueue their processing tasks on; absent: STAC writes answer 503. */
@@ -83,7 +85,12 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   // At the root, so every plugin can declare websocket routes; maxPayload bounds every client message.
   await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false } });
   await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth });
-  await app.register(satellitesPlugin, { storage: o.storage, ...(o.onInvalidState ? { onInvalidState: o.onInvalidState } : {}) });
+  await app.register(satellitesPlugin, {
+    storage: o.storage,
+    shardCount: o.shardCount,
+    latestFromBus: (id) => o.fanout.latestState(id, o.shardCount),
+    ...(o.onInvalidState ? { onInvalidState: o.onInvalidState } : {}),
+  });
   await app.register(wsPlugin, { fanout: o.fanout, limits: o.ws, logger: o.logger.child({ component: 'ws' }), ...(o.onReject ? { onReject: o.onReject } : {}) });
   await app.register(tasksPlugin, { storage: o.storage });
   const policy = o.assetPolicy;

@@ -22,6 +22,8 @@ import {
   trackerFrameSize,
 } from '../../protocol/frames/tracker-state.js';
 import { matches, type Subscription } from './subscription.js';
+import { shardOf } from '../runtime/sharding.js';
+import { decodeStateRecord, type TrackedState } from '../tracker/state-cache.js';
 
 /** What the hub needs from a websocket connection. */
 export interface FanoutClient {
@@ -258,6 +260,14 @@ export class StateFanout {
   }
 
   /** Latest states known (for tests and /health). */
+  /** The latest state of `id` this gateway took off the bus, decoded like a cached one; null when none. */
+  latestState(id: number, shardCount: number): TrackedState | null {
+    const e = this.latest.get(id);
+    if (!e) return null;
+    const dv = new DataView(e.record.buffer, e.record.byteOffset, e.record.byteLength);
+    return decodeStateRecord(dv, 0, shardOf(String(id), shardCount), e.tickMs);
+  }
+
   stats(): FanoutStats {
     return { objects: this.latest.size, clients: this.clients.size, subscriptionClasses: this.classes.size, ...this.s };
   }

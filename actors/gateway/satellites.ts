@@ -1,7 +1,10 @@
 /**
  * The satellite REST API. Data comes from storage: the catalog and element
  * sets (database, the system of record) and the latest state per object
- * (hot cache, `satellite.state` v1 written by the tracker). Every parameter
+ * (the shard's latest tracker frame in the hot cache, decoded into
+ * `satellite.state` v1 by actors/tracker/state-cache.ts, so every gateway
+ * answers the same; the bus frames this gateway fanned out are the fallback
+ * when the cache has nothing). Every parameter
  * is declared in a TypeBox schema, so validation is fastify's and an OpenAPI
  * document can be generated from the routes; checks a schema cannot express
  * (from < to, window bounds) are made here and answered with the same 400
@@ -17,6 +20,7 @@ import { groundTrack } from '../tracker/ground-track.js';
 import { predictPasses } from '../tracker/passes.js';
 import { badRequest, HttpProblem, notFound } from './errors.js';
 import { SatrecCache } from './elements.js';
+import { readSatelliteState, type TrackedState } from '../tracker/state-cache.js';
 
 /** Bounds that keep one request's CPU small (a track or pass search is a propagation loop on the event loop). */
 export const LIMITS = {
@@ -102,8 +106,12 @@ function window(from: string | undefined, to: string | undefined, defaultMs: num
 
 export interface SatellitesPluginOptions {
   storage(): Promise<Storage>;
-  /** Invalid cache values (not a satellite.state v1) are counted here. */
+  /** cluster.shardCount: which shard's cached frame holds an object. */
+  shardCount: number;
+  /** Invalid cached states (a malformed frame, or a decoded state that is not a satellite.state v1) are counted here. */
   onInvalidState?(noradId: number): void;
+  /** The latest state this gateway saw on the bus (StateFanout.latestState), used when the cache has none. */
+  latestFromBus?(noradId: number): TrackedState | null;
 }
 
 export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = async (app, o) => {
@@ -159,10 +167,18 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
       const { db, cache } = await o.storage();
       const obj = await getObject(db, id);
       if (!obj) throw notFound(`no object with NORAD id ${id}`);
-      const [es, raw] = await Promise.all([latestElementSet(db, id), cache.getSatelliteState(id)]);
+      const [es, cached] = await Promise.all([
+        latestElementSet(db, id),
+        readSatelliteState(cache, o.shardCount, id, { onMalformed: () => o.onInvalidState?.(id) }),
+      ]);
+      const tracked = cached ?? o.latestFromBus?.(id) ?? null;
       let state: SatelliteState | null = null;
-      if (raw !== null) {
-        if (SatelliteStateMessage.check(raw)) state = raw;
+      // The frame carries no element-set fields: those of the newest stored
+      // set, which the tracker switches to on catalog.changed. An object
+      // without one is not tracked, so a state without one is not shown.
+      if (tracked !== null && es) {
+        const full = { ...tracked, epoch: es.epoch.toISOString(), elementSetSource: es.source };
+        if (SatelliteStateMessage.check(full)) state = full;
         else o.onInvalidState?.(id);
       }
       return {

@@ -109,6 +109,7 @@ export const gatewayService: RoleService = {
         gatewayHealth: () => ({ ...fanout.stats(), groupIndex: { objects: groups.size, loadedAt: groups.loadedAt } }),
         onReject: (reason) => rejected.inc({ reason }),
         onInvalidState: () => ctx.metrics.messagesRejected.inc({ where: 'gateway.satellite-state', code: 'SW_ERR_SCHEMA' }),
+        shardCount: cfg.cluster.shardCount,
       });
       await app.listen({ host: cfg.http.host, port: cfg.http.port });
     } catch (err) {

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { startHost, type RunningHost } from '../../actors/host/host.js';
 import { NINE_DIGIT_ID, SIX_DIGIT_ID, startGatewayHarness, type GatewayHarness } from '../helpers/gateway-harness.js';
 import { Client, until } from '../helpers/ws-test-client.js';
+import { readSatelliteState } from '../../actors/tracker/state-cache.js';
 
 let h: GatewayHarness;
 let tracker: RunningHost;
@@ -40,6 +41,10 @@ test('6- and 9-digit OMM objects: tracker state over REST and over /ws at 1 Hz',
     });
     assert.equal(body.state.noradId, id);
     assert.ok(Number.isFinite(body.state.geodetic.latDeg));
+    // The tracker's shard frame is in the hot cache (REST's first source, before the bus fallback).
+    const cached = await readSatelliteState(h.storage.cache, h.cfg.cluster.shardCount, id);
+    assert.ok(cached, `state of ${id} in the hot cache`);
+    assert.equal(cached.noradId, id);
     assert.ok(Array.isArray(body.qa.flags));
   }
   const c = new Client(`ws://127.0.0.1:${h.port}/ws`);

@@ -3,12 +3,14 @@
  * PGlite + memory cache, embedded bus): search and keyset paging, 6- and
  * 9-digit ids, 400 problems naming the parameter, 404, the ground track
  * split at the antimeridian, passes with rise/culmination/set, and the
- * latest state from the hot cache.
+ * latest state decoded from the shard's frame in the hot cache.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NINE_DIGIT_ID, SIX_DIGIT_ID, startGatewayHarness, type GatewayHarness } from '../helpers/gateway-harness.js';
 import { predictPasses } from '../../actors/tracker/passes.js';
+import { shardOf } from '../../actors/runtime/sharding.js';
+import { encodeTrackerFrame } from '../../protocol/frames/tracker-state.js';
 
 let h: GatewayHarness;
 
@@ -131,7 +133,19 @@ test('object: element set, latest state and QA flags from the hot cache', async 
   assert.equal(before.body.elementSet.format, 'tle');
   assert.equal(before.body.elementSet.tleLine1.length, 69);
 
-  const state = {
+  // What a tracker writes: its shard's frame (another object first, so the record is found by id).
+  const shard = shardOf(String(id), h.cfg.cluster.shardCount);
+  const tMs = Date.parse('2026-05-08T00:00:00.000Z');
+  const frame = encodeTrackerFrame(shard, tMs, {
+    ids: Uint32Array.from([id + 1_000_000, id]),
+    flags: Uint32Array.from([0, 1 << 9]),
+    // x y z vx vy vz lat lon alt speed, float32-exact values
+    values: Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 7000, 0, 0, 0, 7.5, 0, 0, 10, 620, 7.5]),
+    count: 2,
+  });
+  await h.storage.cache.setShardFrameBytes([[shard, frame]]);
+  const withState = await get(`/satellites/${id}`);
+  assert.deepEqual(withState.body.state, {
     v: 1,
     noradId: id,
     t: '2026-05-08T00:00:00.000Z',
@@ -141,17 +155,20 @@ test('object: element set, latest state and QA flags from the hot cache', async 
     flags: ['stale_epoch'],
     flagBits: 1 << 9,
     good: true,
-    epoch: '2026-05-07T12:00:00.000Z',
+    // Not in the frame: from the object's newest stored element set.
+    epoch: withState.body.elementSet.epoch,
     elementSetSource: 'test:snapshot',
-    shard: 3,
-  };
-  await h.storage.cache.setSatelliteState(id, state);
-  const withState = await get(`/satellites/${id}`);
-  assert.deepEqual(withState.body.state, state);
-  assert.deepEqual(withState.body.qa, { flags: ['stale_epoch'], flagBits: 512, good: true, at: state.t });
+    shard,
+  });
+  assert.deepEqual(withState.body.qa, { flags: ['stale_epoch'], flagBits: 512, good: true, at: '2026-05-08T00:00:00.000Z' });
 
-  // A cache value that is not a satellite.state v1 is not passed on as one.
-  await h.storage.cache.setSatelliteState(id, { v: 99, junk: true });
+  // A physical-failure bit: not good.
+  await h.storage.cache.setShardFrameBytes([[shard, encodeTrackerFrame(shard, tMs + 1000, { ids: Uint32Array.from([id]), flags: Uint32Array.from([1 << 2]), values: new Float64Array(10).fill(1), count: 1 })]]);
+  const bad = await get(`/satellites/${id}`);
+  assert.deepEqual(bad.body.qa, { flags: ['altitude_low'], flagBits: 4, good: false, at: '2026-05-08T00:00:01.000Z' });
+
+  // A cached frame that does not decode is no state (counted), not an error.
+  await h.storage.cache.setShardFrameBytes([[shard, Uint8Array.from([0x53, 0x57, 0x53, 0x54, 9, 9, 9])]]);
   const junk = await get(`/satellites/${id}`);
   assert.equal(junk.status, 200);
   assert.equal(junk.body.state, null);
