@@ -7,7 +7,7 @@
  * its own 1 Hz loop on a real host context: ShardManager owning every shard,
  * bus, storage. Printed per case:
  *   - tick CPU: process.cpuUsage around the synchronous tick (propagate,
- *     geodetic, QA, encode, publish, cache write issued), per tick and per
+ *     geodetic, QA, encode, publish, the shard frames' cache write issued), per tick and per
  *     object-tick;
  *   - process CPU per second over the measured ticks (everything: the tick,
  *     the bus and cache work it left behind, GC, heartbeats);
@@ -48,8 +48,6 @@ import { TrackerRuntime } from '../actors/tracker/service.js';
 import { decodeTrackerFrameHeader } from '../protocol/frames/tracker-state.js';
 
 const TICKS = Number(process.argv[2] ?? 10);
-/** Cache write caps to run (TrackerServiceOptions.cacheMaxPerTick): `all` = every object every tick; `default` = the service default. */
-const CACHE_CAPS = (process.env.BENCH_CACHE_CAPS ?? 'all,default').split(',').map((c) => (c === 'all' ? Infinity : c === 'default' ? undefined : Number(c)));
 const CASES = (process.argv[3] ?? '15347,100000').split(',').map(Number);
 const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -171,7 +169,6 @@ function pct(sorted: number[], p: number): number {
 interface CaseResult {
   mode: string;
   n: number;
-  cacheCap: string;
   tracked: number;
   tickCpuMs: number;
   perObjectUs: number;
@@ -210,7 +207,7 @@ async function wsLatency(port: number, seconds: number): Promise<number[]> {
   return lat;
 }
 
-async function runCase(mode: 'embedded' | 'cluster', n: number, cacheCap: number | undefined, sets: Array<Extract<LoadedElementSet, { ok: true }>>, pg: Storage, withGateway = false): Promise<CaseResult> {
+async function runCase(mode: 'embedded' | 'cluster', n: number, sets: Array<Extract<LoadedElementSet, { ok: true }>>, pg: Storage, withGateway = false): Promise<CaseResult> {
   const ns = `bench${Date.now().toString(36)}${n}`;
   const names = protocolNames(ns);
   const port = 18080 + Math.floor(Math.random() * 1000);
@@ -231,7 +228,7 @@ async function runCase(mode: 'embedded' | 'cluster', n: number, cacheCap: number
   }
   const storage: Storage = { ...pg, cache, close: async () => {} };
   const { ctx, close } = await hostContext(cfg, names, transport, storage, `bench-tracker-${mode}`);
-  const rt = new TrackerRuntime(ctx, { reconcileMs: 3_600_000, cacheMaxPerTick: cacheCap });
+  const rt = new TrackerRuntime(ctx, { reconcileMs: 3_600_000 });
   await rt.start();
   while (rt.shardManager.ownedShards().length < cfg.cluster.shardCount) await sleep(50);
   for (const s of sets.slice(0, n)) rt.activateLoaded(s);
@@ -277,7 +274,6 @@ async function runCase(mode: 'embedded' | 'cluster', n: number, cacheCap: number
   const res: CaseResult = {
     mode,
     n,
-    cacheCap: cacheCap === undefined ? 'default (10000)' : String(cacheCap),
     tracked,
     tickCpuMs: tickCpu / 1000,
     perObjectUs: tickCpu / tracked,
@@ -325,15 +321,15 @@ async function main(): Promise<void> {
   const results: CaseResult[] = [];
   try {
     for (const mode of modes) {
-      const runs: Array<[number, number | undefined, boolean]> = CASES.flatMap((n) => CACHE_CAPS.map((cap): [number, number | undefined, boolean] => [n, cap, false]));
+      const runs: Array<[number, boolean]> = CASES.map((n): [number, boolean] => [n, false]);
       // Latency with the gateway's /ws in the loop: separate runs, so the CPU figures above are the tracker's alone.
-      if (mode === 'embedded') for (const n of CASES) runs.push([n, undefined, true]);
-      for (const [n, cap, gw] of runs) {
-        const r = await runCase(mode, n, cap, sets, pg, gw);
+      if (mode === 'embedded') for (const n of CASES) runs.push([n, true]);
+      for (const [n, gw] of runs) {
+        const r = await runCase(mode, n, sets, pg, gw);
         results.push(r);
         const ws = r.wsSamples !== undefined ? `  ws tick→client p50 ${r.wsP50Ms} ms p99 ${r.wsP99Ms} ms (${r.wsSamples} frames)` : '';
         console.log(
-          `${mode.padEnd(8)}${gw ? ' +gateway' : ''} n=${String(n).padStart(6)} cache cap/tick ${r.cacheCap} tracked=${r.tracked}  tick cpu ${r.tickCpuMs.toFixed(1)} ms = ${r.perObjectUs.toFixed(3)} µs/object-tick` +
+          `${mode.padEnd(8)}${gw ? ' +gateway' : ''} n=${String(n).padStart(6)} tracked=${r.tracked}  tick cpu ${r.tickCpuMs.toFixed(1)} ms = ${r.perObjectUs.toFixed(3)} µs/object-tick` +
             `  (wall ${r.tickWallMs.toFixed(1)} ms)  process cpu ${r.processCpuMsPerS.toFixed(1)} ms/s = ${r.processPerObjectUs.toFixed(3)} µs/object-tick` +
             `  rss ${r.rssMiB.toFixed(0)} MiB  | baseline satellite.js propagate+eciToGeodetic ${r.baselinePerObjectUs.toFixed(3)} µs/object${ws}`,
         );
