@@ -40,3 +40,4 @@ export {
 } from './sharding.js';
 export { EntityHost, NotOwnerError, type EntityHostOptions, type EntityHostStats } from './entity-host.js';
 export { clusterMetrics, type ClusterMetrics } from './cluster-metrics.js';
+export { SingletonLease, type SingletonLeaseOptions, type SingletonRole } from './singleton.js';
