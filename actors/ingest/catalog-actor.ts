@@ -22,7 +22,8 @@ import { errorMessage } from '../../protocol/errors.js';
 import { CatalogRefreshMessage, CatalogRefreshReplyMessage, type CatalogRefresh } from '../../protocol/messages/catalog.js';
 import type { Names } from '../../protocol/names.js';
 import type { Subscription, Transport } from '../../protocol/transport.js';
-import type { Lease, LeaseManager } from '../runtime/lease.js';
+import type { LeaseManager } from '../runtime/lease.js';
+import { SingletonLease } from '../runtime/singleton.js';
 import type { Database } from '../storage/db.js';
 import { listIngestRuns } from '../storage/ingest-runs.js';
 import { SNAPSHOT_FILE, SNAPSHOT_PATH } from '../tracker/snapshot.js';
@@ -65,7 +66,7 @@ export class CatalogIngest {
   readonly stats: CatalogIngestStats = { cycles: 0, requests: 0, leaderships: 0 };
   private readonly o: CatalogIngestOptions;
   private readonly cfg: Config['catalog'];
-  private lease: Lease | null = null;
+  private readonly singleton: SingletonLease;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private cycle: Promise<IngestReport[]> | null = null;
@@ -78,10 +79,24 @@ export class CatalogIngest {
   constructor(options: CatalogIngestOptions) {
     this.o = options;
     this.cfg = options.config.catalog;
+    this.singleton = new SingletonLease({
+      leases: options.leases,
+      key: CATALOG_LEASE_KEY,
+      logger: options.logger,
+      name: 'catalog ingest',
+      onLead: async () => {
+        this.stats.leaderships++;
+        this.nextCycleAt = await this.firstCycleAt();
+        return { nextCycleAt: new Date(this.nextCycleAt).toISOString() };
+      },
+      onLose: () => {
+        this.nextCycleAt = null;
+      },
+    });
   }
 
   get isLeader(): boolean {
-    return this.lease !== null && this.lease.isValid() && !this.stopping;
+    return this.singleton.isLeader;
   }
 
   start(): void {
@@ -106,15 +121,14 @@ export class CatalogIngest {
    */
   async stop(options: { release?: boolean } = {}): Promise<void> {
     this.stopping = true;
+    this.singleton.stop();
     this.stopSignal.abort();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.sub?.unsubscribe();
     await this.ticking?.catch(() => undefined);
     await this.cycle?.catch(() => undefined);
-    const lease = this.lease;
-    this.lease = null;
-    if (lease && options.release !== false) await this.o.leases.release(lease).catch(() => false);
+    await this.singleton.release(options);
   }
 
   private schedule(delayMs: number): void {
@@ -128,42 +142,10 @@ export class CatalogIngest {
   }
 
   private async tick(): Promise<void> {
-    try {
-      if (this.lease === null) {
-        const got = await this.o.leases.tryAcquire(CATALOG_LEASE_KEY);
-        if (!got.ok || this.stopping) {
-          if (got.ok) await this.o.leases.release(got.lease).catch(() => false);
-          return;
-        }
-        this.lease = got.lease;
-        this.stats.leaderships++;
-        this.nextCycleAt = await this.firstCycleAt();
-        this.o.logger.info({ fenceToken: got.lease.fenceToken, nextCycleAt: new Date(this.nextCycleAt).toISOString() }, 'catalog ingest: leader');
-      } else {
-        let renewed: Lease | null;
-        try {
-          renewed = await this.o.leases.renew(this.lease);
-        } catch (err) {
-          // The lease may still be ours; it stays locally valid until its deadline.
-          this.o.logger.warn({ err: errorMessage(err) }, 'catalog ingest: lease renewal failed');
-          if (!this.lease.isValid()) this.lose('lease expired while renewals failed');
-          return;
-        }
-        if (renewed === null) return this.lose('lease taken over');
-        this.lease = renewed;
-      }
-      if (this.isLeader && this.cycle === null && this.nextCycleAt !== null && Date.now() >= this.nextCycleAt) {
-        void this.runCycle().catch((err) => this.o.logger.error({ err: errorMessage(err) }, 'catalog ingest cycle failed'));
-      }
-    } catch (err) {
-      this.o.logger.warn({ err: errorMessage(err) }, 'catalog ingest: lease check failed');
+    if ((await this.singleton.tick()) !== 'leader') return;
+    if (this.isLeader && this.cycle === null && this.nextCycleAt !== null && Date.now() >= this.nextCycleAt) {
+      void this.runCycle().catch((err) => this.o.logger.error({ err: errorMessage(err) }, 'catalog ingest cycle failed'));
     }
-  }
-
-  private lose(why: string): void {
-    this.o.logger.warn({ why }, 'catalog ingest: no longer leader');
-    this.lease = null;
-    this.nextCycleAt = null;
   }
 
   private jitter(): number {
@@ -181,7 +163,7 @@ export class CatalogIngest {
   }
 
   private fence(): LeaseFence {
-    const token = this.lease?.fenceToken ?? 0;
+    const token = this.singleton.lease?.fenceToken ?? 0;
     return { token, valid: () => this.isLeader };
   }
 
