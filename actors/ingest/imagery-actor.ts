@@ -26,7 +26,8 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/load.js';
 import { errorMessage } from '../../protocol/errors.js';
-import type { Lease, LeaseManager } from '../runtime/lease.js';
+import type { LeaseManager } from '../runtime/lease.js';
+import { SingletonLease } from '../runtime/singleton.js';
 import type { Database } from '../storage/db.js';
 import { HeaderIncompleteError, ImageryFormatError, readAbiHeader, readAhiHeader, type AhiHeader } from './imagery-header.js';
 import { goesItem, himawariItem, type HimawariSegmentRef, type StacItem } from './imagery-item.js';
@@ -147,7 +148,7 @@ export class ImageryIngest {
   private readonly post: ItemPoster;
   private readonly collectionHref: string;
   private readonly now: () => Date;
-  private lease: Lease | null = null;
+  private readonly singleton: SingletonLease;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private polling: Promise<void> | null = null;
@@ -171,10 +172,23 @@ export class ImageryIngest {
     });
     this.collectionHref = `${gatewayBase(options.config)}/collections/imagery`;
     this.post = options.post ?? gatewayPoster(options.config, options.apiKey ?? (() => defaultApiKey(options.config)));
+    this.singleton = new SingletonLease({
+      leases: options.leases,
+      key: IMAGERY_LEASE_KEY,
+      logger: options.logger,
+      name: 'imagery ingest',
+      onLead: () => {
+        this.stats.leaderships++;
+        this.nextPollAt = Date.now();
+      },
+      onLose: () => {
+        this.nextPollAt = null;
+      },
+    });
   }
 
   get isLeader(): boolean {
-    return this.lease !== null && this.lease.isValid() && !this.stopping;
+    return this.singleton.isLeader;
   }
 
   start(): void {
@@ -188,13 +202,12 @@ export class ImageryIngest {
   /** Stop polling, wait for a running poll, release the lease (`release: false` leaves it to expire, like a crash). */
   async stop(options: { release?: boolean } = {}): Promise<void> {
     this.stopping = true;
+    this.singleton.stop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.ticking?.catch(() => undefined);
     await this.polling?.catch(() => undefined);
-    const lease = this.lease;
-    this.lease = null;
-    if (lease && options.release !== false) await this.o.leases.release(lease).catch(() => false);
+    await this.singleton.release(options);
   }
 
   private schedule(delayMs: number): void {
@@ -208,46 +221,15 @@ export class ImageryIngest {
   }
 
   private async tick(): Promise<void> {
-    try {
-      if (this.lease === null) {
-        const got = await this.o.leases.tryAcquire(IMAGERY_LEASE_KEY);
-        if (!got.ok || this.stopping) {
-          if (got.ok) await this.o.leases.release(got.lease).catch(() => false);
-          return;
-        }
-        this.lease = got.lease;
-        this.stats.leaderships++;
-        this.nextPollAt = Date.now();
-        this.o.logger.info({ fenceToken: got.lease.fenceToken }, 'imagery ingest: leader');
-      } else {
-        let renewed: Lease | null;
-        try {
-          renewed = await this.o.leases.renew(this.lease);
-        } catch (err) {
-          this.o.logger.warn({ err: errorMessage(err) }, 'imagery ingest: lease renewal failed');
-          if (!this.lease.isValid()) this.lose('lease expired while renewals failed');
-          return;
-        }
-        if (renewed === null) return this.lose('lease taken over');
-        this.lease = renewed;
-      }
-      if (this.isLeader && this.polling === null && this.nextPollAt !== null && Date.now() >= this.nextPollAt) {
-        this.nextPollAt = Date.now() + this.cfg.intervalMs;
-        this.polling = this.poll()
-          .catch((err) => this.o.logger.error({ err: errorMessage(err) }, 'imagery poll failed'))
-          .finally(() => {
-            this.polling = null;
-          });
-      }
-    } catch (err) {
-      this.o.logger.warn({ err: errorMessage(err) }, 'imagery ingest: lease check failed');
+    if ((await this.singleton.tick()) !== 'leader') return;
+    if (this.isLeader && this.polling === null && this.nextPollAt !== null && Date.now() >= this.nextPollAt) {
+      this.nextPollAt = Date.now() + this.cfg.intervalMs;
+      this.polling = this.poll()
+        .catch((err) => this.o.logger.error({ err: errorMessage(err) }, 'imagery poll failed'))
+        .finally(() => {
+          this.polling = null;
+        });
     }
-  }
-
-  private lose(why: string): void {
-    this.o.logger.warn({ why }, 'imagery ingest: no longer leader');
-    this.lease = null;
-    this.nextPollAt = null;
   }
 
   /**
@@ -398,7 +380,7 @@ export class ImageryIngest {
     const nowMs = Date.now();
     for (const c of candidates) {
       // A leader whose lease lapsed mid-poll stops registering (the next leader repeats nothing: POSTs are idempotent).
-      if (this.stopping || (this.lease !== null && !this.lease.isValid())) return;
+      if (this.stopping || (this.singleton.lease !== null && !this.singleton.lease.isValid())) return;
       if (done.has(c.itemId)) {
         this.firstSeen.delete(c.itemId);
         continue;
