@@ -86,9 +86,22 @@ async function serve(): Promise<void> {
   process.on('message', async (m: { count?: boolean }) => {
     if (!m.count) return;
     await app.close();
-    const rows = await db.query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM tasks`);
     const depth = (await transport.queueStats('weather')).depth;
-    process.send!({ tasks: Number(rows.rows[0]!.n), distinct: Number(rows.rows[0]!.d), queued: depth, batches: batcher.stats() });
+    // The consumer's num_pending is what queueStats reports; the stream's own
+    // message count is the ground truth for "how many tasks were stored".
+    let streamMessages: number | null = null;
+    if (useNats) {
+      const { connect } = await import('@nats-io/transport-node');
+      const { jetstreamManager } = await import('@nats-io/jetstream');
+      const nc = await connect({ servers: process.env.NATS_URL || 'nats://127.0.0.1:4222' });
+      streamMessages = (await (await jetstreamManager(nc)).streams.info(ns.streams.work('weather'))).state.messages;
+      await nc.close();
+    }
+    // Rows after messages: a request still finishing after app.close() adds
+    // its row before its message (enqueue follows the commit), so counting
+    // rows last can only over-count rows, never invent a duplicate message.
+    const rows = await db.query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM tasks`);
+    process.send!({ tasks: Number(rows.rows[0]!.n), distinct: Number(rows.rows[0]!.d), queued: streamMessages ?? depth, batches: batcher.stats() });
     await transport.close();
     if (useNats) {
       await db.query(`DROP SCHEMA "${schema}" CASCADE`).catch(() => undefined);
