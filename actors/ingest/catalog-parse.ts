@@ -6,7 +6,7 @@
  * not propagate.
  */
 import { createSatrec, elementSetFromOmm, elementSetFromTle, type ElementSet } from '../tracker/element-set.js';
-import { parseOmmCsv, parseOmmJson, validateOmm, type OmmRecord } from '../tracker/omm.js';
+import { ommToJson, parseOmmCsv, parseOmmJson, validateOmm, type OmmRecord } from '../tracker/omm.js';
 import type { Rejection } from '../tracker/rejection.js';
 import { parseTleText } from '../tracker/tle.js';
 
@@ -57,27 +57,7 @@ export function designatorFromTle(field: string): string | null {
 }
 
 /** The OMM as stored: CelesTrak's JSON keys, numbers as numbers, validated (validateOmm reads it back unchanged). */
-export function ommObject(o: OmmRecord): Record<string, unknown> {
-  return {
-    OBJECT_NAME: o.name,
-    OBJECT_ID: o.objectId,
-    EPOCH: o.epoch,
-    MEAN_MOTION: o.meanMotionRevPerDay,
-    ECCENTRICITY: o.eccentricity,
-    INCLINATION: o.inclinationDeg,
-    RA_OF_ASC_NODE: o.raanDeg,
-    ARG_OF_PERICENTER: o.argpDeg,
-    MEAN_ANOMALY: o.meanAnomalyDeg,
-    EPHEMERIS_TYPE: 0,
-    CLASSIFICATION_TYPE: o.classification,
-    NORAD_CAT_ID: o.noradId,
-    ELEMENT_SET_NO: o.elementSetNo,
-    REV_AT_EPOCH: o.revAtEpoch,
-    BSTAR: o.bstar,
-    MEAN_MOTION_DOT: o.meanMotionDot,
-    MEAN_MOTION_DDOT: o.meanMotionDdot,
-  };
-}
+export const ommObject = (o: OmmRecord): Record<string, unknown> => ({ ...ommToJson(o) });
 
 function sgp4Rejection(es: ElementSet, line: number): Rejection | null {
   let initError: number;

@@ -4,9 +4,9 @@
  * twoline2satrec so that the exact Vallado parsing path is used; OMM-born sets
  * through json2satrec (opsmode 'i', "improved", as Vallado 2006).
  */
-import { json2satrec, twoline2satrec, type OMMJsonObject, type SatRec } from 'satellite.js';
+import { json2satrec, twoline2satrec, type SatRec } from 'satellite.js';
 import type { TleRecord } from './tle.js';
-import type { OmmRecord } from './omm.js';
+import { ommToJson, type OmmRecord } from './omm.js';
 
 export type ElementSetRaw =
   | { readonly format: 'tle'; readonly line1: string; readonly line2: string }
@@ -83,23 +83,9 @@ export function createSatrec(es: ElementSet): { satrec: SatRec; initError: numbe
   if (es.raw.format === 'tle') {
     satrec = twoline2satrec(es.raw.line1, es.raw.line2);
   } else {
-    const o = es.raw.omm;
-    const json: OMMJsonObject = {
-      OBJECT_NAME: o.name,
-      OBJECT_ID: o.objectId,
-      EPOCH: o.epoch,
-      MEAN_MOTION: o.meanMotionRevPerDay,
-      ECCENTRICITY: o.eccentricity,
-      INCLINATION: o.inclinationDeg,
-      RA_OF_ASC_NODE: o.raanDeg,
-      ARG_OF_PERICENTER: o.argpDeg,
-      MEAN_ANOMALY: o.meanAnomalyDeg,
-      NORAD_CAT_ID: o.noradId,
-      ELEMENT_SET_NO: o.elementSetNo,
-      BSTAR: o.bstar,
-      MEAN_MOTION_DOT: o.meanMotionDot,
-      MEAN_MOTION_DDOT: o.meanMotionDdot,
-    };
+    // SGP4 needs only the mean elements; classification (any letter here,
+    // 'U' | 'C' in satellite.js's type) and the counters stay out.
+    const { CLASSIFICATION_TYPE: _classification, EPHEMERIS_TYPE: _ephemeris, REV_AT_EPOCH: _rev, ...json } = ommToJson(es.raw.omm);
     satrec = json2satrec(json, 'i');
   }
   return { satrec, initError: satrec.error };

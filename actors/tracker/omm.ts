@@ -234,3 +234,50 @@ export function parseOmmCsv(text: string): OmmParseResult {
   }
   return { records, rejects };
 }
+
+/**
+ * An OMM record as CelesTrak's JSON (the GP API's keys, numbers as numbers):
+ * what json2satrec takes, and what is stored, so validateOmm reads it back
+ * unchanged.
+ */
+export interface CelestrakOmmJson {
+  OBJECT_NAME: string;
+  OBJECT_ID: string;
+  EPOCH: string;
+  MEAN_MOTION: number;
+  ECCENTRICITY: number;
+  INCLINATION: number;
+  RA_OF_ASC_NODE: number;
+  ARG_OF_PERICENTER: number;
+  MEAN_ANOMALY: number;
+  EPHEMERIS_TYPE: number;
+  CLASSIFICATION_TYPE: string;
+  NORAD_CAT_ID: number;
+  ELEMENT_SET_NO: number;
+  REV_AT_EPOCH: number;
+  BSTAR: number;
+  MEAN_MOTION_DOT: number;
+  MEAN_MOTION_DDOT: number;
+}
+
+export function ommToJson(o: OmmRecord): CelestrakOmmJson {
+  return {
+    OBJECT_NAME: o.name,
+    OBJECT_ID: o.objectId,
+    EPOCH: o.epoch,
+    MEAN_MOTION: o.meanMotionRevPerDay,
+    ECCENTRICITY: o.eccentricity,
+    INCLINATION: o.inclinationDeg,
+    RA_OF_ASC_NODE: o.raanDeg,
+    ARG_OF_PERICENTER: o.argpDeg,
+    MEAN_ANOMALY: o.meanAnomalyDeg,
+    EPHEMERIS_TYPE: 0,
+    CLASSIFICATION_TYPE: o.classification,
+    NORAD_CAT_ID: o.noradId,
+    ELEMENT_SET_NO: o.elementSetNo,
+    REV_AT_EPOCH: o.revAtEpoch,
+    BSTAR: o.bstar,
+    MEAN_MOTION_DOT: o.meanMotionDot,
+    MEAN_MOTION_DDOT: o.meanMotionDdot,
+  };
+}
