@@ -3,56 +3,24 @@
  * `start` on the embedded bus with /health and /metrics, bad config values,
  * `node` without NATS, and `status --json` against a node on NATS.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { freePort } from '../helpers/nats-server.js';
-import { isAlive, spawnNode, waitFor, type Spawned } from '../helpers/processes.js';
+import { isAlive, waitFor } from '../helpers/processes.js';
+import { cliHarness } from '../helpers/cli-harness.js';
 import { NATS_URL, deleteNamespace, freshNames } from './nats-fixtures.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'supervisor', 'cli.js');
-const running: Spawned[] = [];
-const dirs: string[] = [];
-const pids = new Set<number>();
-
-after(() => {
-  for (const s of running) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
-  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+const harness = cliHarness('sw-cli-', {
+  STARWEATHER_HANG_TIMEOUT_MS: '1500',
+  STARWEATHER_BACKOFF_BASE_MS: '100',
+  STARWEATHER_BACKOFF_MAX_MS: '1000',
 });
-
+const pids = harness.pids;
 /** Env for a CLI run: no services unless given, small timings, quiet logs. */
-function cliEnv(extra: Record<string, string>): Record<string, string | undefined> {
-  const dir = mkdtempSync(join(tmpdir(), 'sw-cli-'));
-  dirs.push(dir);
-  return {
-    NATS_URL: undefined,
-    DATABASE_URL: undefined,
-    REDIS_URL: undefined,
-    STARWEATHER_CONFIG: undefined,
-    STARWEATHER_ROLES: undefined,
-    STARWEATHER_HOST: '127.0.0.1',
-    STARWEATHER_DATA_DIR: dir,
-    STARWEATHER_LOG_LEVEL: 'warn',
-    STARWEATHER_HEARTBEAT_MS: '200',
-    STARWEATHER_MEMBER_TTL_MS: '2000',
-    STARWEATHER_HANG_TIMEOUT_MS: '1500',
-    STARWEATHER_BACKOFF_BASE_MS: '100',
-    STARWEATHER_BACKOFF_MAX_MS: '1000',
-    STARWEATHER_STATUS_INTERVAL_MS: '500',
-    STARWEATHER_SHUTDOWN_TIMEOUT_MS: '5000',
-    ...extra,
-  };
-}
-
-function runCli(args: string[], env: Record<string, string | undefined>): Spawned {
-  const s = spawnNode([CLI, ...args], env);
-  running.push(s);
-  return s;
-}
+const cliEnv = harness.env;
+const runCli = harness.run;
 
 async function getJson(url: string): Promise<{ status: number; type: string | null; body: unknown }> {
   const res = await fetch(url);

@@ -5,49 +5,17 @@
  * host asks its supervisor over IPC). The supervisor itself binds nothing
  * on a gateway node.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/nats-server.js';
-import { isAlive, spawnNode, waitFor, type Spawned } from '../helpers/processes.js';
+import { isAlive, waitFor, type Spawned } from '../helpers/processes.js';
+import { cliHarness } from '../helpers/cli-harness.js';
 import { NATS_URL, deleteNamespace, freshNames } from './nats-fixtures.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'supervisor', 'cli.js');
-const running: Spawned[] = [];
-const dirs: string[] = [];
-const pids = new Set<number>();
-
-after(() => {
-  for (const s of running) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
-  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function env(extra: Record<string, string>): Record<string, string | undefined> {
-  const dir = mkdtempSync(join(tmpdir(), 'sw-gwh-'));
-  dirs.push(dir);
-  return {
-    NATS_URL: undefined,
-    DATABASE_URL: undefined,
-    REDIS_URL: undefined,
-    STARWEATHER_CONFIG: undefined,
-    STARWEATHER_ROLES: undefined,
-    STARWEATHER_HOST: '127.0.0.1',
-    STARWEATHER_DATA_DIR: dir,
-    STARWEATHER_LOG_LEVEL: 'warn',
-    STARWEATHER_HEARTBEAT_MS: '200',
-    STARWEATHER_MEMBER_TTL_MS: '2000',
-    STARWEATHER_HANG_TIMEOUT_MS: '3000',
-    STARWEATHER_STATUS_INTERVAL_MS: '500',
-    STARWEATHER_SHUTDOWN_TIMEOUT_MS: '5000',
-    STARWEATHER_CATALOG_ENABLED: 'false',
-    ...extra,
-  };
-}
+const harness = cliHarness('sw-gwh-', { STARWEATHER_HANG_TIMEOUT_MS: '3000', STARWEATHER_CATALOG_ENABLED: 'false' });
+const pids = harness.pids;
+const env = harness.env;
 
 /** Whether anything accepts connections on the port. */
 function listening(port: number): Promise<boolean> {
@@ -80,8 +48,7 @@ async function waitHealthy(s: Spawned, base: string, hosts: number): Promise<any
 test('inline (starweather start): the gateway port serves the supervisor view; the supervisor binds no port', { timeout: 90_000 }, async () => {
   const port = await freePort();
   const nodePort = await freePort();
-  const s = spawnNode([CLI, 'start'], env({ STARWEATHER_PORT: String(port), STARWEATHER_NODE_PORT: String(nodePort) }));
-  running.push(s);
+  const s = harness.run(['start'], env({ STARWEATHER_PORT: String(port), STARWEATHER_NODE_PORT: String(nodePort) }));
   const base = `http://127.0.0.1:${port}`;
   const health = await waitHealthy(s, base, 5);
   assert.equal(health.status, 'ok');
@@ -110,11 +77,10 @@ test('forked (NATS): the gateway host asks its supervisor over IPC for /health a
   const n = freshNames();
   const port = await freePort();
   const nodePort = await freePort();
-  const s = spawnNode(
-    [CLI, 'node', '--roles', 'gateway,worker'],
+  const s = harness.run(
+    ['node', '--roles', 'gateway,worker'],
     env({ NATS_URL, STARWEATHER_NAMESPACE: n.namespace, STARWEATHER_NODE_ID: `gwh-${n.namespace}`, STARWEATHER_PORT: String(port), STARWEATHER_NODE_PORT: String(nodePort), STARWEATHER_SHARD_COUNT: '8' }),
   );
-  running.push(s);
   try {
     const base = `http://127.0.0.1:${port}`;
     const health = await waitHealthy(s, base, 2);
