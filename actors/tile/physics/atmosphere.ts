@@ -1,0 +1,140 @@
+/**
+ * Temperature profiles for cloud-top height: the US Standard Atmosphere 1976
+ * (NOAA-S/T 76-1562) by default, read from its defining layer table
+ * (physics/data/us1976_layers.csv, see data/README.md).
+ *
+ * The standard defines temperature as piecewise linear in GEOPOTENTIAL height
+ * H; geometric height z converts with the standard's effective earth radius
+ * r0 = 6 356 766 m: H = r0·z/(r0 + z), z = r0·H/(r0 − H) (US1976 eq. 18).
+ * Profiles are kept in that layer form so the L3 kernels (TS and native)
+ * invert exactly the function that temperatureAtHeight evaluates.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { StarWeatherError } from '../../../protocol/errors.js';
+
+/** US1976 effective earth radius for the geopotential conversion (m). */
+export const R0_M = 6_356_766;
+
+/**
+ * A temperature profile as layers linear in geopotential height. Layer i
+ * spans [baseH[i], baseH[i+1]) (the last one extends upward), with
+ * T = baseT[i] + lapse[i]·(H − baseH[i]). Layers below `tropopauseLayer`
+ * cool with height (the troposphere); `tropopauseLayer` is the first layer
+ * that does not.
+ */
+export interface AtmosphereProfile {
+  readonly name: string;
+  readonly baseH: Float64Array;
+  readonly baseT: Float64Array;
+  readonly lapse: Float64Array;
+  readonly tropopauseLayer: number;
+}
+
+/**
+ * What heightForTemperature does with a temperature colder than the
+ * tropopause, where the profile (isothermal, then warming) has no unique
+ * inverse: 'tropopause' puts the cloud top at the tropopause (the default:
+ * never higher than the profile supports); 'extrapolate' continues the top
+ * tropospheric lapse rate upward, the usual first guess for overshooting
+ * tops that punch into the stratosphere (e.g. Griffin et al. 2016, "Methods
+ * for estimating overshooting top heights", JAMC 55).
+ */
+export type ColdRule = 'tropopause' | 'extrapolate';
+export const COLD_RULE_CODE: Record<ColdRule, number> = { tropopause: 0, extrapolate: 1 };
+
+export function geometricToGeopotential(zM: number): number {
+  return (R0_M * zM) / (R0_M + zM);
+}
+
+export function geopotentialToGeometric(hM: number): number {
+  return (R0_M * hM) / (R0_M - hM);
+}
+
+const DATA_DIR = fileURLToPath(new URL('../../../../actors/tile/physics/data/', import.meta.url));
+
+/** Parses a small numeric CSV with a header row into column arrays by name. */
+export function readNumericCsv(fileName: string): Record<string, number[]> {
+  const text = readFileSync(DATA_DIR + fileName, 'utf8');
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  const header = (lines[0] ?? '').split(',').map((s) => s.trim());
+  const cols: Record<string, number[]> = {};
+  for (const h of header) cols[h] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const cells = (lines[i] as string).split(',');
+    if (cells.length !== header.length) throw new StarWeatherError('SW_ERR_CONFIG', `${fileName} line ${i + 1}: ${cells.length} cells, expected ${header.length}`);
+    header.forEach((h, j) => {
+      const v = Number(cells[j]);
+      if (!Number.isFinite(v)) throw new StarWeatherError('SW_ERR_CONFIG', `${fileName} line ${i + 1}: ${h} is not a number`);
+      (cols[h] as number[]).push(v);
+    });
+  }
+  return cols;
+}
+
+/** Builds a profile from layer columns, checking the shape the inversion relies on. */
+export function makeProfile(name: string, baseH: ArrayLike<number>, baseT: ArrayLike<number>, lapse: ArrayLike<number>): AtmosphereProfile {
+  const n = baseH.length;
+  if (n < 2 || baseT.length !== n || lapse.length !== n) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profile ${name}: need ≥ 2 layers with equal-length columns`);
+  const h = Float64Array.from(baseH);
+  const t = Float64Array.from(baseT);
+  const l = Float64Array.from(lapse);
+  for (let i = 1; i < n; i++) {
+    if (!((h[i] as number) > (h[i - 1] as number))) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profile ${name}: layer bases must ascend`);
+    // Continuity: each base temperature is where the layer below ends.
+    const end = (t[i - 1] as number) + (l[i - 1] as number) * ((h[i] as number) - (h[i - 1] as number));
+    if (Math.abs(end - (t[i] as number)) > 0.01) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profile ${name}: layer ${i} base ${t[i]} K ≠ ${end.toFixed(3)} K at the top of layer ${i - 1}`);
+  }
+  let trop = 0;
+  while (trop < n && (l[trop] as number) < 0) trop++;
+  if (trop === 0 || trop === n) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profile ${name}: needs a cooling troposphere and a tropopause`);
+  return { name, baseH: h, baseT: t, lapse: l, tropopauseLayer: trop };
+}
+
+function loadUs1976(): AtmosphereProfile {
+  const c = readNumericCsv('us1976_layers.csv');
+  return makeProfile('us1976', c.base_geopotential_height_m as number[], c.base_T_K as number[], c.dT_dH_K_per_m as number[]);
+}
+
+/** The US Standard Atmosphere 1976, layers 0–7 (0–84.852 km geopotential). */
+export const US1976: AtmosphereProfile = loadUs1976();
+
+function layerAt(p: AtmosphereProfile, hM: number): number {
+  let i = 0;
+  while (i + 1 < p.baseH.length && hM >= (p.baseH[i + 1] as number)) i++;
+  return i;
+}
+
+/** Temperature (K) at a geometric height (m); below 0 and above the top the end layers extend. */
+export function temperatureAtHeight(zGeometricM: number, profile: AtmosphereProfile = US1976): number {
+  const h = geometricToGeopotential(zGeometricM);
+  const i = layerAt(profile, h);
+  return (profile.baseT[i] as number) + (profile.lapse[i] as number) * (h - (profile.baseH[i] as number));
+}
+
+/** The profile's tropopause: geometric height (m) and temperature (K). */
+export function tropopause(profile: AtmosphereProfile = US1976): { heightM: number; tempK: number } {
+  const i = profile.tropopauseLayer;
+  return { heightM: geopotentialToGeometric(profile.baseH[i] as number), tempK: profile.baseT[i] as number };
+}
+
+/**
+ * Geometric height (m) of the LOWEST tropospheric level at temperature tK:
+ * the inverse of temperatureAtHeight below the tropopause. A temperature at
+ * or above the profile's surface value gives 0 (the surface: a warm BT is
+ * the ground or a cloud lower than the profile resolves). Colder than the
+ * tropopause follows `coldRule`. NaN gives NaN.
+ */
+export function heightForTemperature(tK: number, opts: { profile?: AtmosphereProfile; coldRule?: ColdRule } = {}): number {
+  const p = opts.profile ?? US1976;
+  if (Number.isNaN(tK)) return NaN;
+  if (tK >= (p.baseT[0] as number)) return 0;
+  const trop = p.tropopauseLayer;
+  for (let i = 0; i < trop; i++) {
+    const topT = p.baseT[i + 1] as number;
+    if (tK >= topT) return geopotentialToGeometric((p.baseH[i] as number) + (tK - (p.baseT[i] as number)) / (p.lapse[i] as number));
+  }
+  const hTrop = p.baseH[trop] as number;
+  if ((opts.coldRule ?? 'tropopause') === 'tropopause') return geopotentialToGeometric(hTrop);
+  return geopotentialToGeometric(hTrop + (tK - (p.baseT[trop] as number)) / (p.lapse[trop - 1] as number));
+}
