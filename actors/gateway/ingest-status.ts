@@ -1,0 +1,114 @@
+/**
+ * GET /ingest/status: how fresh the data behind the dashboard is, read from
+ * the ingest's own records (the system of record, so every gateway answers
+ * the same):
+ *  - catalog: the newest catalog ingest run and the newest one that loaded
+ *    data (ok, or not_modified: CelesTrak's "nothing new", which still
+ *    confirms the catalog), the catalog's age since that run, and the
+ *    object count (ingest_runs, migration 002; catalog_objects);
+ *  - imagery: per source, the last scene the imagery ingest handled
+ *    (registered or rejected, with the scene's time when its STAC item
+ *    exists) and how many it handled (imagery_ingested, migration 003).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { Queryable } from '../storage/db.js';
+import type { Storage } from '../storage/index.js';
+import { listIngestRuns, type IngestRun } from '../storage/ingest-runs.js';
+
+export interface IngestStatusOptions {
+  storage(): Promise<Storage>;
+}
+
+/** The STAC collection the imagery ingest registers scenes in (actors/ingest/imagery-item.ts). */
+const IMAGERY_COLLECTION = 'imagery';
+
+function runJson(r: IngestRun) {
+  return {
+    group: r.group,
+    source: r.source,
+    format: r.format,
+    outcome: r.outcome,
+    httpStatus: r.httpStatus,
+    records: r.records,
+    accepted: r.accepted,
+    rejected: r.rejected,
+    objectsNew: r.objectsNew,
+    objectsChanged: r.objectsChanged,
+    elementSetsNew: r.elementSetsNew,
+    snapshotDate: r.snapshotDate,
+    hostId: r.hostId,
+    message: r.message,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: r.finishedAt.toISOString(),
+  };
+}
+
+export interface ImagerySourceStatus {
+  source: string;
+  registered: number;
+  rejected: number;
+  lastScene: {
+    itemId: string;
+    outcome: 'registered' | 'rejected';
+    reason: string;
+    recordedAt: string;
+    /** Scene start (the STAC item's datetime) when the item is stored. */
+    sceneTime: string | null;
+    /** Link to the STAC item when it is stored. */
+    href: string | null;
+  };
+}
+
+async function imageryStatus(db: Queryable): Promise<ImagerySourceStatus[]> {
+  // One row per scene, so a scan grouped by source stays small (hundreds of scenes a day per source).
+  const counts = await db.query<{ source: string; outcome: 'registered' | 'rejected'; n: string | number }>(
+    'SELECT source, outcome, count(*) AS n FROM imagery_ingested GROUP BY source, outcome',
+  );
+  const last = await db.query<{ source: string; item_id: string; outcome: 'registered' | 'rejected'; reason: string; recorded_at: Date; dt_start: Date | null; stored: boolean }>(
+    `SELECT DISTINCT ON (i.source) i.source, i.item_id, i.outcome, i.reason, i.recorded_at, s.dt_start, (s.id IS NOT NULL) AS stored
+       FROM imagery_ingested i
+       LEFT JOIN stac_items s ON s.collection_id = $1 AND s.id = i.item_id
+      ORDER BY i.source, i.recorded_at DESC, i.item_id`,
+    [IMAGERY_COLLECTION],
+  );
+  const n = (source: string, outcome: string) => Number(counts.rows.find((c) => c.source === source && c.outcome === outcome)?.n ?? 0);
+  return last.rows.map((r) => ({
+    source: r.source,
+    registered: n(r.source, 'registered'),
+    rejected: n(r.source, 'rejected'),
+    lastScene: {
+      itemId: r.item_id,
+      outcome: r.outcome,
+      reason: r.reason,
+      recordedAt: new Date(r.recorded_at).toISOString(),
+      sceneTime: r.dt_start ? new Date(r.dt_start).toISOString() : null,
+      href: r.stored ? `/collections/${IMAGERY_COLLECTION}/items/${encodeURIComponent(r.item_id)}` : null,
+    },
+  }));
+}
+
+export const ingestStatusPlugin: FastifyPluginAsync<IngestStatusOptions> = async (app, o) => {
+  app.get('/ingest/status', async (_req, reply) => {
+    const { db } = await o.storage();
+    const now = Date.now();
+    const [lastRun, lastLoaded, objects, imagery] = await Promise.all([
+      listIngestRuns(db, { kind: 'catalog', limit: 1 }),
+      listIngestRuns(db, { kind: 'catalog', outcomes: ['ok', 'not_modified'], limit: 1 }),
+      db.query<{ n: string | number }>('SELECT count(*) AS n FROM catalog_objects'),
+      imageryStatus(db),
+    ]);
+    const loaded = lastLoaded[0] ?? null;
+    reply.header('cache-control', 'no-store');
+    return {
+      at: new Date(now).toISOString(),
+      catalog: {
+        objects: Number(objects.rows[0]?.n ?? 0),
+        lastRun: lastRun[0] ? runJson(lastRun[0]) : null,
+        lastLoaded: loaded ? runJson(loaded) : null,
+        /** Seconds since the catalog was last confirmed (null: never loaded). */
+        ageS: loaded ? Math.max(0, Math.round((now - loaded.finishedAt.getTime()) / 1000)) : null,
+      },
+      imagery,
+    };
+  });
+};
