@@ -19,11 +19,13 @@ import { requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
 import { useProblemDetails } from './errors.js';
 import type { StateFanout } from './fanout.js';
 import { healthPlugin } from './health.js';
+import { ingestStatusPlugin } from './ingest-status.js';
 import { OPENAPI_PATH, registerOpenApi } from './openapi.js';
 import { satellitesPlugin } from './satellites.js';
 import { checkAssetHref, type AssetPolicy } from './ssrf.js';
 import { stacPlugin } from './stac/index.js';
 import { tasksPlugin } from './tasks.js';
+import { uiRoutesPlugin } from './ui-routes.js';
 import type { Transport } from '../../protocol/transport.js';
 import { WS_MAX_PAYLOAD, wsPlugin, type WsLimits } from './ws.js';
 
@@ -103,5 +105,8 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     openApiPath: OPENAPI_PATH,
     ...(o.onReject ? { onReject: o.onReject } : {}),
   });
+  await app.register(ingestStatusPlugin, { storage: o.storage });
+  // The dashboard (/ui/) and the browser redirect from the STAC landing page `/`.
+  await app.register(uiRoutesPlugin, {});
   return app;
 }
