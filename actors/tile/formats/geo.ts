@@ -1,0 +1,96 @@
+/**
+ * Per-pixel latitude/longitude of a scene rectangle, from its SceneGeo.
+ *
+ * The geometry is imagery-geo.ts scanToLonLat (GOES-R PUG vol. 3 5.1.2.8.1
+ * for sweep-x, CGMS LRIT/HRIT Global Spec. 4.4.4 for sweep-y); this module is
+ * the same arithmetic laid out for a raster: the scan angles are linear in
+ * column and row, so their sines and cosines are taken once per column and
+ * once per row instead of per pixel, and nothing is allocated per pixel.
+ * This runs on every tile (and on the whole disk in the generator), where
+ * calling scanToLonLat per pixel would allocate an array for each one.
+ * test/unit/tile-formats-geo.test.ts checks it against scanToLonLat.
+ */
+import type { PixelRect, SceneGeo } from '../types.js';
+
+const DEG = 180 / Math.PI;
+
+export interface LatLonRaster {
+  lat: Float32Array;
+  lon: Float32Array;
+}
+
+/** Scan angles (rad, north-up) of the pixel centre at (col, row) of the scene. */
+export function pixelScanAngles(geo: SceneGeo, col: number, row: number): [number, number] {
+  return [geo.x0 + col * geo.dx, geo.y0 + row * geo.dy];
+}
+
+/** Latitude/longitude (degrees) of every pixel centre of `rect`, row-major; NaN where the line of sight misses the earth. */
+export function pixelLonLat(geo: SceneGeo, rect: PixelRect): LatLonRaster {
+  const { width, height } = rect;
+  const lat = new Float32Array(width * height);
+  const lon = new Float32Array(width * height);
+  for (let r = 0; r < height; r++) rowLonLat(geo, rect.col0, rect.row0 + r, width, lat, lon, r * width);
+  return { lat, lon };
+}
+
+/**
+ * One row of `width` pixels from column col0 of scene row `row`, written into
+ * lat/lon at `at`. Exposed so a caller can walk a large scene row by row
+ * without holding whole-scene coordinate rasters.
+ */
+export function rowLonLat(geo: SceneGeo, col0: number, row: number, width: number, lat: Float32Array, lon: Float32Array, at: number): void {
+  const { h, req, rpol, lon0 } = geo.params;
+  const e2 = (req * req) / (rpol * rpol);
+  const c = h * h - req * req;
+  const yNorth = geo.y0 + row * geo.dy;
+  if (geo.params.sweep === 'x') {
+    const cy = Math.cos(yNorth), sy = Math.sin(yNorth);
+    const k = cy * cy + e2 * sy * sy;
+    for (let i = 0; i < width; i++) {
+      const x = geo.x0 + (col0 + i) * geo.dx;
+      const cx = Math.cos(x), sx = Math.sin(x);
+      const a = sx * sx + cx * cx * k;
+      const b = -2 * h * cx * cy;
+      const disc = b * b - 4 * a * c;
+      if (disc < 0) {
+        lat[at + i] = NaN;
+        lon[at + i] = NaN;
+        continue;
+      }
+      const rs = (-b - Math.sqrt(disc)) / (2 * a);
+      const px = rs * cx * cy;
+      const py = -rs * sx;
+      const pz = rs * cx * sy;
+      const hx = h - px;
+      lat[at + i] = Math.atan((e2 * pz) / Math.sqrt(hx * hx + py * py)) * DEG;
+      lon[at + i] = normLon(lon0 - Math.atan(py / hx) * DEG);
+    }
+    return;
+  }
+  // CGMS sweep-y: its line angle grows southwards, SceneGeo's y northwards.
+  const yc = -yNorth;
+  const cy = Math.cos(yc), sy = Math.sin(yc);
+  const k = cy * cy + e2 * sy * sy;
+  for (let i = 0; i < width; i++) {
+    const x = geo.x0 + (col0 + i) * geo.dx;
+    const cx = Math.cos(x);
+    const hcc = h * cx * cy;
+    const disc = hcc * hcc - k * c;
+    if (disc < 0) {
+      lat[at + i] = NaN;
+      lon[at + i] = NaN;
+      continue;
+    }
+    const sn = (hcc - Math.sqrt(disc)) / k;
+    const s1 = h - sn * cx * cy;
+    const s2 = sn * Math.sin(x) * cy;
+    const s3 = -sn * sy;
+    lat[at + i] = Math.atan((e2 * s3) / Math.sqrt(s1 * s1 + s2 * s2)) * DEG;
+    lon[at + i] = normLon(lon0 + Math.atan(s2 / s1) * DEG);
+  }
+}
+
+function normLon(l: number): number {
+  if (l >= -180 && l <= 180) return l;
+  return ((((l + 180) % 360) + 360) % 360) - 180;
+}
