@@ -17,6 +17,9 @@ import type { NodeView } from '../host/services.js';
 import type { Storage } from '../storage/index.js';
 import { requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
 import { useProblemDetails } from './errors.js';
+import { alertsApiPlugin } from './alerts-api.js';
+import type { AlertsFeed } from './alerts-feed.js';
+import { clusterPlugin, type ClusterView } from './cluster-view.js';
 import type { StateFanout } from './fanout.js';
 import { healthPlugin } from './health.js';
 import { ingestStatusPlugin } from './ingest-status.js';
@@ -27,7 +30,7 @@ import { stacPlugin } from './stac/index.js';
 import { tasksPlugin } from './tasks.js';
 import { uiRoutesPlugin } from './ui-routes.js';
 import type { Transport } from '../../protocol/transport.js';
-import { WS_MAX_PAYLOAD, wsPlugin, type WsLimits } from './ws.js';
+import { WS_MAX_PAYLOAD, wsPlugin, type WsLimits, type WsPluginStats } from './ws.js';
 
 export interface GatewayAppOptions {
   logger: Logger;
@@ -35,6 +38,12 @@ export interface GatewayAppOptions {
   nodeView: NodeView;
   fanout: StateFanout;
   ws: WsLimits;
+  /** Alerts from the bus for the ws alert channel; absent: that channel is refused (GET /alerts reads storage either way). */
+  alerts?: AlertsFeed;
+  /** Cluster status for GET /cluster and the ws cluster channel; absent: neither is served. */
+  cluster?: ClusterView;
+  /** Receives a reader of the websocket plugin's counters (for /health). */
+  exposeWsStats?(read: () => WsPluginStats): void;
   rateLimit: { max: number; windowMs: number };
   /** The gateway's own fields in /health. */
   gatewayHealth(): Record<string, unknown>;
@@ -93,7 +102,17 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     latestFromBus: (id) => o.fanout.latestState(id, o.shardCount),
     ...(o.onInvalidState ? { onInvalidState: o.onInvalidState } : {}),
   });
-  await app.register(wsPlugin, { fanout: o.fanout, limits: o.ws, logger: o.logger.child({ component: 'ws' }), ...(o.onReject ? { onReject: o.onReject } : {}) });
+  await app.register(wsPlugin, {
+    fanout: o.fanout,
+    limits: o.ws,
+    logger: o.logger.child({ component: 'ws' }),
+    ...(o.onReject ? { onReject: o.onReject } : {}),
+    ...(o.alerts ? { alerts: o.alerts } : {}),
+    ...(o.cluster ? { cluster: o.cluster } : {}),
+    ...(o.exposeWsStats ? { exposeStats: o.exposeWsStats } : {}),
+  });
+  await app.register(alertsApiPlugin, { storage: o.storage });
+  if (o.cluster) await app.register(clusterPlugin, { view: o.cluster });
   await app.register(tasksPlugin, { storage: o.storage });
   const policy = o.assetPolicy;
   await app.register(stacPlugin, {

@@ -8,9 +8,15 @@
  * - Records are kept as the 48-byte tracker records they arrived as, so a
  *   client frame is a header and memcpys, never a re-encode per object.
  * - Backpressure: a client with more than `maxBufferedBytes` unsent skips
- *   the frame (latest wins: the next tick carries newer states); after
- *   `maxSkippedFrames` skips in a row it is closed. Server memory per client
- *   is thus bounded by the bound plus one frame.
+ *   the frame (latest wins: the next tick carries newer states), and so does
+ *   one whose send queue still held an unsent frame (outbox.ts: the new
+ *   frame replaces it); after `maxSkippedFrames` skips in a row it is
+ *   closed. Server memory per client is thus bounded by the bound plus one
+ *   frame.
+ * - Every flush has a sequence number, written into each frame's reserved
+ *   header word (protocol/messages/ws.ts); each state remembers the flush
+ *   that last sent it, so a resuming client gets the states changed since
+ *   the last seq it saw.
  * - A malformed frame is counted and dropped.
  */
 import {
@@ -27,7 +33,8 @@ import { decodeStateRecord, type TrackedState } from '../tracker/state-cache.js'
 
 /** What the hub needs from a websocket connection. */
 export interface FanoutClient {
-  send(bytes: Uint8Array): void;
+  /** Queue a frame. False: it replaced a frame the client had not been sent yet (counted as a skip). */
+  send(bytes: Uint8Array): boolean | void;
   /** Bytes queued and not yet written to the socket. */
   bufferedAmount(): number;
   close(code: number, reason: string): void;
@@ -53,6 +60,8 @@ interface Entry {
   latDeg: number;
   lonDeg: number;
   tickMs: number;
+  /** The flush that last sent this state (0: not yet flushed). */
+  seq: number;
 }
 
 interface ClientState {
@@ -76,7 +85,12 @@ export interface FanoutStats {
   skippedFrames: number;
   slowDisconnects: number;
   lastTickMs: number | null;
+  /** The latest flush's sequence number. */
+  seq: number;
 }
+
+/** Sequence numbers wrap within the header's u32. */
+const SEQ_MAX = 0xffff_ffff;
 
 const LAT_OFFSET = 32;
 const LON_OFFSET = 36;
@@ -89,6 +103,7 @@ export class StateFanout {
   private flushTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private pendingTickMs = 0;
+  private seq = 0;
   private readonly coalesceMs: number;
   private readonly staleMs: number;
   private readonly s = { framesIn: 0, malformedFrames: 0, framesOut: 0, encodes: 0, skippedFrames: 0, slowDisconnects: 0, lastTickMs: null as number | null };
@@ -120,7 +135,7 @@ export class StateFanout {
       let e = this.latest.get(id);
       if (e && e.tickMs > header.tickMs) continue; // an older frame arriving late
       if (!e) {
-        e = { record: new Uint8Array(TRACKER_FRAME_RECORD_BYTES), latDeg, lonDeg, tickMs: header.tickMs };
+        e = { record: new Uint8Array(TRACKER_FRAME_RECORD_BYTES), latDeg, lonDeg, tickMs: header.tickMs, seq: 0 };
         this.latest.set(id, e);
       }
       e.record.set(bytes.subarray(o, o + TRACKER_FRAME_RECORD_BYTES));
@@ -152,30 +167,40 @@ export class StateFanout {
 
   /**
    * Set (or clear, with null) a client's subscription. Returns the snapshot:
-   * one frame with the latest known matching states, and how many.
+   * one frame with the latest known matching states (with `sinceSeq`, only
+   * those flushed after that seq: a resume), how many, the current seq, and
+   * the subscription as the fanout keeps it (shared by its class: sessions
+   * hold this one, not a copy).
    */
-  subscribe(client: FanoutClient, sub: Subscription | null): { matched: number; snapshot: Uint8Array | null } {
+  subscribe(
+    client: FanoutClient,
+    sub: Subscription | null,
+    sinceSeq = 0,
+  ): { matched: number; snapshot: Uint8Array | null; seq: number; sub: Subscription | null } {
     const st = this.clients.get(client);
-    if (!st) return { matched: 0, snapshot: null };
+    if (!st) return { matched: 0, snapshot: null, seq: this.seq, sub: null };
     this.detach(client, st);
-    st.sub = sub;
     st.skipped = 0;
-    if (!sub) return { matched: 0, snapshot: null };
+    if (!sub) return { matched: 0, snapshot: null, seq: this.seq, sub: null };
     let cls = this.classes.get(sub.key);
     if (!cls) {
       cls = { sub, clients: new Set() };
       this.classes.set(sub.key, cls);
     }
     cls.clients.add(client);
+    st.sub = cls.sub;
+    // A seq ahead of ours is from before a wrap or another gateway: everything.
+    const since = sinceSeq > this.seq ? 0 : sinceSeq;
     const entries: Entry[] = [];
     let tickMs = 0;
     for (const [id, e] of this.latest) {
-      if (matches(sub, id, e.latDeg, e.lonDeg, this.o.groupsOf)) {
+      // Not yet flushed (seq 0): the next flush brings it to resumed clients anyway.
+      if ((since === 0 || e.seq > since) && matches(cls.sub, id, e.latDeg, e.lonDeg, this.o.groupsOf)) {
         entries.push(e);
         if (e.tickMs > tickMs) tickMs = e.tickMs;
       }
     }
-    return { matched: entries.length, snapshot: entries.length > 0 ? encodeRecords(tickMs, entries) : null };
+    return { matched: entries.length, snapshot: entries.length > 0 ? encodeRecords(tickMs, this.seq, entries) : null, seq: this.seq, sub: cls.sub };
   }
 
   /** Send the states changed since the last flush to every subscription class. */
@@ -189,6 +214,12 @@ export class StateFanout {
     const dirty = this.dirty;
     this.dirty = new Set();
     const ids = [...dirty];
+    this.seq = this.seq >= SEQ_MAX ? 1 : this.seq + 1;
+    const seq = this.seq;
+    for (const id of ids) {
+      const e = this.latest.get(id);
+      if (e) e.seq = seq;
+    }
     let frames = 0;
     for (const cls of this.classes.values()) {
       const entries: Entry[] = [];
@@ -207,7 +238,7 @@ export class StateFanout {
       }
       if (entries.length === 0) continue;
       // Encoded once, shared by every client of the class.
-      const frame = encodeRecords(tickMs, entries);
+      const frame = encodeRecords(tickMs, seq, entries);
       this.s.encodes += 1;
       frames += 1;
       for (const c of [...cls.clients]) this.deliver(c, frame);
@@ -220,20 +251,28 @@ export class StateFanout {
     const st = this.clients.get(client);
     if (!st) return;
     if (client.bufferedAmount() > this.o.maxBufferedBytes) {
-      st.skipped += 1;
-      this.s.skippedFrames += 1;
-      this.o.onSkip?.();
-      if (st.skipped >= this.o.maxSkippedFrames) {
-        this.s.slowDisconnects += 1;
-        this.o.onSlowDisconnect?.();
-        this.removeClient(client);
-        client.close(1008, `too slow: skipped ${st.skipped} frames in a row`);
-      }
+      this.skipped(client, st);
+      return;
+    }
+    if (client.send(frame) === false) {
+      // Queued, but in place of an unsent frame: the client is behind.
+      this.skipped(client, st);
       return;
     }
     st.skipped = 0;
     this.s.framesOut += 1;
-    client.send(frame);
+  }
+
+  private skipped(client: FanoutClient, st: ClientState): void {
+    st.skipped += 1;
+    this.s.skippedFrames += 1;
+    this.o.onSkip?.();
+    if (st.skipped >= this.o.maxSkippedFrames) {
+      this.s.slowDisconnects += 1;
+      this.o.onSlowDisconnect?.();
+      this.removeClient(client);
+      client.close(1008, `too slow: skipped ${st.skipped} frames in a row`);
+    }
   }
 
   private detach(client: FanoutClient, st: ClientState): void {
@@ -259,7 +298,6 @@ export class StateFanout {
     return dropped;
   }
 
-  /** Latest states known (for tests and /health). */
   /** The latest state of `id` this gateway took off the bus, decoded like a cached one; null when none. */
   latestState(id: number, shardCount: number): TrackedState | null {
     const e = this.latest.get(id);
@@ -269,7 +307,7 @@ export class StateFanout {
   }
 
   stats(): FanoutStats {
-    return { objects: this.latest.size, clients: this.clients.size, subscriptionClasses: this.classes.size, ...this.s };
+    return { objects: this.latest.size, clients: this.clients.size, subscriptionClasses: this.classes.size, ...this.s, seq: this.seq };
   }
 
   close(): void {
@@ -280,8 +318,8 @@ export class StateFanout {
   }
 }
 
-/** A client frame in the tracker frame layout (shard 0) from stored records. */
-function encodeRecords(tickMs: number, entries: readonly Entry[]): Uint8Array {
+/** A client frame in the tracker frame layout (shard 0, the flush seq in the reserved word) from stored records. */
+function encodeRecords(tickMs: number, seq: number, entries: readonly Entry[]): Uint8Array {
   const buf = new Uint8Array(trackerFrameSize(entries.length));
   const dv = new DataView(buf.buffer);
   dv.setUint32(0, TRACKER_FRAME_MAGIC, true);
@@ -290,7 +328,7 @@ function encodeRecords(tickMs: number, entries: readonly Entry[]): Uint8Array {
   dv.setUint16(6, 0, true);
   dv.setFloat64(8, tickMs, true);
   dv.setUint32(16, entries.length, true);
-  dv.setUint32(20, 0, true);
+  dv.setUint32(20, seq, true);
   let o = TRACKER_FRAME_HEADER_BYTES;
   for (const e of entries) {
     buf.set(e.record, o);

@@ -9,11 +9,14 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { errorMessage } from '../../protocol/errors.js';
 import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
 import type { RoleService, RunningService } from '../host/services.js';
+import { AlertsFeed } from './alerts-feed.js';
 import { buildGatewayApp } from './app.js';
+import { ClusterView } from './cluster-view.js';
 import { loadApiKey } from './auth.js';
 import { assetPolicyFromConfig } from './ssrf.js';
 import { StateFanout } from './fanout.js';
 import { GroupIndex } from './groups.js';
+import type { WsPluginStats } from './ws.js';
 
 /** Group index reload period: a lost catalog.changed hint delays a change at most this long. */
 const GROUP_RELOAD_MS = 5 * 60_000;
@@ -54,6 +57,18 @@ export const gatewayService: RoleService = {
     new Gauge({ name: 'sw_gateway_ws_clients', help: 'Connected websocket clients', registers, collect() { this.set(fanout.stats().clients); } });
     new Gauge({ name: 'sw_gateway_states_known', help: 'Objects whose latest state this gateway holds', registers, collect() { this.set(fanout.stats().objects); } });
 
+    const alerts = new AlertsFeed({
+      storage: ctx.storage,
+      onError: (err) => ctx.metrics.messagesRejected.inc({ where: 'gateway.alert', code: (err as { code?: string }).code ?? 'SW_ERR_DECODE' }),
+    });
+    const cluster = new ClusterView({
+      // Several missed reports at the supervisors' interval.
+      staleMs: Math.max(15_000, cfg.supervisor.statusIntervalMs * 5),
+      storage: ctx.storage,
+      onInvalid: (err) => ctx.metrics.messagesRejected.inc({ where: 'gateway.cluster-status', code: (err as { code?: string }).code ?? 'SW_ERR_DECODE' }),
+    });
+    let wsStats: () => WsPluginStats | null = () => null;
+
     const reloadGroups = (): void => {
       groups.refresh().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'group index reload failed'));
     };
@@ -62,6 +77,8 @@ export const gatewayService: RoleService = {
       ctx.transport.subscribe(ctx.names.subjects.trackerStateAll, (m) => {
         if (fanout.ingest(m.data)) framesIn.inc({ outcome: 'ok' });
       }),
+      ctx.transport.subscribe(ctx.names.subjects.alerts, (m) => void alerts.ingest(m.data)),
+      ctx.transport.subscribe(ctx.names.subjects.clusterStatus, (m) => void cluster.ingest(m.data)),
       ctx.transport.subscribe(ctx.names.subjects.catalogChanged, (m) => {
         try {
           CatalogChangedMessage.decode(m.data);
@@ -98,6 +115,9 @@ export const gatewayService: RoleService = {
         storage: ctx.storage,
         nodeView: ctx.nodeView,
         fanout,
+        alerts,
+        cluster,
+        exposeWsStats: (read) => (wsStats = read),
         ws: {
           allowedOrigins: cfg.gateway.wsAllowedOrigins,
           token: cfg.gateway.wsToken,
@@ -106,7 +126,7 @@ export const gatewayService: RoleService = {
           messagesPerSecond: cfg.gateway.wsMessagesPerSecond,
         },
         rateLimit: { max: cfg.gateway.rateLimitMax, windowMs: cfg.gateway.rateLimitWindowMs },
-        gatewayHealth: () => ({ ...fanout.stats(), groupIndex: { objects: groups.size, loadedAt: groups.loadedAt } }),
+        gatewayHealth: () => ({ ...fanout.stats(), ws: wsStats(), groupIndex: { objects: groups.size, loadedAt: groups.loadedAt } }),
         onReject: (reason) => rejected.inc({ reason }),
         onInvalidState: () => ctx.metrics.messagesRejected.inc({ where: 'gateway.satellite-state', code: 'SW_ERR_SCHEMA' }),
         shardCount: cfg.cluster.shardCount,
@@ -122,7 +142,7 @@ export const gatewayService: RoleService = {
     log.info({ host: cfg.http.host, port }, 'gateway listening');
     const running = app;
     return {
-      health: () => ({ port, ...fanout.stats(), groupIndexObjects: groups.size }),
+      health: () => ({ port, ...fanout.stats(), ws: wsStats(), groupIndexObjects: groups.size }),
       async stop() {
         // Stop taking requests first, then let go of the bus.
         await running.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'gateway close failed'));

@@ -7,6 +7,12 @@
  * message, a per-connection message rate, heartbeats with pings (a client
  * that misses two is dropped), and the fanout's backpressure. Bad client
  * input is answered with an `error` message; the connection stays usable.
+ *
+ * Every message to a client goes through its Outbox (outbox.ts): control
+ * messages and alerts in the urgent lane, position frames in a one-frame
+ * latest-wins slot behind it. Alert and cluster messages are encoded once
+ * per broadcast and the same bytes are queued for every subscriber. A
+ * closed connection's subscription is parked for `resume` (ws-sessions.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -15,8 +21,13 @@ import type { WebSocket } from 'ws';
 import { errorMessage } from '../../protocol/errors.js';
 import { WS_MAX_GROUPS, WS_MAX_IDS, WsClientMessage, type WsServerMessage } from '../../protocol/messages/ws.js';
 import { problem, sendProblem } from './errors.js';
+import type { AlertRaised } from '../../protocol/messages/satellite-state.js';
+import type { AlertsFeed } from './alerts-feed.js';
+import type { ClusterView } from './cluster-view.js';
 import type { FanoutClient, StateFanout } from './fanout.js';
-import { normalizeSubscription } from './subscription.js';
+import { Outbox } from './outbox.js';
+import { normalizeSubscription, type Subscription } from './subscription.js';
+import { newSessionId, SessionStore, type SessionState } from './ws-sessions.js';
 
 /** Largest client message: a subscribe with WS_MAX_IDS 9-digit ids fits. */
 export const WS_MAX_PAYLOAD = 128 * 1024;
@@ -29,12 +40,56 @@ export interface WsLimits {
   messagesPerSecond: number;
 }
 
+/** Defaults for what the plugin bounds itself (no config keys: these follow from the limits above). */
+export const WS_DEFAULTS = {
+  /** A parked session is kept this long after its connection closed. */
+  sessionTtlMs: 60_000,
+  /** Urgent-lane messages (control + alerts) one client may have queued before it is disconnected. */
+  maxUrgent: 256,
+  /** Cluster channel push interval. */
+  clusterPushMs: 5_000,
+} as const;
+
 export interface WsPluginOptions {
   fanout: StateFanout;
   limits: WsLimits;
   logger: Logger;
   /** Counted refusals and rejections, by reason. */
   onReject?(reason: string): void;
+  /** The alert channel's source; absent: `alerts: true` is refused. */
+  alerts?: AlertsFeed;
+  /** The cluster channel's source; absent: `cluster: true` is refused. */
+  cluster?: ClusterView;
+  sessionTtlMs?: number;
+  /** Parked sessions at most (default limits.maxClients). */
+  maxSessions?: number;
+  maxUrgent?: number;
+  clusterPushMs?: number;
+  /** Receives a reader of the plugin's counters (for /health). */
+  exposeStats?(read: () => WsPluginStats): void;
+}
+
+export interface WsPluginStats {
+  sessionsParked: number;
+  sessionsDropped: number;
+  resumes: number;
+  resumeMisses: number;
+  alertSubscribers: number;
+  clusterSubscribers: number;
+  alertsSent: number;
+  urgentOverflows: number;
+}
+
+interface Conn {
+  socket: WebSocket;
+  client: FanoutClient;
+  outbox: Outbox;
+  alive: boolean;
+  /** '' once another connection resumed this session (nothing to park). */
+  session: string;
+  sub: Subscription | null;
+  alerts: boolean;
+  cluster: boolean;
 }
 
 function sameToken(given: string, expected: string): boolean {
@@ -72,32 +127,103 @@ class Bucket {
 export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
   const { fanout, limits, logger: log } = o;
   const origins = new Set(limits.allowedOrigins.map((x) => x.replace(/\/+$/, '').toLowerCase()));
-  const live = new Map<WebSocket, { client: FanoutClient; alive: boolean }>();
+  const sessionTtlMs = o.sessionTtlMs ?? WS_DEFAULTS.sessionTtlMs;
+  const maxUrgent = o.maxUrgent ?? WS_DEFAULTS.maxUrgent;
+  const live = new Map<WebSocket, Conn>();
+  const bySession = new Map<string, Conn>();
+  const alertConns = new Set<Conn>();
+  const clusterConns = new Set<Conn>();
+  // Parked subscriptions' ids bounded like one full gateway's worth of clients with 100 ids each.
+  const store = new SessionStore({ ttlMs: sessionTtlMs, maxSessions: o.maxSessions ?? limits.maxClients, maxIds: Math.max(100_000, limits.maxClients * 100) });
+  const st = { resumes: 0, resumeMisses: 0, alertsSent: 0, urgentOverflows: 0 };
+  o.exposeStats?.(() => ({
+    sessionsParked: store.size(),
+    sessionsDropped: store.dropped,
+    alertSubscribers: alertConns.size,
+    clusterSubscribers: clusterConns.size,
+    ...st,
+  }));
 
-  const send = (socket: WebSocket, m: WsServerMessage): void => {
-    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m));
+  /** Queue bytes in the urgent lane; a client that let the lane fill up is disconnected. */
+  const urgent = (c: Conn, bytes: Uint8Array): void => {
+    if (c.socket.readyState !== c.socket.OPEN) return;
+    if (c.outbox.pushUrgent(bytes)) return;
+    st.urgentOverflows += 1;
+    o.onReject?.('urgent_overflow');
+    c.client.close(1008, `too slow: ${maxUrgent} messages queued`);
+  };
+  const send = (c: Conn, m: WsServerMessage): void => urgent(c, Buffer.from(JSON.stringify(m)));
+
+  const alertBytes = (a: AlertRaised, replay: boolean): Buffer => Buffer.from(JSON.stringify({ type: 'alert', replay, alert: a } satisfies WsServerMessage));
+  const replayAlerts = (c: Conn): void => {
+    if (!o.alerts) return;
+    o.alerts
+      .recent()
+      .then((xs) => {
+        if (!c.alerts) return;
+        // Oldest first, so a client's panel ends with the newest.
+        for (let i = xs.length - 1; i >= 0; i--) urgent(c, alertBytes(xs[i]!, true));
+      })
+      .catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'alert replay failed'));
+  };
+  const unlistenAlerts = o.alerts?.onAlert((a) => {
+    if (alertConns.size === 0) return;
+    const bytes = alertBytes(a, false); // once, shared by every subscriber
+    for (const c of alertConns) urgent(c, bytes);
+    st.alertsSent += alertConns.size;
+  });
+
+  const clusterBytes = async (): Promise<Buffer | null> => {
+    if (!o.cluster) return null;
+    await o.cluster.sampleTasks();
+    return Buffer.from(JSON.stringify({ type: 'cluster', view: o.cluster.view() } satisfies WsServerMessage));
+  };
+  const pushCluster = (to: Iterable<Conn>): void => {
+    clusterBytes()
+      .then((bytes) => {
+        if (bytes) for (const c of to) if (c.cluster) urgent(c, bytes);
+      })
+      .catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'cluster view failed'));
+  };
+  const clusterTimer = setInterval(() => {
+    if (clusterConns.size > 0) pushCluster([...clusterConns]);
+  }, o.clusterPushMs ?? WS_DEFAULTS.clusterPushMs);
+  clusterTimer.unref();
+
+  const setChannels = (c: Conn, alerts: boolean, cluster: boolean): void => {
+    c.alerts = alerts;
+    c.cluster = cluster;
+    if (alerts) alertConns.add(c);
+    else alertConns.delete(c);
+    if (cluster) clusterConns.add(c);
+    else clusterConns.delete(c);
   };
 
   const heartbeat = setInterval(() => {
     const now = Date.now();
-    const lastTickMs = fanout.stats().lastTickMs;
-    for (const [socket, st] of live) {
+    store.sweep(now);
+    const hb = Buffer.from(JSON.stringify({ type: 'heartbeat', serverTime: now, lastTickMs: fanout.stats().lastTickMs } satisfies WsServerMessage));
+    for (const [socket, c] of live) {
       // A closing socket (e.g. a slow client being dropped) would throw on ping.
       if (socket.readyState !== socket.OPEN) continue;
-      if (!st.alive) {
+      if (!c.alive) {
         o.onReject?.('heartbeat_timeout');
         socket.terminate();
         continue;
       }
-      st.alive = false;
+      c.alive = false;
       socket.ping();
-      send(socket, { type: 'heartbeat', serverTime: now, lastTickMs });
+      urgent(c, hb);
     }
   }, limits.heartbeatMs);
   app.addHook('onClose', async () => {
     clearInterval(heartbeat);
+    clearInterval(clusterTimer);
+    unlistenAlerts?.();
     for (const socket of live.keys()) socket.close(1001, 'server shutting down');
   });
+
+  const refuse = (c: Conn, id: { id?: string }, code: string, message: string): void => send(c, { type: 'error', ...id, code, message });
 
   app.get(
     '/ws',
@@ -124,31 +250,59 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
       },
     },
     (socket) => {
-      const client: FanoutClient = {
-        send: (bytes) => {
-          if (socket.readyState === socket.OPEN) socket.send(bytes, { binary: true });
+      const outbox = new Outbox(
+        {
+          write: (data, binary, done) => socket.send(data, { binary }, done),
+          isOpen: () => socket.readyState === socket.OPEN,
         },
-        bufferedAmount: () => socket.bufferedAmount,
+        maxUrgent,
+      );
+      const client: FanoutClient = {
+        send: (bytes) => outbox.offerPosition(bytes),
+        bufferedAmount: () => socket.bufferedAmount + outbox.queuedBytes(),
         close: (code, reason) => {
+          if (socket.readyState === socket.OPEN) for (const m of outbox.takeUrgent()) socket.send(m, { binary: false });
           socket.close(code, reason);
           // A client that stopped reading may never complete the closing handshake.
           setTimeout(() => socket.terminate(), 2000).unref();
         },
       };
-      const st = { client, alive: true };
-      live.set(socket, st);
+      const c: Conn = { socket, client, outbox, alive: true, session: newSessionId(), sub: null, alerts: false, cluster: false };
+      live.set(socket, c);
+      bySession.set(c.session, c);
       fanout.addClient(client);
       const soft = new Bucket(limits.messagesPerSecond, limits.messagesPerSecond * 2);
       const hard = new Bucket(limits.messagesPerSecond * 4, limits.messagesPerSecond * 8);
 
-      socket.on('pong', () => (st.alive = true));
+      socket.on('pong', () => (c.alive = true));
       socket.on('error', (err) => log.debug({ err: errorMessage(err) }, 'websocket error'));
       socket.on('close', () => {
         live.delete(socket);
         fanout.removeClient(client);
+        setChannels(c, false, false);
+        outbox.clear();
+        if (c.session && bySession.get(c.session) === c) {
+          bySession.delete(c.session);
+          // Only a session with something to restore is worth keeping.
+          if (c.sub || c.alerts || c.cluster) store.park(c.session, { sub: c.sub, alerts: c.alerts, cluster: c.cluster });
+        }
       });
+
+      /** Apply a subscription state: positions (with the snapshot), channels, replays. */
+      const apply = (s: SessionState, sinceSeq: number): { matched: number; seq: number; snapshot: Uint8Array | null } => {
+        const r = fanout.subscribe(client, s.sub, sinceSeq);
+        c.sub = r.sub;
+        setChannels(c, s.alerts, s.cluster);
+        return r;
+      };
+      const after = (snapshot: Uint8Array | null): void => {
+        if (snapshot) client.send(snapshot);
+        if (c.alerts) replayAlerts(c);
+        if (c.cluster) pushCluster([c]);
+      };
+
       socket.on('message', (data, isBinary) => {
-        st.alive = true;
+        c.alive = true;
         if (!hard.take()) {
           o.onReject?.('message_flood');
           client.close(1008, 'message rate exceeded');
@@ -156,12 +310,12 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
         }
         if (!soft.take()) {
           o.onReject?.('message_rate');
-          send(socket, { type: 'error', code: 'SW_ERR_RATE_LIMITED', message: `at most ${limits.messagesPerSecond} messages per second` });
+          refuse(c, {}, 'SW_ERR_RATE_LIMITED', `at most ${limits.messagesPerSecond} messages per second`);
           return;
         }
         if (isBinary) {
           o.onReject?.('binary_message');
-          send(socket, { type: 'error', code: 'SW_ERR_DECODE', message: 'client messages are JSON text frames' });
+          refuse(c, {}, 'SW_ERR_DECODE', 'client messages are JSON text frames');
           return;
         }
         const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
@@ -170,26 +324,69 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
           msg = WsClientMessage.decode(bytes);
         } catch (err) {
           o.onReject?.('invalid_message');
-          send(socket, { type: 'error', code: (err as { code?: string }).code ?? 'SW_ERR_SCHEMA', message: errorMessage(err).slice(0, 1000) });
+          refuse(c, {}, (err as { code?: string }).code ?? 'SW_ERR_SCHEMA', errorMessage(err).slice(0, 1000));
           return;
         }
         const id = msg.id !== undefined ? { id: msg.id } : {};
         if (msg.type === 'unsubscribe') {
-          fanout.subscribe(client, null);
-          send(socket, { type: 'subscribed', ...id, matched: 0 });
+          const r = apply({ sub: null, alerts: false, cluster: false }, 0);
+          send(c, { type: 'subscribed', ...id, matched: 0, seq: r.seq });
           return;
         }
-        const sub = normalizeSubscription(msg);
-        if (!sub.all && !sub.ids && !sub.groups && !sub.bbox) {
-          send(socket, { type: 'error', ...id, code: 'SW_ERR_INVALID_ARGUMENT', message: 'subscribe needs ids, groups, bbox or all' });
+        if (msg.type === 'resume') {
+          let s: SessionState | null = null;
+          const holder = bySession.get(msg.session);
+          if (holder === c) s = { sub: c.sub, alerts: c.alerts, cluster: c.cluster };
+          else if (holder) {
+            // The old connection may be half-open (the client saw it drop first): take its session over.
+            s = { sub: holder.sub, alerts: holder.alerts, cluster: holder.cluster };
+            bySession.delete(msg.session);
+            holder.session = '';
+            holder.client.close(4000, 'session resumed on another connection');
+          } else s = store.take(msg.session);
+          if (!s) {
+            st.resumeMisses += 1;
+            refuse(c, id, 'SW_ERR_NOT_FOUND', 'session unknown or expired: subscribe again');
+            return;
+          }
+          st.resumes += 1;
+          if (holder !== c) {
+            bySession.delete(c.session);
+            c.session = msg.session;
+            bySession.set(c.session, c);
+          }
+          const r = apply(s, msg.lastSeq ?? 0);
+          send(c, { type: 'resumed', ...id, session: c.session, matched: r.matched, seq: r.seq, alerts: c.alerts, cluster: c.cluster });
+          after(r.snapshot);
           return;
         }
-        const { matched, snapshot } = fanout.subscribe(client, sub);
-        send(socket, { type: 'subscribed', ...id, matched });
-        if (snapshot) client.send(snapshot);
+        const positions = msg.all === true || (msg.ids?.length ?? 0) > 0 || (msg.groups?.length ?? 0) > 0 || msg.bbox !== undefined;
+        const alerts = msg.alerts === true;
+        const cluster = msg.cluster === true;
+        if (!positions && !alerts && !cluster) {
+          refuse(c, id, 'SW_ERR_INVALID_ARGUMENT', 'subscribe needs ids, groups, bbox, all, alerts or cluster');
+          return;
+        }
+        if ((alerts && !o.alerts) || (cluster && !o.cluster)) {
+          refuse(c, id, 'SW_ERR_UNAVAILABLE', `this gateway has no ${alerts && !o.alerts ? 'alert' : 'cluster'} channel`);
+          return;
+        }
+        const r = apply({ sub: positions ? normalizeSubscription(msg) : null, alerts, cluster }, 0);
+        send(c, { type: 'subscribed', ...id, matched: r.matched, seq: r.seq });
+        after(r.snapshot);
       });
 
-      send(socket, { type: 'welcome', v: 1, serverTime: Date.now(), heartbeatMs: limits.heartbeatMs, frame: 'tracker-state-v1', maxIds: WS_MAX_IDS, maxGroups: WS_MAX_GROUPS });
+      send(c, {
+        type: 'welcome',
+        v: 1,
+        serverTime: Date.now(),
+        heartbeatMs: limits.heartbeatMs,
+        frame: 'tracker-state-v1',
+        maxIds: WS_MAX_IDS,
+        maxGroups: WS_MAX_GROUPS,
+        session: c.session,
+        sessionTtlMs,
+      });
     },
   );
 };
