@@ -1,0 +1,121 @@
+/**
+ * The native kernels (native/, built by `npm run build:native`): loading the
+ * addon, and wrappers with the same signatures as the TS references. Each
+ * wrapper validates its arguments with the reference's checks (so bad input
+ * is a StarWeatherError before any native call), allocates the outputs,
+ * and splits row-parallel kernels into bands that run concurrently on the
+ * libuv pool; every band is one AsyncWorker working on the shared typed
+ * arrays in place, writing disjoint rows.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { StarWeatherError } from '../../../protocol/errors.js';
+import type { BandKind, Calibration, QaCounts } from '../types.js';
+import { checkCalibrateArgs, type L1Result } from './calibrate.js';
+import { checkQaArgs, type QaOptions } from './qa.js';
+import { checkCloudTopArgs, type CloudTopOptions, type CloudTopResult } from './cloud-top.js';
+import { checkConvectionArgs, type ConvectionOptions, type ConvectionResult } from './convection.js';
+import { checkCycloneArgs, fixesFromMeasurements, unpackMeasurements, type CycloneEstimate, type CycloneOptions } from './cyclones.js';
+import { COLD_RULE_CODE } from '../physics/atmosphere.js';
+
+/** The addon's exports (native/src/addon.cc); all return promises resolved on the JS thread. */
+export interface NativeAddon {
+  calibrate(counts: Uint16Array, dqf: Uint8Array | null, params: Float64Array, values: Float32Array, qa: Uint8Array, start: number, end: number): Promise<void>;
+  qaFlags(values: Float32Array, qa: Uint8Array, lat: Float32Array | null, w: number, h: number, row0: number, row1: number, lo: number, hi: number, thr: number): Promise<void>;
+  qaFinish(values: Float32Array, qa: Uint8Array, start: number, end: number): Promise<Float64Array>;
+  cloudTop(bt: Float32Array, mask: Uint8Array, baseH: Float64Array, baseT: Float64Array, lapse: Float64Array, trop: number, coldRule: number, ctt: Float32Array, cth: Float32Array, start: number, end: number): Promise<void>;
+  convection(bt: Float32Array, mask: Uint8Array | null, w: number, h: number, row0: number, row1: number, params: Float64Array, offsets: Int32Array, deep: Uint8Array, ot: Uint8Array): Promise<Float64Array>;
+  cyclones(bt: Float32Array, lat: Float32Array, lon: Float32Array, w: number, h: number, params: Float64Array): Promise<Float64Array>;
+  version: number;
+}
+
+export const ADDON_PATH = fileURLToPath(new URL('../../../../native/build/Release/starweather_kernels.node', import.meta.url));
+
+let cached: NativeAddon | null = null;
+
+/** Loads the addon once; a missing or broken build is a clear SW_ERR_CONFIG. */
+export function loadNativeAddon(): NativeAddon {
+  if (cached !== null) return cached;
+  if (!existsSync(ADDON_PATH)) throw new StarWeatherError('SW_ERR_CONFIG', `native kernels are not built (${ADDON_PATH} missing): run \`npm run build:native\``);
+  try {
+    cached = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch (err) {
+    throw new StarWeatherError('SW_ERR_CONFIG', `native kernels failed to load from ${ADDON_PATH}: ${(err as Error).message}`, { cause: err });
+  }
+  return cached;
+}
+
+/** Bands for a raster of `rows` rows: at most one per core (and the default libuv pool of 4), at least 64 rows each. */
+export function bandRows(rows: number, minRows = 64): Array<[number, number]> {
+  const k = Math.max(1, Math.min(availableParallelism(), Number(process.env.UV_THREADPOOL_SIZE ?? 4) || 4, Math.floor(rows / minRows)));
+  const out: Array<[number, number]> = [];
+  for (let b = 0; b < k; b++) out.push([Math.floor((b * rows) / k), Math.floor(((b + 1) * rows) / k)]);
+  return out;
+}
+
+/** A native error (the C++ side's own checks) re-thrown as the project's error. */
+async function call<T>(kernel: string, p: () => Promise<T>): Promise<T> {
+  try {
+    return await p();
+  } catch (err) {
+    if (err instanceof StarWeatherError) throw err;
+    throw new StarWeatherError(err instanceof TypeError || err instanceof RangeError ? 'SW_ERR_INVALID_ARGUMENT' : 'SW_ERR_HANDLER', `native ${kernel}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+// Pixel ranges for element-wise kernels: the same bands, in pixels.
+function pixelBands(n: number): Array<[number, number]> {
+  return bandRows(n, 16_384);
+}
+
+export function nativeKernelsFrom(addon: NativeAddon) {
+  return {
+    name: 'native' as const,
+    async calibrate(counts: Uint16Array, dqf: Uint8Array | null, cal: Calibration): Promise<L1Result> {
+      const p = checkCalibrateArgs(counts, dqf, cal);
+      const values = new Float32Array(counts.length);
+      const qa = new Uint8Array(counts.length);
+      await call('calibrate', () => Promise.all(pixelBands(counts.length).map(([a, b]) => addon.calibrate(counts, dqf, p, values, qa, a, b))));
+      return { values, qa };
+    },
+    async qaCheck(values: Float32Array, qa: Uint8Array, width: number, height: number, kind: BandKind, opts: QaOptions = {}): Promise<QaCounts> {
+      const { lo, hi, threshold, lat } = checkQaArgs(values, qa, width, height, kind, opts);
+      // Pass 2 waits for every band of pass 1: flags read unmasked neighbours across band edges.
+      await call('qaCheck', () => Promise.all(bandRows(height).map(([a, b]) => addon.qaFlags(values, qa, lat, width, height, a, b, lo, hi, threshold))));
+      const parts = await call('qaCheck', () => Promise.all(pixelBands(values.length).map(([a, b]) => addon.qaFinish(values, qa, a, b))));
+      const s = (k: number): number => parts.reduce((acc, p) => acc + (p[k] as number), 0);
+      return { total: values.length, valid: s(5), fill: s(0), dqf: s(1), range: s(2), isolated: s(3), space: s(4) };
+    },
+    async cloudTop(bt: Float32Array, cloudMask: Uint8Array, opts: CloudTopOptions = {}): Promise<CloudTopResult> {
+      const { profile, coldRule } = checkCloudTopArgs(bt, cloudMask, opts);
+      const cttK = new Float32Array(bt.length);
+      const cthM = new Float32Array(bt.length);
+      await call('cloudTop', () =>
+        Promise.all(
+          pixelBands(bt.length).map(([a, b]) =>
+            addon.cloudTop(bt, cloudMask, profile.baseH, profile.baseT, profile.lapse, profile.tropopauseLayer, COLD_RULE_CODE[coldRule], cttK, cthM, a, b),
+          ),
+        ),
+      );
+      return { cttK, cthM };
+    },
+    async convection(bt: Float32Array, cloudMask: Uint8Array | null, width: number, height: number, opts: ConvectionOptions = {}): Promise<ConvectionResult> {
+      const p = checkConvectionArgs(bt, cloudMask, width, height, opts);
+      const deepConvection = new Uint8Array(bt.length);
+      const overshoot = new Uint8Array(bt.length);
+      const params = Float64Array.of(p.deepConvectionK, p.otMaxK, p.anvilMaxK, p.otMinDiffK, p.minAnvil);
+      const parts = await call('convection', () =>
+        Promise.all(bandRows(height).map(([a, b]) => addon.convection(bt, cloudMask, width, height, a, b, params, p.offsets, deepConvection, overshoot))),
+      );
+      const s = (k: number): number => parts.reduce((acc, q) => acc + (q[k] as number), 0);
+      return { deepConvection, overshoot, counts: { deepConvection: s(0), overshoot: s(1), overshootTops: s(2) } };
+    },
+    async cyclones(bt: Float32Array, lat: Float32Array, lon: Float32Array, width: number, height: number, opts: CycloneOptions = {}): Promise<CycloneEstimate[]> {
+      const p = checkCycloneArgs(bt, lat, lon, width, height, opts);
+      const flat = await call('cyclones', () => addon.cyclones(bt, lat, lon, width, height, p));
+      return fixesFromMeasurements(unpackMeasurements(flat), opts);
+    },
+  };
+}
