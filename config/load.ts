@@ -60,6 +60,18 @@ export interface Config {
     maxBytes: number;
     snapshotFallback: 'auto' | 'true' | 'false';
   };
+  /** Tile pipeline (actors/tile/). */
+  tile: {
+    size: number;
+    halo: number;
+    kernels: 'auto' | 'native' | 'ts';
+    concurrency: number;
+    sceneCache: number;
+    sceneMaxBytes: number;
+    productMaxPx: number;
+    modelPath: string;
+    stormMinOvershoots: number;
+  };
   /** Imagery ingest (actors/ingest/imagery-*.ts). */
   imagery: {
     sources: Array<'goes-east' | 'goes-west' | 'himawari-9'>;

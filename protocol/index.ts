@@ -12,3 +12,4 @@ export * from './messages/catalog.js';
 export * from './messages/satellite-state.js';
 export * from './messages/ws.js';
 export * from './messages/imagery.js';
+export * from './messages/tile.js';

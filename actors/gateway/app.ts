@@ -24,6 +24,7 @@ import type { StateFanout } from './fanout.js';
 import { healthPlugin } from './health.js';
 import { ingestStatusPlugin } from './ingest-status.js';
 import { OPENAPI_PATH, registerOpenApi } from './openapi.js';
+import { productsPlugin } from './products.js';
 import { satellitesPlugin } from './satellites.js';
 import { checkAssetHref, type AssetPolicy } from './ssrf.js';
 import { stacPlugin } from './stac/index.js';
@@ -114,6 +115,8 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   await app.register(alertsApiPlugin, { storage: o.storage });
   if (o.cluster) await app.register(clusterPlugin, { view: o.cluster });
   await app.register(tasksPlugin, { storage: o.storage });
+  // Rendered tile-pipeline products (enhanced IR, cloud-top height), served from the database through this node's file cache.
+  await app.register(productsPlugin, { storage: o.storage });
   const policy = o.assetPolicy;
   await app.register(stacPlugin, {
     storage: o.storage,

@@ -15,6 +15,7 @@ import { ingestService } from '../ingest/service.js';
 import { imageryIngestService } from '../ingest/imagery-service.js';
 import { trackerService } from '../tracker/service.js';
 import { gatewayService } from '../gateway/service.js';
+import { tileService } from '../tile/service.js';
 
 export interface RoleSpec {
   /** Work queues a host of this role consumes when it has task handlers. */
@@ -53,12 +54,14 @@ export const ROLE_SPECS: Record<Role, RoleSpec> = {
     summary: 'owns tracker shards (leases, fencing) and hosts their satellite entities',
   },
   tile: {
-    queues: [],
+    // Scene and tile tasks come on weather (or high for priority items); storm warnings on high.
+    queues: ['weather', 'high'],
     handlers: {},
     shardKinds: [],
     entityKinds: [],
-    services: [],
-    summary: 'renders and caches map tiles',
+    // The tile service registers imagery.scene, imagery.tile, imagery.finalize and storm.warning.
+    services: [tileService],
+    summary: 'runs the imagery tile pipeline: scenes cut into tiles, L1 → L2 → L3 per tile, merged outputs (metrics, storm warnings, products)',
   },
   ingest: {
     queues: [],

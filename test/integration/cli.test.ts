@@ -55,8 +55,9 @@ test('start with no services boots on the embedded bus, serves /health and /metr
   const worker = body.hosts.find((h: { role: string }) => h.role === 'worker');
   assert.deepEqual(worker.handlers, []);
   assert.match(worker.notes.join('\n'), /no task handlers registered/);
+  // The tile role runs the imagery pipeline: its four task kinds are registered inline too.
   const tile = body.hosts.find((h: { role: string }) => h.role === 'tile');
-  assert.match(tile.notes.join('\n'), /nothing is registered for role tile yet/);
+  assert.deepEqual(tile.handlers, ['imagery.finalize', 'imagery.scene', 'imagery.tile', 'storm.warning']);
 
   const metrics = await fetch(`${base}/metrics`);
   assert.equal(metrics.status, 200);

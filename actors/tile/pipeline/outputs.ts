@@ -1,0 +1,131 @@
+/**
+ * What a finished scene writes besides its images: weather_metrics rows (per
+ * tile and per scene, plus one set per tropical cyclone) and storm warnings.
+ * Both are pure functions of the merged results, with deterministic keys:
+ * metric cells and alert ids are the same on every replay, so the COPY
+ * ingest and raiseAlert turn a replay into a no-op.
+ */
+import { createHash } from 'node:crypto';
+import type { WeatherMetric } from '../../storage/weather-metrics.js';
+import type { CycloneFix } from '../types.js';
+import type { SceneStats } from './merge.js';
+import type { TileStats } from './process-tile.js';
+
+/** Cell ids: 0 is the whole scene; a tile is tileSize·2^20 + index + 1 (a re-tiling at another size cannot collide); a cyclone is 2^40 + its 0.1° grid cell. */
+export const SCENE_CELL = 0;
+export function tileCellId(tileSize: number, index: number): number {
+  return tileSize * 2 ** 20 + index + 1;
+}
+export function cycloneCellId(lat: number, lon: number): number {
+  const i = Math.round((lat + 90) * 10);
+  const j = Math.round((((lon + 180) % 360) + 360) % 360 * 10);
+  return 2 ** 40 + i * 3600 + j;
+}
+
+export interface MetricContext {
+  observedAt: Date;
+  satellite: string;
+  band: number;
+  tileSize: number;
+  taskId: string;
+  /** A tile is a storm cell from this many overshooting-top pixels. */
+  stormMinOvershoots: number;
+}
+
+function product(band: number, name: string): string {
+  return `b${band}.${name}`;
+}
+
+/** The products of one cell (a tile or the scene) that have a value. */
+function cellRows(ctx: MetricContext, cellId: number, s: Pick<SceneStats, 'valid' | 'cloudy' | 'cthMaxM' | 'btMinK' | 'deepConvection' | 'overshootingTops' | 'qa'> & { cthMeanM: number | null; cthP90M?: number | null }, storm: boolean): WeatherMetric[] {
+  const quality = s.qa.total > 0 ? Math.round((100 * s.valid) / s.qa.total) : 0;
+  const base = { observedAt: ctx.observedAt, satellite: ctx.satellite, cellId, quality, taskId: ctx.taskId };
+  const rows: WeatherMetric[] = [];
+  const add = (name: string, value: number | null): void => {
+    if (value !== null && Number.isFinite(value)) rows.push({ ...base, product: product(ctx.band, name), value });
+  };
+  add('valid_px', s.valid);
+  add('cloud_fraction', s.valid > 0 ? s.cloudy / s.valid : null);
+  add('cth_mean_m', s.cthMeanM);
+  add('cth_max_m', s.cthMaxM);
+  if (s.cthP90M !== undefined) add('cth_p90_m', s.cthP90M);
+  add('bt_min_k', s.btMinK);
+  add('deep_convection_px', s.deepConvection);
+  add('overshooting_tops_px', s.overshootingTops);
+  add('storm_flag', storm ? 1 : 0);
+  return rows;
+}
+
+export function isStormTile(t: TileStats, minOvershoots: number): boolean {
+  return t.overshootingTops >= minOvershoots;
+}
+
+export function metricRows(ctx: MetricContext, tiles: readonly TileStats[], scene: SceneStats, cyclones: readonly CycloneFix[]): WeatherMetric[] {
+  const rows: WeatherMetric[] = [];
+  let anyStorm = cyclones.length > 0;
+  for (const t of tiles) {
+    const storm = isStormTile(t, ctx.stormMinOvershoots);
+    anyStorm ||= storm;
+    rows.push(...cellRows(ctx, tileCellId(ctx.tileSize, t.index), { ...t, cthMeanM: t.cthCount > 0 ? t.cthSumM / t.cthCount : null }, storm));
+  }
+  rows.push(...cellRows(ctx, SCENE_CELL, scene, anyStorm));
+  rows.push({ observedAt: ctx.observedAt, satellite: ctx.satellite, cellId: SCENE_CELL, quality: 0, taskId: ctx.taskId, product: product(ctx.band, 'cyclones'), value: cyclones.length });
+  for (const c of cyclones) {
+    const cellId = cycloneCellId(c.lat, c.lon);
+    const base = { observedAt: ctx.observedAt, satellite: ctx.satellite, cellId, quality: 0, taskId: ctx.taskId };
+    for (const [name, value] of [['cyclone_lat', c.lat], ['cyclone_lon', c.lon], ['cyclone_t_number', c.tNumber], ['cyclone_ci', c.ci], ['cyclone_vmax_kt', c.vmaxKt], ['cyclone_mslp_hpa', c.mslpHpa], ['cyclone_cloud_temp_k', c.cloudTempK], ['cyclone_eye_temp_k', c.eyeTempK]] as const) {
+      if (value !== null && Number.isFinite(value)) rows.push({ ...base, product: product(ctx.band, name), value });
+    }
+  }
+  return rows;
+}
+
+export interface StormWarning {
+  id: string;
+  kind: 'storm.overshooting-tops' | 'storm.tropical-cyclone';
+  severity: 'warning' | 'critical';
+  message: string;
+  payload: Record<string, unknown>;
+}
+
+/** Alert ids are at most 300 characters: a long collection/item pair is replaced by its digest. */
+function alertId(prefix: string, collection: string, itemId: string, suffix: string): string {
+  const plain = `${prefix}:${collection}:${itemId}:${suffix}`;
+  if (plain.length <= 300) return plain;
+  return `${prefix}:h${createHash('sha256').update(`${collection}/${itemId}`).digest('hex').slice(0, 40)}:${suffix}`;
+}
+
+const fmt = (v: number | null, d = 1): string => (v === null ? '?' : v.toFixed(d));
+
+/**
+ * Warnings: a tile with at least `minOvershoots` overshooting-top pixels
+ * (severe convection: Bedka et al. 2010 relate IR overshooting tops to
+ * hail, wind and turbulence reports); every cyclone fix, critical from
+ * hurricane strength (64 kt, the Saffir-Simpson category 1 threshold).
+ */
+export function stormWarnings(collection: string, itemId: string, platform: string, observedAt: Date, tiles: readonly TileStats[], cyclones: readonly CycloneFix[], minOvershoots: number): StormWarning[] {
+  const out: StormWarning[] = [];
+  for (const t of tiles) {
+    if (!isStormTile(t, minOvershoots)) continue;
+    out.push({
+      id: alertId('storm', collection, itemId, `tile${t.index}`),
+      kind: 'storm.overshooting-tops',
+      severity: 'warning',
+      message: `${t.overshootingTops} overshooting-top pixels near ${fmt(t.overshootLat, 2)}, ${fmt(t.overshootLon, 2)} (min BT ${fmt(t.btMinK)} K) in ${platform} scene ${itemId} at ${observedAt.toISOString()}`,
+      payload: {
+        collection, itemId, platform, observedAt: observedAt.toISOString(), tile: t.index,
+        lat: t.overshootLat, lon: t.overshootLon, overshootingTops: t.overshootingTops, deepConvection: t.deepConvection, btMinK: t.btMinK, cthMaxM: t.cthMaxM,
+      },
+    });
+  }
+  for (const c of cyclones) {
+    out.push({
+      id: alertId('cyclone', collection, itemId, `${c.lat.toFixed(1)}:${c.lon.toFixed(1)}`),
+      kind: 'storm.tropical-cyclone',
+      severity: c.vmaxKt >= 64 ? 'critical' : 'warning',
+      message: `tropical cyclone at ${c.lat.toFixed(2)}, ${c.lon.toFixed(2)}: CI ${c.ci.toFixed(1)}, ${Math.round(c.vmaxKt)} kt, ${Math.round(c.mslpHpa)} hPa (${c.scene} scene) in ${platform} scene ${itemId} at ${observedAt.toISOString()}`,
+      payload: { collection, itemId, platform, observedAt: observedAt.toISOString(), ...c },
+    });
+  }
+  return out;
+}

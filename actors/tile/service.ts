@@ -1,0 +1,94 @@
+/**
+ * The tile role's service: builds the tile pipeline (scene source, kernels,
+ * cloud model) for this host and registers its four task handlers
+ * (pipeline/tasks.ts) before the host's worker starts consuming the weather
+ * and high queues. The cloud model is loaded on the first tile, so a host
+ * without it still starts (and says so in /health) and its tiles fail with a
+ * clear reason instead of the host crash-looping.
+ */
+import { availableParallelism } from 'node:os';
+import { errorMessage } from '../../protocol/errors.js';
+import { ImagerySceneTaskMessage, IMAGERY_SCENE_KIND } from '../../protocol/messages/imagery.js';
+import {
+  IMAGERY_FINALIZE_KIND,
+  IMAGERY_TILE_KIND,
+  ImageryFinalizeTaskMessage,
+  ImageryTileTaskMessage,
+  STORM_WARNING_KIND,
+  StormWarningTaskMessage,
+} from '../../protocol/messages/tile.js';
+import { imageryFetchPolicy } from '../ingest/imagery-fetch.js';
+import type { HostContext, RoleService, RunningService } from '../host/services.js';
+import type { CloudSegmenter } from './segment/unet.js';
+
+export const tileService: RoleService = {
+  name: 'tile',
+  async start(ctx: HostContext): Promise<RunningService> {
+    const cfg = ctx.config;
+    // Loaded here, not at import: every role's host imports roles.ts, and only tile hosts need onnxruntime, sharp and h5wasm.
+    const [{ loadTileKernels }, { SceneSource }, { TilePipeline }, { CloudSegmenter }] = await Promise.all([
+      import('./pipeline/kernel-binding.js'),
+      import('./pipeline/scene-source.js'),
+      import('./pipeline/tasks.js'),
+      import('./segment/unet.js'),
+    ]);
+    const storage = await ctx.storage();
+    const { kernels, note } = await loadTileKernels(cfg.tile.kernels);
+    if (note) ctx.note(note);
+    const cpus = availableParallelism();
+    let segmenter: Promise<CloudSegmenter> | null = null;
+    let modelError: string | null = null;
+    const segment = async (bt: Float32Array, width: number, height: number): Promise<Uint8Array> => {
+      segmenter ??= CloudSegmenter.load({ ...(cfg.tile.modelPath ? { modelPath: cfg.tile.modelPath } : {}), threads: cpus, tileSize: cfg.tile.size });
+      let s: CloudSegmenter;
+      try {
+        s = await segmenter;
+      } catch (err) {
+        // Not cached as a failure: a model put in place later is picked up by the next tile.
+        segmenter = null;
+        modelError = errorMessage(err);
+        throw err;
+      }
+      modelError = null;
+      return s.segment(bt, width, height);
+    };
+    const source = new SceneSource({
+      // The ingest's policy: the asset policy plus the configured S3 endpoint's buckets.
+      policy: imageryFetchPolicy(cfg),
+      files: storage.files,
+      maxBytes: cfg.tile.sceneMaxBytes,
+      fetchTimeoutMs: cfg.assets.fetchTimeoutMs,
+      cacheScenes: cfg.tile.sceneCache,
+    });
+    const pipeline = new TilePipeline({
+      storage,
+      transport: ctx.transport,
+      names: ctx.names,
+      source,
+      kernels,
+      segment,
+      hostId: ctx.hostId,
+      logger: ctx.logger,
+      settings: {
+        tileSize: cfg.tile.size,
+        halo: cfg.tile.halo,
+        productMaxPx: cfg.tile.productMaxPx,
+        stormMinOvershoots: cfg.tile.stormMinOvershoots,
+        metricsRetentionMonths: cfg.storage.metricsRetentionMonths,
+        concurrency: cfg.tile.concurrency > 0 ? cfg.tile.concurrency : cpus,
+      },
+    });
+    ctx.registerTask(IMAGERY_SCENE_KIND, { payload: ImagerySceneTaskMessage, handle: (p, t) => pipeline.scene(p, t) });
+    ctx.registerTask(IMAGERY_TILE_KIND, { payload: ImageryTileTaskMessage, handle: (p, t) => pipeline.tile(p, t) });
+    ctx.registerTask(IMAGERY_FINALIZE_KIND, { payload: ImageryFinalizeTaskMessage, handle: (p, t) => pipeline.finalize(p, t) });
+    ctx.registerTask(STORM_WARNING_KIND, { payload: StormWarningTaskMessage, handle: (p, t) => pipeline.stormWarning(p, t) });
+    return {
+      health: () => ({ tile: { kernels: kernels.name, ...pipeline.stats, ...(modelError ? { modelError } : {}) } }),
+      async stop() {
+        const s = segmenter;
+        segmenter = null;
+        if (s) await s.then((m) => m.close()).catch(() => undefined);
+      },
+    };
+  },
+};
