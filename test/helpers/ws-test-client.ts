@@ -9,13 +9,19 @@ export interface Frame {
   lat: Map<number, number>;
   lon: Map<number, number>;
   flags: Map<number, number>;
+  /** The gateway's flush seq (the header's reserved u32 at offset 20). */
+  seq: number;
   bytes: Buffer;
 }
+
+/** Everything received, in arrival order: JSON messages by type, frames by tick. */
+export type Arrival = { kind: 'json'; type: string; msg: any } | { kind: 'frame'; tickMs: number; seq: number };
 
 export class Client {
   readonly ws: WebSocket;
   readonly json: any[] = [];
   readonly frames: Frame[] = [];
+  readonly arrivals: Arrival[] = [];
   closed: { code: number; reason: string } | null = null;
   readonly opened: Promise<void>;
 
@@ -30,7 +36,9 @@ export class Client {
     this.ws.on('message', (data, isBinary) => {
       const buf = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
       if (!isBinary) {
-        this.json.push(JSON.parse(buf.toString('utf8')));
+        const msg = JSON.parse(buf.toString('utf8'));
+        this.json.push(msg);
+        this.arrivals.push({ kind: 'json', type: msg.type, msg });
         return;
       }
       const f = decodeTrackerFrame(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
@@ -43,7 +51,9 @@ export class Client {
         lon.set(id, f.columns.values[k * STATE_STRIDE + S_LON_DEG]!);
         flags.set(id, f.columns.flags[k]!);
       });
-      this.frames.push({ tickMs: f.tickMs, ids, lat, lon, flags, bytes: Buffer.from(buf) });
+      const seq = buf.readUInt32LE(20);
+      this.frames.push({ tickMs: f.tickMs, ids, lat, lon, flags, seq, bytes: Buffer.from(buf) });
+      this.arrivals.push({ kind: 'frame', tickMs: f.tickMs, seq });
     });
     this.ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
     this.ws.on('error', () => undefined);
