@@ -68,14 +68,15 @@ export interface AbiHeader {
 const J2000_12 = Date.UTC(2000, 0, 1, 12, 0, 0);
 
 let h5Ready: Promise<unknown> | null = null;
-function ready(): Promise<unknown> {
+/** h5wasm loaded, with HDF5 errors thrown as exceptions (shared with the tile readers). */
+export function ready(): Promise<unknown> {
   // The throwing handler turns HDF5's error stack into the JS exception instead of printing it to stderr.
   h5Ready ??= h5wasm.ready.then((m) => (m as unknown as { activate_throwing_error_handler(): number }).activate_throwing_error_handler());
   return h5Ready;
 }
 
 /** The innermost cause in an HDF5 error stack ("truncated file: eof = …"), else the message's start. */
-function hdf5Reason(err: unknown): string {
+export function hdf5Reason(err: unknown): string {
   const msg = errorMessage(err);
   const causes = [...msg.matchAll(/\(\): ([^\n]+)/g)].map((m) => m[1]!.trim());
   return (causes[causes.length - 1] ?? msg).slice(0, 200);
@@ -162,7 +163,8 @@ export async function readAbiHeader(prefix: Uint8Array, totalSize: number, tail?
   }
 }
 
-function parseAbi(f: H5File, whole: boolean): AbiHeader {
+/** The header fields of an open ABI L1b file (`whole`: every byte is there, so a failure is damage, not a short prefix). */
+export function parseAbi(f: H5File, whole: boolean): AbiHeader {
   const proj = dataset(f, 'goes_imager_projection', whole);
   const gattr = (name: string): string | null => str(read(`global attribute ${name}`, whole, () => (f.attrs as Record<string, { value: unknown }>)[name]?.value));
   const p = {

@@ -10,9 +10,26 @@
  * calling scanToLonLat per pixel would allocate an array for each one.
  * test/unit/tile-formats-geo.test.ts checks it against scanToLonLat.
  */
+import type { GeosParams } from '../../ingest/imagery-geo.js';
 import type { PixelRect, SceneGeo } from '../types.js';
 
 const DEG = 180 / Math.PI;
+
+/** The AHI navigation of a scene: CGMS CFAC/LFAC (integers) and COFF/LOFF (f4, 1-based) that the HSD file will carry. */
+export interface AhiNavigation {
+  cfac: number;
+  lfac: number;
+  coff: number;
+  loff: number;
+}
+
+/** SceneGeo of AHI pixels from CGMS navigation: column c = col + 1, line l = firstLine + row (LRIT/HRIT Global Spec. 4.4.4). */
+export function ahiSceneGeo(nav: AhiNavigation, firstLine: number, params: GeosParams): SceneGeo {
+  const sx = (65536 / nav.cfac) / DEG;
+  const sy = (65536 / nav.lfac) / DEG;
+  // CGMS line angles grow southwards; SceneGeo is north-up.
+  return { params, x0: (1 - nav.coff) * sx, dx: sx, y0: -(firstLine - nav.loff) * sy, dy: -sy };
+}
 
 export interface LatLonRaster {
   lat: Float32Array;

@@ -34,7 +34,7 @@
  */
 import { scanToLonLat, type GeosParams } from '../../ingest/imagery-geo.js';
 import { geometricToGeopotential, temperatureAtHeight, tropopause, US1976 } from '../physics/atmosphere.js';
-import { rowLonLat } from '../formats/geo.js';
+import { ahiSceneGeo, rowLonLat, type AhiNavigation } from '../formats/geo.js';
 import { CLOUD, type Instrument, type SceneGeo } from '../types.js';
 import { addFbm, Rng, type AngleGrid } from './noise.js';
 import { StarWeatherError } from '../../../protocol/errors.js';
@@ -118,22 +118,6 @@ export const AHI_CFAC_2KM = 20466275;
 export const AHI_FULL_DISK_2KM = 5500;
 
 // ---- geometry ---------------------------------------------------------------
-
-/** The AHI navigation of a scene: CGMS CFAC/LFAC (integers) and COFF/LOFF (f4, 1-based) that the HSD file will carry. */
-export interface AhiNavigation {
-  cfac: number;
-  lfac: number;
-  coff: number;
-  loff: number;
-}
-
-/** SceneGeo of AHI pixels from CGMS navigation: column c = col + 1, line l = firstLine + row (LRIT/HRIT Global Spec. 4.4.4). */
-export function ahiSceneGeo(nav: AhiNavigation, firstLine: number, params: GeosParams): SceneGeo {
-  const sx = (65536 / nav.cfac) * DEG;
-  const sy = (65536 / nav.lfac) * DEG;
-  // CGMS line angles grow southwards; SceneGeo is north-up.
-  return { params, x0: (1 - nav.coff) * sx, dx: sx, y0: -(firstLine - nav.loff) * sy, dy: -sy };
-}
 
 function sceneGeometry(o: SceneOptions): { geo: SceneGeo; nav: AhiNavigation | null } {
   const instrument = o.instrument ?? 'abi';

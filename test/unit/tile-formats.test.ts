@@ -1,0 +1,238 @@
+/**
+ * Scene readers against files the synthetic generator writes: a GOES ABI
+ * L1b netCDF4 file and Himawari HSD bz2 segments read back exactly (counts,
+ * DQF, error/outside-scan values, calibration coefficients, navigation,
+ * times), calibrated BT within the quantisation of one count, and every
+ * kind of bad input refused with an ImageryFormatError that says why.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import h5wasm from 'h5wasm/node';
+import { generateScene } from '../../actors/tile/synthetic/scene.js';
+import { ABI_BAND13, ABI_DQF, ABI_FILL, writeAbiFile, writeAbiScene, type AbiFileSpec } from '../../actors/tile/synthetic/write-abi.js';
+import { AHI_BAND13, ahiSceneSegments, writeAhiSegments } from '../../actors/tile/synthetic/write-ahi.js';
+import { ImageryFormatError, readAbiScene, readScene, sniffFormat } from '../../actors/tile/formats/index.js';
+import type { Calibration, SceneBand } from '../../actors/tile/types.js';
+
+const require = createRequire(import.meta.url);
+const { Bzip2 } = require('compressjs') as { Bzip2: { compressFile(b: Uint8Array): Uint8Array } };
+
+const dir = await mkdtemp(join(tmpdir(), 'sw-tile-formats-'));
+after(() => rm(dir, { recursive: true, force: true }));
+
+/** BT from a count by the formulas in types.ts (PUG for ABI, JMA/satpy for AHI), written out independently of the readers. */
+function btOf(count: number, c: Calibration): number {
+  if (c.instrument === 'abi' && c.kind === 'ir') {
+    const l = count * c.scale + c.offset;
+    return (c.fk2 / Math.log(c.fk1 / l + 1) - c.bc1) / c.bc2;
+  }
+  if (c.instrument === 'ahi' && c.kind === 'ir') {
+    const l = count * c.gain + c.offset;
+    const lambda = c.wavelengthUm * 1e-6;
+    const hc = c.planck * c.lightSpeed;
+    const te = hc / (c.boltzmann * lambda) / Math.log((2 * hc * c.lightSpeed) / (l * 1e6 * lambda ** 5) + 1);
+    return c.c0 + c.c1 * te + c.c2 * te * te;
+  }
+  throw new Error('not IR');
+}
+
+/** The truth BT lies between the BTs of the count's two half-count neighbours (BT falls with count for AHI's negative gain). */
+function withinQuantisation(band: SceneBand, truth: Float32Array, skip: (i: number) => boolean): number {
+  let checked = 0;
+  for (let i = 0; i < truth.length; i++) {
+    if (Number.isNaN(truth[i]!) || skip(i)) continue;
+    const k = band.counts[i]!;
+    const a = btOf(k - 0.5, band.calibration), b = btOf(k + 0.5, band.calibration);
+    const lo = Math.min(a, b) - 1e-3, hi = Math.max(a, b) + 1e-3;
+    assert.ok(truth[i]! >= lo && truth[i]! <= hi, `pixel ${i}: BT ${truth[i]} outside [${lo}, ${hi}] of count ${k}`);
+    assert.ok(Math.abs(btOf(k, band.calibration) - truth[i]!) < 0.2);
+    checked++;
+  }
+  return checked;
+}
+
+async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof ImageryFormatError, `not an ImageryFormatError: ${String(err)}`);
+    assert.equal(err.code, 'SW_ERR_DECODE');
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+// ---- ABI ------------------------------------------------------------------
+
+const abiScene = generateScene({ seed: 21, width: 160, height: 160 });
+const abiPath = join(dir, 'abi.nc');
+const planted: Array<[number, number]> = [
+  [80 * 160 + 80, ABI_DQF.CONDITIONAL],
+  [80 * 160 + 81, ABI_DQF.OUT_OF_RANGE],
+  [81 * 160 + 80, ABI_DQF.FOCAL_PLANE_TEMP],
+];
+const abiSpec = await writeAbiScene(abiPath, abiScene, { dqf: planted });
+const abiBytes = new Uint8Array(await readFile(abiPath));
+
+test('ABI: counts, DQF, coefficients, navigation and times read back exactly', async () => {
+  const band = await readAbiScene(abiPath);
+  assert.equal(band.instrument, 'abi');
+  assert.equal(band.platform, 'goes-19');
+  assert.equal(band.band, 13);
+  assert.equal(band.kind, 'ir');
+  assert.equal(band.wavelengthUm, Math.fround(10.33));
+  assert.equal(band.width, 160);
+  assert.equal(band.height, 160);
+  assert.deepEqual(band.counts, abiSpec.counts);
+  assert.deepEqual(band.dqf, abiSpec.dqf);
+  // The file stores the coefficients as floats (CDL: scale_factor/add_offset/planck_* are float).
+  const f = Math.fround;
+  assert.deepEqual(band.calibration, { instrument: 'abi', kind: 'ir', scale: f(ABI_BAND13.scale), offset: f(ABI_BAND13.offset), fill: 4095, fk1: f(ABI_BAND13.fk1), fk2: f(ABI_BAND13.fk2), bc1: f(ABI_BAND13.bc1), bc2: f(ABI_BAND13.bc2) });
+  assert.deepEqual(band.geo, abiScene.geo);
+  assert.equal(band.start.toISOString(), abiSpec.start.toISOString());
+  assert.equal(band.end.toISOString(), abiSpec.end.toISOString());
+  for (const [i, v] of planted) assert.equal(band.dqf![i], v);
+  let offDisk = 0;
+  for (let i = 0; i < band.counts.length; i++) {
+    if (Number.isNaN(abiScene.btK[i]!)) {
+      offDisk++;
+      assert.equal(band.counts[i], ABI_FILL);
+      assert.equal(band.dqf![i], ABI_DQF.FILL);
+    }
+  }
+  assert.ok(offDisk > 1000);
+  const checked = withinQuantisation(band, abiScene.btK, (i) => band.dqf![i] === ABI_DQF.OUT_OF_RANGE);
+  assert.ok(checked > 15000);
+});
+
+test('ABI: a visible band carries kappa0 and reads as reflective', async () => {
+  const n = 8 * 6;
+  const counts = new Uint16Array(n).map((_, i) => 100 + 37 * i);
+  counts[5] = ABI_FILL;
+  const spec: AbiFileSpec = {
+    ...abiSpec,
+    band: 2,
+    wavelengthUm: 0.64,
+    width: 8,
+    height: 6,
+    counts,
+    dqf: new Uint8Array(n),
+    calibration: { kind: 'vis', scale: 0.158592367, offset: -20.28991094, kappa0: 0.0019254, esun: 1631.3351, earthSunDistanceAu: 0.9876 },
+    geo: { ...abiSpec.geo, dx: Math.fround(14e-6), dy: -Math.fround(14e-6) },
+  };
+  const path = join(dir, 'vis.nc');
+  await writeAbiFile(path, spec);
+  const band = await readAbiScene(path);
+  assert.equal(band.band, 2);
+  assert.equal(band.kind, 'vis');
+  assert.deepEqual(band.counts, counts);
+  assert.deepEqual(band.calibration, { instrument: 'abi', kind: 'vis', scale: Math.fround(0.158592367), offset: Math.fround(-20.28991094), fill: 4095, kappa0: Math.fround(0.0019254) });
+});
+
+test('ABI: readScene sniffs and reads the bytes the same as the path', async () => {
+  assert.equal(sniffFormat(abiBytes), 'abi-l1b');
+  const band = await readScene([{ name: 'abi.nc', bytes: abiBytes }]);
+  assert.deepEqual(band.counts, abiSpec.counts);
+  assert.deepEqual(band.geo, abiScene.geo);
+});
+
+test('ABI: truncated, corrupt and non-ABI HDF5 files are refused with the reason', async () => {
+  await rejects(readScene([{ name: 'cut.nc', bytes: abiBytes.subarray(0, Math.floor(abiBytes.length * 0.6)) }]), /^cut\.nc: truncated file: .*truncated file: eof = /);
+  const bad = Uint8Array.from(abiBytes);
+  const at = Math.floor(bad.length * 0.5);
+  for (let i = 0; i < 256; i++) bad[at + i] = bad[at + i]! ^ 0x5a;
+  await rejects(readScene([{ name: 'bad.nc', bytes: bad }]), /^bad\.nc: (corrupt|unreadable) file: cannot read /);
+  // A valid HDF5 file that is not an ABI product.
+  await h5wasm.ready;
+  const other = join(dir, 'other.h5');
+  const f = new h5wasm.File(other, 'w');
+  f.create_dataset({ name: 'temperature', data: new Float32Array([1, 2, 3]) });
+  f.close();
+  await rejects(readScene([{ name: 'other.h5', bytes: new Uint8Array(await readFile(other)) }]), /^other\.h5: not an ABI L1b file: variable \S+ is missing/);
+  await rejects(readScene([{ name: 'a.nc', bytes: abiBytes }, { name: 'b.nc', bytes: abiBytes }]), /an ABI L1b scene is one file, got 2/);
+});
+
+// ---- AHI ------------------------------------------------------------------
+
+const ahiScene = generateScene({ seed: 22, width: 160, height: 160, instrument: 'ahi' });
+const errorPixels = [70 * 160 + 70, 70 * 160 + 71, 95 * 160 + 12];
+const ahi = ahiSceneSegments(ahiScene, { errorPixels });
+
+test('AHI: bz2 segments read back exactly, in any order', () => {
+  assert.equal(ahi.files.length, 10);
+  assert.match(ahi.files[0]!.name, /^HS_H09_20260815_1800_B13_FLDK_R\d\d_S0110\.DAT\.bz2$/);
+  for (const f of ahi.files) assert.equal(sniffFormat(f.bytes), 'ahi-hsd');
+  const shuffled = [...ahi.files].sort((a, b) => (a.name.length * 7 + a.bytes.length) % 11 - (b.name.length * 7 + b.bytes.length) % 11);
+  return readScene(shuffled).then((band) => {
+    assert.equal(band.instrument, 'ahi');
+    assert.equal(band.platform, 'himawari-9');
+    assert.equal(band.band, 13);
+    assert.equal(band.kind, 'ir');
+    assert.equal(band.wavelengthUm, AHI_BAND13.wavelengthUm);
+    assert.equal(band.dqf, null);
+    assert.equal(band.width, 160);
+    assert.equal(band.height, 160);
+    assert.deepEqual(band.counts, ahi.spec.counts);
+    const c = AHI_BAND13;
+    assert.deepEqual(band.calibration, {
+      instrument: 'ahi', kind: 'ir', gain: c.gain, offset: c.offset, errorCount: c.errorCount, outsideCount: c.outsideCount, wavelengthUm: c.wavelengthUm,
+      c0: c.c0, c1: c.c1, c2: c.c2, lightSpeed: c.lightSpeed, planck: c.planck, boltzmann: c.boltzmann,
+    });
+    assert.deepEqual(band.geo.params, ahiScene.geo.params);
+    for (const k of ['x0', 'dx', 'y0', 'dy'] as const) assert.ok(Math.abs(band.geo[k] - ahiScene.geo[k]) < 1e-15, k);
+    // Segment 1 starts 20 s after the slot, the last one ends within the 10-minute slot.
+    assert.equal(band.start.toISOString(), '2026-08-15T18:00:20.000Z');
+    assert.ok(band.end.getTime() < Date.parse('2026-08-15T18:10:00Z'));
+    for (const i of errorPixels) assert.equal(band.counts[i], c.errorCount);
+    let outside = 0;
+    for (let i = 0; i < band.counts.length; i++) {
+      if (Number.isNaN(ahiScene.btK[i]!)) {
+        outside++;
+        assert.equal(band.counts[i], c.outsideCount);
+      }
+    }
+    assert.ok(outside > 1000);
+    const checked = withinQuantisation(band, ahiScene.btK, (i) => errorPixels.includes(i));
+    assert.ok(checked > 15000);
+  });
+});
+
+test('AHI: uncompressed segments and a contiguous subset read too', async () => {
+  const plain = writeAhiSegments({ ...ahi.spec, compress: false });
+  assert.match(plain[0]!.name, /\.DAT$/);
+  const band = await readScene(plain.slice(2, 5));
+  assert.equal(band.height, 48);
+  assert.deepEqual(band.counts, ahi.spec.counts.subarray(2 * 16 * 160, 5 * 16 * 160));
+  // Starting at line 33: the navigation follows the first line.
+  assert.ok(Math.abs(band.geo.y0 - (ahiScene.geo.y0 + 32 * ahiScene.geo.dy)) < 1e-15);
+});
+
+test('AHI: corrupt, truncated and inconsistent segments are refused with the reason', async () => {
+  const seg = ahi.files[3]!;
+  await rejects(readScene([{ name: seg.name, bytes: seg.bytes.subarray(0, Math.floor(seg.bytes.length / 2)) }]), /S0410\.DAT\.bz2: bzip2 stream is (truncated or corrupt|corrupt)/);
+  const flipped = Uint8Array.from(seg.bytes);
+  for (let i = 0; i < 16; i++) flipped[Math.floor(flipped.length / 2) + i] = flipped[Math.floor(flipped.length / 2) + i]! ^ 0xa5;
+  await rejects(readScene([{ name: seg.name, bytes: flipped }]), /S0410\.DAT\.bz2: (bzip2 stream is|truncated HSD|HSD)/);
+  // A plain segment cut inside its counts, then re-compressed: the bz2 is sound, the HSD is short.
+  const plain = writeAhiSegments({ ...ahi.spec, compress: false })[3]!;
+  const cut = Bzip2.compressFile(plain.bytes.subarray(0, plain.bytes.length - 100));
+  await rejects(readScene([{ name: 'cut.DAT.bz2', bytes: cut }]), /^cut\.DAT\.bz2: truncated HSD segment: \d+ bytes, header and 160×16 counts need \d+/);
+  await rejects(readScene([{ name: 'hdr.DAT', bytes: plain.bytes.subarray(0, 500) }]), /^hdr\.DAT: truncated HSD file: /);
+  // Missing segment 5.
+  await rejects(readScene([ahi.files[3]!, ahi.files[5]!]), /not contiguous: .*S0410.* \(segment 4\) ends before line 65, .*S0610.* \(segment 6\) starts at line 81/);
+  await rejects(readScene([ahi.files[3]!, ahi.files[3]!]), /are both segment 4/);
+  // Another band's segment in the set.
+  const other = writeAhiSegments({ ...ahi.spec, band: 14, wavelengthUm: 11.2395 });
+  await rejects(readScene([ahi.files[0]!, other[1]!]), /inconsistent HSD segments: .*band 14 vs 13/);
+  const later = writeAhiSegments({ ...ahi.spec, time: new Date(Date.parse('2026-08-15T18:10:00Z')) });
+  await rejects(readScene([ahi.files[0]!, later[1]!]), /inconsistent HSD segments: .*observation FLDK\/1810 vs FLDK\/1800/);
+});
+
+test('readScene: wrong formats, mixtures and nothing at all are refused', async () => {
+  await rejects(readScene([]), /no scene files given/);
+  await rejects(readScene([{ name: 'x.png', bytes: Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]) }]), /^x\.png: wrong format: neither .* \(it starts with 89 50 4e 47 0d 0a 1a 0a\)/);
+  await rejects(readScene([{ name: 'empty', bytes: new Uint8Array(0) }]), /empty: wrong format: .*it is empty/);
+  await rejects(readScene([{ name: 'a.nc', bytes: abiBytes }, ahi.files[0]!]), /mixed formats in one scene: a\.nc \(abi-l1b\), HS_H09.* \(ahi-hsd\)/);
+});
