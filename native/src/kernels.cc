@@ -343,11 +343,21 @@ bool ringStats(const Ctx& x, int r0, int c0, RingStats& out) {
   }
   return false;
 }
+double roundness(double n, double sr, double sc, double srr, double scc, double src, double sx, double sy) {
+  const double mr = sr / n, mc = sc / n;
+  const double vy = (srr / n - mr * mr) * sy * sy;
+  const double vx = (scc / n - mc * mc) * sx * sx;
+  const double cxy = (src / n - mr * mc) * sx * sy;
+  const double half = (vx + vy) / 2;
+  const double disc = std::sqrt(std::max(0.0, half * half - (vx * vy - cxy * cxy)));
+  const double lmax = half + disc, lmin = std::max(0.0, half - disc);
+  return lmax > 0 ? std::sqrt(lmin / lmax) : 1;
+}
 }  // namespace
 
 void measureCyclones(const float* bt, const float* lat, const float* lon, int w, int h, const double* p, std::vector<double>& out) {
   const double shieldK = p[0], minArea = p[1], maxEyeR = p[2], eyeContrast = p[3], maxSym = p[4], minAbsLat = p[5],
-               maxAbsLat = p[6];
+               maxAbsLat = p[6], minRound = p[7];
   const Ctx x{bt, lat, lon, w, h};
   const size_t n = static_cast<size_t>(w) * h;
   std::vector<int32_t> labels(n, 0), queue(n);
@@ -358,7 +368,7 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
     size_t head = 0, tail = 0;
     queue[tail++] = static_cast<int32_t>(seed);
     labels[seed] = id;
-    double count = 0, wsum = 0, wr = 0, wc = 0, sr = 0, sc = 0;
+    double count = 0, wsum = 0, wr = 0, wc = 0, sr = 0, sc = 0, srr = 0, scc = 0, src = 0;
     int r0 = h, r1 = -1, c0 = w, c1 = -1;
     while (head < tail) {
       const int32_t i = queue[head++];
@@ -370,6 +380,9 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
       wc += wt * c;
       sr += r;
       sc += c;
+      srr += static_cast<double>(r) * r;
+      scc += static_cast<double>(c) * c;
+      src += static_cast<double>(r) * c;
       r0 = std::min(r0, r);
       r1 = std::max(r1, r);
       c0 = std::min(c0, c);
@@ -395,6 +408,7 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
     const double pxArea = sx * sy;
     const double area = count * pxArea;
     if (area < minArea) continue;
+    const double shape = roundness(count, sr, sc, srr, scc, src, sx, sy);
     const int bw = c1 - c0 + 1, bh = r1 - r0 + 1;
     const size_t bn = static_cast<size_t>(bw) * bh;
     std::vector<uint8_t> mark(bn, 0);
@@ -475,7 +489,7 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
           bc = cd.c;
           bs = s;
         }
-      } else if (!found && s.symmetryK <= maxSym) {
+      } else if (!found && s.symmetryK <= maxSym && shape >= minRound) {
         found = true;
         bestEye = false;
         br = cd.r;
@@ -487,9 +501,9 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
     const size_t bi = static_cast<size_t>(br) * w + bc;
     const double la = lat[bi];
     if (std::fabs(la) < minAbsLat || std::fabs(la) > maxAbsLat) continue;
-    const double rec[12] = {static_cast<double>(br), static_cast<double>(bc), la, static_cast<double>(lon[bi]), bestEye ? 1.0 : 0.0,
-                            bestEye ? bs.eyeTempK : NaN, bs.cwCloudTempK, bs.cwRingKm, bs.cloudTempK, bs.symmetryK, bs.cdoSizeKm, area};
-    out.insert(out.end(), rec, rec + 12);
+    const double rec[13] = {static_cast<double>(br), static_cast<double>(bc), la, static_cast<double>(lon[bi]), bestEye ? 1.0 : 0.0,
+                            bestEye ? bs.eyeTempK : NaN, bs.cwCloudTempK, bs.cwRingKm, bs.cloudTempK, bs.symmetryK, bs.cdoSizeKm, area, shape};
+    out.insert(out.end(), rec, rec + 13);
   }
 }
 

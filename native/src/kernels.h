@@ -39,7 +39,7 @@ void cloudTop(const float* bt, const uint8_t* mask, const Profile& p, float* ctt
 void convection(const float* bt, const uint8_t* mask, int w, int h, int row0, int row1, const double* p, const int32_t* off,
                 uint8_t* deep, uint8_t* ot, double counts[3]);
 
-// Cyclone measurements (kernels/cyclones.ts measureCyclonesFlat): 12 numbers per cyclone appended to out.
+// Cyclone measurements (kernels/cyclones.ts measureCyclonesFlat): 13 numbers per cyclone appended to out.
 void measureCyclones(const float* bt, const float* lat, const float* lon, int w, int h, const double* p, std::vector<double>& out);
 
 }  // namespace swk

@@ -18,8 +18,9 @@
  *    size = area-equivalent diameter of BT ≤ −30 °C within 216 km.
  *    An eye scene needs a closed cold ring (cw ≤ shieldK) and an eye at
  *    least eyeContrastK warmer than the cloud (the best such hole wins);
- *    otherwise a CDO scene needs a closed cold ring and symmetry ≤
- *    maxSymmetryK. Centres must lie at minAbsLat..maxAbsLat (no cyclones on
+ *    otherwise a CDO scene needs a closed cold ring, symmetry ≤
+ *    maxSymmetryK and a round shield (roundness ≥ minRoundness: a frontal
+ *    band is point-symmetric too, but long). Centres must lie at minAbsLat..maxAbsLat (no cyclones on
  *    the equator or at high latitude). One fix per shield at most.
  * 2. fixesFromMeasurements: T-number/CI/vmax/MSLP with physics/dvorak.ts.
  *
@@ -37,6 +38,8 @@ export interface CycloneOptions {
   maxEyeRadiusKm?: number;
   eyeContrastK?: number;
   maxSymmetryK?: number;
+  /** CDO scenes only: minimum √(λmin/λmax) of the cold shield's second moments (1 = round). */
+  minRoundness?: number;
   minAbsLat?: number;
   maxAbsLat?: number;
   /** Force a basin; by default basinFor(lat, lon). */
@@ -57,9 +60,10 @@ export interface CycloneMeasurement {
   symmetryK: number;
   cdoSizeKm: number;
   shieldAreaKm2: number;
+  shieldRoundness: number;
 }
 
-export type CycloneEstimate = CycloneFix & { row: number; col: number; symmetryK: number; cdoSizeKm: number; shieldAreaKm2: number; basin: Basin };
+export type CycloneEstimate = CycloneFix & { row: number; col: number; symmetryK: number; cdoSizeKm: number; shieldAreaKm2: number; shieldRoundness: number; basin: Basin };
 
 /** Parameter vector order shared with native/src/cyclones.cc. */
 export function cycloneParams(opts: CycloneOptions = {}): Float64Array {
@@ -72,6 +76,7 @@ export function cycloneParams(opts: CycloneOptions = {}): Float64Array {
     checkNumber(k, 'maxSymmetryK', opts.maxSymmetryK ?? 12, 0),
     checkNumber(k, 'minAbsLat', opts.minAbsLat ?? 3, 0, 90),
     checkNumber(k, 'maxAbsLat', opts.maxAbsLat ?? 45, 0, 90),
+    checkNumber(k, 'minRoundness', opts.minRoundness ?? 0.5, 0, 1),
   );
 }
 
@@ -84,7 +89,7 @@ export function checkCycloneArgs(bt: unknown, lat: unknown, lon: unknown, width:
   return cycloneParams(opts);
 }
 
-export const MEASUREMENT_STRIDE = 12;
+export const MEASUREMENT_STRIDE = 13;
 const KM_PER_DEG = 111.19492664; // mean earth radius 6371.0088 km
 const EYE_R = 24;
 const INNER_R = 24;
@@ -218,10 +223,25 @@ function ringStats(x: Ctx, r0: number, c0: number): RingStats | null {
   return null;
 }
 
+/**
+ * Shape of a pixel set from its moment sums: √(λmin/λmax) of the covariance
+ * of its (x, y) in km (pixel sizes sx, sy), 1 for a disc, → 0 for a line.
+ */
+function roundness(n: number, sr: number, sc: number, srr: number, scc: number, src: number, sx: number, sy: number): number {
+  const mr = sr / n, mc = sc / n;
+  const vy = (srr / n - mr * mr) * sy * sy;
+  const vx = (scc / n - mc * mc) * sx * sx;
+  const cxy = (src / n - mr * mc) * sx * sy;
+  const half = (vx + vy) / 2;
+  const disc = Math.sqrt(Math.max(0, half * half - (vx * vy - cxy * cxy)));
+  const lmax = half + disc, lmin = Math.max(0, half - disc);
+  return lmax > 0 ? Math.sqrt(lmin / lmax) : 1;
+}
+
 /** Step 1 (pixel work): flat measurements, MEASUREMENT_STRIDE numbers per cyclone (see CycloneMeasurement). */
 export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Float32Array, w: number, h: number, p: Float64Array): Float64Array {
   const shieldK = p[0] as number, minArea = p[1] as number, maxEyeR = p[2] as number, eyeContrast = p[3] as number;
-  const maxSym = p[4] as number, minAbsLat = p[5] as number, maxAbsLat = p[6] as number;
+  const maxSym = p[4] as number, minAbsLat = p[5] as number, maxAbsLat = p[6] as number, minRound = p[7] as number;
   const x: Ctx = { bt, lat, lon, w, h };
   const n = w * h;
   const labels = new Int32Array(n);
@@ -235,7 +255,7 @@ export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Fl
     let head = 0, tail = 0;
     queue[tail++] = seed;
     labels[seed] = id;
-    let count = 0, wsum = 0, wr = 0, wc = 0, sr = 0, sc = 0;
+    let count = 0, wsum = 0, wr = 0, wc = 0, sr = 0, sc = 0, srr = 0, scc = 0, src = 0;
     let r0 = h, r1 = -1, c0 = w, c1 = -1;
     while (head < tail) {
       const i = queue[head++] as number;
@@ -247,6 +267,9 @@ export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Fl
       wc += wt * c;
       sr += r;
       sc += c;
+      srr += r * r;
+      scc += c * c;
+      src += r * c;
       if (r < r0) r0 = r;
       if (r > r1) r1 = r;
       if (c < c0) c0 = c;
@@ -272,6 +295,7 @@ export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Fl
     const pxArea = spC[0] * spC[1];
     const area = count * pxArea;
     if (area < minArea) continue;
+    const round = roundness(count, sr, sc, srr, scc, src, spC[0], spC[1]);
     // Holes: pixels of the bounding box not in the shield and not reachable from the box's border.
     const bw = c1 - c0 + 1, bh = r1 - r0 + 1;
     const mark = new Uint8Array(bw * bh);
@@ -332,7 +356,7 @@ export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Fl
           bestContrast = contrast;
           best = { r, c, s, eye: true };
         }
-      } else if (best === null && s.symmetryK <= maxSym) best = { r, c, s, eye: false };
+      } else if (best === null && s.symmetryK <= maxSym && round >= minRound) best = { r, c, s, eye: false };
     }
     if (best === null) continue;
     const la = lat[best.r * w + best.c] as number;
@@ -350,6 +374,7 @@ export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Fl
       best.s.symmetryK,
       best.s.cdoSizeKm,
       area,
+      round,
     );
   }
   return Float64Array.from(out);
@@ -372,6 +397,7 @@ export function unpackMeasurements(flat: Float64Array): CycloneMeasurement[] {
       symmetryK: f(9),
       cdoSizeKm: f(10),
       shieldAreaKm2: f(11),
+      shieldRoundness: f(12),
     });
   }
   return out;
@@ -399,6 +425,7 @@ export function fixesFromMeasurements(ms: CycloneMeasurement[], opts: CycloneOpt
       symmetryK: m.symmetryK,
       cdoSizeKm: m.cdoSizeKm,
       shieldAreaKm2: m.shieldAreaKm2,
+      shieldRoundness: m.shieldRoundness,
       basin,
     };
   });
