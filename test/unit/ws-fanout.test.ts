@@ -158,3 +158,61 @@ test('malformed frames are counted and dropped; stale states are swept', () => {
   assert.equal(f.stats().objects, 1);
   f.close();
 });
+
+test('frames carry the flush seq in the reserved header word; a resume snapshot holds only states flushed after lastSeq', () => {
+  const f = newFanout();
+  const a = new TestClient();
+  f.addClient(a);
+  f.subscribe(a, normalizeSubscription({ all: true }));
+  f.ingest(frame(0, 1000, [1, 2, 3]));
+  f.flush();
+  f.ingest(frame(0, 2000, [2]));
+  f.flush();
+  const seqOf = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getUint32(20, true);
+  assert.deepEqual(a.sent.map(seqOf), [1, 2]);
+  // Still a valid tracker frame for the tracker's own decoder.
+  assert.deepEqual([...decodeTrackerFrame(a.sent[1]!).columns.ids], [2]);
+
+  const b = new TestClient();
+  f.addClient(b);
+  const r = f.subscribe(b, normalizeSubscription({ ids: [1, 2, 3] }), 1);
+  assert.equal(r.matched, 1, 'only id 2 changed after seq 1');
+  assert.equal(r.seq, 2);
+  assert.equal(seqOf(r.snapshot!), 2);
+  assert.deepEqual([...decodeTrackerFrame(r.snapshot!).columns.ids], [2]);
+  assert.equal(f.subscribe(b, normalizeSubscription({ ids: [1, 2, 3] }), 2).snapshot, null, 'nothing newer than the latest seq');
+  // A seq this fanout never reached (another gateway's, or before a restart): everything.
+  assert.equal(f.subscribe(b, normalizeSubscription({ ids: [1, 2, 3] }), 99).matched, 3);
+  // The subscription handed back is the class's shared object.
+  const again = f.subscribe(b, normalizeSubscription({ all: true }));
+  assert.equal(again.sub, f.subscribe(a, normalizeSubscription({ all: true })).sub);
+  f.close();
+});
+
+test('a client whose queue replaced an unsent frame counts a skip; maxSkippedFrames of them in a row close it', () => {
+  const f = newFanout({ maxSkippedFrames: 2 });
+  const sent: Uint8Array[] = [];
+  let pending = false;
+  let closed: number | null = null;
+  // Like the outbox of a client that stopped reading: the first frame waits, the next ones replace it.
+  const c: FanoutClient = {
+    send: (b) => {
+      sent.push(b);
+      const replaced = pending;
+      pending = true;
+      return !replaced;
+    },
+    bufferedAmount: () => 0,
+    close: (code) => (closed = code),
+  };
+  f.addClient(c);
+  f.subscribe(c, normalizeSubscription({ all: true }));
+  for (let t = 1; t <= 3; t++) {
+    f.ingest(frame(0, t * 1000, [1]));
+    f.flush();
+  }
+  assert.equal(f.stats().skippedFrames, 2);
+  assert.equal(closed, 1008);
+  assert.equal(f.stats().clients, 0);
+  f.close();
+});
