@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True  # no __pycache__ inside the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unet import ALIGN, BT_CENTRE_K, BT_SPREAD_K, CHANNELS, CloudUNet, receptive_radius  # noqa: E402
+from unet import BT_CENTRE_K, BT_SPREAD_K, CHANNELS, CloudUNet, receptive_radius  # noqa: E402
 
 CLEAR, CLOUD, NODATA = 0, 1, 255
 
@@ -37,6 +37,19 @@ def load_patches(folder):
     if bt.size != n * p * p or cloud.size != n * p * p:
         raise SystemExit(f'{folder}: expected {n} patches of {p}², got {bt.size} BT and {cloud.size} mask values')
     return meta, torch.from_numpy(bt.reshape(n, 1, p, p).copy()), torch.from_numpy(cloud.reshape(n, 1, p, p).copy())
+
+
+def seed_ranges(seeds):
+    """[1, 2, 3, 7] → '1-3,7' (the form make-dataset.ts takes)."""
+    out, seeds = [], sorted(seeds)
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        out.append(str(seeds[i]) if i == j else f'{seeds[i]}-{seeds[j]}')
+        i = j + 1
+    return ','.join(out)
 
 
 def augment(bt, cloud, gen):
@@ -100,6 +113,7 @@ def main():
     ap.add_argument('--lr', type=float, default=3e-3)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--channels', default=','.join(map(str, CHANNELS)), help='channels per level, e.g. 8,16,32')
     ap.add_argument('--max-minutes', type=float, default=15.0, help='stop after this many minutes of training (time budget)')
     args = ap.parse_args()
 
@@ -113,9 +127,11 @@ def main():
     if overlap:
         raise SystemExit(f'validation seeds {sorted(overlap)} are also training seeds: not held out')
     n = bt.shape[0]
-    print(f'train {n} patches of {train_meta["patch"]}² (seeds {train_meta["seeds"]}), val {vbt.shape[0]} (seeds {val_meta["seeds"]})', flush=True)
+    print(f'train {n} patches of {train_meta["patch"]}² (seeds {seed_ranges(train_meta["seeds"])}), '
+          f'val {vbt.shape[0]} (seeds {seed_ranges(val_meta["seeds"])})', flush=True)
 
-    model = CloudUNet()
+    channels = tuple(int(c) for c in args.channels.split(','))
+    model = CloudUNet(channels)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = math.ceil(n / args.batch)
     total = steps_per_epoch * args.epochs
@@ -154,9 +170,9 @@ def main():
         'output': 'cloud_logit',
         'inputDescription': 'band-13 (10.3 um) brightness temperature, K, NaN = no data; shape [n, 1, h, w], h and w multiples of align',
         'outputDescription': 'cloud logit per pixel (> 0: cloud)',
-        'align': ALIGN,
-        'receptiveRadius': receptive_radius(),
-        'channels': list(CHANNELS),
+        'align': 2 ** (len(channels) - 1),
+        'receptiveRadius': receptive_radius(len(channels)),
+        'channels': list(channels),
         'btScaling': {'centreK': BT_CENTRE_K, 'spreadK': BT_SPREAD_K},
         'parameters': sum(p.numel() for p in model.parameters()),
         'training': {
