@@ -44,9 +44,9 @@ test('heightForTemperature inverts the troposphere exactly and follows the docum
   assert.equal(heightForTemperature(300), 0, 'warmer than the surface → surface');
   assert.ok(Number.isNaN(heightForTemperature(NaN)));
   const tp = tropopause();
-  assert.equal(heightForTemperature(200), tp.heightM, 'colder than the tropopause → tropopause by default');
-  // Extrapolating 6.5 K/km: 16.65 K colder than the tropopause is 2561.5 m (geopotential) higher.
-  const ext = heightForTemperature(200, { coldRule: 'extrapolate' });
+  assert.equal(heightForTemperature(200, { coldRule: 'tropopause' }), tp.heightM, "colder than the tropopause → tropopause with 'tropopause'");
+  // Extrapolating 6.5 K/km (the default): 16.65 K colder than the tropopause is 2561.5 m (geopotential) higher.
+  const ext = heightForTemperature(200);
   assert.ok(Math.abs(ext - geopotentialToGeometric(11000 + 16.65 / 0.0065)) < 1e-6);
   assert.ok(ext > tp.heightM);
 });
@@ -55,4 +55,59 @@ test('makeProfile refuses a discontinuous or upside-down profile with a StarWeat
   assert.throws(() => makeProfile('bad', [0, 10000], [288, 200], [-0.0065, 0]), (e: unknown) => e instanceof StarWeatherError && e.code === 'SW_ERR_INVALID_ARGUMENT');
   assert.throws(() => makeProfile('bad', [10000, 0], [288, 223], [-0.0065, 0]), StarWeatherError);
   assert.throws(() => makeProfile('bad', [0, 10000], [288, 298], [0.001, 0]), /troposphere/);
+});
+
+// ---- Dvorak / ADT ----
+import { ADT, basinFor, ciFromT, ciToIntensity, KELVIN, tNumber } from '../../actors/tile/physics/dvorak.js';
+
+test('ADT tables: the CI → wind/MSLP table matches the copied CSV row for row, and interpolates between rows', () => {
+  const csv = readNumericCsv('adt_ci_wind_pressure.csv');
+  const ci = csv.ci as number[];
+  assert.equal(ci.length, ADT.ci_table.length);
+  for (let i = 0; i < ci.length; i++) {
+    const row = ADT.ci_table[i]!;
+    assert.equal(row.ci, ci[i]);
+    assert.deepEqual(ciToIntensity(row.ci, 'atlantic'), { vmaxKt: csv.vmax_kt![i], mslpHpa: csv.mslp_hpa_atlantic![i] });
+    const p = ciToIntensity(row.ci, 'nw_pacific');
+    assert.ok(Math.abs(p.mslpHpa - csv.mslp_hpa_nw_pacific![i]!) < 1e-9);
+  }
+  // Dvorak (1984) half-integer anchors: CI 4.0 = 65 kt / 987 hPa (Atlantic) / 976 hPa (NW Pacific); 6.5 = 127 kt.
+  assert.deepEqual(ciToIntensity(4.0, 'atlantic'), { vmaxKt: 65, mslpHpa: 987 });
+  assert.equal(ciToIntensity(4.0, 'nw_pacific').mslpHpa, 976);
+  assert.equal(ciToIntensity(6.5, 'atlantic').vmaxKt, 127);
+  const mid = ciToIntensity(4.05, 'atlantic');
+  assert.ok(Math.abs(mid.vmaxKt - 66.2) < 1e-9 && Math.abs(mid.mslpHpa - 986.2) < 1e-9);
+  assert.deepEqual(ciToIntensity(0.3, 'atlantic'), ciToIntensity(1, 'atlantic'), 'clamped to the table');
+  assert.deepEqual(ciToIntensity(9.7, 'atlantic'), ciToIntensity(9, 'atlantic'));
+});
+
+test('T-number by the ADT regression, checked by hand for eye and CDO scenes', () => {
+  const K = KELVIN;
+  // Eye: cloud −75 °C → BD category 6 (−70 ≥ T > −76), frac 5/6; eye +15 °C; symmetry 2 K.
+  // Atlantic: 5.75 + (5/6)(6.50 − 5.75) + 0.011·90 − 0.015·2 = 7.335 → 7.3
+  assert.equal(tNumber({ scene: 'eye', eyeTempK: 15 + K, cloudTempK: -75 + K, cloudSymmetryK: 2, cdoSizeKm: 0, basin: 'atlantic' }), 7.3);
+  // Pacific: 5.15 + (5/6)(5.50 − 5.15) + 0.015·90 − 0.015·2 = 6.7617 → 6.7
+  assert.equal(tNumber({ scene: 'eye', eyeTempK: 15 + K, cloudTempK: -75 + K, cloudSymmetryK: 2, cdoSizeKm: 0, basin: 'nw_pacific' }), 6.7);
+  // Pinhole eye: Teye := (15 + 9)/2 = 12 → 5.75 + 0.625 + 0.011·87 − 0.03 = 7.302 → 7.3; large eye: min(7.335 − 0.5, 6.5) = 6.5
+  assert.equal(tNumber({ scene: 'eye', eyeTempK: 15 + K, cloudTempK: -75 + K, cloudSymmetryK: 2, cdoSizeKm: 0, basin: 'atlantic', eyeSize: 'pinhole' }), 7.3);
+  assert.equal(tNumber({ scene: 'eye', eyeTempK: 15 + K, cloudTempK: -75 + K, cloudSymmetryK: 2, cdoSizeKm: 0, basin: 'atlantic', eyeSize: 'large' }), 6.5);
+  // CDO: cloud −60 °C → category 4 (−54 ≥ T > −64), frac 0.6; size 300 km; symmetry 3 K.
+  // Atlantic: 3.75 + 0.6·0.25 + 0.002·300 − 0.03·3 − 0.1 = 4.31 → 4.3
+  assert.equal(tNumber({ scene: 'cdo', eyeTempK: null, cloudTempK: -60 + K, cloudSymmetryK: 3, cdoSizeKm: 300, basin: 'atlantic' }), 4.3);
+  // A warm, ragged "CDO" is weak: +10 °C → category 1 (9 ≥ T > −30)... temperatures above the curve clamp to its warm end.
+  const weak = tNumber({ scene: 'cdo', eyeTempK: null, cloudTempK: 40 + K, cloudSymmetryK: 0, cdoSizeKm: 0, basin: 'atlantic' });
+  assert.equal(weak, 1.9, '30 °C (clamped): base 2.0 − 0.1');
+  assert.equal(ciFromT(0.4), 1);
+  assert.equal(ciFromT(9.6), 9);
+  assert.throws(() => tNumber({ scene: 'eye', eyeTempK: null, cloudTempK: 200, cloudSymmetryK: 0, cdoSizeKm: 0, basin: 'atlantic' }), StarWeatherError);
+  assert.throws(() => tNumber({ scene: 'cdo', eyeTempK: null, cloudTempK: NaN, cloudSymmetryK: 0, cdoSizeKm: 0, basin: 'atlantic' }), StarWeatherError);
+});
+
+test('basin: the NW Pacific is 100° E–180° north of the equator, everything else uses the Atlantic relations', () => {
+  assert.equal(basinFor(18, 135), 'nw_pacific');
+  assert.equal(basinFor(18, -179.5 + 360), 'atlantic');
+  assert.equal(basinFor(18, 180), 'nw_pacific');
+  assert.equal(basinFor(-15, 135), 'atlantic');
+  assert.equal(basinFor(20, -60), 'atlantic');
+  assert.equal(basinFor(15, -110), 'atlantic');
 });

@@ -3,8 +3,8 @@
  * is the window-channel brightness temperature of a cloudy pixel (an opaque
  * cloud emits near its top temperature); cloud-top height inverts the
  * temperature profile for it with physics/atmosphere.ts heightForTemperature
- * (lowest tropospheric crossing; colder than the tropopause per the
- * profile's cold rule). Clear, no-data and NaN pixels are NaN in both.
+ * (lowest tropospheric crossing; colder than the tropopause per the cold
+ * rule, default 'extrapolate'). Clear, no-data and NaN pixels are NaN in both.
  */
 import { CLOUD } from '../types.js';
 import { heightForTemperature, US1976, type AtmosphereProfile, type ColdRule } from '../physics/atmosphere.js';
@@ -23,7 +23,7 @@ export interface CloudTopResult {
 export function checkCloudTopArgs(bt: unknown, cloudMask: unknown, opts: CloudTopOptions): { profile: AtmosphereProfile; coldRule: ColdRule } {
   checkArray('cloudTop', 'bt', bt, Float32Array);
   checkArray('cloudTop', 'cloudMask', cloudMask, Uint8Array, (bt as Float32Array).length);
-  const coldRule = opts.coldRule ?? 'tropopause';
+  const coldRule = opts.coldRule ?? 'extrapolate';
   if (coldRule !== 'tropopause' && coldRule !== 'extrapolate') throw invalid('cloudTop', `coldRule must be 'tropopause' or 'extrapolate' (got ${String(coldRule)})`);
   return { profile: opts.profile ?? US1976, coldRule };
 }

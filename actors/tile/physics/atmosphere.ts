@@ -34,11 +34,13 @@ export interface AtmosphereProfile {
 /**
  * What heightForTemperature does with a temperature colder than the
  * tropopause, where the profile (isothermal, then warming) has no unique
- * inverse: 'tropopause' puts the cloud top at the tropopause (the default:
- * never higher than the profile supports); 'extrapolate' continues the top
- * tropospheric lapse rate upward, the usual first guess for overshooting
- * tops that punch into the stratosphere (e.g. Griffin et al. 2016, "Methods
- * for estimating overshooting top heights", JAMC 55).
+ * inverse: 'extrapolate' (the default) continues the top tropospheric lapse
+ * rate upward, the usual first guess for overshooting tops that punch into
+ * the stratosphere (e.g. Griffin et al. 2016, "Methods for estimating
+ * overshooting top heights", JAMC 55), and the right call for one global
+ * profile: tropical tropopauses (~16 km, ~195 K) are far colder than
+ * US1976's 216.65 K at 11 km, so tropical anvils would otherwise all pile up
+ * at 11 km. 'tropopause' caps the cloud top at the profile's tropopause.
  */
 export type ColdRule = 'tropopause' | 'extrapolate';
 export const COLD_RULE_CODE: Record<ColdRule, number> = { tropopause: 0, extrapolate: 1 };
@@ -135,6 +137,6 @@ export function heightForTemperature(tK: number, opts: { profile?: AtmospherePro
     if (tK >= topT) return geopotentialToGeometric((p.baseH[i] as number) + (tK - (p.baseT[i] as number)) / (p.lapse[i] as number));
   }
   const hTrop = p.baseH[trop] as number;
-  if ((opts.coldRule ?? 'tropopause') === 'tropopause') return geopotentialToGeometric(hTrop);
+  if ((opts.coldRule ?? 'extrapolate') === 'tropopause') return geopotentialToGeometric(hTrop);
   return geopotentialToGeometric(hTrop + (tK - (p.baseT[trop] as number)) / (p.lapse[trop - 1] as number));
 }

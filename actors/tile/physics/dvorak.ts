@@ -58,7 +58,8 @@ export const KELVIN = 273.15;
  * north of the equator between 100° E and 180°.
  */
 export function basinFor(lat: number, lon: number): Basin {
-  const l = ((((lon + 180) % 360) + 360) % 360) - 180;
+  let l = ((((lon + 180) % 360) + 360) % 360) - 180;
+  if (l === -180) l = 180;
   return lat >= 0 && l >= 100 && l <= 180 ? 'nw_pacific' : 'atlantic';
 }
 
