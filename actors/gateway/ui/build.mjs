@@ -34,6 +34,9 @@ const result = await build({
   metafile: true,
   legalComments: 'linked',
   logLevel: 'warning',
+  // The QA flag rule (actors/tracker/qa.ts) shares a module graph with satellite.js, whose optional WASM
+  // build names Node built-ins in dynamic imports; tree-shaking drops that code, these names only need resolving.
+  external: ['node:*'],
 });
 
 const entryRel = relative(root, entry).split('\\').join('/');

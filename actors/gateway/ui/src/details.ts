@@ -102,6 +102,7 @@ export class DetailsPanel {
     this.abort?.abort();
     this.current = id;
     this.map.selected = id;
+    this.map.selectedLabel = '';
     this.map.setTrack([]);
     if (id === null) {
       this.root.replaceChildren(h('p', { class: 'hint' }, 'Click an object on the map or search by name or NORAD id.'));
@@ -113,6 +114,7 @@ export class DetailsPanel {
     try {
       const d = await getJson<SatelliteDetail>(`/satellites/${id}`, abort.signal);
       if (abort.signal.aborted) return;
+      this.map.selectedLabel = d.object.name;
       this.render(d);
       void this.loadTrack(id, abort.signal);
       void this.loadPasses(id, abort.signal);

@@ -100,15 +100,18 @@ declare global {
   interface Window {
     starweather: {
       objects(): number;
-      positions(): ReadonlyArray<{ id: number; lon: number; lat: number; x: number; y: number }>;
+      positions(): ReadonlyArray<{ id: number; lon: number; lat: number; altKm: number; x: number; y: number }>;
       select(id: number): void;
+      /** Points of the selected object's ground track drawn on the map. */
+      trackPoints(): number;
       stats(): { frames: number; bytes: number; lastTickMs: number | null };
     };
   }
 }
 window.starweather = {
   objects: () => store.objects.size,
-  positions: () => map.screenObjects().map(({ id, lon, lat, x, y }) => ({ id, lon, lat, x, y })),
+  positions: () => map.screenObjects().map(({ id, lon, lat, altKm, x, y }) => ({ id, lon, lat, altKm, x, y })),
   select: (id) => select(id),
+  trackPoints: () => map.track.reduce((n, line) => n + line.length, 0),
   stats: () => ({ frames: live.framesReceived, bytes: live.bytesReceived, lastTickMs: store.lastTickMs }),
 };

@@ -14,6 +14,7 @@ import { geoEquirectangular, geoGraticule10, geoPath, type GeoProjection } from 
 import { feature, mesh } from 'topojson-client';
 import type { GeometryCollection, Topology } from 'topojson-specification';
 import countries110m from 'world-atlas/countries-110m.json';
+import { isPhysicalFailure } from '../../../tracker/qa.js';
 import { positionAt, type StateStore, type TrackedObject } from './state-store.js';
 
 export interface Overlay {
@@ -39,9 +40,13 @@ const borders = mesh(topo, topo.objects.countries, (a, b) => a !== b);
 const graticule = geoGraticule10();
 const SPHERE = { type: 'Sphere' } as const;
 
-/** Colours by orbit regime (altitude bands as in common usage: LEO < 2,000 km, GEO ≈ 35,786 km). */
+/**
+ * Colours by orbit regime (altitude bands as in common usage: LEO < 2,000 km,
+ * GEO ≈ 35,786 km); a state failing physical QA (the tracker's own rule,
+ * actors/tracker/qa.ts) in red. Softer flags (a stale epoch) keep the regime colour.
+ */
 function colourOf(o: TrackedObject): number {
-  if (o.flags !== 0) return 3;
+  if (isPhysicalFailure(o.flags)) return 3;
   if (o.alt1 < 2000) return 0;
   if (o.alt1 > 35_000 && o.alt1 < 36_600) return 2;
   return 1;
@@ -51,7 +56,7 @@ export const LEGEND: Array<[string, string]> = [
   ['LEO', COLOURS[0]!],
   ['MEO / HEO', COLOURS[1]!],
   ['GEO', COLOURS[2]!],
-  ['QA flagged', COLOURS[3]!],
+  ['QA failed', COLOURS[3]!],
 ];
 
 export class TacticalMap {
@@ -68,6 +73,8 @@ export class TacticalMap {
   /** Screen positions drawn last frame (hit testing and the test hook read them). */
   private drawn: ScreenObject[] = [];
   selected: number | null = null;
+  /** Name drawn beside the selected object. */
+  selectedLabel = '';
   track: [number, number][][] = [];
   observer: [number, number] | null = null;
   overlay: Overlay | null = null;
@@ -216,7 +223,7 @@ export class TacticalMap {
         if (o.id === this.selected) sel = s;
       }
     }
-    const r = this.zoom > 3 ? 2.5 : 1.6;
+    const r = this.zoom > 3 ? 3.5 : 2.5;
     buckets.forEach((xs, i) => {
       c.fillStyle = COLOURS[i]!;
       for (let k = 0; k < xs.length; k += 2) c.fillRect(xs[k]! - r / 2, xs[k + 1]! - r / 2, r, r);
@@ -227,6 +234,14 @@ export class TacticalMap {
       c.beginPath();
       c.arc(sel.x, sel.y, 7, 0, 2 * Math.PI);
       c.stroke();
+      if (this.selectedLabel) {
+        c.font = '12px system-ui, sans-serif';
+        c.fillStyle = 'rgba(8, 16, 27, 0.75)';
+        const w = c.measureText(this.selectedLabel).width;
+        c.fillRect(sel.x + 10, sel.y - 20, w + 8, 17);
+        c.fillStyle = '#ffffff';
+        c.fillText(this.selectedLabel, sel.x + 14, sel.y - 7);
+      }
     }
     this.drawn = drawn;
   }

@@ -1,0 +1,244 @@
+/**
+ * The dashboard end to end, in real headless Chromium (Debian's
+ * /usr/bin/chromium driven by playwright-core) against a real node:
+ * `starweather catalog load` writes a small real catalog (the first 200
+ * objects of the shipped CelesTrak snapshot) into the embedded database,
+ * then `starweather start` runs every role inline (tracker propagating at
+ * 1 Hz, gateway serving /ui/, /ws, REST). The browser opens `/` (redirected
+ * to /ui/) and checks: the map shows (basemap and objects drawn), objects
+ * move between two screenshots (and between animation frames, not only at
+ * each 1 Hz tick), selecting an object (search, and a click on the map)
+ * shows its details, and mission control lists the running node.
+ * It saves the README screenshots: actors/gateway/ui/screenshot.png (map)
+ * and actors/gateway/ui/screenshot-mission.png (mission control).
+ *
+ * Skipped only when /usr/bin/chromium is absent (.ci/run installs it).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { cliHarness } from '../helpers/cli-harness.js';
+import { freePort } from '../helpers/nats-server.js';
+import { waitFor, type Spawned } from '../helpers/processes.js';
+import { snapshotRecords } from '../helpers/tracker-seed.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `Debian chromium is not installed at ${CHROMIUM} (apt-get install -y chromium; .ci/run does this)`;
+/** Launch flags for a quiet, offline, sandbox-less headless Chromium in a container. */
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const SCREENSHOT = join(REPO, 'actors', 'gateway', 'ui', 'screenshot.png');
+export const SCREENSHOT_MISSION = join(REPO, 'actors', 'gateway', 'ui', 'screenshot-mission.png');
+const OBJECTS = 200;
+const ISS = 25544;
+
+const harness = cliHarness('sw-ui-');
+let node: Spawned | undefined;
+let base = '';
+let profile = '';
+let context: BrowserContext | undefined;
+let page: Page;
+
+before(async () => {
+  if (skip) return;
+  const port = await freePort();
+  const env = harness.env({
+    STARWEATHER_PORT: String(port),
+    STARWEATHER_NODE_PORT: String(await freePort()),
+    // No internet in tests: the catalog comes from the file below, no imagery is polled.
+    STARWEATHER_CATALOG_ENABLED: 'false',
+    STARWEATHER_IMAGERY_SOURCES: 'none',
+    STARWEATHER_STATUS_INTERVAL_MS: '1000',
+  });
+  const records = await snapshotRecords(OBJECTS);
+  const file = join(env.STARWEATHER_DATA_DIR!, 'small-catalog.3le');
+  writeFileSync(file, records.map((r) => `${r.name}\n${r.line1}\n${r.line2}\n`).join(''));
+  const load = harness.run(['catalog', 'load', file, '--format', '3le', '--group', 'active'], env);
+  const loaded = await load.exited;
+  assert.equal(loaded.code, 0, `catalog load failed: ${load.stdout()}\n${load.stderr()}`);
+
+  node = harness.run(['start'], env);
+  base = `http://127.0.0.1:${port}`;
+  let last = '';
+  const healthy = await waitFor(async () => {
+    if (node!.proc.exitCode !== null) return true;
+    try {
+      // The tracker and the gateway are what the dashboard needs; another role restarting makes /health 503, not this test fail.
+      const r = await fetch(`${base}/health`);
+      last = await r.text();
+      const hosts = (JSON.parse(last) as { hosts: Array<{ role: string; state: string }> }).hosts;
+      return ['tracker', 'gateway'].every((role) => hosts.some((x) => x.role === role && x.state === 'running'));
+    } catch {
+      return false;
+    }
+  }, 60_000, 250);
+  assert.ok(healthy && node.proc.exitCode === null, `node not healthy: ${node.stderr()}\n${last}`);
+
+  profile = mkdtempSync(join(tmpdir(), 'sw-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1440, height: 860 },
+    offline: false,
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  // Nothing may come from outside the gateway (no CDN): any other request fails the test.
+  const foreign: string[] = [];
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(base) || url.startsWith(base.replace('http', 'ws'))) return route.continue();
+    foreign.push(url);
+    return route.abort();
+  });
+  (globalThis as { foreignRequests?: string[] }).foreignRequests = foreign;
+});
+
+after(async () => {
+  await context?.close().catch(() => undefined);
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  if (node && node.proc.exitCode === null) {
+    node.proc.kill('SIGTERM');
+    await Promise.race([node.exited, new Promise((r) => setTimeout(r, 10_000))]);
+  }
+});
+
+/** For failure messages: whether the node is still up, and the end of its log. */
+const nodeState = (): string => (node ? `node ${node.proc.exitCode === null ? 'running' : `exited ${node.proc.exitCode}`}; stderr tail: ${node.stderr().slice(-1500)}` : 'no node');
+
+type Pos = { id: number; lon: number; lat: number; altKm: number; x: number; y: number };
+// The callbacks given to page.evaluate/waitForFunction run in the page (playwright serializes them);
+// the Node tsconfig has no DOM types, so the little they touch is declared here (the dashboard's
+// test hooks are window.starweather, actors/gateway/ui/src/main.ts).
+declare const window: { starweather: { objects(): number; positions(): Pos[]; trackPoints(): number } };
+declare const document: {
+  querySelector(selector: string): { textContent: string | null; width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } } | null;
+  querySelectorAll(selector: string): { length: number };
+};
+const positions = (): Promise<Pos[]> => page.evaluate(() => window.starweather.positions());
+
+test('the page loads from / (redirected to /ui/) and shows the world map with the tracked objects', { skip, timeout: 45_000 }, async () => {
+  const res = await page.goto(`${base}/`);
+  assert.equal(res?.status(), 200);
+  assert.match(page.url(), /\/ui\/$/);
+  assert.equal(await page.title(), 'StarWeather');
+  await page.waitForFunction((n) => window.starweather?.objects() >= n, OBJECTS * 0.9, { timeout: 30_000 });
+  // Read the canvas: basemap land and ocean colours (map.ts) and object dots are all drawn.
+  const px = await page.evaluate(() => {
+    const c = document.querySelector('#map')!;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    const near = (i: number, r: number, g: number, b: number) => Math.abs(d[i]! - r) + Math.abs(d[i + 1]! - g) + Math.abs(d[i + 2]! - b) < 6;
+    let land = 0;
+    let ocean = 0;
+    let dots = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (near(i, 0x1f, 0x3a, 0x4d)) land++;
+      else if (near(i, 0x0f, 0x22, 0x36)) ocean++;
+      // Object dots are the only bright pixels (the basemap's brightest, borders over land, stay below 140 in every channel).
+      else if (Math.max(d[i]!, d[i + 1]!, d[i + 2]!) > 180) dots++;
+    }
+    return { total: d.length / 4, land, ocean, dots, width: c.width, height: c.height };
+  });
+  assert.ok(px.width > 600 && px.height > 300, `canvas ${px.width}×${px.height}`);
+  assert.ok(px.land / px.total > 0.08, `land drawn: ${JSON.stringify(px)}`);
+  assert.ok(px.ocean / px.total > 0.3, `ocean drawn: ${JSON.stringify(px)}`);
+  assert.ok(px.dots >= OBJECTS * 0.9, `objects drawn: ${JSON.stringify(px)}`);
+  const onMap = (await positions()).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  assert.ok(onMap.length >= OBJECTS * 0.9, `${onMap.length} objects positioned`);
+  await page.waitForSelector('#status.ok', { timeout: 5_000 });
+});
+
+test('objects move between two screenshots, smoothly between the 1 Hz frames', { skip, timeout: 30_000 }, async () => {
+  const map = page.locator('#map');
+  const a = await positions();
+  const shotA = await map.screenshot();
+  await page.waitForTimeout(2_000);
+  const b = await positions();
+  const shotB = await map.screenshot();
+  assert.ok(!shotA.equals(shotB), `the two map screenshots are identical (${nodeState()})`);
+
+  const before = new Map(a.map((p) => [p.id, p]));
+  const moves: Array<{ id: number; deg: number; altKm: number }> = [];
+  for (const p of b) {
+    const q = before.get(p.id);
+    if (!q) continue;
+    let dLon = Math.abs(p.lon - q.lon);
+    if (dLon > 180) dLon = 360 - dLon;
+    moves.push({ id: p.id, deg: Math.hypot(dLon * Math.cos((p.lat * Math.PI) / 180), p.lat - q.lat), altKm: p.altKm });
+  }
+  assert.ok(moves.length >= OBJECTS * 0.9, `${moves.length} objects in both samples`);
+  // Every object moves (geostationary ones least: their sub-satellite points drift slowly but do drift in float32 frames).
+  const moved = moves.filter((m) => m.deg > 0).length;
+  assert.ok(moved / moves.length > 0.9, `${moved} of ${moves.length} objects moved in 2 s (${nodeState()})`);
+  // LEO ground tracks run at ~0.04–0.07°/s (one revolution in 90–130 min): in 2 s a small step, not a jump.
+  const leo = moves.filter((m) => m.altKm > 150 && m.altKm < 2000).sort((x, y) => x.deg - y.deg);
+  assert.ok(leo.length >= 20, `${leo.length} LEO objects`);
+  const median = leo[Math.floor(leo.length / 2)]!.deg;
+  assert.ok(median > 0.05 && median < 0.3, `median LEO move in 2 s: ${median}°`);
+
+  // Interpolated: sampled 8 times within ~1.2 s, a LEO object shows more positions than the 1–2 frames that arrived.
+  const leoId = leo[leo.length - 1]!.id;
+  const seen = new Set<string>();
+  for (let i = 0; i < 8; i++) {
+    const p = (await positions()).find((x) => x.id === leoId)!;
+    seen.add(`${p.lon.toFixed(5)},${p.lat.toFixed(5)}`);
+    await page.waitForTimeout(150);
+  }
+  assert.ok(seen.size >= 5, `object ${leoId}: ${seen.size} distinct positions in 8 samples (${nodeState()})`);
+});
+
+test('selecting an object (search, or a click on the map) shows its elements, QA flags, passes and ground track', { skip, timeout: 45_000 }, async () => {
+  await page.fill('#search', 'ISS (ZARYA)');
+  await page.click(`#results li[data-id="${ISS}"]`, { timeout: 10_000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=sat-name]')?.textContent === 'ISS (ZARYA)', undefined, { timeout: 10_000 });
+  const details = page.locator('#details');
+  assert.match((await details.textContent()) ?? '', /NORAD 25544/);
+  assert.match((await page.locator('[data-testid=qa]').textContent()) ?? '', /^QA: /);
+  assert.match((await page.locator('[data-testid=tle]').textContent()) ?? '', /^1 25544U/);
+  assert.match((await details.textContent()) ?? '', /Inclination \(°\)\s*51\.\d+/);
+  assert.match((await page.locator('[data-testid=live-state]').textContent()) ?? '', /Latitude-?\d+\.\d+°/);
+  // Passes for the observer: a table of passes, or the statement that none reaches 10° (both from the API).
+  await page.waitForFunction(() => !/Computing/.test(document.querySelector('[data-testid=passes]')?.textContent ?? 'Computing'), undefined, { timeout: 15_000 });
+  assert.match((await page.locator('[data-testid=passes]').textContent()) ?? '', /Rise \(UTC\)|No pass above 10°/);
+  await page.waitForFunction(() => window.starweather.trackPoints() > 100, undefined, { timeout: 10_000 });
+  // The alerts panel loaded GET /alerts (no alert was raised on this fresh node).
+  assert.equal(await page.locator('#alerts').textContent(), 'No alerts.');
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: SCREENSHOT });
+
+  // A click on the map selects the object drawn there: pick one with no neighbour within 15 px.
+  const box = (await page.locator('#map').boundingBox())!;
+  const ps = (await positions()).filter((p) => p.id !== ISS && p.x > 20 && p.y > 20 && p.x < box.width - 20 && p.y < box.height - 60);
+  const lonely = ps.find((p) => ps.every((q) => q === p || Math.hypot(q.x - p.x, q.y - p.y) > 15));
+  assert.ok(lonely, 'an isolated object to click');
+  const expected = ((await (await fetch(`${base}/satellites/${lonely.id}`)).json()) as { object: { name: string } }).object.name;
+  await page.mouse.click(box.x + lonely.x, box.y + lonely.y);
+  await page.waitForFunction((name) => document.querySelector('[data-testid=sat-name]')?.textContent === name, expected, { timeout: 10_000 });
+  assert.match((await details.textContent()) ?? '', new RegExp(`NORAD ${lonely.id}`));
+});
+
+test('mission control lists the running node with its roles, hosts and ingest status', { skip, timeout: 30_000 }, async () => {
+  const health = (await (await fetch(`${base}/health`)).json()) as { nodeId: string; roles: string[]; hosts: unknown[] };
+  await page.click('nav a[href="#mission"]');
+  const nodeEl = page.locator(`[data-testid=node][data-node-id="${health.nodeId}"]`);
+  await nodeEl.waitFor({ timeout: 15_000 });
+  const text = (await nodeEl.textContent()) ?? '';
+  for (const role of health.roles) assert.match(text, new RegExp(role), `role ${role} listed`);
+  // Every host of the node is listed (a header row plus one per host), the tracker and the gateway as running.
+  await page.waitForFunction((id) => document.querySelectorAll(`[data-node-id="${id}"] tr`).length === 6, health.nodeId, { timeout: 15_000 });
+  const running = await page.locator(`[data-node-id="${health.nodeId}"] tr.state-running td:nth-child(2)`).allTextContents();
+  for (const role of ['tracker', 'gateway']) assert.ok(running.includes(role), `${role} running in ${JSON.stringify(running)}`);
+  assert.equal(await page.locator('[data-testid=total-nodes] .value').textContent(), '1');
+
+  const status = (await (await fetch(`${base}/ingest/status`)).json()) as { catalog: { objects: number } };
+  assert.equal(status.catalog.objects, OBJECTS);
+  await page.waitForFunction((n) => document.querySelector('[data-testid=catalog-objects] .value')?.textContent === String(n), OBJECTS, { timeout: 15_000 });
+  assert.notEqual(await page.locator('[data-testid=catalog-age] .value').textContent(), 'never loaded');
+  await page.screenshot({ path: SCREENSHOT_MISSION });
+  const foreign = (globalThis as { foreignRequests?: string[] }).foreignRequests ?? [];
+  assert.deepEqual(foreign, [], 'the dashboard asked for nothing outside the gateway');
+});
