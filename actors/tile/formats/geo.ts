@@ -46,16 +46,37 @@ export function pixelLonLat(geo: SceneGeo, rect: PixelRect): LatLonRaster {
   const { width, height } = rect;
   const lat = new Float32Array(width * height);
   const lon = new Float32Array(width * height);
-  for (let r = 0; r < height; r++) rowLonLat(geo, rect.col0, rect.row0 + r, width, lat, lon, r * width);
+  const cols = columnTrig(geo, rect.col0, width);
+  for (let r = 0; r < height; r++) rowLonLat(geo, rect.col0, rect.row0 + r, width, lat, lon, r * width, cols);
   return { lat, lon };
+}
+
+/** cos and sin of the x scan angle of `width` columns from col0, shared by every row of a rectangle. */
+export interface ColumnTrig {
+  col0: number;
+  cos: Float64Array;
+  sin: Float64Array;
+}
+
+export function columnTrig(geo: SceneGeo, col0: number, width: number): ColumnTrig {
+  const cos = new Float64Array(width), sin = new Float64Array(width);
+  for (let i = 0; i < width; i++) {
+    const x = geo.x0 + (col0 + i) * geo.dx;
+    cos[i] = Math.cos(x);
+    sin[i] = Math.sin(x);
+  }
+  return { col0, cos, sin };
 }
 
 /**
  * One row of `width` pixels from column col0 of scene row `row`, written into
  * lat/lon at `at`. Exposed so a caller can walk a large scene row by row
- * without holding whole-scene coordinate rasters.
+ * without holding whole-scene coordinate rasters; pass `cols` (columnTrig of
+ * the same col0 and width) to reuse the column sines and cosines across rows.
  */
-export function rowLonLat(geo: SceneGeo, col0: number, row: number, width: number, lat: Float32Array, lon: Float32Array, at: number): void {
+export function rowLonLat(geo: SceneGeo, col0: number, row: number, width: number, lat: Float32Array, lon: Float32Array, at: number, cols?: ColumnTrig): void {
+  const trig = cols && cols.col0 === col0 && cols.cos.length >= width ? cols : columnTrig(geo, col0, width);
+  const cosX = trig.cos, sinX = trig.sin;
   const { h, req, rpol, lon0 } = geo.params;
   const e2 = (req * req) / (rpol * rpol);
   const c = h * h - req * req;
@@ -64,8 +85,7 @@ export function rowLonLat(geo: SceneGeo, col0: number, row: number, width: numbe
     const cy = Math.cos(yNorth), sy = Math.sin(yNorth);
     const k = cy * cy + e2 * sy * sy;
     for (let i = 0; i < width; i++) {
-      const x = geo.x0 + (col0 + i) * geo.dx;
-      const cx = Math.cos(x), sx = Math.sin(x);
+      const cx = cosX[i]!, sx = sinX[i]!;
       const a = sx * sx + cx * cx * k;
       const b = -2 * h * cx * cy;
       const disc = b * b - 4 * a * c;
@@ -89,8 +109,7 @@ export function rowLonLat(geo: SceneGeo, col0: number, row: number, width: numbe
   const cy = Math.cos(yc), sy = Math.sin(yc);
   const k = cy * cy + e2 * sy * sy;
   for (let i = 0; i < width; i++) {
-    const x = geo.x0 + (col0 + i) * geo.dx;
-    const cx = Math.cos(x);
+    const cx = cosX[i]!;
     const hcc = h * cx * cy;
     const disc = hcc * hcc - k * c;
     if (disc < 0) {
@@ -100,7 +119,7 @@ export function rowLonLat(geo: SceneGeo, col0: number, row: number, width: numbe
     }
     const sn = (hcc - Math.sqrt(disc)) / k;
     const s1 = h - sn * cx * cy;
-    const s2 = sn * Math.sin(x) * cy;
+    const s2 = sn * sinX[i]! * cy;
     const s3 = -sn * sy;
     lat[at + i] = Math.atan((e2 * s3) / Math.sqrt(s1 * s1 + s2 * s2)) * DEG;
     lon[at + i] = normLon(lon0 + Math.atan(s2 / s1) * DEG);

@@ -34,7 +34,7 @@
  */
 import { scanToLonLat, type GeosParams } from '../../ingest/imagery-geo.js';
 import { geometricToGeopotential, temperatureAtHeight, tropopause, US1976 } from '../physics/atmosphere.js';
-import { ahiSceneGeo, rowLonLat, type AhiNavigation } from '../formats/geo.js';
+import { ahiSceneGeo, columnTrig, rowLonLat, type AhiNavigation } from '../formats/geo.js';
 import { CLOUD, type Instrument, type SceneGeo } from '../types.js';
 import { addFbm, Rng, type AngleGrid } from './noise.js';
 import { StarWeatherError } from '../../../protocol/errors.js';
@@ -235,6 +235,27 @@ function threshold(f: number): number {
   return 0.5 + FBM_SD * (Math.log((1 - p) / p) / 1.702);
 }
 
+/** The latitude-only parts of the model tabulated every 0.05° (they were a third of the per-pixel time). */
+function zonalTables(summer: number, cloudiness: number): {
+  at(lat: number): number;
+  clear: Float32Array; land: Float32Array; low: Float32Array; lowLand: Float32Array; mid: Float32Array; high: Float32Array;
+} {
+  const n = 3601;
+  const t = { clear: new Float32Array(n), land: new Float32Array(n), low: new Float32Array(n), lowLand: new Float32Array(n), mid: new Float32Array(n), high: new Float32Array(n) };
+  for (let i = 0; i < n; i++) {
+    const lat = i / 20 - 90;
+    const cv = cover(lat, summer);
+    t.clear[i] = clearSkyBt(lat, summer);
+    // Land is warmer than the sea by day in the tropics, about even toward the poles; it has fewer low decks.
+    t.land[i] = 4 * Math.cos(lat * DEG) ** 2 - 1.5;
+    t.low[i] = threshold(cv.low * cloudiness);
+    t.lowLand[i] = threshold(cv.low * 0.6 * cloudiness);
+    t.mid[i] = threshold(cv.mid * cloudiness);
+    t.high[i] = threshold(cv.high * cloudiness);
+  }
+  return { ...t, at: (lat: number) => Math.round((lat + 90) * 20) };
+}
+
 // ---- convective cells ----------------------------------------------------------
 
 interface Cell {
@@ -336,6 +357,8 @@ export function generateScene(o: SceneOptions): SyntheticScene {
   const sLat = new Float32Array(n), sLon = new Float32Array(n);
   const deepZ = new Float32Array(n);
   const deepA = new Float32Array(n);
+  const trig = columnTrig(geo, 0, W);
+  const zonal = zonalTables(summer, cloudiness);
 
   for (let r0 = 0; r0 < H; r0 += STRIP) {
     const rows = Math.min(STRIP, H - r0);
@@ -353,7 +376,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
     addFbm(view(f.high), g, seed, 7, 1800 * KM, 10, 0.6);
     addFbm(view(f.highZ), g, seed, 8, 1000 * KM, 3);
     addFbm(view(f.edge), g, seed, 9, 120 * KM, 4, 0.6);
-    for (let r = 0; r < rows; r++) rowLonLat(geo, 0, r0 + r, W, sLat, sLon, r * W);
+    for (let r = 0; r < rows; r++) rowLonLat(geo, 0, r0 + r, W, sLat, sLon, r * W, trig);
 
     // Deep convection: the highest top of the cells over each pixel, and its (soft-edged) cover.
     deepZ.fill(0, 0, m);
@@ -401,14 +424,13 @@ export function generateScene(o: SceneOptions): SyntheticScene {
           continue;
         }
         const isLand = f.land[k]! > 0.56;
-        const cv = cover(la, summer);
-        const landFactor = isLand ? 0.6 : 1;
-        let t = clearSkyBt(la, summer) + (f.sfc[k]! - 0.5) * 6 + (isLand ? 4 * Math.cos(la * DEG) ** 2 - 1.5 : 0);
+        const zi = zonal.at(la);
+        let t = zonal.clear[zi]! + (f.sfc[k]! - 0.5) * 6 + (isLand ? zonal.land[zi]! : 0);
         let top = NaN;
         let type: number = CLOUD_TYPE.CLEAR;
         if (cloudiness > 0) {
           // Low deck
-          const aLow = soft(f.low[k]!, threshold(cv.low * landFactor * cloudiness));
+          const aLow = soft(f.low[k]!, (isLand ? zonal.lowLand[zi]! : zonal.low[zi]!));
           if (aLow > 0) {
             const z = 600 + 2200 * clamp01((f.lowZ[k]! - 0.3) / 0.4);
             t += (ctt(z) - t) * aLow;
@@ -418,7 +440,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
             }
           }
           // Mid deck
-          const aMid = soft(f.mid[k]!, threshold(cv.mid * cloudiness));
+          const aMid = soft(f.mid[k]!, zonal.mid[zi]!);
           if (aMid > 0) {
             const z = 3500 + 3500 * clamp01((f.midZ[k]! - 0.3) / 0.4);
             t += (ctt(z) - t) * aMid;
@@ -438,7 +460,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
             }
           }
           // Thin cirrus: emissivity from its optical depth, which grows into the deck.
-          const th = threshold(cv.high * cloudiness);
+          const th = zonal.high[zi]!;
           const vHigh = f.high[k]!;
           if (vHigh > th - 0.02) {
             const tau = Math.max(0, (vHigh - th + 0.02) * 30);
