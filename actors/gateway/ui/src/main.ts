@@ -10,7 +10,7 @@ import { DetailsPanel, searchBox } from './details.js';
 import { LiveConnection } from './live.js';
 import { LEGEND, TacticalMap } from './map.js';
 import { loadCluster, loadIngest, renderCluster } from './mission.js';
-import { latestOverlay } from './overlay.js';
+import { latestOverlays } from './overlay.js';
 import { StateStore } from './state-store.js';
 import './style.css';
 
@@ -76,8 +76,8 @@ const overlayToggle = $<HTMLInputElement>('#overlay-toggle');
 overlayToggle.addEventListener('change', () => (map.showOverlay = overlayToggle.checked));
 poll(async () => {
   try {
-    map.overlay = await latestOverlay(map.overlay);
-    overlayEl.textContent = map.overlay ? map.overlay.label : 'no processed scene yet';
+    map.overlays = await latestOverlays();
+    overlayEl.textContent = map.overlays.length ? map.overlays.map((o) => o.label).join(' | ') : 'no processed scene yet';
   } catch (err) {
     overlayEl.textContent = `overlay unavailable: ${err instanceof Error ? err.message : String(err)}`;
   }

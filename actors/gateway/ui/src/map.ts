@@ -17,12 +17,7 @@ import countries110m from 'world-atlas/countries-110m.json';
 import { isPhysicalFailure } from '../../../tracker/qa.js';
 import { positionAt, type StateStore, type TrackedObject } from './state-store.js';
 
-export interface Overlay {
-  image: HTMLImageElement;
-  /** [west, south, east, north], degrees. */
-  bbox: [number, number, number, number];
-  label: string;
-}
+import type { Overlay } from './overlay.js';
 
 export interface ScreenObject {
   id: number;
@@ -77,7 +72,7 @@ export class TacticalMap {
   selectedLabel = '';
   track: [number, number][][] = [];
   observer: [number, number] | null = null;
-  overlay: Overlay | null = null;
+  overlays: Overlay[] = [];
   showOverlay = true;
   onSelect: (id: number | null) => void = () => {};
 
@@ -171,12 +166,17 @@ export class TacticalMap {
     c.drawImage(this.base, 0, 0);
     c.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
 
-    if (this.overlay && this.showOverlay) {
-      const [w, s, e, n] = this.overlay.bbox;
-      const [x0, y0] = this.xy(w, n);
-      const [x1, y1] = this.xy(e, s);
-      c.globalAlpha = 0.6;
-      c.drawImage(this.overlay.image, x0, y0, x1 - x0, y1 - y0);
+    if (this.showOverlay) {
+      c.globalAlpha = 0.65;
+      for (const o of this.overlays) {
+        const [w, s, e, n] = o.bbox;
+        // A scene across the antimeridian (east > 180) is drawn again one world to the west.
+        for (const shift of e > 180 ? [0, -360] : [0]) {
+          const [x0, y0] = this.xy(w + shift, n);
+          const [x1, y1] = this.xy(e + shift, s);
+          c.drawImage(o.image, x0, y0, x1 - x0, y1 - y0);
+        }
+      }
       c.globalAlpha = 1;
     }
 
