@@ -92,9 +92,15 @@ function pad(n: number, w = 2): string {
   return String(n).padStart(w, '0');
 }
 
-/** The resolution code of HSD names: 2 km ↔ R20 (CFAC 20466275), 1 km ↔ R10, 0.5 km ↔ R05. */
+/**
+ * The resolution code of HSD names: 2 km ↔ R20 (CFAC 20466275), 1 km ↔ R10,
+ * 0.5 km ↔ R05. Only those three exist (the ingest's key parser accepts
+ * nothing else), so a reduced-resolution synthetic disk is named R20; its
+ * block 3 CFAC/LFAC carry the true pixel size.
+ */
 function resolutionCode(cfac: number): string {
-  return pad(Math.min(99, Math.max(1, Math.round((20 * AHI_CFAC_2KM) / cfac))));
+  const km = (2 * AHI_CFAC_2KM) / cfac;
+  return km < 0.75 ? '05' : km < 1.5 ? '10' : '20';
 }
 
 export function ahiSegmentName(s: Pick<AhiFileSpec, 'satellite' | 'time' | 'band' | 'observationArea' | 'nav'>, segment: number, segments: number, compress = true): string {
