@@ -236,3 +236,70 @@ test('readScene: wrong formats, mixtures and nothing at all are refused', async 
   await rejects(readScene([{ name: 'empty', bytes: new Uint8Array(0) }]), /empty: wrong format: .*it is empty/);
   await rejects(readScene([{ name: 'a.nc', bytes: abiBytes }, ahi.files[0]!]), /mixed formats in one scene: a\.nc \(abi-l1b\), HS_H09.* \(ahi-hsd\)/);
 });
+
+// ---- satpy's hand vectors through the readers ------------------------------------
+// Files carrying the coefficients of satpy's reader tests (abi_l1b_reference.md,
+// hsd_format.md): what the readers return, put through the formulas of types.ts,
+// gives satpy's expected values — so the coefficients are read correctly.
+
+function percentReflectance(count: number, c: Calibration): number {
+  if (c.instrument === 'abi' && c.kind === 'vis') return c.kappa0 * (count * c.scale + c.offset) * 100;
+  if (c.instrument === 'ahi' && c.kind === 'vis') return Math.max(0, count * c.gain + c.offset) * c.albedo * 100;
+  throw new Error('not VIS');
+}
+
+test('ABI: satpy test_abi_l1b vectors (IR Planck, VIS kappa0, _FillValue) through the reader', async () => {
+  const ir = Uint16Array.from([102, 202, 302, 402, 502, 602, 702, 802, 902, 1002]);
+  const wantBt = [267.55572248, 305.15576503, 332.37383249, 354.73895301, 374.19710115, 391.68679226, 407.74064808, 422.69329105, 436.77021913, NaN];
+  const base = { ...abiSpec, width: 5, height: 2, dqf: new Uint8Array(10), fill: 1002, geo: { ...abiSpec.geo, dx: Math.fround(56e-6), dy: -Math.fround(56e-6) } };
+  await writeAbiFile(join(dir, 'satpy-ir.nc'), { ...base, counts: ir, calibration: { kind: 'ir', scale: 0.5, offset: -1, fk1: 13432.1, fk2: 1497.61, bc1: 0.09102, bc2: 0.99971 } });
+  const bandIr = await readAbiScene(join(dir, 'satpy-ir.nc'));
+  assert.equal(bandIr.calibration.instrument === 'abi' && bandIr.calibration.fill, 1002);
+  for (let i = 0; i < 10; i++) {
+    const k = bandIr.counts[i]!;
+    const bt = bandIr.calibration.instrument === 'abi' && k === bandIr.calibration.fill ? NaN : btOf(k, bandIr.calibration);
+    if (Number.isNaN(wantBt[i]!)) assert.ok(Number.isNaN(bt), `count ${k} is the fill`);
+    else near(bt, wantBt[i]!, 2e-4, `BT of count ${k}`);
+  }
+  const vis = Uint16Array.from([4, 6, 8, 10, 12, 14, 16, 18, 20, 22]);
+  const wantR = [0.15265617, 0.30531234, 0.45796851, 0.61062468, 0.76328085, 0.91593702, 1.06859319, 1.22124936, NaN, 1.52656171];
+  // kappa0 = π·d²/esun (PUG), with satpy's esun 2017 and d 0.99.
+  const kappa0 = (Math.PI * 0.99 * 0.99) / 2017;
+  await writeAbiFile(join(dir, 'satpy-vis.nc'), { ...base, band: 2, wavelengthUm: 0.64, fill: 20, counts: vis, calibration: { kind: 'vis', scale: 0.5, offset: -1, kappa0, esun: 2017, earthSunDistanceAu: 0.99 } });
+  const bandVis = await readAbiScene(join(dir, 'satpy-vis.nc'));
+  assert.equal(bandVis.kind, 'vis');
+  for (let i = 0; i < 10; i++) {
+    const k = bandVis.counts[i]!;
+    if (Number.isNaN(wantR[i]!)) assert.equal(bandVis.calibration.instrument === 'abi' && bandVis.calibration.fill, k);
+    else near(percentReflectance(k, bandVis.calibration), wantR[i]!, 1e-6, `reflectance of count ${k}`);
+  }
+});
+
+test('AHI: satpy test_ahi_hsd vectors (IR c0/c1/c2 and constants, VIS nominal and updated gain) through the reader', async () => {
+  const counts = Uint16Array.from([0, 1000, 2000, 5000]);
+  const spec = { ...ahi.spec, width: 2, height: 2, counts, segments: 1, nav: { cfac: 40932549, lfac: 40932549, coff: 1.5, loff: 1.5 } };
+  const [irFile] = writeAhiSegments({ ...spec, calibration: AHI_BAND13 });
+  const ir = await readScene([irFile!]);
+  const wantBt = [330.978979, 310.524688, 285.845017, NaN];
+  for (let i = 0; i < 4; i++) {
+    const bt = btOf(ir.counts[i]!, ir.calibration);
+    // Count 5000 is past the radiance's zero: satpy masks it, and so does the formula (log of a negative).
+    if (Number.isNaN(wantBt[i]!)) assert.ok(Number.isNaN(bt), `count ${counts[i]}: BT ${bt}`);
+    else near(bt, wantBt[i]!, 1e-5, `BT of count ${counts[i]}`);
+  }
+  const visCal = { kind: 'vis' as const, gain: -0.0037, offset: 15.2, errorCount: 65535, outsideCount: 65534, validBits: 11, albedo: 0.0019255, caliGain: 0, caliOffset: 0 };
+  const [nominalFile] = writeAhiSegments({ ...spec, band: 3, wavelengthUm: 0.6399, calibration: visCal });
+  const nominal = await readScene([nominalFile!]);
+  assert.equal(nominal.kind, 'vis');
+  [2.92676, 2.214325, 1.50189, 0].forEach((want, i) => near(percentReflectance(nominal.counts[i]!, nominal.calibration), want, 1e-5, `nominal reflectance ${i}`));
+  const [updatedFile] = writeAhiSegments({ ...spec, band: 3, wavelengthUm: 0.6399, calibration: { ...visCal, caliGain: -0.0074, caliOffset: 30.4 } });
+  const updated = await readScene([updatedFile!]);
+  const c = updated.calibration;
+  assert.ok(c.instrument === 'ahi' && c.kind === 'vis');
+  // satpy's "update" radiances [[30.4, 23.0], [15.6, 0]].
+  [30.4, 23.0, 15.6].forEach((want, i) => near(updated.counts[i]! * c.gain + c.offset, want, 1e-9, `updated radiance ${i}`));
+});
+
+function near(a: number, b: number, tol: number, what: string): void {
+  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (±${tol})`);
+}

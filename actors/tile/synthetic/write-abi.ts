@@ -40,6 +40,8 @@ export interface AbiFileSpec {
   height: number;
   /** Unsigned 12-bit counts (fill 4095), width·height. */
   counts: Uint16Array;
+  /** Rad _FillValue (default 4095, the 12-bit bands'). */
+  fill?: number;
   /** DQF per pixel (0..4, 255 = fill). */
   dqf: Uint8Array;
   calibration: AbiFileCalibration;
@@ -100,12 +102,12 @@ export async function writeAbiFile(path: string, s: AbiFileSpec): Promise<void> 
     const chunk = [Math.min(ny, 226), Math.min(nx, 226)];
     const ir = s.calibration.kind === 'ir';
     const rad = f.create_dataset({ name: 'Rad', data: new Int16Array(n), shape: [ny, nx], dtype: '<h', chunks: chunk, compression: 'gzip', compression_opts: 1 });
-    rad.create_attribute('_FillValue', ABI_FILL, null, '<h');
+    rad.create_attribute('_FillValue', s.fill ?? ABI_FILL, null, '<h');
     rad.create_attribute('long_name', 'ABI L1b Radiances');
     rad.create_attribute('standard_name', ir ? 'toa_outgoing_radiance_per_unit_wavenumber' : 'toa_outgoing_radiance_per_unit_wavelength');
     rad.create_attribute('_Unsigned', 'true');
     rad.create_attribute('sensor_band_bit_depth', 12, null, '<b');
-    rad.create_attribute('valid_range', [0, ABI_MAX_COUNT], [2], '<h');
+    rad.create_attribute('valid_range', [0, (s.fill ?? ABI_FILL) - 1], [2], '<h');
     rad.create_attribute('scale_factor', s.calibration.scale, null, '<f');
     rad.create_attribute('add_offset', s.calibration.offset, null, '<f');
     rad.create_attribute('units', ir ? 'mW m-2 sr-1 (cm-1)-1' : 'W m-2 sr-1 um-1');
@@ -193,7 +195,7 @@ export async function writeAbiFile(path: string, s: AbiFileSpec): Promise<void> 
     }
     let valid = 0, missing = 0;
     for (let i = 0; i < n; i++) {
-      if (s.counts[i] === ABI_FILL) missing++;
+      if (s.counts[i] === (s.fill ?? ABI_FILL)) missing++;
       else if (s.dqf[i]! <= 1) valid++;
     }
     f.create_dataset({ name: 'valid_pixel_count', data: valid, dtype: '<i' });
