@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ahiSceneGeo, pixelLonLat } from '../../actors/tile/formats/geo.js';
+import { ahiSceneGeo, lonLatToScan, pixelLonLat } from '../../actors/tile/formats/geo.js';
 import { scanToLonLat, type GeosParams } from '../../actors/ingest/imagery-geo.js';
 import { ABI_PARAMS, AHI_PARAMS, generateScene } from '../../actors/tile/synthetic/scene.js';
 import type { SceneGeo } from '../../actors/tile/types.js';
@@ -91,4 +91,33 @@ test('AHI navigation reproduces satpy area extents (CFAC/LFAC/COFF/LOFF, line nu
   const seg8 = extent(ahiSceneGeo({ cfac: 40932549, lfac: 40932549, coff: 5500.5, loff: 5500.5 }, 7701, params), 11000, 1100);
   const want2 = [-5500000.035542117, -3300000.021325271, 5500000.035542117, -2200000.0142168473];
   seg8.forEach((v, i) => near(v, want2[i]!, 1e-3, `segment 8 extent[${i}]`));
+});
+
+test('lonLatToScan inverts the navigation for both sweeps; the far side is null', () => {
+  for (const params of [{ ...ABI_PARAMS, lon0: -75.2 }, { ...AHI_PARAMS, lon0: 140.7 }] as GeosParams[]) {
+    for (const [lat, lon] of [[0, params.lon0], [33.8, params.lon0 - 9.5], [-45, params.lon0 + 40], [70, params.lon0 - 5], [-20, params.lon0 + 70]] as const) {
+      const a = lonLatToScan(lat, lon, params);
+      assert.ok(a, `${lat}, ${lon} in view`);
+      const geo: SceneGeo = { params, x0: a.x, dx: 1e-6, y0: a.y, dy: -1e-6 };
+      const ll = pixelLonLat(geo, { col0: 0, row0: 0, width: 1, height: 1 });
+      near(ll.lat[0]!, lat, 1e-5, `${params.sweep} lat`);
+      near(ll.lon[0]!, lon > 180 ? lon - 360 : lon, 1e-5, `${params.sweep} lon`);
+    }
+    assert.equal(lonLatToScan(0, params.lon0 + 180, params), null);
+    assert.equal(lonLatToScan(10, params.lon0 + 95, params), null);
+  }
+  // The PUG worked example, backwards.
+  const pug = lonLatToScan(33.846162, -84.690932, { ...ABI_PARAMS, lon0: -75 })!;
+  near(pug.x, -0.024052, 1e-6, 'PUG x');
+  near(pug.y, 0.09534, 1e-6, 'PUG y');
+});
+
+test('a scene centred on a place has that place in its centre pixel', () => {
+  for (const instrument of ['abi', 'ahi'] as const) {
+    const place = instrument === 'abi' ? { lat: 25, lon: -80 } : { lat: -12, lon: 131 };
+    const s = generateScene({ seed: 1, width: 65, height: 65, instrument, stepRad: 56e-6, centerLat: place.lat, centerLon: place.lon, latLon: true, cloudiness: 0 });
+    near(s.lat![32 * 65 + 32]!, place.lat, 0.03, `${instrument} centre lat`);
+    near(s.lon![32 * 65 + 32]!, place.lon, 0.03, `${instrument} centre lon`);
+  }
+  assert.throws(() => generateScene({ seed: 1, width: 8, height: 8, centerLat: 0, centerLon: 100 }), /not in view/);
 });

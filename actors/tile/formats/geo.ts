@@ -31,6 +31,29 @@ export function ahiSceneGeo(nav: AhiNavigation, firstLine: number, params: GeosP
   return { params, x0: (1 - nav.coff) * sx, dx: sx, y0: -(firstLine - nav.loff) * sy, dy: -sy };
 }
 
+/**
+ * Scan angles (rad, SceneGeo's north-up convention) at which the satellite
+ * sees a geodetic lat/lon (degrees); null when the point is on the far side
+ * of the earth. GOES-R PUG vol. 3 5.1.2.8.2 (sweep x) and CGMS LRIT/HRIT
+ * Global Spec. 4.4.4 (sweep y; its south-positive line angle negated).
+ */
+export function lonLatToScan(latDeg: number, lonDeg: number, p: GeosParams): { x: number; y: number } | null {
+  const { h, req, rpol } = p;
+  const e2 = 1 - (rpol * rpol) / (req * req);
+  const phi = latDeg / DEG;
+  const phic = Math.atan(((rpol * rpol) / (req * req)) * Math.tan(phi));
+  const rc = rpol / Math.sqrt(1 - e2 * Math.cos(phic) ** 2);
+  const dl = (lonDeg - p.lon0) / DEG;
+  const sx = h - rc * Math.cos(phic) * Math.cos(dl);
+  const sy = -rc * Math.cos(phic) * Math.sin(dl);
+  const sz = rc * Math.sin(phic);
+  // The PUG's visibility test: the point faces away from the satellite.
+  if (h * (h - sx) < sy * sy + ((req * req) / (rpol * rpol)) * sz * sz) return null;
+  const rn = Math.sqrt(sx * sx + sy * sy + sz * sz);
+  if (p.sweep === 'x') return { x: Math.asin(-sy / rn), y: Math.atan(sz / sx) };
+  return { x: Math.atan(-sy / sx), y: Math.asin(sz / rn) };
+}
+
 export interface LatLonRaster {
   lat: Float32Array;
   lon: Float32Array;

@@ -34,7 +34,7 @@
  */
 import { scanToLonLat, type GeosParams } from '../../ingest/imagery-geo.js';
 import { geometricToGeopotential, temperatureAtHeight, tropopause, US1976 } from '../physics/atmosphere.js';
-import { ahiSceneGeo, columnTrig, rowLonLat, type AhiNavigation } from '../formats/geo.js';
+import { ahiSceneGeo, columnTrig, lonLatToScan, rowLonLat, type AhiNavigation } from '../formats/geo.js';
 import { CLOUD, type Instrument, type SceneGeo } from '../types.js';
 import { addFbm, Rng, type AngleGrid } from './noise.js';
 import { StarWeatherError } from '../../../protocol/errors.js';
@@ -74,6 +74,9 @@ export interface SceneOptions {
   /** Scan angle (rad, north-up) of the image centre; default 0, 0 (the sub-satellite point). */
   centerX?: number;
   centerY?: number;
+  /** Or centre the image on a place (degrees; wins over centerX/centerY); it must be in view of the satellite. */
+  centerLat?: number;
+  centerLon?: number;
   /** Nominal observation time (season and file times); default 2026-08-15T18:00Z. */
   time?: Date;
   cyclone?: CycloneSpec | null;
@@ -121,7 +124,14 @@ export const AHI_FULL_DISK_2KM = 5500;
 
 function sceneGeometry(o: SceneOptions): { geo: SceneGeo; nav: AhiNavigation | null } {
   const instrument = o.instrument ?? 'abi';
-  const cx = o.centerX ?? 0, cy = o.centerY ?? 0;
+  let cx = o.centerX ?? 0, cy = o.centerY ?? 0;
+  if (o.centerLat !== undefined || o.centerLon !== undefined) {
+    const params: GeosParams = instrument === 'abi' ? { ...ABI_PARAMS, lon0: o.lon0 ?? -75.2 } : { ...AHI_PARAMS, lon0: o.lon0 ?? 140.7 };
+    const at = lonLatToScan(o.centerLat ?? 0, o.centerLon ?? params.lon0, params);
+    if (!at) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `centre ${o.centerLat}, ${o.centerLon} is not in view of the satellite at ${params.lon0}°`);
+    cx = at.x;
+    cy = at.y;
+  }
   if (instrument === 'abi') {
     const params: GeosParams = { ...ABI_PARAMS, lon0: o.lon0 ?? -75.2 };
     // f4-representable, as the file's x/y scale_factor/add_offset are floats: the reader then gets back the same numbers.
