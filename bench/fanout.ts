@@ -25,6 +25,7 @@
  *   node dist/bench/fanout.js [cases=1000,5000,10000]
  * File descriptors: each process needs one per socket; the gateway and the
  * load process are started under `ulimit -n` raised to the hard limit.
+ * BENCH_PROF=<dir> writes a CPU profile of each gateway process there.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -200,7 +201,7 @@ async function main(): Promise<void> {
         STARWEATHER_API_KEY: randomBytes(16).toString('hex'),
       },
       nofile,
-      ['--expose-gc'],
+      ['--expose-gc', ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [])],
     );
     children.push(gw);
     await next(gw, 'ready', 120_000);

@@ -2,9 +2,17 @@
  * State fanout: the latest state of every object, from the tracker frames on
  * the bus, pushed to websocket clients once per tick.
  *
- * - Frames of one tick (one per shard) are coalesced for `coalesceMs`, then
- *   the states that changed are sent: one frame per distinct subscription,
- *   encoded once and shared by every client with that subscription.
+ * - Frames of one tick (one per shard) are coalesced, then the states that
+ *   changed are sent: one frame per distinct subscription, encoded once and
+ *   shared by every client with that subscription. A tick is flushed as soon
+ *   as every shard heard in the previous tick has sent its frame, else
+ *   `coalesceMs` after its first frame (a shard that moved or died).
+ * - Bbox-only subscriptions (the map viewport case) are matched through a
+ *   10° grid of the changed states, so thousands of viewports do not each
+ *   walk every object; frames go out smallest first, so the many small
+ *   viewport frames are not queued behind the few whole-catalog ones.
+ * - A subscription class keeps its last snapshot for the current seq:
+ *   clients subscribing to it between two ticks share one.
  * - Records are kept as the 48-byte tracker records they arrived as, so a
  *   client frame is a header and memcpys, never a re-encode per object.
  * - Backpressure: a client with more than `maxBufferedBytes` unsent skips
@@ -27,7 +35,7 @@ import {
   TRACKER_FRAME_VERSION,
   trackerFrameSize,
 } from '../../protocol/frames/tracker-state.js';
-import { matches, type Subscription } from './subscription.js';
+import { inBbox, matches, type Subscription } from './subscription.js';
 import { shardOf } from '../runtime/sharding.js';
 import { decodeStateRecord, type TrackedState } from '../tracker/state-cache.js';
 
@@ -72,7 +80,16 @@ interface ClientState {
 interface SubscriptionClass {
   sub: Subscription;
   clients: Set<FanoutClient>;
+  /** The full snapshot as of `seq` (shared by clients subscribing before the next flush). */
+  snap: { seq: number; matched: number; bytes: Uint8Array | null } | null;
 }
+
+/** Grid cell size for bbox matching, degrees. */
+const CELL_DEG = 10;
+const LAT_CELLS = 180 / CELL_DEG;
+const LON_CELLS = 360 / CELL_DEG;
+const cellRow = (latDeg: number) => Math.min(LAT_CELLS - 1, Math.max(0, Math.floor((latDeg + 90) / CELL_DEG)));
+const cellCol = (lonDeg: number) => Math.min(LON_CELLS - 1, Math.max(0, Math.floor((lonDeg + 180) / CELL_DEG)));
 
 export interface FanoutStats {
   objects: number;
@@ -104,6 +121,10 @@ export class StateFanout {
   private sweepTimer: NodeJS.Timeout | null = null;
   private pendingTickMs = 0;
   private seq = 0;
+  /** Shards heard for the newest tick, and for the one before (the early-flush test). */
+  private curTickMs = 0;
+  private curShards = new Set<number>();
+  private prevShards = new Set<number>();
   private readonly coalesceMs: number;
   private readonly staleMs: number;
   private readonly s = { framesIn: 0, malformedFrames: 0, framesOut: 0, encodes: 0, skippedFrames: 0, slowDisconnects: 0, lastTickMs: null as number | null };
@@ -145,6 +166,19 @@ export class StateFanout {
       this.dirty.add(id);
     }
     if (header.tickMs > this.pendingTickMs) this.pendingTickMs = header.tickMs;
+    if (header.tickMs > this.curTickMs) {
+      if (this.curShards.size > 0) this.prevShards = this.curShards;
+      this.curShards = new Set();
+      this.curTickMs = header.tickMs;
+    }
+    if (header.tickMs === this.curTickMs) {
+      this.curShards.add(header.shard);
+      if (this.dirty.size > 0 && this.prevShards.size > 0 && this.curShards.size >= this.prevShards.size && [...this.prevShards].every((x) => this.curShards.has(x))) {
+        // Every shard of the last tick is in: no reason to wait out the coalescing window.
+        this.flush();
+        return true;
+      }
+    }
     if (this.flushTimer === null && this.dirty.size > 0) {
       this.flushTimer = setTimeout(() => {
         this.flushTimer = null;
@@ -184,11 +218,12 @@ export class StateFanout {
     if (!sub) return { matched: 0, snapshot: null, seq: this.seq, sub: null };
     let cls = this.classes.get(sub.key);
     if (!cls) {
-      cls = { sub, clients: new Set() };
+      cls = { sub, clients: new Set(), snap: null };
       this.classes.set(sub.key, cls);
     }
     cls.clients.add(client);
     st.sub = cls.sub;
+    if (sinceSeq === 0 && cls.snap?.seq === this.seq) return { matched: cls.snap.matched, snapshot: cls.snap.bytes, seq: this.seq, sub: cls.sub };
     // A seq ahead of ours is from before a wrap or another gateway: everything.
     const since = sinceSeq > this.seq ? 0 : sinceSeq;
     const entries: Entry[] = [];
@@ -200,7 +235,9 @@ export class StateFanout {
         if (e.tickMs > tickMs) tickMs = e.tickMs;
       }
     }
-    return { matched: entries.length, snapshot: entries.length > 0 ? encodeRecords(tickMs, this.seq, entries) : null, seq: this.seq, sub: cls.sub };
+    const snapshot = entries.length > 0 ? encodeRecords(tickMs, this.seq, entries) : null;
+    if (since === 0) cls.snap = { seq: this.seq, matched: entries.length, bytes: snapshot };
+    return { matched: entries.length, snapshot, seq: this.seq, sub: cls.sub };
   }
 
   /** Send the states changed since the last flush to every subscription class. */
@@ -220,11 +257,26 @@ export class StateFanout {
       const e = this.latest.get(id);
       if (e) e.seq = seq;
     }
-    let frames = 0;
+    let grid: Entry[][] | null = null;
+    const out: Array<{ frame: Uint8Array; cls: SubscriptionClass }> = [];
     for (const cls of this.classes.values()) {
       const entries: Entry[] = [];
       const sub = cls.sub;
-      if (sub.ids && !sub.groups && !sub.bbox && sub.ids.size < ids.length) {
+      if (sub.bbox && !sub.ids && !sub.groups && !sub.all) {
+        grid ??= this.gridOf(ids);
+        const [w, south, e, n] = sub.bbox;
+        const r0 = cellRow(south);
+        const r1 = cellRow(n);
+        // West > east crosses the antimeridian: two column ranges.
+        const spans: Array<[number, number]> = w <= e ? [[cellCol(w), cellCol(e)]] : [[cellCol(w), LON_CELLS - 1], [0, cellCol(e)]];
+        for (let r = r0; r <= r1; r++) {
+          for (const [c0, c1] of spans) {
+            for (let c = c0; c <= c1; c++) {
+              for (const x of grid[r * LON_CELLS + c]!) if (inBbox(sub.bbox, x.latDeg, x.lonDeg)) entries.push(x);
+            }
+          }
+        }
+      } else if (sub.ids && !sub.groups && !sub.bbox && sub.ids.size < ids.length) {
         // A short id list (the common dashboard case): walk it, not every changed state.
         for (const id of sub.ids) {
           const e = dirty.has(id) ? this.latest.get(id) : undefined;
@@ -238,13 +290,24 @@ export class StateFanout {
       }
       if (entries.length === 0) continue;
       // Encoded once, shared by every client of the class.
-      const frame = encodeRecords(tickMs, seq, entries);
+      out.push({ frame: encodeRecords(tickMs, seq, entries), cls });
       this.s.encodes += 1;
-      frames += 1;
-      for (const c of [...cls.clients]) this.deliver(c, frame);
     }
+    // Smallest first: most clients watch a viewport; they should not wait behind whole-catalog frames.
+    out.sort((a, b) => a.frame.byteLength - b.frame.byteLength);
+    for (const { frame, cls } of out) for (const c of [...cls.clients]) this.deliver(c, frame);
     this.s.lastTickMs = tickMs;
-    this.o.onFlush?.(tickMs, Date.now(), frames);
+    this.o.onFlush?.(tickMs, Date.now(), out.length);
+  }
+
+  /** The changed states bucketed by grid cell. */
+  private gridOf(ids: readonly number[]): Entry[][] {
+    const grid: Entry[][] = Array.from({ length: LAT_CELLS * LON_CELLS }, () => []);
+    for (const id of ids) {
+      const e = this.latest.get(id);
+      if (e && Number.isFinite(e.latDeg) && Number.isFinite(e.lonDeg)) grid[cellRow(e.latDeg) * LON_CELLS + cellCol(e.lonDeg)]!.push(e);
+    }
+    return grid;
   }
 
   private deliver(client: FanoutClient, frame: Uint8Array): void {

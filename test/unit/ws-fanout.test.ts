@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StateFanout, type FanoutClient } from '../../actors/gateway/fanout.js';
-import { normalizeSubscription } from '../../actors/gateway/subscription.js';
+import { matches, normalizeSubscription } from '../../actors/gateway/subscription.js';
 import { decodeTrackerFrame, encodeTrackerFrame, STATE_STRIDE } from '../../protocol/frames/tracker-state.js';
 
 class TestClient implements FanoutClient {
@@ -214,5 +214,87 @@ test('a client whose queue replaced an unsent frame counts a skip; maxSkippedFra
   assert.equal(f.stats().skippedFrames, 2);
   assert.equal(closed, 1008);
   assert.equal(f.stats().clients, 0);
+  f.close();
+});
+
+test('bbox classes matched through the grid send exactly what matches() selects (antimeridian and poles included)', () => {
+  const f = newFanout();
+  // 2,000 states spread over the globe (deterministic), one frame.
+  const ids = Array.from({ length: 2000 }, (_, i) => i + 1);
+  const values = new Float64Array(ids.length * STATE_STRIDE);
+  const pos = new Map<number, [number, number]>();
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  ids.forEach((id, k) => {
+    const lat = rnd() * 180 - 90;
+    const lon = rnd() * 360 - 180;
+    values[k * STATE_STRIDE + 6] = lat;
+    values[k * STATE_STRIDE + 7] = lon;
+    pos.set(id, [Math.fround(lat), Math.fround(lon)]);
+  });
+  const boxes: Array<[number, number, number, number]> = [
+    [-10, -10, 10, 10],
+    [170, -30, -170, 30],
+    [-180, 80, 180, 90],
+    [-180, -90, 180, 90],
+    [33.3, -5.5, 33.4, 60],
+    [179.99, -90, -179.99, 90],
+  ];
+  const clients = boxes.map(() => new TestClient());
+  clients.forEach((c, i) => {
+    f.addClient(c);
+    f.subscribe(c, normalizeSubscription({ bbox: boxes[i]! }));
+  });
+  f.ingest(encodeTrackerFrame(0, 1000, { ids: new Uint32Array(ids), flags: new Uint32Array(ids.length), values, count: ids.length }));
+  f.flush();
+  clients.forEach((c, i) => {
+    const sub = normalizeSubscription({ bbox: boxes[i]! });
+    const want = ids.filter((id) => matches(sub, id, pos.get(id)![0], pos.get(id)![1], () => undefined)).sort((a, b) => a - b);
+    const got = c.sent.length ? [...decodeTrackerFrame(c.sent[0]!).columns.ids].sort((a, b) => a - b) : [];
+    assert.deepEqual(got, want, `bbox ${boxes[i]}`);
+  });
+  assert.ok(clients[3]!.sent.length === 1 && decodeTrackerFrame(clients[3]!.sent[0]!).count === 2000);
+  f.close();
+});
+
+test('a tick is flushed as soon as every shard of the previous tick has sent its frame; frames go out smallest first', () => {
+  const f = newFanout({ coalesceMs: 60_000 });
+  const small = new TestClient();
+  const big = new TestClient();
+  f.addClient(big);
+  f.addClient(small);
+  f.subscribe(big, normalizeSubscription({ all: true }));
+  f.subscribe(small, normalizeSubscription({ ids: [1] }));
+  const order: string[] = [];
+  big.send = (b) => void order.push(`big:${decodeTrackerFrame(b).tickMs}`);
+  small.send = (b) => void order.push(`small:${decodeTrackerFrame(b).tickMs}`);
+  // First tick: which shards exist is not known yet; waits for the window (flushed by hand here).
+  f.ingest(frame(0, 1000, [1, 2]));
+  f.ingest(frame(1, 1000, [3]));
+  f.flush();
+  // Second tick: the flush happens when shard 1 (the last of the previous tick's shards) arrives.
+  f.ingest(frame(1, 2000, [3]));
+  assert.deepEqual(order, ['small:1000', 'big:1000']);
+  f.ingest(frame(0, 2000, [1, 2]));
+  assert.deepEqual(order, ['small:1000', 'big:1000', 'small:2000', 'big:2000']);
+  f.close();
+});
+
+test('clients subscribing to one class between two ticks share one snapshot', () => {
+  const f = newFanout();
+  f.ingest(frame(0, 1000, [1, 2, 3]));
+  f.flush();
+  const a = new TestClient();
+  const b = new TestClient();
+  f.addClient(a);
+  f.addClient(b);
+  const sa = f.subscribe(a, normalizeSubscription({ ids: [1, 2] }));
+  const sb = f.subscribe(b, normalizeSubscription({ ids: [2, 1] }));
+  assert.equal(sa.snapshot, sb.snapshot, 'the same bytes');
+  f.ingest(frame(0, 2000, [1]));
+  f.flush();
+  const sc = f.subscribe(b, normalizeSubscription({ ids: [1, 2] }));
+  assert.notEqual(sc.snapshot, sa.snapshot, 'a new tick: a new snapshot');
+  assert.equal(decodeTrackerFrame(sc.snapshot!).tickMs, 2000);
   f.close();
 });
