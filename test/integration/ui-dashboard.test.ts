@@ -21,6 +21,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import sharp from 'sharp';
+import { loadConfig } from '../../config/load.js';
+import { ensureDefaultCollections } from '../../actors/gateway/stac/collections.js';
+import { footprint, scanToLonLat, type GeosParams } from '../../actors/ingest/imagery-geo.js';
+import { etagOf, openStorage } from '../../actors/storage/index.js';
+import { upsertItem } from '../../actors/storage/stac.js';
+import { putProduct } from '../../actors/storage/tile-results.js';
+import { cloudTopHeightRgba } from '../../actors/tile/pipeline/render.js';
+import { CTH_NONE } from '../../actors/tile/pipeline/process-tile.js';
+import { CLOUD } from '../../actors/tile/types.js';
 import { cliHarness } from '../helpers/cli-harness.js';
 import { freePort } from '../helpers/nats-server.js';
 import { waitFor, type Spawned } from '../helpers/processes.js';
@@ -35,6 +45,79 @@ export const SCREENSHOT = join(REPO, 'actors', 'gateway', 'ui', 'screenshot.png'
 export const SCREENSHOT_MISSION = join(REPO, 'actors', 'gateway', 'ui', 'screenshot-mission.png');
 const OBJECTS = 200;
 const ISS = 25544;
+
+const OVERLAY_ITEM = 'OR_ABI-L1b-RadF-M6C13_G19_test-overlay';
+
+/**
+ * A processed GOES-East full-disk scene, as the tile pipeline leaves it: a
+ * STAC item with the ingest's fixed-grid fields (GOES-R PUG vol. 3 5.1.2.8:
+ * 5424² pixels of 56 µrad, GRS80, perspective height 35,786,023 m) and a
+ * rendered product in the database (served by GET /products). The image is
+ * the pipeline's cloud-top-height rendering (render.ts) of a synthetic field
+ * (titled "test pattern"), space transparent. It lets the test check that the
+ * overlay lands on the right part of the map after reprojection.
+ */
+async function seedOverlay(env: Record<string, string | undefined>): Promise<void> {
+  const cfg = loadConfig({ env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string> });
+  const storage = await openStorage(cfg);
+  try {
+    await ensureDefaultCollections(storage.db);
+    const [a, b, hp, lon0] = [6378137, 6356752.31414, 35786023, -75.2];
+    const geos: GeosParams = { sweep: 'x', h: hp + a, req: a, rpol: b, lon0 };
+    const n = 5424;
+    const dx = 56e-6;
+    const x0 = -0.151844;
+    const y0 = 0.151844;
+    const size = 678; // the rendering, reduced 8×
+    // A synthetic cloud-top-height field (test pattern): a deep-convection band near the equator, wavy frontal
+    // bands at mid-latitudes, scattered low cloud; rendered by the tile pipeline's own product renderer.
+    const m = { width: size, height: size, bt: new Uint16Array(size * size), cth: new Uint16Array(size * size).fill(CTH_NONE), cloud: new Uint8Array(size * size).fill(CLOUD.NODATA) };
+    for (let r = 0; r < size; r++) {
+      for (let c = 0; c < size; c++) {
+        const ll = scanToLonLat(x0 - dx / 2 + ((c + 0.5) * n * dx) / size, y0 + dx / 2 - ((r + 0.5) * n * dx) / size, geos);
+        if (!ll) continue;
+        const i = r * size + c;
+        const [lon, lat] = ll;
+        const itcz = Math.exp(-(((lat - 4) / 6) ** 2)) * (1 + 0.25 * Math.sin(lon / 4) * Math.sin(lat / 3));
+        const front = Math.abs(Math.abs(lat) - 45 - 6 * Math.sin((lon * Math.PI) / 25));
+        const scattered = Math.sin(lon * 1.3) * Math.sin(lat * 1.7) > 0.8;
+        m.cloud[i] = CLOUD.CLEAR;
+        if (itcz > 0.45) m.cth[i] = Math.round(9000 + 6000 * Math.min(1, itcz));
+        else if (front < 4) m.cth[i] = Math.round(9000 - 1000 * front + 1500 * Math.sin(lon / 5));
+        else if (scattered) m.cth[i] = 2000;
+        if (m.cth[i] !== CTH_NONE) m.cloud[i] = CLOUD.CLOUD;
+      }
+    }
+    const png = await sharp(cloudTopHeightRgba(m), { raw: { width: size, height: size, channels: 4 } }).png().toBuffer();
+    await putProduct(storage.db, { collection: 'imagery', itemId: OVERLAY_ITEM, name: 'cloud-top-height.png', mediaType: 'image/png', data: png, etag: etagOf(png) });
+    const fp = footprint({ xmin: x0 - dx / 2, xmax: -x0 + dx / 2, ymin: -y0 - dx / 2, ymax: y0 + dx / 2 }, geos);
+    const now = new Date(Math.floor(Date.now() / 600_000) * 600_000).toISOString();
+    await upsertItem(storage.db, {
+      type: 'Feature',
+      stac_version: '1.0.0',
+      id: OVERLAY_ITEM,
+      collection: 'imagery',
+      geometry: fp.geometry,
+      bbox: fp.bbox,
+      properties: {
+        datetime: now,
+        platform: 'GOES-19',
+        'starweather:source': 'goes-east',
+        'proj:epsg': null,
+        'proj:wkt2': `PROJCRS["GOES-19 ABI fixed grid",BASEGEOGCRS["unknown",DATUM["unknown",ELLIPSOID["unknown",${a},${(a / (a - b)).toFixed(9)},LENGTHUNIT["metre",1]]],PRIMEM["Greenwich",0,ANGLEUNIT["degree",0.0174532925199433]]],CONVERSION["unknown",METHOD["Geostationary Satellite (Sweep X)"],PARAMETER["Longitude of natural origin",${lon0},ANGLEUNIT["degree",0.0174532925199433]],PARAMETER["Satellite Height",${hp},LENGTHUNIT["metre",1]],PARAMETER["False easting",0,LENGTHUNIT["metre",1]],PARAMETER["False northing",0,LENGTHUNIT["metre",1]]],CS[Cartesian,2],AXIS["(E)",east,ORDER[1],LENGTHUNIT["metre",1]],AXIS["(N)",north,ORDER[2],LENGTHUNIT["metre",1]]]`,
+        'proj:shape': [n, n],
+        'proj:transform': [dx * hp, 0, (x0 - dx / 2) * hp, 0, -dx * hp, (y0 + dx / 2) * hp],
+      },
+      links: [],
+      assets: {
+        data: { href: 'https://noaa-goes19.s3.amazonaws.com/ABI-L1b-RadF/test.nc', type: 'application/netcdf', roles: ['data'] },
+        'cloud-top-height': { href: `/products/imagery/${OVERLAY_ITEM}/cloud-top-height.png`, type: 'image/png', title: 'Cloud-top height (test pattern)', roles: ['visual'], 'proj:shape': [size, size] },
+      },
+    });
+  } finally {
+    await storage.close();
+  }
+}
 
 const harness = cliHarness('sw-ui-');
 let node: Spawned | undefined;
@@ -60,6 +143,7 @@ before(async () => {
   const load = harness.run(['catalog', 'load', file, '--format', '3le', '--group', 'active'], env);
   const loaded = await load.exited;
   assert.equal(loaded.code, 0, `catalog load failed: ${load.stdout()}\n${load.stderr()}`);
+  await seedOverlay(env);
 
   node = harness.run(['start'], env);
   base = `http://127.0.0.1:${port}`;
@@ -114,7 +198,7 @@ type Pos = { id: number; lon: number; lat: number; altKm: number; x: number; y: 
 // The callbacks given to page.evaluate/waitForFunction run in the page (playwright serializes them);
 // the Node tsconfig has no DOM types, so the little they touch is declared here (the dashboard's
 // test hooks are window.starweather, actors/gateway/ui/src/main.ts).
-declare const window: { starweather: { objects(): number; positions(): Pos[]; trackPoints(): number } };
+declare const window: { starweather: { objects(): number; positions(): Pos[]; trackPoints(): number; project(lon: number, lat: number): [number, number] } };
 declare const document: {
   querySelector(selector: string): { textContent: string | null; width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } } | null;
   querySelectorAll(selector: string): { length: number };
@@ -144,9 +228,23 @@ test('the page loads from / (redirected to /ui/) and shows the world map with th
     return { total: d.length / 4, land, ocean, dots, width: c.width, height: c.height };
   });
   assert.ok(px.width > 600 && px.height > 300, `canvas ${px.width}×${px.height}`);
-  assert.ok(px.land / px.total > 0.08, `land drawn: ${JSON.stringify(px)}`);
-  assert.ok(px.ocean / px.total > 0.3, `ocean drawn: ${JSON.stringify(px)}`);
+  assert.ok(px.land / px.total > 0.05, `land drawn: ${JSON.stringify(px)}`);
+  assert.ok(px.ocean / px.total > 0.2, `ocean drawn: ${JSON.stringify(px)}`);
   assert.ok(px.dots >= OBJECTS * 0.9, `objects drawn: ${JSON.stringify(px)}`);
+  // The processed scene's overlay, reprojected: the equatorial band shows over South America (inside the
+  // GOES-East disk), the map is untouched outside the disk (Africa east of 20°E is past the limb).
+  await page.waitForFunction((id) => (document.querySelector('#overlay-info')?.textContent ?? '').includes(id), OVERLAY_ITEM, { timeout: 20_000 });
+  const tint = await page.evaluate(() => {
+    const c = document.querySelector('#map')!;
+    const at = (lon: number, lat: number) => {
+      const [x, y] = window.starweather.project(lon, lat);
+      return Array.from(c.getContext('2d').getImageData(Math.round(x), Math.round(y), 1, 1).data);
+    };
+    return { band: at(-60, 4), outside: at(30, 4) };
+  });
+  // 65 % of the ramp's 12–15 km colours (yellow to orange) over the land colour (31, 58, 77): red high, blue low.
+  assert.ok(tint.band[0]! > 150 && tint.band[2]! < 90, `overlay over South America: ${tint.band}`);
+  assert.ok(tint.outside[0]! < 80, `no overlay past the limb: ${tint.outside}`);
   const onMap = (await positions()).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   assert.ok(onMap.length >= OBJECTS * 0.9, `${onMap.length} objects positioned`);
   await page.waitForSelector('#status.ok', { timeout: 5_000 });

@@ -104,6 +104,8 @@ declare global {
       select(id: number): void;
       /** Points of the selected object's ground track drawn on the map. */
       trackPoints(): number;
+      /** Canvas CSS-pixel position of a lon/lat on the map now. */
+      project(lon: number, lat: number): [number, number];
       stats(): { frames: number; bytes: number; lastTickMs: number | null };
     };
   }
@@ -113,5 +115,6 @@ window.starweather = {
   positions: () => map.screenObjects().map(({ id, lon, lat, altKm, x, y }) => ({ id, lon, lat, altKm, x, y })),
   select: (id) => select(id),
   trackPoints: () => map.track.reduce((n, line) => n + line.length, 0),
+  project: (lon, lat) => map.project(lon, lat),
   stats: () => ({ frames: live.framesReceived, bytes: live.bytesReceived, lastTickMs: store.lastTickMs }),
 };

@@ -126,6 +126,11 @@ export class TacticalMap {
     return [tx + k * lon * RAD, ty - k * lat * RAD];
   }
 
+  /** Canvas CSS-pixel position of lon/lat (degrees). */
+  project(lon: number, lat: number): [number, number] {
+    return this.xy(lon, lat);
+  }
+
   private lonLatAt(x: number, y: number): [number, number] {
     const k = this.projection.scale();
     const [tx, ty] = this.projection.translate();
