@@ -218,7 +218,7 @@ Napi::Value Convection(const Napi::CallbackInfo& info) {
   return Start(wk, info[0], info[1], info[6], info[7], info[8], info[9]);
 }
 
-// cyclones(bt f32, lat f32, lon f32, w, h, params f64[8]) → Float64Array of 13-number records
+// cyclones(bt f32, lat f32, lon f32, w, h, params f64[12]) → Float64Array of 13-number records
 Napi::Value Cyclones(const Napi::CallbackInfo& info) {
   const char* fn = "cyclones";
   needArgs(info, 6, fn);
@@ -227,7 +227,7 @@ Napi::Value Cyclones(const Napi::CallbackInfo& info) {
   auto bt = arrayArg<float>(info, 0, fn, "bt", napi_float32_array, "Float32Array", n);
   auto lat = arrayArg<float>(info, 1, fn, "lat", napi_float32_array, "Float32Array", n);
   auto lon = arrayArg<float>(info, 2, fn, "lon", napi_float32_array, "Float32Array", n);
-  auto params = arrayArg<double>(info, 5, fn, "params", napi_float64_array, "Float64Array", 8);
+  auto params = arrayArg<double>(info, 5, fn, "params", napi_float64_array, "Float64Array", 12);
   const float* b = bt.Data();
   const float* la = lat.Data();
   const float* lo = lon.Data();

@@ -357,7 +357,7 @@ double roundness(double n, double sr, double sc, double srr, double scc, double 
 
 void measureCyclones(const float* bt, const float* lat, const float* lon, int w, int h, const double* p, std::vector<double>& out) {
   const double shieldK = p[0], minArea = p[1], maxEyeR = p[2], eyeContrast = p[3], maxSym = p[4], minAbsLat = p[5],
-               maxAbsLat = p[6], minRound = p[7];
+               maxAbsLat = p[6], minRound = p[7], maxCdoCloud = p[8], maxEyeSym = p[9], maxCdoArea = p[10], minCdoArea = p[11];
   const Ctx x{bt, lat, lon, w, h};
   const size_t n = static_cast<size_t>(w) * h;
   std::vector<int32_t> labels(n, 0), queue(n);
@@ -481,7 +481,7 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
       if (!ringStats(x, cd.r, cd.c, s) || !(s.cwCloudTempK <= shieldK)) continue;
       if (cd.hole) {
         const double contrast = s.eyeTempK - s.cloudTempK;
-        if (contrast >= eyeContrast && contrast > bestContrast) {
+        if (contrast >= eyeContrast && s.symmetryK <= maxEyeSym && contrast > bestContrast) {
           bestContrast = contrast;
           found = true;
           bestEye = true;
@@ -489,7 +489,7 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
           bc = cd.c;
           bs = s;
         }
-      } else if (!found && s.symmetryK <= maxSym && shape >= minRound) {
+      } else if (!found && s.symmetryK <= maxSym && shape >= minRound && s.cloudTempK <= maxCdoCloud && area <= maxCdoArea && area >= minCdoArea) {
         found = true;
         bestEye = false;
         br = cd.r;

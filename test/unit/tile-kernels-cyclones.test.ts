@@ -140,3 +140,20 @@ test('two storms in one field give two fixes, each at its own eye', async () => 
   const xs = fixes.map((fx) => f.km(fx.row, fx.col)[0]).sort((a, b) => a - b);
   assert.ok(Math.abs((xs[0] as number) + 380) <= 6 && Math.abs((xs[1] as number) - 380) <= 6, JSON.stringify(xs));
 });
+
+test("helper A's synthetic full disk (1024², ~11 km pixels, hundreds of convective systems) with a planted cyclone: exactly that one is found", async () => {
+  const { generateScene } = await import('../../actors/tile/synthetic/scene.js');
+  for (const seed of [3, 4]) {
+    const s = generateScene({ seed, width: 1024, height: 1024, latLon: true, cyclone: { lat: 18, lon: -60, eyeRadiusKm: 30, eyeTempK: 285, cloudTopTempK: 195, radiusKm: 500 } });
+    const f: Field = { w: 1024, h: 1024, bt: s.btK, lat: s.lat as Float32Array, lon: s.lon as Float32Array, km: () => [0, 0] };
+    const fixes = await both(f);
+    assert.equal(fixes.length, 1, `seed ${seed}: ${JSON.stringify(fixes.map((x) => [x.scene, x.lat, x.lon]))}`);
+    const fix = fixes[0] as CycloneEstimate;
+    assert.equal(fix.scene, 'eye');
+    const dKm = Math.hypot((fix.lat - 18) * KM_PER_DEG, (fix.lon + 60) * KM_PER_DEG * Math.cos((18 * Math.PI) / 180));
+    assert.ok(dKm < 25, `seed ${seed}: fix ${dKm.toFixed(1)} km from the planted eye`);
+    // cloud ≈ 196.5 K (−76.7 °C, BD category 7), eye ≈ 285 K: 6.5 + 0.16·0.75 + 0.011·88.6 − 0.015·sym ≈ 7.58
+    assert.ok(fix.ci >= 7.0 && fix.ci <= 8.0, `seed ${seed}: CI ${fix.ci}`);
+    assert.ok(fix.vmaxKt >= 140, `seed ${seed}: vmax ${fix.vmaxKt}`);
+  }
+});

@@ -281,7 +281,7 @@ test('bad arguments are a StarWeatherError (SW_ERR_INVALID_ARGUMENT) from both i
   assert.throws(() => addon.qaFlags(f32, u8, null, 3, 3, 0, 3, 150, 350, 15), RangeError);
   assert.throws(() => (addon.qaFinish as unknown as () => void)(), TypeError);
   assert.throws(() => addon.convection(f32, null, 2, 2, 0, 3, new Float64Array(5), new Int32Array(32), u8, u8), RangeError);
-  assert.throws(() => addon.cyclones(f32, f32, f32, 2, 2, new Float64Array(7)), RangeError);
+  assert.throws(() => addon.cyclones(f32, f32, f32, 2, 2, new Float64Array(11)), RangeError);
   assert.throws(() => addon.cloudTop(f32, u8, Float64Array.of(0, 1000), Float64Array.of(288, 281.5), Float64Array.of(0.001, 0), 1, 0, f32, f32, 0, 4), RangeError);
 });
 

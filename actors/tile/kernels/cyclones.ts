@@ -17,10 +17,18 @@
  *    mean |difference| of opposite 15° sector means over 24–136 km; CDO
  *    size = area-equivalent diameter of BT ≤ −30 °C within 216 km.
  *    An eye scene needs a closed cold ring (cw ≤ shieldK) and an eye at
- *    least eyeContrastK warmer than the cloud (the best such hole wins);
- *    otherwise a CDO scene needs a closed cold ring, symmetry ≤
- *    maxSymmetryK and a round shield (roundness ≥ minRoundness: a frontal
- *    band is point-symmetric too, but long). Centres must lie at minAbsLat..maxAbsLat (no cyclones on
+ *    least eyeContrastK (35 K) warmer than the cloud, in a ring with
+ *    symmetry ≤ maxEyeSymmetryK (5 K) (the best such hole wins); otherwise
+ *    a CDO scene needs a closed cold ring, symmetry ≤ maxSymmetryK (5 K), a
+ *    cold annulus (≤ maxCdoCloudK, −50 °C), a shield of one storm's size
+ *    (minCdoShieldAreaKm2..maxCdoShieldAreaKm2, 100 000–500 000 km²) and a
+ *    round shield (second-moment roundness ≥ minRoundness, 0.8: a frontal band is
+ *    point-symmetric too, but long). Single-image detection cannot tell a
+ *    round mesoscale convective system from a CDO-only storm for sure; these
+ *    thresholds are conservative (weak eyes under 35 K of contrast and small
+ *    CDO-only storms go undetected) (on full-disk synthetic scenes with hundreds
+ *    of convective systems, only the planted cyclone passes), and a real
+ *    deployment would seed centres from best-track positions as ADT does. Centres must lie at minAbsLat..maxAbsLat (no cyclones on
  *    the equator or at high latitude). One fix per shield at most.
  * 2. fixesFromMeasurements: T-number/CI/vmax/MSLP with physics/dvorak.ts.
  *
@@ -40,6 +48,14 @@ export interface CycloneOptions {
   maxSymmetryK?: number;
   /** CDO scenes only: minimum √(λmin/λmax) of the cold shield's second moments (1 = round). */
   minRoundness?: number;
+  /** CDO scenes only: the cloud annulus must be at least this cold (default −50 °C). */
+  maxCdoCloudK?: number;
+  /** Eye scenes: the cloud ring's symmetry must be within this (default 5 K). */
+  maxEyeSymmetryK?: number;
+  /** CDO scenes: a cold shield larger than this is a cluster or monsoon trough, not one CDO (default 500 000 km²). */
+  maxCdoShieldAreaKm2?: number;
+  /** CDO scenes: the cold shield must be at least this large (default 100 000 km²: single convective anvils stay below). */
+  minCdoShieldAreaKm2?: number;
   minAbsLat?: number;
   maxAbsLat?: number;
   /** Force a basin; by default basinFor(lat, lon). */
@@ -72,11 +88,15 @@ export function cycloneParams(opts: CycloneOptions = {}): Float64Array {
     checkNumber(k, 'shieldK', opts.shieldK ?? 233.15, 150, 320),
     checkNumber(k, 'minShieldAreaKm2', opts.minShieldAreaKm2 ?? 20_000, 0),
     checkNumber(k, 'maxEyeRadiusKm', opts.maxEyeRadiusKm ?? 60, 0),
-    checkNumber(k, 'eyeContrastK', opts.eyeContrastK ?? 15, 0),
-    checkNumber(k, 'maxSymmetryK', opts.maxSymmetryK ?? 12, 0),
+    checkNumber(k, 'eyeContrastK', opts.eyeContrastK ?? 35, 0),
+    checkNumber(k, 'maxSymmetryK', opts.maxSymmetryK ?? 5, 0),
     checkNumber(k, 'minAbsLat', opts.minAbsLat ?? 3, 0, 90),
     checkNumber(k, 'maxAbsLat', opts.maxAbsLat ?? 45, 0, 90),
-    checkNumber(k, 'minRoundness', opts.minRoundness ?? 0.5, 0, 1),
+    checkNumber(k, 'minRoundness', opts.minRoundness ?? 0.8, 0, 1),
+    checkNumber(k, 'maxCdoCloudK', opts.maxCdoCloudK ?? 223.15, 150, 320),
+    checkNumber(k, 'maxEyeSymmetryK', opts.maxEyeSymmetryK ?? 5, 0),
+    checkNumber(k, 'maxCdoShieldAreaKm2', opts.maxCdoShieldAreaKm2 ?? 500_000, 0),
+    checkNumber(k, 'minCdoShieldAreaKm2', opts.minCdoShieldAreaKm2 ?? 100_000, 0),
   );
 }
 
@@ -241,7 +261,7 @@ function roundness(n: number, sr: number, sc: number, srr: number, scc: number, 
 /** Step 1 (pixel work): flat measurements, MEASUREMENT_STRIDE numbers per cyclone (see CycloneMeasurement). */
 export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Float32Array, w: number, h: number, p: Float64Array): Float64Array {
   const shieldK = p[0] as number, minArea = p[1] as number, maxEyeR = p[2] as number, eyeContrast = p[3] as number;
-  const maxSym = p[4] as number, minAbsLat = p[5] as number, maxAbsLat = p[6] as number, minRound = p[7] as number;
+  const maxSym = p[4] as number, minAbsLat = p[5] as number, maxAbsLat = p[6] as number, minRound = p[7] as number, maxCdoCloud = p[8] as number, maxEyeSym = p[9] as number, maxCdoArea = p[10] as number, minCdoArea = p[11] as number;
   const x: Ctx = { bt, lat, lon, w, h };
   const n = w * h;
   const labels = new Int32Array(n);
@@ -352,11 +372,11 @@ export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Fl
       if (s === null || !(s.cwCloudTempK <= shieldK)) continue;
       if (isHole) {
         const contrast = s.eyeTempK - s.cloudTempK;
-        if (contrast >= eyeContrast && contrast > bestContrast) {
+        if (contrast >= eyeContrast && s.symmetryK <= maxEyeSym && contrast > bestContrast) {
           bestContrast = contrast;
           best = { r, c, s, eye: true };
         }
-      } else if (best === null && s.symmetryK <= maxSym && round >= minRound) best = { r, c, s, eye: false };
+      } else if (best === null && s.symmetryK <= maxSym && round >= minRound && s.cloudTempK <= maxCdoCloud && area <= maxCdoArea && area >= minCdoArea) best = { r, c, s, eye: false };
     }
     if (best === null) continue;
     const la = lat[best.r * w + best.c] as number;
