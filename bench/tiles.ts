@@ -16,6 +16,7 @@
  * this is the compute a node does per scene.
  *
  *   npm run bench:tiles            BENCH_SIZE=2048 npm run bench:tiles (smaller)
+ *   STARWEATHER_TILE_MODEL=path    another cloud model than the shipped one
  *
  * The generated file is kept in the temp directory and reused by later
  * runs (generation is not timed). Figures only, no assertions. Targets
@@ -43,8 +44,8 @@ const TILE = Number(process.env.BENCH_TILE ?? 512);
 const HALO = Number(process.env.BENCH_HALO ?? 16);
 const SKIP_TS = process.env.BENCH_SKIP_TS === '1';
 
-type Stage = 'cut' | 'l1' | 'qa' | 'l2' | 'l3' | 'reduce';
-const STAGES: Stage[] = ['cut', 'l1', 'qa', 'l2', 'l3', 'reduce'];
+type Stage = 'cut' | 'geo' | 'l1' | 'qa' | 'l2' | 'l3' | 'reduce';
+const STAGES: Stage[] = ['cut', 'geo', 'l1', 'qa', 'l2', 'l3', 'reduce'];
 
 const s = (ms: number): string => (ms / 1000).toFixed(2).padStart(7) + ' s';
 const mpxs = (px: number, ms: number): string => (ms > 0 ? (px / 1e6 / (ms / 1000)).toFixed(1) : '∞').padStart(7) + ' Mpx/s';
@@ -62,7 +63,7 @@ async function sceneFile(): Promise<string> {
 
 async function runTiles(band: Awaited<ReturnType<typeof readScene>>, kernels: Kernels, segment: (bt: Float32Array, w: number, h: number, index: number) => Promise<Uint8Array>, reduce: number) {
   const tiles = tileGrid(band.width, band.height, TILE, HALO);
-  const sum: Record<Stage, number> = { cut: 0, l1: 0, qa: 0, l2: 0, l3: 0, reduce: 0 };
+  const sum: Record<Stage, number> = { cut: 0, geo: 0, l1: 0, qa: 0, l2: 0, l3: 0, reduce: 0 };
   const outs: TileOutput[] = [];
   const t0 = performance.now();
   for (const tile of tiles) {
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   const readMs = performance.now() - tRead;
 
   const native = kernelsNative();
-  const model = await CloudSegmenter.load({ tileSize: TILE });
+  const model = await CloudSegmenter.load({ tileSize: TILE, ...(process.env.STARWEATHER_TILE_MODEL ? { modelPath: process.env.STARWEATHER_TILE_MODEL } : {}) });
   const reduce = reduceFactor(band.width, band.height, TILE, 2048);
   const masks = new Map<number, Uint8Array>();
   const run = await runTiles(band, native, async (bt, w, h, index) => {

@@ -41,7 +41,7 @@ export interface TileStats {
   overshootLat: number | null;
   overshootLon: number | null;
   /** Milliseconds per stage, for the bench and logs. */
-  ms: { cut: number; l1: number; qa: number; l2: number; l3: number; reduce: number };
+  ms: { cut: number; geo: number; l1: number; qa: number; l2: number; l3: number; reduce: number };
 }
 
 export interface TileOutput {
@@ -66,6 +66,29 @@ function emptyQa(): QaCounts {
 }
 
 /** Run one tile of `scene`; `reduce` is the stored rasters' reduction factor. */
+/**
+ * Does the rectangle lie wholly on the earth disk? The disk seen from
+ * geostationary orbit is convex in scan-angle space (scan angles are linear
+ * in column and row), so a rectangle whose every edge pixel has a
+ * geolocation has one everywhere inside; only limb tiles need per-pixel
+ * coordinates.
+ */
+export function onDisk(geo: SceneBand['geo'], rect: PixelRect): boolean {
+  const { col0, row0, width, height } = rect;
+  const edges: PixelRect[] = [
+    { col0, row0, width, height: 1 },
+    { col0, row0: row0 + height - 1, width, height: 1 },
+    { col0, row0, width: 1, height },
+    { col0: col0 + width - 1, row0, width: 1, height },
+  ];
+  for (const e of edges) {
+    const { lat } = pixelLonLat(geo, e);
+    for (let i = 0; i < lat.length; i++) if (lat[i] !== lat[i]) return false;
+  }
+  return true;
+}
+
+/** Run one tile of `scene`; `reduce` is the stored rasters' reduction factor. */
 export async function processTile(scene: SceneBand, tile: TileSpec, reduce: number, deps: TileDeps): Promise<TileOutput> {
   const { halo, core } = tile;
   if (core.col0 + core.width > scene.width || core.row0 + core.height > scene.height) {
@@ -73,7 +96,7 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
   }
   const w = halo.width;
   const h = halo.height;
-  const t = { cut: 0, l1: 0, qa: 0, l2: 0, l3: 0, reduce: 0 };
+  const t = { cut: 0, geo: 0, l1: 0, qa: 0, l2: 0, l3: 0, reduce: 0 };
   let t0 = performance.now();
   const lap = (k: keyof typeof t): void => {
     const now = performance.now();
@@ -84,16 +107,19 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
 
   const counts = cutRect(scene.counts, scene.width, halo, (n) => new Uint16Array(n));
   const dqf = scene.dqf ? cutRect(scene.dqf, scene.width, halo, (n) => new Uint8Array(n)) : null;
-  const { lat, lon } = pixelLonLat(scene.geo, halo);
   lap('cut');
+  // Per-pixel coordinates only on the limb, where they decide which pixels are space.
+  const space = onDisk(scene.geo, halo) ? null : pixelLonLat(scene.geo, halo).lat;
+  lap('geo');
 
   // L1: counts → K (or reflectance) with the file's own coefficients; fill/DQF pixels masked.
   const { values, qa } = await deps.kernels.calibrate(counts, dqf, scene.calibration);
-  // Off the disk: no geolocation, no value.
-  for (let i = 0; i < values.length; i++) {
-    if (lat[i] !== lat[i]) {
-      qa[i] = qa[i]! | QA.SPACE;
-      values[i] = NaN;
+  if (space) {
+    for (let i = 0; i < values.length; i++) {
+      if (space[i] !== space[i]) {
+        qa[i] = qa[i]! | QA.SPACE;
+        values[i] = NaN;
+      }
     }
   }
   lap('l1');
@@ -110,8 +136,7 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
     // L2: the UNet cloud mask (NaN → NODATA).
     cloud = await deps.segment(values, w, h);
     lap('l2');
-    // L3: cloud-top temperature and height by inverting the profile; deep convection and overshooting tops.
-    // The US Standard Atmosphere 1976 profile (the kernels' default).
+    // L3: cloud-top temperature and height by inverting the profile (the US Standard Atmosphere 1976, the kernels' default); deep convection and overshooting tops.
     const top = await deps.kernels.cloudTop(values, cloud);
     cth = top.cthM;
     const conv = await deps.kernels.convection(values, cloud, w, h);
@@ -125,62 +150,101 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
     lap('l3');
   }
 
-  const stats = coreStats(tile, values, qa, cloud, cth, deep, overshoot, lat, lon, scene.kind === 'ir');
-  const reduced = reduceCore(tile, reduce, values, cloud, cth, scene.kind === 'ir');
+  const out = summarise(scene, tile, reduce, values, qa, cloud, cth, deep, overshoot, scene.kind === 'ir');
   lap('reduce');
-  stats.ms = t;
-  return { stats, ...reduced };
+  out.stats.ms = t;
+  return out;
 }
 
-function coreStats(
-  tile: TileSpec, values: Float32Array, qa: Uint8Array, cloud: Uint8Array, cth: Float32Array | null, deep: Uint8Array | null,
-  overshoot: Uint8Array | null, lat: Float32Array, lon: Float32Array, ir: boolean,
-): TileStats {
+/**
+ * One pass over the core, block by block: the tile's statistics and its
+ * rasters reduced by `f` — BT the mean of the valid pixels, CTH the mean
+ * over the cloudy pixels that have one, the mask the majority of the valid
+ * pixels (cloud wins a tie: a product should not hide a small storm).
+ */
+function summarise(
+  scene: SceneBand, tile: TileSpec, f: number, values: Float32Array, qa: Uint8Array, cloud: Uint8Array, cth: Float32Array | null,
+  deep: Uint8Array | null, overshoot: Uint8Array | null, ir: boolean,
+): TileOutput {
   const { core, halo } = tile;
   const q = emptyQa();
   const hist = new Array<number>(CTH_BINS).fill(0);
   let valid = 0, cloudy = 0, cthCount = 0, cthSum = 0, cthMax = -Infinity, btMin = Infinity, btMinAt = -1;
-  let deepN = 0, ovN = 0, ovLat = 0, ovLon = 0;
+  let deepN = 0, ovN = 0, ovRow = 0, ovCol = 0;
+  const CLOUDY = CLOUD.CLOUD;
+  const width = Math.ceil(core.width / f);
+  const height = Math.ceil(core.height / f);
+  const btOut = new Uint16Array(width * height);
+  const cthOut = new Uint16Array(width * height).fill(CTH_NONE);
+  const mask = new Uint8Array(width * height).fill(CLOUD.NODATA);
+  const scale = ir ? BT_SCALE : 10_000;
   const dc = core.col0 - halo.col0;
   const dr = core.row0 - halo.row0;
-  for (let r = 0; r < core.height; r++) {
-    const base = (r + dr) * halo.width + dc;
-    for (let c = 0; c < core.width; c++) {
-      const i = base + c;
-      const f = qa[i]!;
-      q.total++;
-      if (f & QA.SPACE) q.space++;
-      if (f & QA.FILL) q.fill++;
-      if (f & QA.DQF) q.dqf++;
-      if (f & QA.RANGE) q.range++;
-      if (f & QA.ISOLATED) q.isolated++;
-      const v = values[i]!;
-      if (v !== v) continue;
-      valid++;
-      if (ir && v < btMin) {
-        btMin = v;
-        btMinAt = i;
-      }
-      if (cloud[i] === CLOUD.CLOUD) {
-        cloudy++;
-        const z = cth ? cth[i]! : NaN;
-        if (z === z) {
-          cthCount++;
-          cthSum += z;
+  const hw = halo.width;
+  for (let ry = 0; ry < height; ry++) {
+    const r1 = Math.min(core.height, (ry + 1) * f);
+    for (let rx = 0; rx < width; rx++) {
+      let nv = 0, sv = 0, nc = 0, nz = 0, sz = 0;
+      const c1 = Math.min(core.width, (rx + 1) * f);
+      for (let r = ry * f; r < r1; r++) {
+        const base = (r + dr) * hw + dc;
+        for (let c = rx * f; c < c1; c++) {
+          const i = base + c;
+          const flags = qa[i]!;
+          if (flags !== 0) {
+            if (flags & QA.SPACE) q.space++;
+            if (flags & QA.FILL) q.fill++;
+            if (flags & QA.DQF) q.dqf++;
+            if (flags & QA.RANGE) q.range++;
+            if (flags & QA.ISOLATED) q.isolated++;
+          }
+          const v = values[i]!;
+          if (v !== v) continue;
+          nv++;
+          sv += v;
+          if (v < btMin) {
+            btMin = v;
+            btMinAt = i;
+          }
+          if (deep !== null && deep[i] !== 0) deepN++;
+          if (overshoot !== null && overshoot[i] !== 0) {
+            ovN++;
+            ovRow += r;
+            ovCol += c;
+          }
+          if (cloud[i] !== CLOUDY) continue;
+          nc++;
+          const z = cth !== null ? cth[i]! : NaN;
+          if (z !== z) continue;
+          nz++;
+          sz += z;
           if (z > cthMax) cthMax = z;
           hist[Math.min(CTH_BINS - 1, Math.max(0, Math.floor(z / CTH_BIN_M)))]!++;
         }
       }
-      if (deep && deep[i]) deepN++;
-      if (overshoot && overshoot[i]) {
-        ovN++;
-        ovLat += lat[i]!;
-        ovLon += lon[i]!;
-      }
+      if (nv === 0) continue;
+      const o = ry * width + rx;
+      valid += nv;
+      cloudy += nc;
+      cthCount += nz;
+      cthSum += sz;
+      // Reflectance is stored ×10 000 in the same 16 bits (0..1.2 → 0..12 000).
+      btOut[o] = Math.max(1, Math.min(65535, Math.round((sv / nv) * scale)));
+      if (ir) mask[o] = nc * 2 >= nv ? CLOUD.CLOUD : CLOUD.CLEAR;
+      if (nz > 0) cthOut[o] = Math.max(0, Math.min(65534, Math.round(sz / nz)));
     }
   }
+  q.total = core.width * core.height;
   q.valid = valid;
-  return {
+  // Positions of the coldest pixel and of the overshooting tops' centroid, from their scene pixel.
+  const where = (row: number, col: number): [number, number] => {
+    const { lat, lon } = pixelLonLat(scene.geo, { col0: Math.round(col), row0: Math.round(row), width: 1, height: 1 });
+    return [lat[0]!, lon[0]!];
+  };
+  const coldest = ir && btMinAt >= 0 ? where(halo.row0 + Math.floor(btMinAt / hw), halo.col0 + (btMinAt % hw)) : null;
+  const ovAt = ovN > 0 ? where(core.row0 + ovRow / ovN, core.col0 + ovCol / ovN) : null;
+  const num = (v: number | undefined): number | null => (v === undefined || v !== v ? null : v);
+  const stats: TileStats = {
     index: tile.index,
     core,
     qa: q,
@@ -190,61 +254,14 @@ function coreStats(
     cthSumM: cthSum,
     cthMaxM: cthCount > 0 ? cthMax : null,
     cthHist: hist,
-    btMinK: btMinAt >= 0 ? btMin : null,
-    btMinLat: btMinAt >= 0 ? lat[btMinAt]! : null,
-    btMinLon: btMinAt >= 0 ? lon[btMinAt]! : null,
+    btMinK: ir && btMinAt >= 0 ? btMin : null,
+    btMinLat: num(coldest?.[0]),
+    btMinLon: num(coldest?.[1]),
     deepConvection: deepN,
     overshootingTops: ovN,
-    overshootLat: ovN > 0 ? ovLat / ovN : null,
-    overshootLon: ovN > 0 ? ovLon / ovN : null,
-    ms: { cut: 0, l1: 0, qa: 0, l2: 0, l3: 0, reduce: 0 },
+    overshootLat: num(ovAt?.[0]),
+    overshootLon: num(ovAt?.[1]),
+    ms: { cut: 0, geo: 0, l1: 0, qa: 0, l2: 0, l3: 0, reduce: 0 },
   };
-}
-
-/**
- * Box-average the core by `f`: BT is the mean of the valid pixels, CTH the
- * mean over the cloudy pixels that have one, the mask the majority of the
- * valid pixels (cloud wins a tie: a product should not hide a small storm).
- */
-function reduceCore(tile: TileSpec, f: number, values: Float32Array, cloud: Uint8Array, cth: Float32Array | null, ir: boolean): Omit<TileOutput, 'stats'> {
-  const { core, halo } = tile;
-  const width = Math.ceil(core.width / f);
-  const height = Math.ceil(core.height / f);
-  const bt = new Uint16Array(width * height);
-  const cthOut = new Uint16Array(width * height).fill(CTH_NONE);
-  const mask = new Uint8Array(width * height).fill(CLOUD.NODATA);
-  const dc = core.col0 - halo.col0;
-  const dr = core.row0 - halo.row0;
-  for (let ry = 0; ry < height; ry++) {
-    for (let rx = 0; rx < width; rx++) {
-      let nv = 0, sv = 0, nc = 0, nz = 0, sz = 0;
-      const r1 = Math.min(core.height, (ry + 1) * f);
-      const c1 = Math.min(core.width, (rx + 1) * f);
-      for (let r = ry * f; r < r1; r++) {
-        const base = (r + dr) * halo.width + dc;
-        for (let c = rx * f; c < c1; c++) {
-          const i = base + c;
-          const v = values[i]!;
-          if (v !== v) continue;
-          nv++;
-          sv += v;
-          if (cloud[i] === CLOUD.CLOUD) {
-            nc++;
-            const z = cth ? cth[i]! : NaN;
-            if (z === z) {
-              nz++;
-              sz += z;
-            }
-          }
-        }
-      }
-      const o = ry * width + rx;
-      if (nv === 0) continue;
-      // Reflectance is stored ×10 000 in the same 16 bits (0..1.2 → 0..12 000).
-      bt[o] = Math.max(1, Math.min(65535, Math.round((sv / nv) * (ir ? BT_SCALE : 10_000))));
-      if (ir) mask[o] = nc * 2 >= nv ? CLOUD.CLOUD : CLOUD.CLEAR;
-      if (nz > 0) cthOut[o] = Math.max(0, Math.min(65534, Math.round(sz / nz)));
-    }
-  }
-  return { bt, cth: cthOut, cloud: mask, width, height };
+  return { stats, bt: btOut, cth: cthOut, cloud: mask, width, height };
 }
