@@ -20,7 +20,7 @@ import { migrate } from '../../actors/storage/migrate.js';
 import { openPg } from '../../actors/storage/pg.js';
 import { upsertCollection, upsertItem } from '../../actors/storage/stac.js';
 import { createTask, getTask, type TaskRecord } from '../../actors/storage/tasks.js';
-import { generateScene, ABI_PARAMS, type SceneOptions, type SyntheticScene } from '../../actors/tile/synthetic/scene.js';
+import { generateScene, type SceneOptions, type SyntheticScene } from '../../actors/tile/synthetic/scene.js';
 import { abiSceneSpec, writeAbiFile } from '../../actors/tile/synthetic/write-abi.js';
 import { IMAGERY_SCENE_KIND, ImagerySceneTaskMessage, imagerySceneTaskId } from '../../protocol/messages/imagery.js';
 import type { Names } from '../../protocol/names.js';
@@ -30,42 +30,22 @@ import { deleteNamespace } from '../integration/nats-fixtures.js';
 import { dropSchema, PG_URL, randomSchema } from './storage-backends.js';
 
 const CHILD = fileURLToPath(new URL('./tile-host-child.js', import.meta.url));
-const DEG = Math.PI / 180;
-
-/**
- * Fixed-grid scan angles (rad, north-up) of a lon/lat for the GOES sweep-x
- * geometry (GOES-R PUG vol. 3, 5.1.2.8.2), to centre a test scene on a storm.
- */
-export function abiScanAngles(latDeg: number, lonDeg: number, lon0Deg: number): { x: number; y: number } {
-  const { h, req, rpol } = ABI_PARAMS;
-  const e2 = 1 - (rpol * rpol) / (req * req);
-  const phic = Math.atan(((rpol * rpol) / (req * req)) * Math.tan(latDeg * DEG));
-  const rc = rpol / Math.sqrt(1 - e2 * Math.cos(phic) ** 2);
-  const dl = (lonDeg - lon0Deg) * DEG;
-  const sx = h - rc * Math.cos(phic) * Math.cos(dl);
-  const sy = -rc * Math.cos(phic) * Math.sin(dl);
-  const sz = rc * Math.sin(phic);
-  return { x: Math.asin(-sy / Math.sqrt(sx * sx + sy * sy + sz * sz)), y: Math.atan(sz / sx) };
-}
-
 /**
  * A storm scene at native 2 km pixels: a tropical cyclone with a clear eye
  * and deep convection around it, centred in the image, so every product,
  * metric and warning has something to show.
  */
 export function stormScene(size: number, seed = 7, time = new Date()): SyntheticScene {
-  const lon0 = -75.2;
   const lat = 18, lon = -60;
-  const c = abiScanAngles(lat, lon, lon0);
   const opts: SceneOptions = {
     seed,
     width: size,
     height: size,
     instrument: 'abi',
-    lon0,
+    lon0: -75.2,
     stepRad: 56e-6,
-    centerX: c.x,
-    centerY: c.y,
+    centerLat: lat,
+    centerLon: lon,
     time: new Date(Math.floor(time.getTime() / 1000) * 1000),
     cyclone: { lat, lon, eyeRadiusKm: 18, eyeTempK: 285, cloudTopTempK: 192, radiusKm: 450 },
   };
