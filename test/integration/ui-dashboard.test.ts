@@ -26,6 +26,7 @@ import { loadConfig } from '../../config/load.js';
 import { ensureDefaultCollections } from '../../actors/gateway/stac/collections.js';
 import { footprint, scanToLonLat, type GeosParams } from '../../actors/ingest/imagery-geo.js';
 import { etagOf, openStorage } from '../../actors/storage/index.js';
+import { raiseAlert } from '../../actors/storage/alerts.js';
 import { upsertItem } from '../../actors/storage/stac.js';
 import { putProduct } from '../../actors/storage/tile-results.js';
 import { cloudTopHeightRgba } from '../../actors/tile/pipeline/render.js';
@@ -114,6 +115,9 @@ async function seedOverlay(env: Record<string, string | undefined>): Promise<voi
         'cloud-top-height': { href: `/products/imagery/${OVERLAY_ITEM}/cloud-top-height.png`, type: 'image/png', title: 'Cloud-top height (test pattern)', roles: ['visual'], 'proj:shape': [size, size] },
       },
     });
+    // Two alerts for the alerts panel: a storm warning and an object's QA notice.
+    await raiseAlert(storage.db, { id: 'test-storm-1', kind: 'storm.warning', severity: 'warning', noradId: null, message: 'Deep convection, overshooting tops (test alert)', payload: {}, raisedAt: new Date(Date.now() - 120_000) });
+    await raiseAlert(storage.db, { id: 'test-qa-25544', kind: 'tracker.qa', severity: 'info', noradId: ISS, message: 'ISS (ZARYA): element set older than 30 days (test alert)', payload: {}, raisedAt: new Date(Date.now() - 60_000) });
   } finally {
     await storage.close();
   }
@@ -192,7 +196,8 @@ after(async () => {
 });
 
 /** For failure messages: whether the node is still up, and the end of its log. */
-const nodeState = (): string => (node ? `node ${node.proc.exitCode === null ? 'running' : `exited ${node.proc.exitCode}`}; stderr tail: ${node.stderr().slice(-1500)}` : 'no node');
+const nodeState = (): string =>
+  node ? `node ${node.proc.exitCode === null && node.proc.signalCode === null ? 'running' : `exited ${node.proc.exitCode ?? node.proc.signalCode}`}; stderr tail: ${node.stderr().slice(-1500)}` : 'no node';
 
 type Pos = { id: number; lon: number; lat: number; altKm: number; x: number; y: number };
 // The callbacks given to page.evaluate/waitForFunction run in the page (playwright serializes them);
@@ -303,8 +308,12 @@ test('selecting an object (search, or a click on the map) shows its elements, QA
   await page.waitForFunction(() => !/Computing/.test(document.querySelector('[data-testid=passes]')?.textContent ?? 'Computing'), undefined, { timeout: 15_000 });
   assert.match((await page.locator('[data-testid=passes]').textContent()) ?? '', /Rise \(UTC\)|No pass above 10°/);
   await page.waitForFunction(() => window.starweather.trackPoints() > 100, undefined, { timeout: 10_000 });
-  // The alerts panel loaded GET /alerts (no alert was raised on this fresh node).
-  assert.equal(await page.locator('#alerts').textContent(), 'No alerts.');
+  // The alerts panel: both stored alerts, newest first; the badge counts the open warning (not the info).
+  const alerts = await page.locator('#alerts li.alert').allTextContents();
+  assert.equal(alerts.length, 2, JSON.stringify(alerts));
+  assert.match(alerts[0]!, /tracker\.qa.*ISS \(ZARYA\)/);
+  assert.match(alerts[1]!, /warning.*storm\.warning.*Deep convection/);
+  assert.equal(await page.locator('#alert-count').textContent(), '1');
   await page.waitForTimeout(300);
   await page.screenshot({ path: SCREENSHOT });
 
@@ -317,10 +326,13 @@ test('selecting an object (search, or a click on the map) shows its elements, QA
   await page.mouse.click(box.x + lonely.x, box.y + lonely.y);
   await page.waitForFunction((name) => document.querySelector('[data-testid=sat-name]')?.textContent === name, expected, { timeout: 10_000 });
   assert.match((await details.textContent()) ?? '', new RegExp(`NORAD ${lonely.id}`));
+  // An alert about an object selects it.
+  await page.locator('#alerts li.alert.clickable').first().click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=sat-name]')?.textContent === 'ISS (ZARYA)', undefined, { timeout: 10_000 });
 });
 
 test('mission control lists the running node with its roles, hosts and ingest status', { skip, timeout: 30_000 }, async () => {
-  const health = (await (await fetch(`${base}/health`)).json()) as { nodeId: string; roles: string[]; hosts: unknown[] };
+  const health = (await (await fetch(`${base}/health`).catch((err) => assert.fail(`${err} (${nodeState()})`))).json()) as { nodeId: string; roles: string[]; hosts: unknown[] };
   await page.click('nav a[href="#mission"]');
   const nodeEl = page.locator(`[data-testid=node][data-node-id="${health.nodeId}"]`);
   await nodeEl.waitFor({ timeout: 15_000 });
