@@ -22,6 +22,7 @@ import { upsertCollection, upsertItem } from '../../actors/storage/stac.js';
 import { createTask, getTask, type TaskRecord } from '../../actors/storage/tasks.js';
 import { generateScene, type SceneOptions, type SyntheticScene } from '../../actors/tile/synthetic/scene.js';
 import { abiSceneSpec, writeAbiFile } from '../../actors/tile/synthetic/write-abi.js';
+import { writeAhiScene } from '../../actors/tile/synthetic/write-ahi.js';
 import { IMAGERY_SCENE_KIND, ImagerySceneTaskMessage, imagerySceneTaskId } from '../../protocol/messages/imagery.js';
 import type { Names } from '../../protocol/names.js';
 import type { Transport } from '../../protocol/transport.js';
@@ -52,14 +53,37 @@ export function stormScene(size: number, seed = 7, time = new Date()): Synthetic
   return generateScene(opts);
 }
 
+/** The same storm seen by Himawari-9 (AHI geometry, sweep y), `height` a multiple of the 10 HSD segments. */
+export function ahiStormScene(width: number, height: number, seed = 9, time = new Date()): SyntheticScene {
+  return generateScene({
+    seed,
+    width,
+    height,
+    instrument: 'ahi',
+    stepRad: 56e-6,
+    centerLat: 16,
+    centerLon: 135,
+    time: new Date(Math.floor(time.getTime() / 600_000) * 600_000),
+    cyclone: { lat: 16, lon: 135, eyeRadiusKm: 18, eyeTempK: 285, cloudTopTempK: 192, radiusKm: 450 },
+  });
+}
+
+/** Write the scene's 10 bzip2 HSD segments into `dir`; returns their paths in segment order. */
+export async function writeAhiSegmentsTo(dir: string, scene: SyntheticScene): Promise<string[]> {
+  return writeAhiScene(dir, scene);
+}
+
 export async function writeSceneFile(dir: string, name: string, scene: SyntheticScene): Promise<string> {
   const path = join(dir, name);
   await writeAbiFile(path, abiSceneSpec(scene));
   return path;
 }
 
-/** A minimal STAC item for a scene file: the pipeline reads its `data` asset. */
-export function sceneItem(id: string, href: string, time: Date): Record<string, unknown> & { id: string } {
+/** A minimal STAC item for a scene file (or HSD segments): the pipeline reads its `data` asset(s). */
+export function sceneItem(id: string, href: string | string[], time: Date): Record<string, unknown> & { id: string } {
+  const assets = Array.isArray(href)
+    ? Object.fromEntries(href.map((h, i) => [`segment-${String(i + 1).padStart(2, '0')}`, { href: h, type: 'application/octet-stream', roles: ['data'] }]))
+    : { data: { href, type: 'application/netcdf', roles: ['data'] } };
   return {
     type: 'Feature',
     stac_version: '1.0.0',
@@ -69,7 +93,7 @@ export function sceneItem(id: string, href: string, time: Date): Record<string, 
     bbox: [-70, 5, -50, 30],
     properties: { datetime: time.toISOString(), platform: 'goes-19', instruments: ['abi'] },
     links: [{ rel: 'collection', href: '/collections/imagery', type: 'application/json' }],
-    assets: { data: { href, type: 'application/netcdf', roles: ['data'] } },
+    assets,
   };
 }
 
