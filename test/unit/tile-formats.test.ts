@@ -230,6 +230,18 @@ test('AHI: corrupt, truncated and inconsistent segments are refused with the rea
   await rejects(readScene([ahi.files[0]!, later[1]!]), /inconsistent HSD segments: .*observation FLDK\/1810 vs FLDK\/1800/);
 });
 
+test('AHI: a large segment decompresses into the size its header gives, no more and no less', async () => {
+  // 400 × 100 counts: past the 64 KiB header prefix, so the bounded path is taken.
+  const spec = { ...ahi.spec, width: 400, height: 100, segments: 1, counts: new Uint16Array(40000).map((_, i) => i % 4000), compress: false };
+  const [plain] = writeAhiSegments(spec);
+  const good = await readScene([{ name: 'big.DAT.bz2', bytes: Bzip2.compressFile(plain!.bytes) }]);
+  assert.deepEqual(good.counts, spec.counts);
+  const longer = new Uint8Array(plain!.bytes.length + 1000);
+  longer.set(plain!.bytes);
+  await rejects(readScene([{ name: 'long.DAT.bz2', bytes: Bzip2.compressFile(longer) }]), /^long\.DAT\.bz2: bzip2 stream decompresses to more than the 8\d{4} bytes its HSD header gives/);
+  await rejects(readScene([{ name: 'short.DAT.bz2', bytes: Bzip2.compressFile(plain!.bytes.subarray(0, 70000)) }]), /^short\.DAT\.bz2: truncated HSD segment: 70000 bytes/);
+});
+
 test('readScene: wrong formats, mixtures and nothing at all are refused', async () => {
   await rejects(readScene([]), /no scene files given/);
   await rejects(readScene([{ name: 'x.png', bytes: Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]) }]), /^x\.png: wrong format: neither .* \(it starts with 89 50 4e 47 0d 0a 1a 0a\)/);

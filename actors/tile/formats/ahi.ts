@@ -16,16 +16,18 @@
  */
 import { endianness } from 'node:os';
 import { createRequire } from 'node:module';
-import { ImageryFormatError, readAhiHeader, type AhiHeader } from '../../ingest/imagery-header.js';
+import { HeaderIncompleteError, ImageryFormatError, readAhiHeader, type AhiHeader } from '../../ingest/imagery-header.js';
 import { errorMessage } from '../../../protocol/errors.js';
 import { ahiSceneGeo } from './geo.js';
 import type { Calibration, SceneBand } from '../types.js';
 
 const require = createRequire(import.meta.url);
-const { Bzip2 } = require('compressjs') as { Bzip2: { decompressFile(input: Uint8Array): Uint8Array | number[] } };
+const { Bzip2 } = require('compressjs') as { Bzip2: { decompressFile(input: Uint8Array, output: { writeByte(b: number): void }): unknown } };
 
 /** Offset of block 5 from the file start: blocks 1–4 have fixed lengths (282 + 50 + 127 + 139), checked by readAhiHeader. */
 const BLOCK5 = 598;
+/** Largest segment accepted, header included: a 0.5 km band-3 segment is 22000 × 2200 × 2 B ≈ 97 MB. */
+export const MAX_SEGMENT_BYTES = 256 * 1024 * 1024;
 
 export function isBzip2(b: Uint8Array): boolean {
   return b.byteLength >= 4 && b[0] === 0x42 && b[1] === 0x5a && b[2] === 0x68 && b[3]! >= 0x31 && b[3]! <= 0x39;
@@ -36,17 +38,58 @@ export function isHsd(b: Uint8Array): boolean {
   return b.byteLength >= 3 && b[0] === 1 && b[1] === 282 % 256 && b[2] === 282 >> 8;
 }
 
-/** The whole decompressed segment; a damaged or cut stream is refused with compressjs's reason. */
-export function bunzipWhole(input: Uint8Array, what: string): Uint8Array {
+const FULL = Symbol('output full');
+
+/**
+ * Decompress into a buffer of at most `limit` bytes. Returns the bytes and
+ * whether the stream had more (`more`: decoding stopped at the limit). A
+ * damaged or cut stream is refused with compressjs's reason.
+ */
+function bunzipInto(input: Uint8Array, limit: number, what: string): { bytes: Uint8Array; more: boolean } {
+  const out = new Uint8Array(limit);
+  let n = 0;
   try {
-    const out = Bzip2.decompressFile(input);
-    return out instanceof Uint8Array ? out : Uint8Array.from(out);
+    Bzip2.decompressFile(input, {
+      writeByte(b: number): void {
+        if (n >= limit) throw FULL;
+        out[n++] = b;
+      },
+    });
   } catch (err) {
+    if (err === FULL) return { bytes: out, more: true };
     const msg = errorMessage(err);
     // compressjs reports a stream that ends early as an out-of-range read, not by name.
     const cut = /end of|eof|range|undefined|past/i.test(msg) && !/crc/i.test(msg);
     throw new ImageryFormatError(`${what}: bzip2 stream is ${cut ? 'truncated or corrupt' : 'corrupt'} (${msg.slice(0, 160)})`, { cause: err });
   }
+  return { bytes: out.subarray(0, n), more: false };
+}
+
+/**
+ * The whole decompressed segment, decoded into a buffer of the size its own
+ * header gives (read from the first 64 KiB): memory stays bounded whatever
+ * the stream would expand to, and a stream longer than its header says is
+ * refused rather than trusted.
+ */
+export function bunzipSegment(input: Uint8Array, what: string): Uint8Array {
+  let head = bunzipInto(input, 65536, what);
+  if (!head.more) return head.bytes;
+  let header: AhiHeader;
+  for (;;) {
+    try {
+      header = readAhiHeader(head.bytes, false);
+      break;
+    } catch (err) {
+      if (!(err instanceof HeaderIncompleteError) || head.bytes.byteLength >= 4 << 20) throw new ImageryFormatError(`${what}: ${errorMessage(err)}`, { cause: err });
+      head = bunzipInto(input, head.bytes.byteLength * 4, what);
+      if (!head.more) return head.bytes;
+    }
+  }
+  const expected = header.totalHeaderLength + header.columns * header.lines * 2;
+  if (expected > MAX_SEGMENT_BYTES) throw new ImageryFormatError(`${what}: HSD segment of ${header.columns}×${header.lines} counts is larger than ${MAX_SEGMENT_BYTES} bytes`);
+  const whole = bunzipInto(input, expected, what);
+  if (whole.more) throw new ImageryFormatError(`${what}: bzip2 stream decompresses to more than the ${expected} bytes its HSD header gives`);
+  return whole.bytes;
 }
 
 interface Segment {
@@ -89,7 +132,7 @@ function calibrationOf(raw: Uint8Array, h: AhiHeader, name: string): Calibration
 
 function parseSegment(name: string, bytes: Uint8Array): Segment {
   let raw: Uint8Array;
-  if (isBzip2(bytes)) raw = bunzipWhole(bytes, name);
+  if (isBzip2(bytes)) raw = bunzipSegment(bytes, name);
   else if (isHsd(bytes)) raw = bytes;
   else throw new ImageryFormatError(`${name}: not a Himawari HSD segment (neither bzip2 nor an HSD block 1)`);
   let header: AhiHeader;
