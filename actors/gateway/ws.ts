@@ -15,6 +15,7 @@
  * closed connection's subscription is parked for `resume` (ws-sessions.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -103,6 +104,56 @@ function tokenOf(req: FastifyRequest): string | null {
   if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim();
   const q = (req.query as Record<string, unknown> | undefined)?.token;
   return typeof q === 'string' ? q : null;
+}
+
+/**
+ * One unmasked server message as a websocket frame (RFC 6455 §5.2: FIN,
+ * opcode 1 text / 2 binary, then a 7-bit, 16-bit or 64-bit length; servers
+ * never mask). A server frame is the same bytes for every client, so a frame
+ * shared by a subscription class is framed once, not per client (`framed`).
+ */
+export function wsFrame(payload: Uint8Array, binary: boolean): Buffer {
+  const n = payload.byteLength;
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(head + n);
+  out[0] = 0x80 | (binary ? 0x2 : 0x1);
+  if (n < 126) out[1] = n;
+  else if (n < 65_536) {
+    out[1] = 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 127;
+    out.writeBigUInt64BE(BigInt(n), 2);
+  }
+  out.set(payload, head);
+  return out;
+}
+
+const framedCache = new WeakMap<Uint8Array, Buffer>();
+function framed(payload: Uint8Array, binary: boolean): Buffer {
+  let f = framedCache.get(payload);
+  if (!f) {
+    f = wsFrame(payload, binary);
+    framedCache.set(payload, f);
+  }
+  return f;
+}
+
+/**
+ * The outbox's writer for one connection. With 10,000 clients at 1 Hz the
+ * per-client cost of ws's send (options, a header buffer, cork + two writes
+ * per message) dominates a tick, so frames are framed once per shared
+ * payload and written to the connection's TCP socket in one write. That
+ * socket is ws's `_socket` (not public API): safe here because ws writes
+ * whole frames synchronously when permessage-deflate is off (app.ts turns it
+ * off), so its own frames (pings, close) and ours never interleave within a
+ * frame; ws's bufferedAmount counts these writes too. Without it (another ws
+ * version), messages go through ws's send.
+ */
+function writerFor(socket: WebSocket): (data: Uint8Array, binary: boolean, done: (err?: Error) => void) => void {
+  const raw = (socket as unknown as { _socket?: Socket })._socket;
+  if (raw && typeof raw.write === 'function') return (data, binary, done) => void raw.write(framed(data, binary), (err) => done(err ?? undefined));
+  return (data, binary, done) => socket.send(data, { binary }, done);
 }
 
 /** Token bucket: `rate` per second, `burst` at most. */
@@ -252,7 +303,7 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
     (socket) => {
       const outbox = new Outbox(
         {
-          write: (data, binary, done) => socket.send(data, { binary }, done),
+          write: writerFor(socket),
           isOpen: () => socket.readyState === socket.OPEN,
         },
         maxUrgent,

@@ -115,3 +115,23 @@ test('parked sessions: taken back once, expire after the TTL, bounded by count (
   assert.equal(st.sweep(1500), 1, 'the sweep drops the expired session');
   assert.equal(st.size(), 1);
 });
+
+test('wsFrame: RFC 6455 unmasked server frames with 7-, 16- and 64-bit lengths, read back by ws itself', async () => {
+  const { wsFrame } = await import('../../actors/gateway/ws.js');
+  const { Receiver } = (await import('ws')) as unknown as { Receiver: new (o: object) => NodeJS.WritableStream & { on(e: string, f: (...a: any[]) => void): void } };
+  for (const [n, binary] of [[5, false], [125, true], [126, true], [65_535, false], [65_536, true], [200_000, true]] as const) {
+    const payload = new Uint8Array(n).map((_, i) => (binary ? i % 251 : 97 + (i % 26)));
+    const f = wsFrame(payload, binary);
+    assert.equal(f[0], binary ? 0x82 : 0x81);
+    assert.equal(f.byteLength, payload.byteLength + (n < 126 ? 2 : n < 65_536 ? 4 : 10));
+    // ws's own parser (as a client would read it) gets the same message back.
+    const r = new Receiver({ isServer: false, maxPayload: 0 });
+    const got = await new Promise<{ data: Buffer; isBinary: boolean }>((resolve, reject) => {
+      r.on('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary }));
+      r.on('error', reject);
+      r.write(f);
+    });
+    assert.equal(got.isBinary, binary);
+    assert.ok(Buffer.from(payload).equals(got.data), `payload of ${n} bytes`);
+  }
+});
