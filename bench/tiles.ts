@@ -85,7 +85,8 @@ async function main(): Promise<void> {
   const readMs = performance.now() - tRead;
 
   const native = kernelsNative();
-  const model = await CloudSegmenter.load({ tileSize: TILE, ...(process.env.STARWEATHER_TILE_MODEL ? { modelPath: process.env.STARWEATHER_TILE_MODEL } : {}) });
+  // One model window per tile (core + halo), as the tile service loads it.
+  const model = await CloudSegmenter.load({ tileSize: TILE + 2 * HALO, ...(process.env.STARWEATHER_TILE_MODEL ? { modelPath: process.env.STARWEATHER_TILE_MODEL } : {}) });
   const reduce = reduceFactor(band.width, band.height, TILE, 2048);
   const masks = new Map<number, Uint8Array>();
   const run = await runTiles(band, native, async (bt, w, h, index) => {

@@ -39,7 +39,8 @@ export const tileService: RoleService = {
     let segmenter: Promise<CloudSegmenter> | null = null;
     let modelError: string | null = null;
     const segment = async (bt: Float32Array, width: number, height: number): Promise<Uint8Array> => {
-      segmenter ??= CloudSegmenter.load({ ...(cfg.tile.modelPath ? { modelPath: cfg.tile.modelPath } : {}), threads: cpus, tileSize: cfg.tile.size });
+      // One model window per tile (core + halo): the UNet runs once per tile.
+      segmenter ??= CloudSegmenter.load({ ...(cfg.tile.modelPath ? { modelPath: cfg.tile.modelPath } : {}), threads: cpus, tileSize: cfg.tile.size + 2 * cfg.tile.halo });
       let s: CloudSegmenter;
       try {
         s = await segmenter;
