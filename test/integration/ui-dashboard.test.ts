@@ -197,7 +197,7 @@ after(async () => {
 
 /** For failure messages: whether the node is still up, and the end of its log. */
 const nodeState = (): string =>
-  node ? `node ${node.proc.exitCode === null && node.proc.signalCode === null ? 'running' : `exited ${node.proc.exitCode ?? node.proc.signalCode}`}; stderr tail: ${node.stderr().slice(-1500)}` : 'no node';
+  node ? `node ${node.proc.exitCode === null && node.proc.signalCode === null ? 'running' : `exited ${node.proc.exitCode ?? node.proc.signalCode}`}; stderr tail: ${node.stderr().slice(-1500)}; stdout tail: ${node.stdout().slice(-2500)}` : 'no node';
 
 type Pos = { id: number; lon: number; lat: number; altKm: number; x: number; y: number };
 // The callbacks given to page.evaluate/waitForFunction run in the page (playwright serializes them);
