@@ -78,40 +78,108 @@ void calibrate(const uint16_t* counts, const uint8_t* dqf, const double* p, size
 }
 
 void qaFlags(const float* values, uint8_t* qa, const float* lat, int w, int h, int row0, int row1, double lo, double hi, double thr) {
-  auto usable = [&](size_t j) {
-    const double v = values[j];
-    return v >= lo && v <= hi && (lat == nullptr || !std::isnan(lat[j]));
-  };
-  for (int r = row0; r < row1; r++) {
-    for (int c = 0; c < w; c++) {
-      const size_t i = static_cast<size_t>(r) * w + c;
-      const double v = values[i];
-      if (lat != nullptr && std::isnan(lat[i])) {
-        qa[i] |= QA_SPACE;
+  // Per chunk of rows, three padded planes of the usable neighbours (usable:
+  // in range and on disk): the value or -inf (for the max), the value or +inf
+  // (for the min), and 1/0 (for the count). "Warmer than every usable
+  // neighbour by more than thr" is then v - max > thr, "colder than every
+  // one" is min - v > thr: the same verdicts as qa.ts's per-neighbour tests
+  // (subtraction is monotone). Loops are split so each one vectorises.
+  constexpr int CH = 64;
+  const float NEG = -std::numeric_limits<float>::infinity(), POS = std::numeric_limits<float>::infinity();
+  // Float bounds equivalent to the double ones for float values: v >= lo <=> v >= loF, v <= hi <=> v <= hiF.
+  float loF = static_cast<float>(lo), hiF = static_cast<float>(hi);
+  if (static_cast<double>(loF) < lo) loF = std::nextafter(loF, POS);
+  if (static_cast<double>(hiF) > hi) hiF = std::nextafter(hiF, NEG);
+  const size_t pw = static_cast<size_t>(w) + 2;
+  std::vector<float> hiB((CH + 2) * pw), loB((CH + 2) * pw), mxR(w), mnR(w);
+  std::vector<uint8_t> okB((CH + 2) * pw), cntR(w);
+  for (int c0 = row0; c0 < row1; c0 += CH) {
+    const int c1 = std::min(row1, c0 + CH);
+    // plane row k holds image row c0 - 1 + k
+    for (int k = 0; k < c1 - c0 + 2; k++) {
+      const int r = c0 - 1 + k;
+      float* __restrict hr = &hiB[k * pw];
+      float* __restrict lr = &loB[k * pw];
+      uint8_t* __restrict orow = &okB[k * pw];
+      hr[0] = hr[pw - 1] = NEG;
+      lr[0] = lr[pw - 1] = POS;
+      orow[0] = orow[pw - 1] = 0;
+      if (r < 0 || r >= h) {
+        std::fill(hr + 1, hr + pw - 1, NEG);
+        std::fill(lr + 1, lr + pw - 1, POS);
+        std::fill(orow + 1, orow + pw - 1, 0);
         continue;
       }
-      if (std::isnan(v)) continue;
-      if (!(v >= lo && v <= hi)) {
-        qa[i] |= QA_RANGE;
-        continue;
-      }
-      int nUsable = 0;
-      bool allBelow = true, allAbove = true;
-      for (int dr = -1; dr <= 1; dr++) {
-        const int rr = r + dr;
-        if (rr < 0 || rr >= h) continue;
-        for (int dc = -1; dc <= 1; dc++) {
-          const int cc = c + dc;
-          if ((dr == 0 && dc == 0) || cc < 0 || cc >= w) continue;
-          const size_t j = static_cast<size_t>(rr) * w + cc;
-          if (!usable(j)) continue;
-          nUsable++;
-          const double u = values[j];
-          if (!(v - u > thr)) allBelow = false;
-          if (!(u - v > thr)) allAbove = false;
+      const float* __restrict vr = values + static_cast<size_t>(r) * w;
+      if (lat == nullptr) {
+        for (int c = 0; c < w; c++) {
+          const float v = vr[c];
+          const bool u = (v >= loF) & (v <= hiF);
+          hr[c + 1] = u ? v : NEG;
+          lr[c + 1] = u ? v : POS;
+          orow[c + 1] = u;
+        }
+      } else {
+        const float* __restrict la = lat + static_cast<size_t>(r) * w;
+        for (int c = 0; c < w; c++) {
+          const float v = vr[c];
+          const bool u = (v >= loF) & (v <= hiF) & (la[c] == la[c]);
+          hr[c + 1] = u ? v : NEG;
+          lr[c + 1] = u ? v : POS;
+          orow[c + 1] = u;
         }
       }
-      if (nUsable >= 3 && (allBelow || allAbove)) qa[i] |= QA_ISOLATED;
+    }
+    for (int r = c0; r < c1; r++) {
+      const size_t k = static_cast<size_t>(r - c0 + 1);
+      const float *__restrict hu = &hiB[(k - 1) * pw], *__restrict hm = &hiB[k * pw], *__restrict hd = &hiB[(k + 1) * pw];
+      const float *__restrict lu = &loB[(k - 1) * pw], *__restrict lm = &loB[k * pw], *__restrict ld = &loB[(k + 1) * pw];
+      const uint8_t *__restrict ou = &okB[(k - 1) * pw], *__restrict om = &okB[k * pw], *__restrict od = &okB[(k + 1) * pw];
+      float* __restrict mx = mxR.data();
+      float* __restrict mn = mnR.data();
+      uint8_t* __restrict cnt = cntR.data();
+      for (int c = 0; c < w; c++) {
+        float a = hu[c] > hu[c + 1] ? hu[c] : hu[c + 1];
+        a = a > hu[c + 2] ? a : hu[c + 2];
+        a = a > hm[c] ? a : hm[c];
+        a = a > hm[c + 2] ? a : hm[c + 2];
+        a = a > hd[c] ? a : hd[c];
+        a = a > hd[c + 1] ? a : hd[c + 1];
+        mx[c] = a > hd[c + 2] ? a : hd[c + 2];
+        float b = lu[c] < lu[c + 1] ? lu[c] : lu[c + 1];
+        b = b < lu[c + 2] ? b : lu[c + 2];
+        b = b < lm[c] ? b : lm[c];
+        b = b < lm[c + 2] ? b : lm[c + 2];
+        b = b < ld[c] ? b : ld[c];
+        b = b < ld[c + 1] ? b : ld[c + 1];
+        mn[c] = b < ld[c + 2] ? b : ld[c + 2];
+        cnt[c] = static_cast<uint8_t>(ou[c] + ou[c + 1] + ou[c + 2] + om[c] + om[c + 2] + od[c] + od[c + 1] + od[c + 2]);
+      }
+      const float* __restrict vr = values + static_cast<size_t>(r) * w;
+      uint8_t* __restrict qr = qa + static_cast<size_t>(r) * w;
+      const uint8_t* __restrict okm = om + 1;
+      // Flags without branches (bitwise &/|) so the loop vectorises; the
+      // isolated test in double is exact: the difference of two floats in
+      // this range is representable.
+      if (lat == nullptr) {
+        for (int c = 0; c < w; c++) {
+          const float v = vr[c];
+          const bool range = (v == v) & !((v >= loF) & (v <= hiF));
+          const double dv = v;
+          const bool iso = (okm[c] != 0) & (cnt[c] >= 3) & ((dv - static_cast<double>(mx[c]) > thr) | (static_cast<double>(mn[c]) - dv > thr));
+          qr[c] |= static_cast<uint8_t>((range ? QA_RANGE : 0) | (iso ? QA_ISOLATED : 0));
+        }
+      } else {
+        const float* __restrict la = lat + static_cast<size_t>(r) * w;
+        for (int c = 0; c < w; c++) {
+          const float v = vr[c];
+          const bool space = la[c] != la[c];
+          const bool range = !space & (v == v) & !((v >= loF) & (v <= hiF));
+          const double dv = v;
+          const bool iso = (okm[c] != 0) & (cnt[c] >= 3) & ((dv - static_cast<double>(mx[c]) > thr) | (static_cast<double>(mn[c]) - dv > thr));
+          qr[c] |= static_cast<uint8_t>((space ? QA_SPACE : 0) | (range ? QA_RANGE : 0) | (iso ? QA_ISOLATED : 0));
+        }
+      }
     }
   }
 }
@@ -155,6 +223,25 @@ double heightForTemperature(double t, const Profile& p) {
 }
 
 void cloudTop(const float* bt, const uint8_t* mask, const Profile& p, float* ctt, float* cth, size_t start, size_t end) {
+  if (p.trop == 1) {
+    // One tropospheric layer (US1976): heightForTemperature's branches as
+    // selects, so the loop has no data-dependent jumps; same expressions.
+    const double T0 = p.baseT[0], H0 = p.baseH[0], L0 = p.lapse[0], T1 = p.baseT[1], H1 = p.baseH[1];
+    const bool extrapolate = p.coldRule == 1;
+    for (size_t i = start; i < end; i++) {
+      const float t = bt[i];
+      const double td = t;
+      const double hTro = H0 + (td - T0) / L0;
+      const double hCold = extrapolate ? H1 + (td - T1) / L0 : H1;
+      const double H = td >= T1 ? hTro : hCold;
+      double z = (R0_M * H) / (R0_M - H);
+      z = td >= T0 ? 0.0 : z;
+      const bool valid = mask[i] == CLOUD_CLOUD && t == t;
+      ctt[i] = valid ? t : NaNf;
+      cth[i] = valid ? static_cast<float>(z) : NaNf;
+    }
+    return;
+  }
   for (size_t i = start; i < end; i++) {
     const float t = bt[i];
     if (mask[i] != CLOUD_CLOUD || std::isnan(t)) {
@@ -172,25 +259,71 @@ void convection(const float* bt, const uint8_t* mask, int w, int h, int row0, in
   const double deepK = p[0], otMaxK = p[1], anvilMaxK = p[2], diffK = p[3];
   const int minAnvil = static_cast<int>(p[4]);
   size_t nDeep = 0, nOt = 0, nTops = 0;
+  ptrdiff_t lin[16];
+  int reach = 1;
+  for (int d = 0; d < 16; d++) {
+    lin[d] = static_cast<ptrdiff_t>(off[2 * d]) * w + off[2 * d + 1];
+    reach = std::max(reach, std::max(std::abs(off[2 * d]), std::abs(off[2 * d + 1])));
+  }
+  const float deepKf = static_cast<float>(deepK);
+  const bool deepExact = static_cast<double>(deepKf) == deepK;
   for (int r = row0; r < row1; r++) {
+    const size_t row = static_cast<size_t>(r) * w;
+    // Deep convection: one branch-free (vectorisable) pass over the row.
+    if (deepExact) {
+      const float* __restrict br = bt + row;
+      uint8_t* __restrict dr = deep + row;
+      size_t n = 0;
+      if (mask != nullptr) {
+        const uint8_t* __restrict mr = mask + row;
+        for (int c = 0; c < w; c++) {
+          const uint8_t f = static_cast<uint8_t>((br[c] <= deepKf) & (mr[c] == CLOUD_CLOUD));
+          dr[c] = f;
+          n += f;
+        }
+      } else {
+        for (int c = 0; c < w; c++) {
+          const uint8_t f = static_cast<uint8_t>(br[c] <= deepKf);
+          dr[c] = f;
+          n += f;
+        }
+      }
+      nDeep += n;
+    }
     for (int c = 0; c < w; c++) {
-      const size_t i = static_cast<size_t>(r) * w + c;
+      const size_t i = row + c;
       const double t = bt[i];
-      if (std::isnan(t) || (mask != nullptr && mask[i] != CLOUD_CLOUD)) continue;
-      if (t <= deepK) {
+      // Most pixels are warmer than any top: one predictable test skips them.
+      if (!deepExact || t <= otMaxK) {
+        if (std::isnan(t) || (mask != nullptr && mask[i] != CLOUD_CLOUD)) continue;
+      } else {
+        continue;
+      }
+      if (!deepExact && t <= deepK) {
         deep[i] = 1;
         nDeep++;
       }
       if (!(t <= otMaxK)) continue;
       double sum = 0;
       int nAnvil = 0;
-      for (int d = 0; d < 16; d++) {
-        const int rr = r + off[2 * d], cc = c + off[2 * d + 1];
-        if (rr < 0 || rr >= h || cc < 0 || cc >= w) continue;
-        const double u = bt[static_cast<size_t>(rr) * w + cc];
-        if (u <= anvilMaxK && u > otMaxK) {
-          sum += u;
-          nAnvil++;
+      if (r >= reach && r < h - reach && c >= reach && c < w - reach) {
+        // All 16 samples inside the raster: no bounds tests, no branches.
+        const float* p0 = bt + i;
+        for (int d = 0; d < 16; d++) {
+          const double u = p0[lin[d]];
+          const bool ok = (u <= anvilMaxK) & (u > otMaxK);
+          sum += ok ? u : 0.0;
+          nAnvil += ok;
+        }
+      } else {
+        for (int d = 0; d < 16; d++) {
+          const int rr = r + off[2 * d], cc = c + off[2 * d + 1];
+          if (rr < 0 || rr >= h || cc < 0 || cc >= w) continue;
+          const double u = bt[static_cast<size_t>(rr) * w + cc];
+          if (u <= anvilMaxK && u > otMaxK) {
+            sum += u;
+            nAnvil++;
+          }
         }
       }
       if (nAnvil < minAnvil || nAnvil == 0 || sum / nAnvil - t < diffK) continue;
