@@ -105,20 +105,22 @@ function addOctave(out: Float32Array, g: AngleGrid, seed: number, cell: number, 
   }
   const colI = new Int32Array(g.width);
   for (let i = 0; i < g.width; i++) colI[i] = cx.idx[i]! - cx.min;
+  // Bilinear interpolation done y-first: each row needs the lattice blended between its two lattice
+  // rows once (lw values), then one lerp per pixel — the same surface as x-first, half the work.
+  const blend = new Float64Array(lw);
   for (let r = 0; r < g.height; r++) {
     const jr = cy.idx[r]! - cy.min;
-    // rows grow southward (dy < 0) or northward; either way the lattice row below is jr, the next one jr + 1
     const fy = cy.f[r]!;
     const row0 = jr * lw, row1 = row0 + lw;
+    for (let i = 0; i < lw; i++) {
+      const a = lattice[row0 + i]!;
+      blend[i] = a + (lattice[row1 + i]! - a) * fy;
+    }
     const base = r * g.width;
     for (let i = 0; i < g.width; i++) {
       const ii = colI[i]!;
-      const fx = cx.f[i]!;
-      const a = lattice[row0 + ii]!, b = lattice[row0 + ii + 1]!;
-      const c = lattice[row1 + ii]!, d = lattice[row1 + ii + 1]!;
-      const top = a + (b - a) * fx;
-      const bot = c + (d - c) * fx;
-      out[base + i]! += (top + (bot - top) * fy) * amp;
+      const v0 = blend[ii]!;
+      out[base + i]! += (v0 + (blend[ii + 1]! - v0) * cx.f[i]!) * amp;
     }
   }
 }
