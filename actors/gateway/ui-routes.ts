@@ -52,6 +52,13 @@ const TYPES: Record<string, string> = {
 /** esbuild's `[name]-[hash]` file names (build.mjs): 8 base32 characters. */
 const HASHED = /-[A-Z0-9]{8}\.[a-z]+(\.map)?$/;
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
+/**
+ * The page may load and connect to its own origin only (no CDN, no third
+ * party, no inline script): the offline promise enforced by the browser.
+ * 'self' covers the same-origin websocket (CSP Level 3); images also from
+ * data:/blob: (canvas read-backs).
+ */
+export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 export const REVALIDATE = 'no-cache';
 
 /** Every regular file under `dir` (one level of sub-directories is enough for the build's layout). */
@@ -103,6 +110,7 @@ export function prefersHtml(accept: string | undefined): boolean {
 
 function send(req: FastifyRequest, reply: FastifyReply, f: StaticFile): FastifyReply {
   reply.header('etag', f.etag).header('cache-control', f.cacheControl).header('x-content-type-options', 'nosniff');
+  if (f.type.startsWith('text/html')) reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
   if (req.headers['if-none-match'] === f.etag) return reply.code(304).send();
   return reply.type(f.type).send(f.body);
 }

@@ -129,6 +129,7 @@ let base = '';
 let profile = '';
 let context: BrowserContext | undefined;
 let page: Page;
+const pageErrors: string[] = [];
 
 before(async () => {
   if (skip) return;
@@ -184,6 +185,11 @@ before(async () => {
     return route.abort();
   });
   (globalThis as { foreignRequests?: string[] }).foreignRequests = foreign;
+  // Script errors, CSP violations and failed loads all reach the console as errors.
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  page.on('pageerror', (err) => pageErrors.push(String(err)));
 });
 
 after(async () => {
@@ -351,4 +357,5 @@ test('mission control lists the running node with its roles, hosts and ingest st
   await page.screenshot({ path: SCREENSHOT_MISSION });
   const foreign = (globalThis as { foreignRequests?: string[] }).foreignRequests ?? [];
   assert.deepEqual(foreign, [], 'the dashboard asked for nothing outside the gateway');
+  assert.deepEqual(pageErrors, [], 'no script error, CSP violation or failed load in the page');
 });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { recordIngestRun } from '../../actors/storage/ingest-runs.js';
 import { recordIngested } from '../../actors/ingest/imagery-registry.js';
 import { upsertCollection, upsertItem } from '../../actors/storage/stac.js';
-import { DEFAULT_UI_DIR, IMMUTABLE, prefersHtml, REVALIDATE } from '../../actors/gateway/ui-routes.js';
+import { CONTENT_SECURITY_POLICY, DEFAULT_UI_DIR, IMMUTABLE, prefersHtml, REVALIDATE } from '../../actors/gateway/ui-routes.js';
 import { startGatewayHarness, type GatewayHarness } from '../helpers/gateway-harness.js';
 
 const CHROME_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
@@ -63,6 +63,7 @@ test('/ui/: index.html revalidated, hashed assets immutable, ETag answers 304, u
   assert.equal(index.status, 200);
   assert.match(index.headers.get('content-type') ?? '', /^text\/html/);
   assert.equal(index.headers.get('cache-control'), REVALIDATE);
+  assert.equal(index.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
   const etag = index.headers.get('etag');
   assert.match(etag ?? '', /^"[A-Za-z0-9_-]+"$/);
   const html = await index.text();

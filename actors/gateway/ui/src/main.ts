@@ -31,7 +31,14 @@ searchBox($<HTMLInputElement>('#search'), $('#results'), select);
 const alerts = new AlertsPanel($('#alerts'), $('#alert-count'), select);
 void alerts.load();
 
-$('#legend').replaceChildren(...LEGEND.map(([label, colour]) => h('span', {}, h('i', { style: `background:${colour}` }), label)));
+$('#legend').replaceChildren(
+  ...LEGEND.map(([label, colour]) => {
+    const swatch = h('i');
+    // Through CSSOM, not a style attribute: the page's CSP allows no inline styles.
+    swatch.style.background = colour;
+    return h('span', {}, swatch, label);
+  }),
+);
 
 // Views: #map (default) and #mission, switched by the tabs (and the URL hash, so a view can be linked).
 const views = { map: $('#view-map'), mission: $('#view-mission') };
