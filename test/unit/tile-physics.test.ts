@@ -111,3 +111,45 @@ test('basin: the NW Pacific is 100° E–180° north of the equator, everything 
   assert.equal(basinFor(20, -60), 'atlantic');
   assert.equal(basinFor(15, -110), 'atlantic');
 });
+
+// ---- AFGL latitude/season profiles ----
+import { AFGL1986, profileFor, profileFromLevels } from '../../actors/tile/physics/atmosphere.js';
+
+test('AFGL 1986 profiles reproduce their table at every level and have WMO tropopauses where the report puts them', () => {
+  const c = readNumericCsv('afgl1986_temperature.csv');
+  const z = c.z_km as number[];
+  const expectTrop: Record<string, [number, number]> = {
+    tropical: [17, 194.8],
+    midlatitude_summer: [13, 215.8],
+    midlatitude_winter: [10, 219.7],
+    subarctic_summer: [10, 225.2],
+    subarctic_winter: [9, 217.2],
+  };
+  for (const [zone, p] of Object.entries(AFGL1986)) {
+    const t = c[zone] as number[];
+    const first = zone === 'subarctic_winter' ? 1 : 0; // its 0–1 km surface inversion is cut off
+    for (let i = first; i < z.length; i++) assert.ok(Math.abs(temperatureAtHeight((z[i] as number) * 1000, p) - (t[i] as number)) < 1e-9, `${zone} z=${z[i]}`);
+    const tp = tropopause(p);
+    const [zt, tt] = expectTrop[zone] as [number, number];
+    assert.ok(Math.abs(tp.heightM - zt * 1000) < 1e-6 && tp.tempK === tt, `${zone}: ${tp.heightM} m ${tp.tempK} K`);
+    // exact inversion through the troposphere
+    for (let zz = first * 1000 + 137; zz < zt * 1000; zz += 137) assert.ok(Math.abs(heightForTemperature(temperatureAtHeight(zz, p), { profile: p }) - zz) < 1e-6, `${zone} ${zz}`);
+  }
+  assert.equal(heightForTemperature(258, { profile: AFGL1986.subarctic_winter }), 0, 'warmer than the inversion top → surface');
+  assert.throws(() => profileFromLevels('x', [0, 1], [280, 270]), StarWeatherError);
+});
+
+test('profileFor picks the AFGL zone and season by latitude, hemisphere and month', () => {
+  assert.equal(profileFor(10, 1), AFGL1986.tropical);
+  assert.equal(profileFor(-25, 7), AFGL1986.tropical);
+  assert.equal(profileFor(45, 7), AFGL1986.midlatitude_summer);
+  assert.equal(profileFor(45, 1), AFGL1986.midlatitude_winter);
+  assert.equal(profileFor(-45, 1), AFGL1986.midlatitude_summer);
+  assert.equal(profileFor(-45, 7), AFGL1986.midlatitude_winter);
+  assert.equal(profileFor(60, 6), AFGL1986.subarctic_summer);
+  assert.equal(profileFor(-70, 6), AFGL1986.subarctic_winter);
+  assert.throws(() => profileFor(95, 1), StarWeatherError);
+  assert.throws(() => profileFor(10, 13), StarWeatherError);
+  // The same BT sits higher in the tropics: 220 K is ~12.5 km there, ~10 km in a midlatitude winter.
+  assert.ok(heightForTemperature(220, { profile: profileFor(5, 3) }) > heightForTemperature(220, { profile: profileFor(45, 1) }) + 2000);
+});

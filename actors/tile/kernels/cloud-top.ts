@@ -7,11 +7,15 @@
  * rule, default 'extrapolate'). Clear, no-data and NaN pixels are NaN in both.
  */
 import { CLOUD } from '../types.js';
-import { heightForTemperature, US1976, type AtmosphereProfile, type ColdRule } from '../physics/atmosphere.js';
+import { heightForTemperature, profileFor, US1976, type AtmosphereProfile, type ColdRule } from '../physics/atmosphere.js';
 import { checkArray, invalid } from './validate.js';
 
 export interface CloudTopOptions {
+  /** The temperature profile; default US1976, or the AFGL one for `latitude` and `month` when both are given. */
   profile?: AtmosphereProfile;
+  /** Latitude (degrees) and month (1–12) of the raster (e.g. a tile's centre) for profileFor. */
+  latitude?: number;
+  month?: number;
   coldRule?: ColdRule;
 }
 
@@ -25,7 +29,9 @@ export function checkCloudTopArgs(bt: unknown, cloudMask: unknown, opts: CloudTo
   checkArray('cloudTop', 'cloudMask', cloudMask, Uint8Array, (bt as Float32Array).length);
   const coldRule = opts.coldRule ?? 'extrapolate';
   if (coldRule !== 'tropopause' && coldRule !== 'extrapolate') throw invalid('cloudTop', `coldRule must be 'tropopause' or 'extrapolate' (got ${String(coldRule)})`);
-  return { profile: opts.profile ?? US1976, coldRule };
+  if ((opts.latitude === undefined) !== (opts.month === undefined)) throw invalid('cloudTop', 'latitude and month go together');
+  const profile = opts.profile ?? (opts.latitude !== undefined ? profileFor(opts.latitude, opts.month as number) : US1976);
+  return { profile, coldRule };
 }
 
 export function cloudTop(bt: Float32Array, cloudMask: Uint8Array, opts: CloudTopOptions = {}): CloudTopResult {

@@ -16,12 +16,16 @@ import { StarWeatherError } from '../../../protocol/errors.js';
 /** US1976 effective earth radius for the geopotential conversion (m). */
 export const R0_M = 6_356_766;
 
+/** The WMO lapse-rate tropopause: where cooling drops below 2 K/km (dT/dH > −0.002 K/m). */
+export const WMO_TROPOPAUSE_LAPSE = -0.002;
+
 /**
  * A temperature profile as layers linear in geopotential height. Layer i
  * spans [baseH[i], baseH[i+1]) (the last one extends upward), with
- * T = baseT[i] + lapse[i]·(H − baseH[i]). Layers below `tropopauseLayer`
- * cool with height (the troposphere); `tropopauseLayer` is the first layer
- * that does not.
+ * T = baseT[i] + lapse[i]·(H − baseH[i]). `tropopauseLayer` is the first
+ * layer that cools by less than 2 K/km (the WMO 1957 lapse-rate tropopause,
+ * without its 2 km persistence test); every layer below it cools at least
+ * that fast, so temperature inverts uniquely there.
  */
 export interface AtmosphereProfile {
   readonly name: string;
@@ -88,7 +92,7 @@ export function makeProfile(name: string, baseH: ArrayLike<number>, baseT: Array
     if (Math.abs(end - (t[i] as number)) > 0.01) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profile ${name}: layer ${i} base ${t[i]} K ≠ ${end.toFixed(3)} K at the top of layer ${i - 1}`);
   }
   let trop = 0;
-  while (trop < n && (l[trop] as number) < 0) trop++;
+  while (trop < n && (l[trop] as number) <= WMO_TROPOPAUSE_LAPSE) trop++;
   if (trop === 0 || trop === n) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profile ${name}: needs a cooling troposphere and a tropopause`);
   return { name, baseH: h, baseT: t, lapse: l, tropopauseLayer: trop };
 }
@@ -139,4 +143,54 @@ export function heightForTemperature(tK: number, opts: { profile?: AtmospherePro
   const hTrop = p.baseH[trop] as number;
   if ((opts.coldRule ?? 'extrapolate') === 'tropopause') return geopotentialToGeometric(hTrop);
   return geopotentialToGeometric(hTrop + (tK - (p.baseT[trop] as number)) / (p.lapse[trop - 1] as number));
+}
+
+/**
+ * A profile from tabulated levels (geometric km, K), linear in geopotential
+ * height between levels and isothermal above the last. A surface inversion
+ * (warmest level within the lowest 3 km above the first) is cut off: a
+ * brightness temperature cannot place a cloud inside it, so the profile
+ * starts at the inversion top and anything warmer inverts to the surface.
+ */
+export function profileFromLevels(name: string, zKm: ArrayLike<number>, tK: ArrayLike<number>): AtmosphereProfile {
+  if (zKm.length !== tK.length || zKm.length < 3) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profile ${name}: need ≥ 3 levels with a temperature each`);
+  let start = 0;
+  for (let i = 1; i < zKm.length && (zKm[i] as number) - (zKm[0] as number) <= 3; i++) if ((tK[i] as number) > (tK[start] as number)) start = i;
+  const h: number[] = [], t: number[] = [], l: number[] = [];
+  for (let i = start; i < zKm.length; i++) {
+    h.push(geometricToGeopotential((zKm[i] as number) * 1000));
+    t.push(tK[i] as number);
+  }
+  for (let i = 0; i < h.length; i++) l.push(i + 1 < h.length ? ((t[i + 1] as number) - (t[i] as number)) / ((h[i + 1] as number) - (h[i] as number)) : 0);
+  return makeProfile(name, h, t, l);
+}
+
+export type ClimateZone = 'tropical' | 'midlatitude_summer' | 'midlatitude_winter' | 'subarctic_summer' | 'subarctic_winter';
+
+function loadAfgl(): Record<ClimateZone, AtmosphereProfile> {
+  const c = readNumericCsv('afgl1986_temperature.csv');
+  const z = c.z_km as number[];
+  const zones: ClimateZone[] = ['tropical', 'midlatitude_summer', 'midlatitude_winter', 'subarctic_summer', 'subarctic_winter'];
+  return Object.fromEntries(zones.map((k) => [k, profileFromLevels(`afgl1986-${k}`, z, c[k] as number[])])) as Record<ClimateZone, AtmosphereProfile>;
+}
+
+/** The AFGL (Anderson et al. 1986) reference atmospheres, see data/README.md. */
+export const AFGL1986: Record<ClimateZone, AtmosphereProfile> = loadAfgl();
+
+/**
+ * The AFGL reference atmosphere for a latitude (degrees) and month (1–12):
+ * tropical within 25° of the equator, midlatitude to 52.5°, subarctic
+ * beyond (the AFGL models stand for 15°, 45° and 60° N); summer is
+ * April–September in the northern hemisphere and October–March in the
+ * southern. A discrete choice, as the AFGL set is: no blending between zones.
+ */
+export function profileFor(latDeg: number, month: number): AtmosphereProfile {
+  if (!Number.isFinite(latDeg) || Math.abs(latDeg) > 90) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profileFor: latitude ${latDeg} out of range`);
+  if (!Number.isInteger(month) || month < 1 || month > 12) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profileFor: month ${month} must be 1..12`);
+  const a = Math.abs(latDeg);
+  if (a <= 25) return AFGL1986.tropical;
+  const northSummer = month >= 4 && month <= 9;
+  const summer = latDeg >= 0 ? northSummer : !northSummer;
+  if (a <= 52.5) return summer ? AFGL1986.midlatitude_summer : AFGL1986.midlatitude_winter;
+  return summer ? AFGL1986.subarctic_summer : AFGL1986.subarctic_winter;
 }
