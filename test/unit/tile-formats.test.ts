@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import h5wasm from 'h5wasm/node';
 import { generateScene } from '../../actors/tile/synthetic/scene.js';
-import { ABI_BAND13, ABI_DQF, ABI_FILL, writeAbiFile, writeAbiScene, type AbiFileSpec } from '../../actors/tile/synthetic/write-abi.js';
+import { ABI_BAND13, ABI_BAND2, ABI_DQF, ABI_FILL, abiKappa0, writeAbiFile, writeAbiScene, type AbiFileSpec } from '../../actors/tile/synthetic/write-abi.js';
 import { AHI_BAND13, ahiSceneSegments, writeAhiSegments } from '../../actors/tile/synthetic/write-ahi.js';
 import { ImageryFormatError, readAbiScene, readScene, sniffFormat } from '../../actors/tile/formats/index.js';
 import type { Calibration, SceneBand } from '../../actors/tile/types.js';
@@ -129,6 +129,35 @@ test('ABI: a visible band carries kappa0 and reads as reflective', async () => {
   assert.equal(band.kind, 'vis');
   assert.deepEqual(band.counts, counts);
   assert.deepEqual(band.calibration, { instrument: 'abi', kind: 'vis', scale: Math.fround(0.158592367), offset: Math.fround(-20.28991094), fill: 4095, kappa0: Math.fround(0.0019254) });
+});
+
+test('ABI: a scene\'s visible band (band 2) reads back with its kappa0; reflectance within a count', async () => {
+  const s = generateScene({ seed: 23, width: 120, height: 120, reflectance: true, time: new Date('2026-08-15T16:00:00Z') });
+  const path = join(dir, 'b02.nc');
+  const spec = await writeAbiScene(path, s, { band: 2 });
+  const band = await readAbiScene(path);
+  assert.equal(band.band, 2);
+  assert.equal(band.kind, 'vis');
+  assert.equal(band.wavelengthUm, Math.fround(0.64));
+  assert.deepEqual(band.counts, spec.counts);
+  const c = band.calibration;
+  assert.ok(c.instrument === 'abi' && c.kind === 'vis');
+  assert.equal(c.kappa0, Math.fround(abiKappa0(ABI_BAND2.esun, s.time)));
+  assert.equal(c.scale, Math.fround(ABI_BAND2.scale));
+  let checked = 0, bright = 0;
+  for (let i = 0; i < s.reflectance!.length; i++) {
+    const truth = s.reflectance![i]!;
+    if (Number.isNaN(truth)) {
+      assert.equal(band.counts[i], ABI_FILL);
+      continue;
+    }
+    if (band.dqf![i] !== ABI_DQF.GOOD) continue;
+    const r = c.kappa0 * (band.counts[i]! * c.scale + c.offset);
+    assert.ok(Math.abs(r - truth) <= (c.kappa0 * c.scale) / 2 + 1e-6, `pixel ${i}: ${r} vs ${truth}`);
+    checked++;
+    if (r > 0.4) bright++;
+  }
+  assert.ok(checked > 8000 && bright > 500, `${checked} checked, ${bright} bright`);
 });
 
 test('ABI: readScene sniffs and reads the bytes the same as the path', async () => {

@@ -155,3 +155,29 @@ test('bad options are refused with a reason', () => {
   assert.throws(() => generateScene({ seed: 1, width: 0, height: 10 }), /scene size/);
   assert.throws(() => generateScene({ seed: 1, width: 10, height: 10, cyclone: { ...cyclone, cloudTopTempK: 290 } }), /cyclone/);
 });
+
+test('the visible band: bright clouds, dark sea, nothing at night, NaN off the disk', () => {
+  const day = generateScene({ seed: 11, width: 160, height: 160, reflectance: true, time: new Date('2026-08-15T16:30:00Z') });
+  const night = generateScene({ seed: 11, width: 160, height: 160, reflectance: true, time: new Date('2026-08-15T04:30:00Z') });
+  // The thermal band does not depend on the visible one.
+  assert.deepEqual(day.btK, generateScene({ seed: 11, width: 160, height: 160, time: new Date('2026-08-15T16:30:00Z') }).btK);
+  const med = (a: number[]): number => a.sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+  const deep: number[] = [], clear: number[] = [];
+  let nightMax = 0;
+  for (let i = 0; i < day.btK.length; i++) {
+    assert.equal(Number.isNaN(day.reflectance![i]!), Number.isNaN(day.btK[i]!));
+    if (Number.isNaN(day.btK[i]!)) continue;
+    const r = day.reflectance![i]!;
+    assert.ok(r >= 0 && r <= 1.2, `reflectance ${r}`);
+    // Near the sub-satellite point the sun is high at 16:30 UTC (about 11:30 local at 75° W).
+    const x = i % 160, y = Math.floor(i / 160);
+    if (Math.abs(x - 80) < 30 && Math.abs(y - 80) < 30) {
+      if (day.truthType[i] === CLOUD_TYPE.DEEP) deep.push(r);
+      if (day.truthType[i] === CLOUD_TYPE.CLEAR) clear.push(r);
+    }
+    if (Math.abs(x - 80) < 30 && Math.abs(y - 80) < 30) nightMax = Math.max(nightMax, night.reflectance![i]!);
+  }
+  assert.ok(med(deep) > 0.6, `deep convection ${med(deep)}`);
+  assert.ok(med(clear) < 0.15, `clear ${med(clear)}`);
+  assert.equal(nightMax, 0);
+});

@@ -84,6 +84,8 @@ export interface SceneOptions {
   cloudiness?: number;
   /** Also return per-pixel lat/lon (extra 8 bytes per pixel). */
   latLon?: boolean;
+  /** Also model a visible band (ABI band 2, 0.64 µm): reflectance factor with the sun where it is at `time`. */
+  reflectance?: boolean;
 }
 
 export interface SyntheticScene {
@@ -105,6 +107,12 @@ export interface SyntheticScene {
   /** Cloud-top height (m, geometric) of the topmost cloud; NaN where clear or off disk. */
   truthCthM: Float32Array;
   cyclone: CycloneSpec | null;
+  /**
+   * Visible reflectance factor (0..~1.2; ABI's kappa0·L, so not divided by
+   * the solar zenith cosine): 0 at night, NaN off disk. Only with
+   * `reflectance: true`.
+   */
+  reflectance?: Float32Array;
   lat?: Float32Array;
   lon?: Float32Array;
 }
@@ -348,6 +356,8 @@ export function generateScene(o: SceneOptions): SyntheticScene {
   const truthType = new Uint8Array(W * H);
   const truthCthM = new Float32Array(W * H);
   const lat = o.latLon ? new Float32Array(W * H) : null;
+  const refl = o.reflectance ? new Float32Array(W * H) : null;
+  const sun = solarGeometry(time);
   const lon = o.latLon ? new Float32Array(W * H) : null;
 
   // Spatial scales in scan angle: 1 km at nadir ≈ 1/35786 rad.
@@ -428,6 +438,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
         }
         if (Number.isNaN(la)) {
           btK[out] = NaN;
+          if (refl) refl[out] = NaN;
           truthCloud[out] = CLOUD.NODATA;
           truthType[out] = CLOUD_TYPE.NODATA;
           truthCthM[out] = NaN;
@@ -438,12 +449,15 @@ export function generateScene(o: SceneOptions): SyntheticScene {
         let t = zonal.clear[zi]! + (f.sfc[k]! - 0.5) * 6 + (isLand ? zonal.land[zi]! : 0);
         let top = NaN;
         let type: number = CLOUD_TYPE.CLEAR;
+        // Visible: the scene's bidirectional reflectance, composited like the BT (sea dark, land brighter, clouds bright).
+        let rho = refl ? (isLand ? 0.14 : 0.05) + (f.sfc[k]! - 0.5) * 0.04 : 0;
         if (cloudiness > 0) {
           // Low deck
           const aLow = soft(f.low[k]!, (isLand ? zonal.lowLand[zi]! : zonal.low[zi]!));
           if (aLow > 0) {
             const z = 600 + 2200 * clamp01((f.lowZ[k]! - 0.3) / 0.4);
             t += (ctt(z) - t) * aLow;
+            rho += (0.45 + 0.25 * f.lowZ[k]! - rho) * aLow;
             if (aLow >= 0.5) {
               top = z;
               type = CLOUD_TYPE.LOW;
@@ -454,6 +468,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
           if (aMid > 0) {
             const z = 3500 + 3500 * clamp01((f.midZ[k]! - 0.3) / 0.4);
             t += (ctt(z) - t) * aMid;
+            rho += (0.6 - rho) * aMid;
             if (aMid >= 0.5) {
               top = z;
               type = CLOUD_TYPE.MID;
@@ -464,6 +479,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
           if (aDeep > 0) {
             const z = deepZ[k]!;
             t += (ctt(z) - t) * aDeep;
+            rho += (0.9 - rho) * aDeep;
             if (aDeep >= 0.5) {
               top = z;
               type = CLOUD_TYPE.DEEP;
@@ -478,6 +494,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
             const z = 8500 + 3000 * clamp01((f.highZ[k]! - 0.3) / 0.4);
             if (!(type === CLOUD_TYPE.DEEP && z < top)) {
               t += (ctt(z) - t) * eps;
+              rho += (0.6 - rho) * eps * 0.6;
               // Detectable in the window band once it takes a fifth of the way to its own temperature.
               if (eps >= 0.2) {
                 top = z;
@@ -490,6 +507,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
           const res = cycloneAt(cyc, la, lo, f.edge[k]!, t);
           if (res) {
             t = res.t;
+            rho += (0.88 - rho) * res.cover;
             if (res.cloud) {
               top = heightOfCloudTop(res.top);
               type = CLOUD_TYPE.DEEP;
@@ -502,6 +520,7 @@ export function generateScene(o: SceneOptions): SyntheticScene {
         // Detector noise, NEdT ≈ 0.1 K at 300 K (ABI band 13 spec; GOES-R PUG).
         t += noiseRng.normal() * 0.1;
         btK[out] = t;
+        if (refl) refl[out] = rho * Math.max(0, sun.cosZenith(la, lo));
         truthType[out] = type;
         truthCloud[out] = type === CLOUD_TYPE.CLEAR ? CLOUD.CLEAR : CLOUD.CLOUD;
         truthCthM[out] = type === CLOUD_TYPE.CLEAR ? NaN : top;
@@ -524,11 +543,33 @@ export function generateScene(o: SceneOptions): SyntheticScene {
     truthCthM,
     cyclone: cyc,
   };
+  if (refl) scene.reflectance = refl;
   if (lat && lon) {
     scene.lat = lat;
     scene.lon = lon;
   }
   return scene;
+}
+
+/**
+ * Solar zenith cosine at a place for one instant: declination and equation of
+ * time by the NOAA low-accuracy formulas (Spencer 1971 series, ~0.1°), plenty
+ * for a synthetic visible band.
+ */
+function solarGeometry(time: Date): { cosZenith(latDeg: number, lonDeg: number): number } {
+  const doy = (time.getTime() - Date.UTC(time.getUTCFullYear(), 0, 1)) / 86_400_000;
+  const g = (2 * Math.PI * doy) / 365;
+  const decl = 0.006918 - 0.399912 * Math.cos(g) + 0.070257 * Math.sin(g) - 0.006758 * Math.cos(2 * g) + 0.000907 * Math.sin(2 * g) - 0.002697 * Math.cos(3 * g) + 0.00148 * Math.sin(3 * g);
+  const eqtMin = 229.18 * (0.000075 + 0.001868 * Math.cos(g) - 0.032077 * Math.sin(g) - 0.014615 * Math.cos(2 * g) - 0.040849 * Math.sin(2 * g));
+  const utcMin = (time.getTime() % 86_400_000) / 60_000;
+  const sd = Math.sin(decl), cd = Math.cos(decl);
+  return {
+    cosZenith(latDeg: number, lonDeg: number): number {
+      const ha = ((utcMin + eqtMin + 4 * lonDeg) / 4 - 180) * DEG;
+      const phi = latDeg * DEG;
+      return Math.sin(phi) * sd + Math.cos(phi) * cd * Math.cos(ha);
+    },
+  };
 }
 
 function clamp01(v: number): number {
@@ -546,7 +587,7 @@ function soft(v: number, th: number): number {
  * (cold, slowly warming outward), then logarithmic spiral bands that warm and
  * thin with radius, turning cyclonically (anticlockwise inward in the north).
  */
-function cycloneAt(c: CycloneSpec, la: number, lo: number, edgeNoise: number, below: number): { t: number; top: number; cloud: boolean; eye: boolean } | null {
+function cycloneAt(c: CycloneSpec, la: number, lo: number, edgeNoise: number, below: number): { t: number; top: number; cloud: boolean; eye: boolean; cover: number } | null {
   if (Math.abs(la - c.lat) * 111.2 > c.radiusKm * 1.05) return null;
   const r = distanceKm(la, lo, c.lat, c.lon);
   if (r > c.radiusKm) return null;
@@ -557,7 +598,7 @@ function cycloneAt(c: CycloneSpec, la: number, lo: number, edgeNoise: number, be
     const t = c.eyeTempK + (c.cloudTopTempK - c.eyeTempK) * w * w;
     // A warm eye is the sea surface or low cloud seen through a clear eye; a cold "eye" (< 265 K) is cloud-filled.
     const cloud = t < (c.eyeTempK + c.cloudTopTempK) / 2 || t < 265;
-    return { t, top: t, cloud, eye: !cloud };
+    return { t, top: t, cloud, eye: !cloud, cover: w * w };
   }
   const cdo = Math.min(Math.max(3 * c.eyeRadiusKm, 0.3 * c.radiusKm, 150), 0.7 * c.radiusKm);
   let dLon = lo - c.lon;
@@ -568,7 +609,7 @@ function cycloneAt(c: CycloneSpec, la: number, lo: number, edgeNoise: number, be
   if (r < cdo) {
     const u = (r - eyeEdge) / (cdo - eyeEdge);
     const t = c.cloudTopTempK + 7 * u * u + (edgeNoise - 0.5) * 3;
-    return { t, top: t, cloud: true, eye: false };
+    return { t, top: t, cloud: true, eye: false, cover: 1 };
   }
   const arms = c.arms ?? 3;
   const hemi = c.lat >= 0 ? 1 : -1;
@@ -580,5 +621,5 @@ function cycloneAt(c: CycloneSpec, la: number, lo: number, edgeNoise: number, be
   if (a <= 0) return null;
   const tBand = c.cloudTopTempK + 12 + (1 - w) * 40;
   const t = below + (tBand - below) * a;
-  return a >= 0.5 ? { t, top: tBand, cloud: true, eye: false } : { t, top: tBand, cloud: false, eye: false };
+  return { t, top: tBand, cloud: a >= 0.5, eye: false, cover: a };
 }

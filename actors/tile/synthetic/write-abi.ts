@@ -10,7 +10,8 @@
  * writeAbiFile writes given counts (any band; tests and fault cases);
  * writeAbiScene turns a synthetic scene's band-13 BT into counts by
  * inverting the PUG calibration: L = fk1 / (exp(fk2 / (bc1 + bc2·BT)) − 1),
- * count = round((L − add_offset) / scale_factor), 12 bits.
+ * count = round((L − add_offset) / scale_factor), 12 bits; or its band-2
+ * reflectance R by L = R / kappa0, kappa0 = π·d²/esun.
  */
 import h5wasm from 'h5wasm/node';
 import { ready } from '../../ingest/imagery-header.js';
@@ -215,6 +216,8 @@ export function abiCountForBt(btK: number, c: { scale: number; offset: number; f
 }
 
 export interface AbiSceneWriteOptions {
+  /** 13 (default: the BT) or 2 (the scene's visible reflectance; needs generateScene({reflectance: true})). */
+  band?: 13 | 2;
   platformId?: string;
   sceneId?: string;
   /** Scan duration (default 600 s for a full disk, 300 s otherwise, less 10 s of retrace). */
@@ -223,20 +226,40 @@ export interface AbiSceneWriteOptions {
   dqf?: ReadonlyArray<readonly [number, number]>;
 }
 
-/** The counts and DQF of a synthetic scene's band 13 (BT → counts; off-disk → fill with DQF fill; clipped counts → DQF 2). */
+/** Earth–sun distance (AU) on a date: 1 − e·cos(mean anomaly), e = 0.0167, perihelion ~Jan 4 (first-order Kepler). */
+export function earthSunDistanceAu(t: Date): number {
+  const doy = (t.getTime() - Date.UTC(t.getUTCFullYear(), 0, 1)) / 86_400_000;
+  return 1 - 0.01672 * Math.cos((2 * Math.PI * (doy - 3)) / 365.256);
+}
+
+/** PUG kappa0 = π·d² / esun. */
+export function abiKappa0(esun: number, t: Date): number {
+  const d = earthSunDistanceAu(t);
+  return (Math.PI * d * d) / esun;
+}
+
+/**
+ * The counts and DQF of a synthetic scene's band 13 (BT → counts) or band 2
+ * (reflectance → L = R/kappa0 → counts); off-disk → fill with DQF fill;
+ * clipped counts → DQF 2 (out of range).
+ */
 export function abiSceneCounts(scene: SyntheticScene, o: AbiSceneWriteOptions = {}): { counts: Uint16Array; dqf: Uint8Array } {
   const n = scene.width * scene.height;
   const counts = new Uint16Array(n);
   const dqf = new Uint8Array(n);
   const c = ABI_BAND13;
+  const vis = o.band === 2;
+  const values = vis ? scene.reflectance : scene.btK;
+  if (!values) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'band 2 needs a scene generated with reflectance: true');
+  const kappa0 = Math.fround(abiKappa0(ABI_BAND2.esun, scene.time));
   for (let i = 0; i < n; i++) {
-    const bt = scene.btK[i]!;
-    if (Number.isNaN(bt)) {
+    const v = values[i]!;
+    if (Number.isNaN(v)) {
       counts[i] = ABI_FILL;
       dqf[i] = ABI_DQF.FILL;
       continue;
     }
-    const k = abiCountForBt(bt, c);
+    const k = vis ? Math.round((v / kappa0 - ABI_BAND2.offset) / ABI_BAND2.scale) : abiCountForBt(v, c);
     if (k < 0 || k > ABI_MAX_COUNT) {
       counts[i] = k < 0 ? 0 : ABI_MAX_COUNT;
       dqf[i] = ABI_DQF.OUT_OF_RANGE;
@@ -253,23 +276,27 @@ export function abiSceneSpec(scene: SyntheticScene, o: AbiSceneWriteOptions = {}
   const start = scene.time;
   const end = new Date(start.getTime() + (o.durationS ?? (fullDisk ? 590 : 290)) * 1000);
   const c = ABI_BAND13;
+  const vis = o.band === 2;
+  const d = earthSunDistanceAu(start);
   return {
     platformId: o.platformId ?? `G${scene.platform.replace(/^goes-/, '')}`,
-    band: 13,
-    wavelengthUm: c.wavelengthUm,
+    band: vis ? 2 : 13,
+    wavelengthUm: vis ? ABI_BAND2.wavelengthUm : c.wavelengthUm,
     sceneId: o.sceneId ?? (fullDisk ? 'Full Disk' : 'Mesoscale'),
     width: scene.width,
     height: scene.height,
     counts,
     dqf,
-    calibration: { kind: 'ir', scale: c.scale, offset: c.offset, fk1: c.fk1, fk2: c.fk2, bc1: c.bc1, bc2: c.bc2 },
+    calibration: vis
+      ? { kind: 'vis', scale: ABI_BAND2.scale, offset: ABI_BAND2.offset, kappa0: abiKappa0(ABI_BAND2.esun, start), esun: ABI_BAND2.esun, earthSunDistanceAu: d }
+      : { kind: 'ir', scale: c.scale, offset: c.offset, fk1: c.fk1, fk2: c.fk2, bc1: c.bc1, bc2: c.bc2 },
     geo: scene.geo,
     start,
     end,
   };
 }
 
-/** Write a synthetic scene as an ABI L1b band-13 file; returns the spec written (counts, times). */
+/** Write a synthetic scene as an ABI L1b band-13 (or band-2) file; returns the spec written (counts, times). */
 export async function writeAbiScene(path: string, scene: SyntheticScene, o: AbiSceneWriteOptions = {}): Promise<AbiFileSpec> {
   const spec = abiSceneSpec(scene, o);
   await writeAbiFile(path, spec);
