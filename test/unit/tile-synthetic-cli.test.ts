@@ -82,6 +82,7 @@ test('bad arguments are refused with the reason', () => {
   assert.throws(() => parseSynthArgs(['--out', dir, '--cyclone', '80,0']), /within ±60°/);
   assert.throws(() => parseSynthArgs(['--out', dir, '--time', 'yesterday']), /--time is not a date/);
   assert.equal(parseSynthArgs(['--help']), null);
+  assert.equal(parseSynthArgs(['--out', dir, '--visible'])?.visible, true);
   const o = parseSynthArgs(['--out', dir, '--instrument', 'abi', '--size', '55'], new Date('2026-09-01T06:17:30Z'));
   assert.equal(o?.time.toISOString(), '2026-09-01T06:10:00.000Z');
 });

@@ -37,6 +37,7 @@ Options:
   --count <n>            Scenes per instrument, 10 minutes apart (default 1)
   --cyclone <lat,lon[,eyeRadiusKm,eyeTempK,cloudTopTempK,radiusKm]>
                          Add a tropical cyclone (defaults 20 km, 285 K, 195 K, 500 km)
+  --visible              Also write an ABI band-2 (0.64 µm reflectance) file
   --no-compress          AHI segments as plain .DAT (default: .DAT.bz2)
   -h, --help             This help
 `;
@@ -51,6 +52,7 @@ export interface SynthOptions {
   count: number;
   cyclone: CycloneSpec | null;
   compress: boolean;
+  visible: boolean;
 }
 
 function usage(msg: string): never {
@@ -85,6 +87,7 @@ export function parseSynthArgs(argv: string[], now = new Date()): SynthOptions |
       count: { type: 'string' },
       cyclone: { type: 'string' },
       'no-compress': { type: 'boolean', default: false },
+      visible: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -110,6 +113,7 @@ export function parseSynthArgs(argv: string[], now = new Date()): SynthOptions |
     count: int(values.count, 'count', 1, 1000) ?? 1,
     cyclone: values.cyclone !== undefined ? parseCyclone(values.cyclone) : null,
     compress: !(values['no-compress'] ?? false),
+    visible: values.visible ?? false,
   };
 }
 
@@ -136,22 +140,24 @@ export async function synthesize(o: SynthOptions, onScene?: (s: WrittenScene) =>
     const time = new Date(o.time.getTime() + i * 600_000);
     for (const instrument of o.instruments) {
       const size = o.fullDisk ? (instrument === 'abi' ? ABI_FULL_DISK_2KM : AHI_FULL_DISK_2KM) : (o.size ?? 1000);
-      const opts: SceneOptions = { seed: o.seed + i, width: size, height: size, instrument, time, cyclone: o.cyclone };
+      const opts: SceneOptions = { seed: o.seed + i, width: size, height: size, instrument, time, cyclone: o.cyclone, reflectance: o.visible && instrument === 'abi' };
       if (o.fullDisk && instrument === 'abi') opts.stepRad = ABI_STEP_2KM;
       const scene = generateScene(opts);
       const files: string[] = [];
       if (instrument === 'abi') {
-        const spec = abiSceneSpec(scene, { sceneId: 'Full Disk' });
-        const name = abiFileName(spec);
-        const tmp = join(o.out, `.${name}.part`);
-        try {
-          await writeAbiFile(tmp, spec);
-          await rename(tmp, join(o.out, name));
-        } catch (err) {
-          await rm(tmp, { force: true });
-          throw err;
+        for (const band of o.visible ? ([13, 2] as const) : ([13] as const)) {
+          const spec = abiSceneSpec(scene, { sceneId: 'Full Disk', band });
+          const name = abiFileName(spec);
+          const tmp = join(o.out, `.${name}.part`);
+          try {
+            await writeAbiFile(tmp, spec);
+            await rename(tmp, join(o.out, name));
+          } catch (err) {
+            await rm(tmp, { force: true });
+            throw err;
+          }
+          files.push(join(o.out, name));
         }
-        files.push(join(o.out, name));
       } else {
         const { files: segs } = ahiSceneSegments(scene, { compress: o.compress });
         for (const s of segs) files.push(await atomicWrite(o.out, s.name, s.bytes));
