@@ -209,7 +209,9 @@ type Pos = { id: number; lon: number; lat: number; altKm: number; x: number; y: 
 // The callbacks given to page.evaluate/waitForFunction run in the page (playwright serializes them);
 // the Node tsconfig has no DOM types, so the little they touch is declared here (the dashboard's
 // test hooks are window.starweather, actors/gateway/ui/src/main.ts).
-declare const window: { starweather: { objects(): number; positions(): Pos[]; trackPoints(): number; project(lon: number, lat: number): [number, number] } };
+declare const window: {
+  starweather: { objects(): number; positions(): Pos[]; trackPoints(): number; project(lon: number, lat: number): [number, number]; dropConnection(): void; stats(): { frames: number } };
+};
 declare const document: {
   querySelector(selector: string): { textContent: string | null; width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } } | null;
   querySelectorAll(selector: string): { length: number };
@@ -298,6 +300,17 @@ test('objects move between two screenshots, smoothly between the 1 Hz frames', {
     await page.waitForTimeout(150);
   }
   assert.ok(seen.size >= 5, `object ${leoId}: ${seen.size} distinct positions in 8 samples (${nodeState()})`);
+});
+
+test('a dropped websocket reconnects, resumes its session and keeps the objects moving', { skip, timeout: 30_000 }, async () => {
+  await page.evaluate(() => window.starweather.dropConnection());
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'connected (resumed)', undefined, { timeout: 15_000 });
+  const frames = await page.evaluate(() => window.starweather.stats().frames);
+  const a = new Map((await positions()).map((p) => [p.id, p.lon]));
+  await page.waitForFunction((f) => window.starweather.stats().frames >= f + 2, frames, { timeout: 10_000 });
+  const b = await positions();
+  const moved = b.filter((p) => a.has(p.id) && a.get(p.id) !== p.lon).length;
+  assert.ok(moved > OBJECTS * 0.5, `${moved} objects moved after the resume (${nodeState()})`);
 });
 
 test('selecting an object (search, or a click on the map) shows its elements, QA flags, passes and ground track', { skip, timeout: 45_000 }, async () => {

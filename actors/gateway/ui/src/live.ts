@@ -56,6 +56,11 @@ export class LiveConnection {
     };
   }
 
+  /** Close the socket as a network drop would (debugging, and the end-to-end test of resume). */
+  drop(): void {
+    this.ws?.close(4000, 'dropped by the page');
+  }
+
   private send(m: Record<string, unknown>): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(m));
   }

@@ -100,8 +100,8 @@ setInterval(() => {
 showView();
 
 /**
- * Read-only hooks for the end-to-end test and for debugging from the console:
- * what is on the map and where, without reading pixels.
+ * Hooks for the end-to-end test and for debugging from the console: what is
+ * on the map and where, without reading pixels; select; drop the connection.
  */
 declare global {
   interface Window {
@@ -111,6 +111,8 @@ declare global {
       select(id: number): void;
       /** Points of the selected object's ground track drawn on the map. */
       trackPoints(): number;
+      /** Drop the websocket as a network failure would: the page reconnects and resumes its session. */
+      dropConnection(): void;
       /** Canvas CSS-pixel position of a lon/lat on the map now. */
       project(lon: number, lat: number): [number, number];
       stats(): { frames: number; bytes: number; lastTickMs: number | null };
@@ -123,5 +125,6 @@ window.starweather = {
   select: (id) => select(id),
   trackPoints: () => map.track.reduce((n, line) => n + line.length, 0),
   project: (lon, lat) => map.project(lon, lat),
+  dropConnection: () => live.drop(),
   stats: () => ({ frames: live.framesReceived, bytes: live.bytesReceived, lastTickMs: store.lastTickMs }),
 };

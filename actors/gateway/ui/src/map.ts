@@ -65,8 +65,12 @@ export class TacticalMap {
   private dpr = 1;
   private baseDirty = true;
   private readonly pos = new Float64Array(3);
-  /** Screen positions drawn last frame (hit testing and the test hook read them). */
-  private drawn: ScreenObject[] = [];
+  /**
+   * Where each object was drawn last frame (hit testing and the test hook read them), in
+   * reused typed arrays: no allocation per object per frame at tens of thousands of objects.
+   */
+  private drawn = { n: 0, ids: new Uint32Array(0), lon: new Float64Array(0), lat: new Float64Array(0), alt: new Float64Array(0), x: new Float64Array(0), y: new Float64Array(0) };
+  private buckets: Float64Array[] = [new Float64Array(0), new Float64Array(0), new Float64Array(0), new Float64Array(0)];
   selected: number | null = null;
   /** Name drawn beside the selected object. */
   selectedLabel = '';
@@ -214,46 +218,73 @@ export class TacticalMap {
     }
 
     const t = this.store.displayTime();
-    const drawn: ScreenObject[] = [];
-    const buckets: number[][] = [[], [], [], []];
-    let sel: ScreenObject | null = null;
+    const count = this.store.objects.size;
+    const d = this.drawn;
+    if (d.ids.length < count) {
+      const cap = Math.ceil(count * 1.5);
+      this.drawn = { n: 0, ids: new Uint32Array(cap), lon: new Float64Array(cap), lat: new Float64Array(cap), alt: new Float64Array(cap), x: new Float64Array(cap), y: new Float64Array(cap) };
+      this.buckets = this.buckets.map(() => new Float64Array(cap * 2));
+    }
+    const dr = this.drawn;
+    const fill = [0, 0, 0, 0];
+    let selX = NaN;
+    let selY = NaN;
+    let n = 0;
+    // xy() inlined: the equirectangular formula with this frame's scale and translation.
+    const kr = this.projection.scale() * RAD;
+    const [tx, ty] = this.projection.translate();
     if (t !== null) {
       for (const o of this.store.objects.values()) {
         const p = positionAt(o, t, this.pos);
-        const [x, y] = this.xy(p[0]!, p[1]!);
-        const s: ScreenObject = { id: o.id, lon: p[0]!, lat: p[1]!, altKm: p[2]!, x, y };
-        drawn.push(s);
+        const x = tx + kr * p[0]!;
+        const y = ty - kr * p[1]!;
+        dr.ids[n] = o.id;
+        dr.lon[n] = p[0]!;
+        dr.lat[n] = p[1]!;
+        dr.alt[n] = p[2]!;
+        dr.x[n] = x;
+        dr.y[n] = y;
+        n++;
+        if (o.id === this.selected) {
+          selX = x;
+          selY = y;
+        }
         if (x < -4 || y < -4 || x > this.width + 4 || y > this.height + 4) continue;
-        buckets[colourOf(o)]!.push(x, y);
-        if (o.id === this.selected) sel = s;
+        const k = colourOf(o);
+        const b = this.buckets[k]!;
+        b[fill[k]!++] = x;
+        b[fill[k]!++] = y;
       }
     }
+    dr.n = n;
     const r = this.zoom > 3 ? 3.5 : 2.5;
-    buckets.forEach((xs, i) => {
+    this.buckets.forEach((xs, i) => {
       c.fillStyle = COLOURS[i]!;
-      for (let k = 0; k < xs.length; k += 2) c.fillRect(xs[k]! - r / 2, xs[k + 1]! - r / 2, r, r);
+      for (let k = 0; k < fill[i]!; k += 2) c.fillRect(xs[k]! - r / 2, xs[k + 1]! - r / 2, r, r);
     });
-    if (sel) {
+    if (!Number.isNaN(selX)) {
       c.strokeStyle = '#ffffff';
       c.lineWidth = 2;
       c.beginPath();
-      c.arc(sel.x, sel.y, 7, 0, 2 * Math.PI);
+      c.arc(selX, selY, 7, 0, 2 * Math.PI);
       c.stroke();
       if (this.selectedLabel) {
         c.font = '12px system-ui, sans-serif';
         c.fillStyle = 'rgba(8, 16, 27, 0.75)';
         const w = c.measureText(this.selectedLabel).width;
-        c.fillRect(sel.x + 10, sel.y - 20, w + 8, 17);
+        c.fillRect(selX + 10, selY - 20, w + 8, 17);
         c.fillStyle = '#ffffff';
-        c.fillText(this.selectedLabel, sel.x + 14, sel.y - 7);
+        c.fillText(this.selectedLabel, selX + 14, selY - 7);
       }
     }
-    this.drawn = drawn;
   }
 
   /** Where every object was drawn in the last frame (CSS pixels within the canvas). */
-  screenObjects(): readonly ScreenObject[] {
-    return this.drawn;
+  screenObjects(): ScreenObject[] {
+    const d = this.drawn;
+    const out: ScreenObject[] = [];
+    for (let i = 0; i < d.n; i++) out.push({ id: d.ids[i]!, lon: d.lon[i]!, lat: d.lat[i]!, altKm: d.alt[i]!, x: d.x[i]!, y: d.y[i]! });
+    return out;
   }
 
   setTrack(lines: [number, number][][]): void {
@@ -261,13 +292,14 @@ export class TacticalMap {
   }
 
   private nearest(x: number, y: number, within = 10): number | null {
+    const d = this.drawn;
     let best: number | null = null;
     let bestD = within * within;
-    for (const s of this.drawn) {
-      const d = (s.x - x) ** 2 + (s.y - y) ** 2;
-      if (d < bestD) {
-        bestD = d;
-        best = s.id;
+    for (let i = 0; i < d.n; i++) {
+      const dist = (d.x[i]! - x) ** 2 + (d.y[i]! - y) ** 2;
+      if (dist < bestD) {
+        bestD = dist;
+        best = d.ids[i]!;
       }
     }
     return best;
