@@ -18,18 +18,20 @@
  *    size = area-equivalent diameter of BT ≤ −30 °C within 216 km.
  *    An eye scene needs a closed cold ring (cw ≤ shieldK) and an eye at
  *    least eyeContrastK (35 K) warmer than the cloud, in a ring with
- *    symmetry ≤ maxEyeSymmetryK (5 K) (the best such hole wins); otherwise
- *    a CDO scene needs a closed cold ring, symmetry ≤ maxSymmetryK (5 K), a
+ *    symmetry ≤ maxEyeSymmetryK (5 K); the best such hole wins. Otherwise a
+ *    CDO scene needs a closed cold ring, symmetry ≤ maxSymmetryK (5 K), a
  *    cold annulus (≤ maxCdoCloudK, −50 °C), a shield of one storm's size
  *    (minCdoShieldAreaKm2..maxCdoShieldAreaKm2, 100 000–500 000 km²) and a
- *    round shield (second-moment roundness ≥ minRoundness, 0.8: a frontal band is
- *    point-symmetric too, but long). Single-image detection cannot tell a
- *    round mesoscale convective system from a CDO-only storm for sure; these
- *    thresholds are conservative (weak eyes under 35 K of contrast and small
- *    CDO-only storms go undetected) (on full-disk synthetic scenes with hundreds
- *    of convective systems, only the planted cyclone passes), and a real
- *    deployment would seed centres from best-track positions as ADT does. Centres must lie at minAbsLat..maxAbsLat (no cyclones on
- *    the equator or at high latitude). One fix per shield at most.
+ *    round one (second-moment roundness ≥ minRoundness, 0.8: a frontal band
+ *    is point-symmetric too, but long). Centres must lie at
+ *    minAbsLat..maxAbsLat (3–45°). One fix per shield at most.
+ *    Single-image detection cannot tell a round mesoscale convective system
+ *    from a CDO-only storm for sure. These thresholds are conservative and
+ *    were tuned on full-disk synthetic scenes with hundreds of convective
+ *    systems, where only the planted cyclone passes (one false CDO in eight
+ *    2048² seeds); weak eyes (< 35 K contrast) and small CDO-only storms go
+ *    undetected. A real deployment would seed centres from best-track
+ *    positions, as ADT does.
  * 2. fixesFromMeasurements: T-number/CI/vmax/MSLP with physics/dvorak.ts.
  *
  * Distances use a local equirectangular projection around each centre from
