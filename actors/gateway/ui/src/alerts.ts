@@ -47,7 +47,7 @@ export class AlertsPanel {
       ...sorted.map((a) => {
         const li = h(
           'li',
-          { class: `alert ${a.severity}`, title: utc(a.raisedAt) },
+          { class: `alert ${a.severity}`, title: `${utc(a.raisedAt)}: ${a.message}` },
           h('span', { class: 'sev' }, a.severity),
           h('span', { class: 'kind' }, a.kind),
           h('span', { class: 'msg' }, a.message),
