@@ -28,9 +28,9 @@
  *    Single-image detection cannot tell a round mesoscale convective system
  *    from a CDO-only storm for sure. These thresholds are conservative and
  *    were tuned on full-disk synthetic scenes with hundreds of convective
- *    systems, where only the planted cyclone passes (one false CDO in eight
- *    2048² seeds); weak eyes (< 35 K contrast) and small CDO-only storms go
- *    undetected. A real deployment would seed centres from best-track
+ *    systems, where only the planted cyclone passes (ten 2048² seeds at 8 km
+ *    and three 1024² ones); weak eyes (< 35 K contrast) and small CDO-only
+ *    storms go undetected. A real deployment would seed centres from best-track
  *    positions, as ADT does.
  * 2. fixesFromMeasurements: T-number/CI/vmax/MSLP with physics/dvorak.ts.
  *
