@@ -17,7 +17,9 @@
  *
  * Per case it prints delivery delay tick→client (p50/p99/max over every
  * frame received in BENCH_TICKS ticks after BENCH_WARMUP ticks), the
- * frames expected vs received, gateway CPU (% of one core) over the window,
+ * frames expected vs received, when the gateway's flush starts after the
+ * tick and how long it takes to hand every client its frame (the gateway's
+ * share of the delay), gateway CPU (% of one core) over the window,
  * RSS per client ((RSS with clients − RSS before), both after a full GC),
  * the load process's event-loop delay, and how busy the machine was (CPU
  * time of everything else on it during the window).
@@ -116,7 +118,7 @@ interface GwStats {
   cpu: { user: number; system: number };
   rss: number;
   heapUsed: number;
-  gateway: { objects: number; clients: number; subscriptionClasses: number; encodes: number; framesOut: number; skippedFrames: number; slowDisconnects: number };
+  gateway: { objects: number; clients: number; subscriptionClasses: number; encodes: number; framesOut: number; skippedFrames: number; slowDisconnects: number; flushes: number; flushMsTotal: number; tickToFlushMsTotal: number };
 }
 
 async function gwStats(gw: ChildProcess): Promise<GwStats> {
@@ -256,7 +258,11 @@ async function main(): Promise<void> {
     );
     console.log(`  delay tick→client: p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; frames ${r.frames}/${expected} expected (${(r.bytes / 1e6 / TICKS).toFixed(1)} MB/s to clients); closed during run: ${r.closed} ${JSON.stringify(r.closeCodes)}; gateway skipped ${s2.gateway.skippedFrames}, slow disconnects ${s2.gateway.slowDisconnects}`);
     const userPct = ((s2.cpu.user - s1.cpu.user) / 1000 / wallMs) * 100;
+    const flushes = Math.max(1, s2.gateway.flushes - s1.gateway.flushes);
+    const flushMs = (s2.gateway.flushMsTotal - s1.gateway.flushMsTotal) / flushes;
+    const startMs = (s2.gateway.tickToFlushMsTotal - s1.gateway.tickToFlushMsTotal) / flushes;
     console.log(`  gateway: CPU ${gwCpuPct.toFixed(0)}% of one core (user ${userPct.toFixed(0)}%, system ${(gwCpuPct - userPct).toFixed(0)}%: on loopback the kernel's receive path runs in the sender's time too); RSS ${(before.rss / 2 ** 20).toFixed(0)} MB before clients → ${(s2.rss / 2 ** 20).toFixed(0)} MB = ${rssPerClientKB.toFixed(1)} KB per client (heap ${(s2.heapUsed / 2 ** 20).toFixed(0)} MB)`);
+    console.log(`  gateway flush (mean of ${flushes}): starts ${startMs.toFixed(1)} ms after the tick, hands every client its frame within ${flushMs.toFixed(1)} ms`);
     console.log(`  load process: CPU ${pct(cpu1.load, cpu2.load).toFixed(0)}%, worst event-loop delay p99 ${r.loopP99Ms.toFixed(1)} ms (max ${r.loopMaxMs.toFixed(1)}); feeder CPU ${pct(cpu1.feeder, cpu2.feeder).toFixed(0)}%${feederProgress ? `, tick prepared in ${(feederProgress as { prepareMsMean: number }).prepareMsMean.toFixed(0)} ms, published late by ≤ ${(feederProgress as { lateMsMax: number }).lateMsMax} ms` : ''}`);
     console.log(`  machine: ${machine.toFixed(0)}% busy of ${200}% (2 cores), ${Math.max(0, machine - ours).toFixed(0)}% by other processes; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     rows.push(`| ${N} + ${ALL_CLIENTS} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.frames}/${expected} | ${gwCpuPct.toFixed(0)}% | ${rssPerClientKB.toFixed(1)} | ${Math.max(0, machine - ours).toFixed(0)}% |`);

@@ -104,6 +104,10 @@ export interface FanoutStats {
   lastTickMs: number | null;
   /** The latest flush's sequence number. */
   seq: number;
+  /** Flushes so far, the time they took (encode + hand every frame to its client), and how long after their tick they started, summed (ms). */
+  flushes: number;
+  flushMsTotal: number;
+  tickToFlushMsTotal: number;
 }
 
 /** Sequence numbers wrap within the header's u32. */
@@ -127,7 +131,18 @@ export class StateFanout {
   private prevShards = new Set<number>();
   private readonly coalesceMs: number;
   private readonly staleMs: number;
-  private readonly s = { framesIn: 0, malformedFrames: 0, framesOut: 0, encodes: 0, skippedFrames: 0, slowDisconnects: 0, lastTickMs: null as number | null };
+  private readonly s = {
+    framesIn: 0,
+    malformedFrames: 0,
+    framesOut: 0,
+    encodes: 0,
+    skippedFrames: 0,
+    slowDisconnects: 0,
+    lastTickMs: null as number | null,
+    flushes: 0,
+    flushMsTotal: 0,
+    tickToFlushMsTotal: 0,
+  };
 
   constructor(private readonly o: FanoutOptions) {
     this.coalesceMs = o.coalesceMs ?? 20;
@@ -247,7 +262,9 @@ export class StateFanout {
       this.flushTimer = null;
     }
     if (this.dirty.size === 0) return;
+    const startedAt = performance.now();
     const tickMs = this.pendingTickMs;
+    this.s.tickToFlushMsTotal += Math.max(0, Date.now() - tickMs);
     const dirty = this.dirty;
     this.dirty = new Set();
     const ids = [...dirty];
@@ -297,6 +314,8 @@ export class StateFanout {
     out.sort((a, b) => a.frame.byteLength - b.frame.byteLength);
     for (const { frame, cls } of out) for (const c of [...cls.clients]) this.deliver(c, frame);
     this.s.lastTickMs = tickMs;
+    this.s.flushes += 1;
+    this.s.flushMsTotal += performance.now() - startedAt;
     this.o.onFlush?.(tickMs, Date.now(), out.length);
   }
 
