@@ -1,6 +1,7 @@
 /**
  * Tile pipeline tasks. A scene (`imagery.scene`, imagery.ts) is cut into
- * tiles; each tile is one `imagery.tile` task on the `weather` queue, taken
+ * tiles; each tile is one `imagery.tile` task on the scene's queue (`weather`,
+ * or `high` for a priority scene), taken
  * by any tile host. The host that stores a scene's last tile result enqueues
  * one `imagery.finalize` task, which merges the tiles and writes the scene's
  * outputs; each storm warning it raises becomes a `storm.warning` task on the
@@ -41,10 +42,10 @@ export const ImageryTileTaskMessage = defineMessage({
   name: 'imagery.tile',
   version: 1,
   description:
-    'Payload of the `imagery.tile` work task: run L1 (calibration, QA), L2 (cloud mask) and L3 (cloud top, convection) on tile `index` of the scene (core rectangle plus halo, from the scene row) and store its result once per (sceneTaskId, index). Queue `weather`.',
+    'Payload of the `imagery.tile` work task: run L1 (calibration, QA), L2 (cloud mask) and L3 (cloud top, convection) on tile `index` of the scene (core rectangle plus halo, from the scene row) and store its result once per (sceneTaskId, index). Queue: the scene\'s (`weather`, or `high` for a priority scene).',
   encoding: 'json',
   schema: ImageryTileTaskSchema,
-  subjects: 'payload of a `work.task` v1 envelope with kind `imagery.tile` on `<ns>.work.weather.v1`',
+  subjects: 'payload of a `work.task` v1 envelope with kind `imagery.tile` on `<ns>.work.weather.v1` (or `<ns>.work.high.v1`)',
   idempotencyKey: 'the envelope id `tile:<collection>:<itemId>:<index>` (hashed form when longer than 200 characters); results keyed (sceneTaskId, index)',
 });
 
@@ -64,10 +65,10 @@ export const ImageryFinalizeTaskMessage = defineMessage({
   name: 'imagery.finalize',
   version: 1,
   description:
-    'Payload of the `imagery.finalize` work task, enqueued once every tile result of a scene is stored: merge the tiles, detect tropical cyclones on the merged brightness temperature, write weather_metrics rows, raise storm warnings, render products and add them and the QA summary to the STAC item, then mark the scene task done. Queue `weather`.',
+    'Payload of the `imagery.finalize` work task, enqueued once every tile result of a scene is stored: merge the tiles, detect tropical cyclones on the merged brightness temperature, write weather_metrics rows, raise storm warnings, render products and add them and the QA summary to the STAC item, then mark the scene task done. Queue: the scene\'s (`weather`, or `high` for a priority scene).',
   encoding: 'json',
   schema: ImageryFinalizeTaskSchema,
-  subjects: 'payload of a `work.task` v1 envelope with kind `imagery.finalize` on `<ns>.work.weather.v1`',
+  subjects: 'payload of a `work.task` v1 envelope with kind `imagery.finalize` on `<ns>.work.weather.v1` (or `<ns>.work.high.v1`)',
   idempotencyKey: 'the envelope id `finalize:<collection>:<itemId>` (hashed form when longer than 200 characters)',
 });
 

@@ -2,13 +2,16 @@
  * The tile pipeline's task handlers, as one object the tile role's service
  * registers:
  *
+ * Tiles and the finalize go on the scene's queue (high for a priority scene,
+ * otherwise weather).
+ *
  *   imagery.scene  (weather|high) read the item's files, cut the scene into
  *                  tiles, record the tiling, enqueue one imagery.tile per
  *                  tile; the scene task moves to l1
- *   imagery.tile   (weather)      L1 → L2 → L3 on one tile, result stored
+ *   imagery.tile   (weather|high) L1 → L2 → L3 on one tile, result stored
  *                  once; the host that stores the last one moves the scene
  *                  task to l2 and enqueues imagery.finalize
- *   imagery.finalize (weather)    merge, cyclone detection (scene task → l3),
+ *   imagery.finalize (weather|high) merge, cyclone detection (scene task → l3),
  *                  metrics, storm warnings, products, STAC assets and QA
  *                  summary; the scene task → done
  *   storm.warning  (high)         publish a stored warning on the alerts subject
@@ -161,13 +164,15 @@ export class TilePipeline {
       if (reset) ctx.log.info({ item: p.itemId, fingerprint }, 'item names new files: its earlier tile results were dropped');
       // l1 before the tiles go out: a fast tile host may move the task to l2 before this handler returns.
       await recordTaskStage(db, cache, sceneTaskId, 'l1');
+      // A priority scene's tiles stay on the high queue; every other scene's go to weather.
+      const queue = workQueue(ctx);
       // Enqueue from the stored row: a replay keeps the tiling it started with.
       const payloads = tileGrid(stored.width, stored.height, stored.tileSize, stored.halo).map((t) => t.index);
       for (let i = 0; i < payloads.length; i += 64) {
         await Promise.all(
           payloads.slice(i, i + 64).map((index) =>
             enqueueTask(this.d.transport, {
-              queue: 'weather',
+              queue,
               id: imageryTileTaskId(p.collection, p.itemId, index),
               kind: IMAGERY_TILE_KIND,
               payload: { v: 1, sceneTaskId, collection: p.collection, itemId: p.itemId, fingerprint: stored.fingerprint, index },
@@ -242,7 +247,7 @@ export class TilePipeline {
     if (n < scene.tileCount) return;
     await recordTaskStage(db, cache, scene.taskId, 'l2');
     await enqueueTask(this.d.transport, {
-      queue: 'weather',
+      queue: workQueue(ctx),
       id: imageryFinalizeTaskId(scene.collection, scene.itemId),
       kind: IMAGERY_FINALIZE_KIND,
       payload: { v: 1, sceneTaskId: scene.taskId, collection: scene.collection, itemId: scene.itemId, fingerprint: scene.fingerprint },
@@ -401,6 +406,11 @@ export class TilePipeline {
 /** Where the gateway serves a product (actors/gateway/products.ts); a root-relative href, resolved against the gateway that serves the item. */
 export function productHref(collection: string, itemId: string, name: string): string {
   return `/products/${encodeURIComponent(collection)}/${encodeURIComponent(itemId)}/${name}`;
+}
+
+/** Tiles and the finalize follow their scene: high for a priority scene, weather otherwise. */
+function workQueue(ctx: TaskContext): 'high' | 'weather' {
+  return ctx.task.queue === 'high' ? 'high' : 'weather';
 }
 
 function sceneFacts(b: SceneBand): SceneFacts {
