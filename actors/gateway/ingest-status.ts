@@ -10,6 +10,7 @@
  *    (registered or rejected, with the scene's time when its STAC item
  *    exists) and how many it handled (imagery_ingested, migration 003).
  */
+import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Queryable } from '../storage/db.js';
 import type { Storage } from '../storage/index.js';
@@ -87,8 +88,68 @@ async function imageryStatus(db: Queryable): Promise<ImagerySourceStatus[]> {
   }));
 }
 
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const Run = Type.Object(
+  {
+    group: Type.String(),
+    source: Type.String(),
+    format: Nullable(Type.String()),
+    outcome: Type.String(),
+    httpStatus: Nullable(Type.Integer()),
+    records: Type.Integer(),
+    accepted: Type.Integer(),
+    rejected: Type.Integer(),
+    objectsNew: Type.Integer(),
+    objectsChanged: Type.Integer(),
+    elementSetsNew: Type.Integer(),
+    snapshotDate: Nullable(Type.String()),
+    hostId: Nullable(Type.String()),
+    message: Type.String(),
+    startedAt: Type.String({ format: 'date-time' }),
+    finishedAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+/** The response, for the OpenAPI document (and fastify's serializer). */
+export const IngestStatusSchema = Type.Object(
+  {
+    at: Type.String({ format: 'date-time' }),
+    catalog: Type.Object(
+      {
+        objects: Type.Integer({ minimum: 0 }),
+        lastRun: Nullable(Run),
+        lastLoaded: Nullable(Run),
+        ageS: Nullable(Type.Integer({ minimum: 0, description: 'Seconds since the last run that loaded or confirmed the catalog (ok or not_modified)' })),
+      },
+      { additionalProperties: false },
+    ),
+    imagery: Type.Array(
+      Type.Object(
+        {
+          source: Type.String(),
+          registered: Type.Integer({ minimum: 0 }),
+          rejected: Type.Integer({ minimum: 0 }),
+          lastScene: Type.Object(
+            {
+              itemId: Type.String(),
+              outcome: Type.Union([Type.Literal('registered'), Type.Literal('rejected')]),
+              reason: Type.String(),
+              recordedAt: Type.String({ format: 'date-time' }),
+              sceneTime: Nullable(Type.String({ format: 'date-time' })),
+              href: Nullable(Type.String()),
+            },
+            { additionalProperties: false },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const ingestStatusPlugin: FastifyPluginAsync<IngestStatusOptions> = async (app, o) => {
-  app.get('/ingest/status', async (_req, reply) => {
+  app.get('/ingest/status', { schema: { summary: 'Ingest status: catalog age and the last scene per imagery source', response: { 200: IngestStatusSchema } } }, async (_req, reply) => {
     const { db } = await o.storage();
     const now = Date.now();
     const [lastRun, lastLoaded, objects, imagery] = await Promise.all([
@@ -105,7 +166,6 @@ export const ingestStatusPlugin: FastifyPluginAsync<IngestStatusOptions> = async
         objects: Number(objects.rows[0]?.n ?? 0),
         lastRun: lastRun[0] ? runJson(lastRun[0]) : null,
         lastLoaded: loaded ? runJson(loaded) : null,
-        /** Seconds since the catalog was last confirmed (null: never loaded). */
         ageS: loaded ? Math.max(0, Math.round((now - loaded.finishedAt.getTime()) / 1000)) : null,
       },
       imagery,

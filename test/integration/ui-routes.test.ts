@@ -14,6 +14,7 @@ import { recordIngestRun } from '../../actors/storage/ingest-runs.js';
 import { recordIngested } from '../../actors/ingest/imagery-registry.js';
 import { upsertCollection, upsertItem } from '../../actors/storage/stac.js';
 import { CONTENT_SECURITY_POLICY, DEFAULT_UI_DIR, IMMUTABLE, prefersHtml, REVALIDATE } from '../../actors/gateway/ui-routes.js';
+import { OPENAPI_PATH } from '../../actors/gateway/openapi.js';
 import { startGatewayHarness, type GatewayHarness } from '../helpers/gateway-harness.js';
 
 const CHROME_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
@@ -128,6 +129,10 @@ test('GET /ingest/status: catalog age and last scene per source, from ingest_run
 
   const r = await fetch(`${h.base}/ingest/status`);
   assert.equal(r.status, 200);
+  // Documented in the OpenAPI document; the dashboard's static files are not API operations.
+  const doc = (await (await fetch(`${h.base}${OPENAPI_PATH}`)).json()) as { paths: Record<string, unknown> };
+  assert.ok(doc.paths['/ingest/status'], 'GET /ingest/status in the OpenAPI document');
+  assert.deepEqual(Object.keys(doc.paths).filter((p) => p.startsWith('/ui')), []);
   assert.equal(r.headers.get('cache-control'), 'no-store');
   const s = (await r.json()) as any;
   assert.equal(s.catalog.lastRun.outcome, 'failed');
