@@ -70,13 +70,27 @@ function pixelBands(n: number): Array<[number, number]> {
   return bandRows(n, 16_384);
 }
 
+/**
+ * Output arrays the kernel overwrites entirely (every element, every path):
+ * allocated without the zero fill, which the native side would only
+ * overwrite again. Arrays a kernel writes sparsely stay zero-filled.
+ */
+function uninitF32(n: number): Float32Array {
+  const b = Buffer.allocUnsafeSlow(n * 4);
+  return new Float32Array(b.buffer, b.byteOffset, n);
+}
+function uninitU8(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
 export function nativeKernelsFrom(addon: NativeAddon) {
   return {
     name: 'native' as const,
     async calibrate(counts: Uint16Array, dqf: Uint8Array | null, cal: Calibration): Promise<L1Result> {
       const p = checkCalibrateArgs(counts, dqf, cal);
-      const values = new Float32Array(counts.length);
-      const qa = new Uint8Array(counts.length);
+      const values = uninitF32(counts.length);
+      const qa = uninitU8(counts.length);
       await call('calibrate', () => Promise.all(pixelBands(counts.length).map(([a, b]) => addon.calibrate(counts, dqf, p, values, qa, a, b))));
       return { values, qa };
     },
@@ -90,8 +104,8 @@ export function nativeKernelsFrom(addon: NativeAddon) {
     },
     async cloudTop(bt: Float32Array, cloudMask: Uint8Array, opts: CloudTopOptions = {}): Promise<CloudTopResult> {
       const { profile, coldRule } = checkCloudTopArgs(bt, cloudMask, opts);
-      const cttK = new Float32Array(bt.length);
-      const cthM = new Float32Array(bt.length);
+      const cttK = uninitF32(bt.length);
+      const cthM = uninitF32(bt.length);
       await call('cloudTop', () =>
         Promise.all(
           pixelBands(bt.length).map(([a, b]) =>
