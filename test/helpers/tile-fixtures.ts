@@ -24,7 +24,7 @@ import { generateScene, type SceneOptions, type SyntheticScene } from '../../act
 import { abiSceneSpec, writeAbiFile } from '../../actors/tile/synthetic/write-abi.js';
 import { writeAhiScene } from '../../actors/tile/synthetic/write-ahi.js';
 import { IMAGERY_SCENE_KIND, ImagerySceneTaskMessage, imagerySceneTaskId } from '../../protocol/messages/imagery.js';
-import type { Names } from '../../protocol/names.js';
+import { QUEUE_PRIORITY, type Names } from '../../protocol/names.js';
 import type { Transport } from '../../protocol/transport.js';
 import { freshNamespace, NATS_URL, sleep } from './cluster-fixtures.js';
 import { deleteNamespace } from '../integration/nats-fixtures.js';
@@ -193,11 +193,11 @@ export class TileCluster {
   }
 
   /** Register the item and its task row, then enqueue its imagery.scene task (as the gateway does). */
-  async submit(item: Record<string, unknown> & { id: string }): Promise<string> {
+  async submit(item: Record<string, unknown> & { id: string }, queue: 'weather' | 'high' = 'weather'): Promise<string> {
     await upsertItem(this.db, item);
     const taskId = imagerySceneTaskId('imagery', item.id);
-    await createTask(this.db, { id: taskId, kind: IMAGERY_SCENE_KIND, item: `imagery/${item.id}`, priority: 2 });
-    await enqueueTask(this.transport, { queue: 'weather', id: taskId, kind: IMAGERY_SCENE_KIND, payload: { v: 1, collection: 'imagery', itemId: item.id }, payloadType: ImagerySceneTaskMessage });
+    await createTask(this.db, { id: taskId, kind: IMAGERY_SCENE_KIND, item: `imagery/${item.id}`, priority: QUEUE_PRIORITY[queue] });
+    await enqueueTask(this.transport, { queue, id: taskId, kind: IMAGERY_SCENE_KIND, payload: { v: 1, collection: 'imagery', itemId: item.id }, payloadType: ImagerySceneTaskMessage });
     return taskId;
   }
 

@@ -42,7 +42,8 @@ test('a storm scene runs end to end over NATS on two tile hosts: task done, tile
 
     const item = sceneItem('storm-512', cluster.fileHref(path), scene.time);
     const taskId = await cluster.submit(item);
-    const ahiTaskId = await cluster.submit(sceneItem('ahi-storm', segments.map((p) => cluster.fileHref(p)), ahi.time));
+    // As a priority scene: it, its tiles and its finalize run on the high queue.
+    const ahiTaskId = await cluster.submit(sceneItem('ahi-storm', segments.map((p) => cluster.fileHref(p)), ahi.time), 'high');
     const task = await cluster.finished(taskId, 90_000);
     assert.equal(task.state, 'done', `task failed: ${task.error}`);
     for (const stage of ['l1At', 'l2At', 'l3At', 'doneAt'] as const) assert.ok(task[stage], `${stage} recorded`);
