@@ -134,6 +134,7 @@ Napi::Value QaFlags(const Napi::CallbackInfo& info) {
   needArgs(info, 10, fn);
   const int w = intArg(info, 3, fn, "width", 1, 65536), h = intArg(info, 4, fn, "height", 1, 65536);
   const int64_t n = static_cast<int64_t>(w) * h;
+  if (n > 2147483647) rangeError(info.Env(), fn, "width x height exceeds 2^31 - 1");
   auto values = arrayArg<float>(info, 0, fn, "values", napi_float32_array, "Float32Array", n);
   auto qa = arrayArg<uint8_t>(info, 1, fn, "qa", napi_uint8_array, "Uint8Array", n);
   const float* lat = optionalArray<float>(info, 2, fn, "lat", napi_float32_array, "Float32Array", n);
@@ -199,6 +200,7 @@ Napi::Value Convection(const Napi::CallbackInfo& info) {
   needArgs(info, 10, fn);
   const int w = intArg(info, 2, fn, "width", 1, 65536), h = intArg(info, 3, fn, "height", 1, 65536);
   const int64_t n = static_cast<int64_t>(w) * h;
+  if (n > 2147483647) rangeError(info.Env(), fn, "width x height exceeds 2^31 - 1");
   auto bt = arrayArg<float>(info, 0, fn, "bt", napi_float32_array, "Float32Array", n);
   const uint8_t* mask = optionalArray<uint8_t>(info, 1, fn, "cloudMask", napi_uint8_array, "Uint8Array", n);
   const int row0 = intArg(info, 4, fn, "row0", 0, h), row1 = intArg(info, 5, fn, "row1", row0, h);
@@ -224,6 +226,7 @@ Napi::Value Cyclones(const Napi::CallbackInfo& info) {
   needArgs(info, 6, fn);
   const int w = intArg(info, 3, fn, "width", 1, 65536), h = intArg(info, 4, fn, "height", 1, 65536);
   const int64_t n = static_cast<int64_t>(w) * h;
+  if (n > 2147483647) rangeError(info.Env(), fn, "width x height exceeds 2^31 - 1");
   auto bt = arrayArg<float>(info, 0, fn, "bt", napi_float32_array, "Float32Array", n);
   auto lat = arrayArg<float>(info, 1, fn, "lat", napi_float32_array, "Float32Array", n);
   auto lon = arrayArg<float>(info, 2, fn, "lon", napi_float32_array, "Float32Array", n);

@@ -287,6 +287,7 @@ test('bad arguments are a StarWeatherError (SW_ERR_INVALID_ARGUMENT) from both i
     await assert.rejects(k.qaCheck(new Float32Array(10), new Uint8Array(10), 3, 3, 'ir'), isBad);
     await assert.rejects(k.qaCheck(new Float32Array(9), new Uint8Array(9), 3, 3, 'uv' as 'ir'), isBad);
     await assert.rejects(k.qaCheck(new Float32Array(9), new Uint8Array(9), 3.5, 3, 'ir'), isBad);
+    await assert.rejects(k.qaCheck(new Float32Array(9), new Uint8Array(9), 65536, 65536, 'ir'), isBad);
     await assert.rejects(k.cloudTop(new Float32Array(5), new Uint8Array(4)), isBad);
     await assert.rejects(k.cloudTop(new Float32Array(5), new Uint8Array(5), { coldRule: 'up' as 'tropopause' }), isBad);
     await assert.rejects(k.convection(new Float32Array(6), null, 2, 2), isBad);
@@ -304,6 +305,7 @@ test('bad arguments are a StarWeatherError (SW_ERR_INVALID_ARGUMENT) from both i
   assert.throws(() => (addon.qaFinish as unknown as () => void)(), TypeError);
   assert.throws(() => addon.convection(f32, null, 2, 2, 0, 3, new Float64Array(5), new Int32Array(32), u8, u8), RangeError);
   assert.throws(() => addon.cyclones(f32, f32, f32, 2, 2, new Float64Array(11)), RangeError);
+  assert.throws(() => addon.convection(f32, null, 65536, 65536, 0, 1, new Float64Array(5), new Int32Array(32), u8, u8), RangeError);
   assert.throws(() => addon.cloudTop(f32, u8, Float64Array.of(0, 1000), Float64Array.of(288, 281.5), Float64Array.of(0.001, 0), 1, 0, f32, f32, 0, 4), RangeError);
 });
 

@@ -22,7 +22,10 @@ export function checkDims(kernel: string, width: unknown, height: unknown): numb
   for (const [k, v] of [['width', width], ['height', height]] as const) {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1 << 16) throw invalid(kernel, `${k} must be an integer in 1..65536 (got ${String(v)})`);
   }
-  return (width as number) * (height as number);
+  const n = (width as number) * (height as number);
+  // Native kernels index pixels with 32-bit integers; a full disk at 0.5 km (21696²) is 4.7e8.
+  if (n > 2 ** 31 - 1) throw invalid(kernel, `${width}×${height} pixels exceed 2^31 − 1`);
+  return n;
 }
 
 export function checkNumber(kernel: string, name: string, value: unknown, min = -Infinity, max = Infinity): number {
