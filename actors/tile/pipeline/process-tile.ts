@@ -100,7 +100,7 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
   let t0 = performance.now();
   const lap = (k: keyof typeof t): void => {
     const now = performance.now();
-    t[k] = Math.round((now - t0) * 10) / 10;
+    t[k] = Math.round((t[k] + now - t0) * 10) / 10;
     t0 = now;
     deps.beat?.();
   };
@@ -114,6 +114,7 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
 
   // L1: counts → K (or reflectance) with the file's own coefficients; fill/DQF pixels masked.
   const { values, qa } = await deps.kernels.calibrate(counts, dqf, scene.calibration);
+  lap('l1');
   if (space) {
     for (let i = 0; i < values.length; i++) {
       if (space[i] !== space[i]) {
@@ -122,7 +123,7 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
       }
     }
   }
-  lap('l1');
+  lap('geo');
   // Imagery QA: impossible values masked, isolated outliers flagged (and masked).
   await deps.kernels.qaCheck(values, qa, w, h, scene.kind);
   lap('qa');
