@@ -185,23 +185,34 @@ void qaFlags(const float* values, uint8_t* qa, const float* lat, int w, int h, i
 }
 
 void qaFinish(float* values, const uint8_t* qa, size_t start, size_t end, double counts[6]) {
-  size_t fill = 0, dqf = 0, range = 0, iso = 0, space = 0, valid = 0;
-  for (size_t i = start; i < end; i++) {
-    const uint8_t q = qa[i];
-    if (q & (QA_SPACE | QA_RANGE | QA_ISOLATED)) values[i] = NaNf;
-    fill += (q & QA_FILL) != 0;
-    dqf += (q & QA_DQF) != 0;
-    range += (q & QA_RANGE) != 0;
-    iso += (q & QA_ISOLATED) != 0;
-    space += (q & QA_SPACE) != 0;
-    valid += q == 0 && !std::isnan(values[i]);
+  // Branch-free and in chunks with 32-bit counters, so it vectorises.
+  double tot[6] = {0, 0, 0, 0, 0, 0};
+  const float nanf = NaNf;
+  constexpr size_t CHUNK = size_t{1} << 24;
+  for (size_t a = start; a < end; a += CHUNK) {
+    const size_t b = std::min(end, a + CHUNK);
+    uint32_t fill = 0, dqf = 0, range = 0, iso = 0, space = 0, valid = 0;
+    float* __restrict v = values;
+    const uint8_t* __restrict q = qa;
+    for (size_t i = a; i < b; i++) {
+      const uint32_t f = q[i];
+      const float x = (f & (QA_SPACE | QA_RANGE | QA_ISOLATED)) ? nanf : v[i];
+      v[i] = x;
+      fill += f & 1u;
+      dqf += (f >> 1) & 1u;
+      range += (f >> 2) & 1u;
+      iso += (f >> 3) & 1u;
+      space += (f >> 4) & 1u;
+      valid += static_cast<uint32_t>((f == 0) & (x == x));
+    }
+    tot[0] += fill;
+    tot[1] += dqf;
+    tot[2] += range;
+    tot[3] += iso;
+    tot[4] += space;
+    tot[5] += valid;
   }
-  counts[0] = fill;
-  counts[1] = dqf;
-  counts[2] = range;
-  counts[3] = iso;
-  counts[4] = space;
-  counts[5] = valid;
+  for (int k = 0; k < 6; k++) counts[k] = tot[k];
 }
 
 // US1976 effective earth radius, as physics/atmosphere.ts R0_M.
