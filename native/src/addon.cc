@@ -206,6 +206,8 @@ Napi::Value Convection(const Napi::CallbackInfo& info) {
   const int row0 = intArg(info, 4, fn, "row0", 0, h), row1 = intArg(info, 5, fn, "row1", row0, h);
   auto params = arrayArg<double>(info, 6, fn, "params", napi_float64_array, "Float64Array", 5);
   auto offsets = arrayArg<int32_t>(info, 7, fn, "offsets", napi_int32_array, "Int32Array", 32);
+  for (size_t k = 0; k < 32; k++)
+    if (offsets[k] < -4096 || offsets[k] > 4096) rangeError(info.Env(), fn, "sample offsets must be within ±4096 pixels");
   auto deep = arrayArg<uint8_t>(info, 8, fn, "deepConvection", napi_uint8_array, "Uint8Array", n);
   auto ot = arrayArg<uint8_t>(info, 9, fn, "overshoot", napi_uint8_array, "Uint8Array", n);
   const float* b = bt.Data();

@@ -306,6 +306,7 @@ test('bad arguments are a StarWeatherError (SW_ERR_INVALID_ARGUMENT) from both i
   assert.throws(() => addon.convection(f32, null, 2, 2, 0, 3, new Float64Array(5), new Int32Array(32), u8, u8), RangeError);
   assert.throws(() => addon.cyclones(f32, f32, f32, 2, 2, new Float64Array(11)), RangeError);
   assert.throws(() => addon.convection(f32, null, 65536, 65536, 0, 1, new Float64Array(5), new Int32Array(32), u8, u8), RangeError);
+  assert.throws(() => addon.convection(f32, null, 2, 2, 0, 2, new Float64Array(5), new Int32Array(32).fill(-(2 ** 31)), u8, u8), RangeError);
   assert.throws(() => addon.cloudTop(f32, u8, Float64Array.of(0, 1000), Float64Array.of(288, 281.5), Float64Array.of(0.001, 0), 1, 0, f32, f32, 0, 4), RangeError);
 });
 
