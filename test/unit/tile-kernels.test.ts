@@ -329,3 +329,41 @@ test('native kernels run off the event loop: timers keep firing while a large ca
   }
   assert.ok(ticks >= 1, `timer ticks while native work ran: ${ticks}`);
 });
+
+test('the raw addon survives random argument soup: every call throws or settles, the process stays up', async () => {
+  const addon = loadNativeAddon() as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const r = rng(9);
+  const pool: Array<() => unknown> = [
+    () => null,
+    () => undefined,
+    () => 'x',
+    () => ({}),
+    () => [1, 2],
+    () => Math.floor(r() * 8) - 2,
+    () => r() * 1e12,
+    () => NaN,
+    () => new Float32Array(Math.floor(r() * 9)),
+    () => new Float64Array(Math.floor(r() * 13)),
+    () => new Uint8Array(Math.floor(r() * 9)),
+    () => new Uint16Array(Math.floor(r() * 9)),
+    () => new Int32Array(32),
+    () => new Float32Array(4).subarray(1),
+  ];
+  let threw = 0, settled = 0;
+  for (const name of ['calibrate', 'qaFlags', 'qaFinish', 'cloudTop', 'convection', 'cyclones']) {
+    const fn = addon[name] as (...a: unknown[]) => unknown;
+    for (let k = 0; k < 150; k++) {
+      const args = Array.from({ length: Math.floor(r() * 12) }, () => (pool[Math.floor(r() * pool.length)] as () => unknown)());
+      try {
+        const p = fn(...args);
+        await Promise.resolve(p).catch(() => undefined);
+        settled++;
+      } catch (e) {
+        assert.ok(e instanceof TypeError || e instanceof RangeError, `${name}: ${String(e)}`);
+        threw++;
+      }
+    }
+  }
+  assert.equal(threw + settled, 900);
+  assert.ok(threw > 800, `most random calls are refused (${threw})`);
+});
