@@ -218,7 +218,7 @@ declare const document: {
 };
 const positions = (): Promise<Pos[]> => page.evaluate(() => window.starweather.positions());
 
-test('the page loads from / (redirected to /ui/) and shows the world map with the tracked objects', { skip, timeout: 45_000 }, async () => {
+test('the page loads from / (redirected to /ui/) and shows the world map with the tracked objects', { skip, timeout: 60_000 }, async () => {
   const res = await page.goto(`${base}/`);
   assert.equal(res?.status(), 200);
   assert.match(page.url(), /\/ui\/$/);
