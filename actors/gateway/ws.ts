@@ -206,6 +206,13 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
   const send = (c: Conn, m: WsServerMessage): void => urgent(c, Buffer.from(JSON.stringify(m)));
 
   const alertBytes = (a: AlertRaised, replay: boolean): Buffer => Buffer.from(JSON.stringify({ type: 'alert', replay, alert: a } satisfies WsServerMessage));
+  // Replays of one recent alert share their bytes across every subscriber (and their framing, see `framed`).
+  const replayCache = new WeakMap<AlertRaised, Buffer>();
+  const replayBytes = (a: AlertRaised): Buffer => {
+    let b = replayCache.get(a);
+    if (!b) replayCache.set(a, (b = alertBytes(a, true)));
+    return b;
+  };
   const replayAlerts = (c: Conn): void => {
     if (!o.alerts) return;
     o.alerts
@@ -213,7 +220,7 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
       .then((xs) => {
         if (!c.alerts) return;
         // Oldest first, so a client's panel ends with the newest.
-        for (let i = xs.length - 1; i >= 0; i--) urgent(c, alertBytes(xs[i]!, true));
+        for (let i = xs.length - 1; i >= 0; i--) urgent(c, replayBytes(xs[i]!));
       })
       .catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'alert replay failed'));
   };
