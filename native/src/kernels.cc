@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace swk {
@@ -276,12 +277,54 @@ void convection(const float* bt, const uint8_t* mask, int w, int h, int row0, in
     lin[d] = static_cast<ptrdiff_t>(off[2 * d]) * w + off[2 * d + 1];
     reach = std::max(reach, std::max(std::abs(off[2 * d]), std::abs(off[2 * d + 1])));
   }
+  // The overshooting-top test of one cloudy candidate pixel (t <= otMaxK).
+  auto overshootAt = [&](int r, int c, size_t i, double t) {
+    double sum = 0;
+    int nAnvil = 0;
+    if (r >= reach && r < h - reach && c >= reach && c < w - reach) {
+      // All 16 samples inside the raster: no bounds tests, no branches.
+      const float* p0 = bt + i;
+      for (int d = 0; d < 16; d++) {
+        const double u = p0[lin[d]];
+        const bool ok = (u <= anvilMaxK) & (u > otMaxK);
+        sum += ok ? u : 0.0;
+        nAnvil += ok;
+      }
+    } else {
+      for (int d = 0; d < 16; d++) {
+        const int rr = r + off[2 * d], cc = c + off[2 * d + 1];
+        if (rr < 0 || rr >= h || cc < 0 || cc >= w) continue;
+        const double u = bt[static_cast<size_t>(rr) * w + cc];
+        if (u <= anvilMaxK && u > otMaxK) {
+          sum += u;
+          nAnvil++;
+        }
+      }
+    }
+    if (nAnvil < minAnvil || nAnvil == 0 || sum / nAnvil - t < diffK) return;
+    ot[i] = 1;
+    nOt++;
+    for (int dr = -1; dr <= 1; dr++) {
+      const int rr = r + dr;
+      if (rr < 0 || rr >= h) continue;
+      for (int dc = -1; dc <= 1; dc++) {
+        const int cc = c + dc;
+        if ((dr == 0 && dc == 0) || cc < 0 || cc >= w) continue;
+        const double u = bt[static_cast<size_t>(rr) * w + cc];
+        // Ties go to the first pixel in raster order, so a flat-bottomed top counts once.
+        if (u < t || (u == t && (dr < 0 || (dr == 0 && dc < 0)))) return;
+      }
+    }
+    nTops++;
+  };
   const float deepKf = static_cast<float>(deepK);
   const bool deepExact = static_cast<double>(deepKf) == deepK;
+  // With the defaults (both 215 K) the top candidates are exactly the deep-convection pixels.
+  const bool candidatesAreDeep = deepExact && otMaxK == deepK;
   for (int r = row0; r < row1; r++) {
     const size_t row = static_cast<size_t>(r) * w;
-    // Deep convection: one branch-free (vectorisable) pass over the row.
     if (deepExact) {
+      // Deep convection: one branch-free (vectorisable) pass over the row.
       const float* __restrict br = bt + row;
       uint8_t* __restrict dr = deep + row;
       size_t n = 0;
@@ -301,60 +344,30 @@ void convection(const float* bt, const uint8_t* mask, int w, int h, int row0, in
       }
       nDeep += n;
     }
+    if (candidatesAreDeep) {
+      // Skip runs of non-deep pixels eight at a time.
+      const uint8_t* dr = deep + row;
+      int c = 0;
+      for (; c + 8 <= w; c += 8) {
+        uint64_t word;
+        std::memcpy(&word, dr + c, 8);
+        if (word == 0) continue;
+        for (int k = c; k < c + 8; k++)
+          if (dr[k]) overshootAt(r, k, row + k, bt[row + k]);
+      }
+      for (; c < w; c++)
+        if (dr[c]) overshootAt(r, c, row + c, bt[row + c]);
+      continue;
+    }
     for (int c = 0; c < w; c++) {
       const size_t i = row + c;
       const double t = bt[i];
-      // Most pixels are warmer than any top: one predictable test skips them.
-      if (!deepExact || t <= otMaxK) {
-        if (std::isnan(t) || (mask != nullptr && mask[i] != CLOUD_CLOUD)) continue;
-      } else {
-        continue;
-      }
+      if (std::isnan(t) || (mask != nullptr && mask[i] != CLOUD_CLOUD)) continue;
       if (!deepExact && t <= deepK) {
         deep[i] = 1;
         nDeep++;
       }
-      if (!(t <= otMaxK)) continue;
-      double sum = 0;
-      int nAnvil = 0;
-      if (r >= reach && r < h - reach && c >= reach && c < w - reach) {
-        // All 16 samples inside the raster: no bounds tests, no branches.
-        const float* p0 = bt + i;
-        for (int d = 0; d < 16; d++) {
-          const double u = p0[lin[d]];
-          const bool ok = (u <= anvilMaxK) & (u > otMaxK);
-          sum += ok ? u : 0.0;
-          nAnvil += ok;
-        }
-      } else {
-        for (int d = 0; d < 16; d++) {
-          const int rr = r + off[2 * d], cc = c + off[2 * d + 1];
-          if (rr < 0 || rr >= h || cc < 0 || cc >= w) continue;
-          const double u = bt[static_cast<size_t>(rr) * w + cc];
-          if (u <= anvilMaxK && u > otMaxK) {
-            sum += u;
-            nAnvil++;
-          }
-        }
-      }
-      if (nAnvil < minAnvil || nAnvil == 0 || sum / nAnvil - t < diffK) continue;
-      ot[i] = 1;
-      nOt++;
-      bool isMin = true;
-      for (int dr = -1; dr <= 1 && isMin; dr++) {
-        const int rr = r + dr;
-        if (rr < 0 || rr >= h) continue;
-        for (int dc = -1; dc <= 1; dc++) {
-          const int cc = c + dc;
-          if ((dr == 0 && dc == 0) || cc < 0 || cc >= w) continue;
-          const double u = bt[static_cast<size_t>(rr) * w + cc];
-          if (u < t || (u == t && (dr < 0 || (dr == 0 && dc < 0)))) {
-            isMin = false;
-            break;
-          }
-        }
-      }
-      if (isMin) nTops++;
+      if (t <= otMaxK) overshootAt(r, c, i, t);
     }
   }
   counts[0] = nDeep;

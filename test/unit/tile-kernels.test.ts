@@ -268,6 +268,14 @@ test('convection: native equals TS on random storm fields; overshooting tops fou
     assert.deepEqual(b.overshoot, a.overshoot);
     assert.ok(a.counts.overshootTops >= 3 && a.counts.overshoot >= a.counts.overshootTops && a.counts.deepConvection > a.counts.overshoot, JSON.stringify(a.counts));
   }
+  // Non-default thresholds take the native generic paths (tops not limited to deep pixels; a threshold float32 cannot hold).
+  for (const opts of [{ otMaxK: 220 }, { deepConvectionK: 215.3 }, { anvilRadiusPx: 7, minAnvilFraction: 0.25 }]) {
+    const a = await kernelsTs.convection(bt, mask, w, h, opts);
+    const b = await native.convection(bt, mask, w, h, opts);
+    assert.deepEqual(b.counts, a.counts, JSON.stringify(opts));
+    assert.deepEqual(b.deepConvection, a.deepConvection);
+    assert.deepEqual(b.overshoot, a.overshoot);
+  }
   // A uniform cold deck (no anvil contrast) has deep convection and no overshooting tops.
   const flat = new Float32Array(64 * 64).fill(210);
   for (const k of both) {
