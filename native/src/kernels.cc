@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
+#include <memory>
 
 namespace swk {
 
@@ -42,14 +44,45 @@ inline void calOne(uint16_t c, const double* p, float& v, uint8_t& q) {
 }
 }  // namespace
 
-void calibrate(const uint16_t* counts, const uint8_t* dqf, const double* p, size_t, float* values, uint8_t* qa, size_t start,
+namespace {
+// The last calibration's count table, shared by the bands and tiles of a
+// scene (they all carry the same coefficients), so each call does not
+// rebuild thousands of logs.
+struct CountTable {
+  std::vector<double> params;
+  std::vector<float> value;
+  std::vector<uint8_t> qa;
+};
+std::mutex tableMutex;
+std::shared_ptr<const CountTable> lastTable;
+
+std::shared_ptr<const CountTable> countTable(const double* p, size_t np, size_t need) {
+  {
+    std::lock_guard<std::mutex> lock(tableMutex);
+    if (lastTable && lastTable->value.size() >= need && lastTable->params.size() == np && std::equal(p, p + np, lastTable->params.begin()))
+      return lastTable;
+  }
+  auto t = std::make_shared<CountTable>();
+  t->params.assign(p, p + np);
+  const size_t n = std::min<size_t>(65536, (need + 4095) / 4096 * 4096);
+  t->value.resize(n);
+  t->qa.resize(n);
+  for (size_t c = 0; c < n; c++) calOne(static_cast<uint16_t>(c), p, t->value[c], t->qa[c]);
+  std::lock_guard<std::mutex> lock(tableMutex);
+  lastTable = t;
+  return t;
+}
+}  // namespace
+
+void calibrate(const uint16_t* counts, const uint8_t* dqf, const double* p, size_t np, float* values, uint8_t* qa, size_t start,
                size_t end) {
-  // Counts are at most 16 bits (12 for ABI), so above a few thousand pixels a
-  // table over the counts actually present replaces a log per pixel by a load.
+  // Counts are at most 16 bits (12 for ABI), so a table over the counts
+  // replaces a log per pixel by a load; it is built once per set of
+  // coefficients (countTable). Tiny inputs compute directly.
   uint16_t maxC = 0;
   for (size_t i = start; i < end; i++) maxC = std::max(maxC, counts[i]);
-  const size_t lutN = static_cast<size_t>(maxC) + 1;
-  if (end - start < 2 * lutN) {
+  const size_t need = static_cast<size_t>(maxC) + 1;
+  if (end - start < 1024) {
     for (size_t i = start; i < end; i++) {
       if (dqf != nullptr && dqf[i] >= 2 && !(counts[i] == p[3] || (p[0] >= 2 && counts[i] == p[4]))) {
         values[i] = NaNf;
@@ -60,21 +93,23 @@ void calibrate(const uint16_t* counts, const uint8_t* dqf, const double* p, size
     }
     return;
   }
-  std::vector<float> lv(lutN);
-  std::vector<uint8_t> lq(lutN);
-  for (size_t c = 0; c < lutN; c++) calOne(static_cast<uint16_t>(c), p, lv[c], lq[c]);
-  const float* LV = lv.data();
-  const uint8_t* LQ = lq.data();
+  const std::shared_ptr<const CountTable> table = countTable(p, np, need);
+  const float* __restrict LV = table->value.data();
+  const uint8_t* __restrict LQ = table->qa.data();
+  if (dqf == nullptr) {
+    for (size_t i = start; i < end; i++) {
+      const uint16_t c = counts[i];
+      values[i] = LV[c];
+      qa[i] = LQ[c];
+    }
+    return;
+  }
   for (size_t i = start; i < end; i++) {
     const uint16_t c = counts[i];
     const uint8_t q = LQ[c];
-    if (dqf != nullptr && q != QA_FILL && dqf[i] >= 2) {
-      values[i] = NaNf;
-      qa[i] = QA_DQF;
-    } else {
-      values[i] = LV[c];
-      qa[i] = q;
-    }
+    const bool masked = (q != QA_FILL) & (dqf[i] >= 2);
+    values[i] = masked ? NaNf : LV[c];
+    qa[i] = masked ? QA_DQF : q;
   }
 }
 
