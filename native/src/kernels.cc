@@ -416,6 +416,7 @@ constexpr double KM_PER_DEG = 111.19492664;
 constexpr double EYE_R = 24, INNER_R = 24, OUTER_R = 136, RING_W = 4, WINDOW_R = OUTER_R + 80;
 constexpr int N_RINGS = 28, N_SECTORS = 24;
 constexpr double CDO_K = 273.15 - 30;
+constexpr size_t kMaxEyeCandidates = 16;
 constexpr double PI = 3.141592653589793;
 
 struct Ctx {
@@ -637,6 +638,7 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
     struct Cand {
       int r, c;
       bool hole;
+      double size;
     };
     std::vector<Cand> cands;
     for (size_t k0 = 0; k0 < bn; k0++) {
@@ -661,9 +663,13 @@ void measureCyclones(const float* bt, const float* lat, const float* lon, int w,
         }
       }
       if (std::sqrt((hs * pxArea) / PI) <= maxEyeR)
-        cands.push_back({r0 + static_cast<int>(std::floor(hr / hs + 0.5)), c0 + static_cast<int>(std::floor(hcs / hs + 0.5)), true});
+        cands.push_back({r0 + static_cast<int>(std::floor(hr / hs + 0.5)), c0 + static_cast<int>(std::floor(hcs / hs + 0.5)), true, hs});
     }
-    cands.push_back({cr, cc, false});
+    // Only the largest holes are eye candidates: a ragged shield can hold
+    // thousands of one-pixel gaps, and each candidate costs a ring analysis.
+    std::stable_sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) { return a.size > b.size; });
+    if (cands.size() > kMaxEyeCandidates) cands.resize(kMaxEyeCandidates);
+    cands.push_back({cr, cc, false, 0});
     bool found = false, bestEye = false;
     int br = 0, bc = 0;
     RingStats bs{};

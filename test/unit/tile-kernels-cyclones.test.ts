@@ -157,3 +157,25 @@ test("helper A's synthetic full disk (1024², ~11 km pixels, hundreds of convect
     assert.ok(fix.vmaxKt >= 140, `seed ${seed}: vmax ${fix.vmaxKt}`);
   }
 });
+
+test('a ragged shield full of one-pixel gaps: the eye (the largest hole) is still found, and only the largest holes are analysed', async () => {
+  const f = grid(20, -60, 300, 300, 4);
+  paintStorm(f, [0, 0], (d) => (d < 15 ? 288 : d <= 180 ? 198 : d < 260 ? ramp(d, 180, 260, 198, 295) : null));
+  let gaps = 0;
+  for (let r = 60; r < 240; r += 9) {
+    for (let c = 60; c < 240; c += 11) {
+      const [x, y] = f.km(r, c);
+      if (Math.hypot(x, y) > 40 && Math.hypot(x, y) < 170) {
+        f.bt[r * f.w + c] = 240; // a warm one-pixel gap in the overcast
+        gaps++;
+      }
+    }
+  }
+  assert.ok(gaps > 30, `${gaps} gaps`); // more than the 16 holes analysed
+  const fixes = await both(f);
+  assert.equal(fixes.length, 1);
+  const fix = fixes[0] as CycloneEstimate;
+  assert.equal(fix.scene, 'eye');
+  const [x, y] = f.km(fix.row, fix.col);
+  assert.ok(Math.hypot(x, y) <= 6, `fix at ${x},${y}`);
+});

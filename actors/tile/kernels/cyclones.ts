@@ -7,7 +7,8 @@
  * 1. measureCyclones: cold cloud shields are 8-connected regions with
  *    BT ≤ shieldK (−40 °C) covering ≥ minShieldAreaKm2. In each, candidate
  *    centres are its enclosed warm holes no larger than an eye
- *    (area-equivalent radius ≤ maxEyeRadiusKm; the hole's centroid) and the
+ *    (area-equivalent radius ≤ maxEyeRadiusKm; the hole's centroid; the 16
+ *    largest such holes) and the
  *    shield's coldness-weighted centroid (a CDO centre). Around a centre the
  *    ADT measurements (Olander & Velden 2007; ring geometry of the ADT,
  *    as in its Unidata/IDV port): eye temperature = warmest pixel within
@@ -121,6 +122,7 @@ const N_RINGS = (OUTER_R - INNER_R) / RING_W;
 const N_SECTORS = 24;
 const WINDOW_R = OUTER_R + 80;
 const CDO_K = 273.15 - 30;
+const MAX_EYE_CANDIDATES = 16;
 
 interface Ctx {
   bt: Float32Array;
@@ -344,7 +346,7 @@ export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Fl
         }
       }
     }
-    const cands: Array<[number, number, boolean]> = [];
+    const holes: Array<[number, number, number]> = [];
     for (let k0 = 0; k0 < bw * bh; k0++) {
       if (mark[k0] !== 0) continue;
       let hh = 0, ht = 0, hs = 0, hr = 0, hc = 0;
@@ -364,8 +366,13 @@ export function measureCyclonesFlat(bt: Float32Array, lat: Float32Array, lon: Fl
           }
         }
       }
-      if (Math.sqrt((hs * pxArea) / Math.PI) <= maxEyeR) cands.push([r0 + Math.floor(hr / hs + 0.5), c0 + Math.floor(hc / hs + 0.5), true]);
+      if (Math.sqrt((hs * pxArea) / Math.PI) <= maxEyeR) holes.push([r0 + Math.floor(hr / hs + 0.5), c0 + Math.floor(hc / hs + 0.5), hs]);
     }
+    // Only the largest holes are eye candidates: a ragged shield can hold
+    // thousands of one-pixel gaps, and each candidate costs a ring analysis
+    // (Array.prototype.sort is stable, as the native std::stable_sort).
+    holes.sort((a, b) => b[2] - a[2]);
+    const cands: Array<[number, number, boolean]> = holes.slice(0, MAX_EYE_CANDIDATES).map(([r, c]) => [r, c, true]);
     cands.push([cr, cc, false]);
     let best: { r: number; c: number; s: RingStats; eye: boolean } | null = null;
     let bestContrast = -Infinity;
