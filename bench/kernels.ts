@@ -11,7 +11,7 @@
  *   BENCH_REPS (default 3): repetitions, best time per stage is reported
  *   UV_THREADPOOL_SIZE=1: native on one thread (per-core comparison)
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { kernelsNative, kernelsTs, type Kernels } from '../actors/tile/kernels/index.js';
 import { bandRows } from '../actors/tile/kernels/native.js';
 import { generateScene } from '../actors/tile/synthetic/scene.js';
@@ -134,7 +134,7 @@ async function runTiled(k: Kernels, inp: Inputs, cal: Calibration): Promise<{ ti
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:kernels — ${SIZE}×${SIZE} band 13 (${((SIZE * SIZE) / 1e6).toFixed(1)} Mpx), ${availableParallelism()} cores, native bands ${bandRows(SIZE).length}, best of ${REPS}, node ${process.version}`);
+  console.log(`bench:kernels — ${SIZE}×${SIZE} band 13 (${((SIZE * SIZE) / 1e6).toFixed(1)} Mpx), ${availableParallelism()} cores, native bands ${bandRows(SIZE).length}, best of ${REPS}, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   let t = performance.now();
   const scene = generateScene({
     seed: 11,
@@ -207,6 +207,7 @@ async function main(): Promise<void> {
     console.log(row(name, a.toFixed(0), b.toFixed(0), (b / a).toFixed(1) + '×', ca.toFixed(0), cb.toFixed(0), (cb / ca).toFixed(1) + '×', (mpx / (a / 1000)).toFixed(0)));
   }
   console.log(row('L1+QA+L3 (pixel)', tt.nw.toFixed(0), tt.sw.toFixed(0), (tt.sw / tt.nw).toFixed(1) + '×', tt.nc.toFixed(0), tt.sc.toFixed(0), (tt.sc / tt.nc).toFixed(1) + '×', (mpx / (tt.nw / 1000)).toFixed(0)));
+  console.log(`\nnative L1+QA+L3 tile by tile: ${(tt.nw / 1000).toFixed(2)} s wall = ${((tt.nw / 60_000) * 100).toFixed(1)}% of the 60 s scene budget (TS: ${(tt.sw / 1000).toFixed(2)} s); load average now ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 }
 
 await main();
