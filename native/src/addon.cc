@@ -194,6 +194,48 @@ Napi::Value CloudTop(const Napi::CallbackInfo& info) {
   return Start(wk, info[0], info[1], info[2], info[3], info[4], info[7], info[8]);
 }
 
+// cloudTopZoned(bt f32, mask u8, lat f32, month, baseH f64, baseT f64, lapse f64, offsets i32[7], trops i32[6], coldRule, ctt f32, cth f32, start, end)
+// The six profiles of atmosphere.ts PROFILE_SET concatenated; profile k is layers offsets[k]..offsets[k+1].
+Napi::Value CloudTopZoned(const Napi::CallbackInfo& info) {
+  const char* fn = "cloudTopZoned";
+  needArgs(info, 14, fn);
+  auto bt = arrayArg<float>(info, 0, fn, "bt", napi_float32_array, "Float32Array");
+  const int64_t n = bt.ElementLength();
+  auto mask = arrayArg<uint8_t>(info, 1, fn, "cloudMask", napi_uint8_array, "Uint8Array", n);
+  auto lat = arrayArg<float>(info, 2, fn, "latitude", napi_float32_array, "Float32Array", n);
+  const int month = intArg(info, 3, fn, "month", 1, 12);
+  auto baseH = arrayArg<double>(info, 4, fn, "baseH", napi_float64_array, "Float64Array");
+  const int64_t nl = baseH.ElementLength();
+  auto baseT = arrayArg<double>(info, 5, fn, "baseT", napi_float64_array, "Float64Array", nl);
+  auto lapse = arrayArg<double>(info, 6, fn, "lapse", napi_float64_array, "Float64Array", nl);
+  auto offsets = arrayArg<int32_t>(info, 7, fn, "offsets", napi_int32_array, "Int32Array", swk::kProfileSet + 1);
+  auto trops = arrayArg<int32_t>(info, 8, fn, "trops", napi_int32_array, "Int32Array", swk::kProfileSet);
+  const int coldRule = intArg(info, 9, fn, "coldRule", 0, 1);
+  auto ctt = arrayArg<float>(info, 10, fn, "cttK", napi_float32_array, "Float32Array", n);
+  auto cth = arrayArg<float>(info, 11, fn, "cthM", napi_float32_array, "Float32Array", n);
+  const size_t start = static_cast<size_t>(numberArg(info, 12, fn, "start", 0, static_cast<double>(n)));
+  const size_t end = static_cast<size_t>(numberArg(info, 13, fn, "end", static_cast<double>(start), static_cast<double>(n)));
+  if (offsets[0] != 0 || offsets[swk::kProfileSet] != nl) rangeError(info.Env(), fn, "offsets must run from 0 to the layer count");
+  auto profiles = std::make_shared<std::vector<swk::Profile>>();
+  for (int k = 0; k < swk::kProfileSet; k++) {
+    const int a = offsets[k], len = offsets[k + 1] - a;
+    if (len < 2) rangeError(info.Env(), fn, "each profile needs at least 2 layers");
+    const int trop = trops[k];
+    if (trop < 1 || trop > len - 1) rangeError(info.Env(), fn, "tropopause layer out of range");
+    for (int i = 0; i < trop; i++)
+      if (!(lapse[a + i] < 0)) rangeError(info.Env(), fn, "tropospheric layers must cool with height");
+    profiles->push_back({baseH.Data() + a, baseT.Data() + a, lapse.Data() + a, len, trop, coldRule});
+  }
+  const float* b = bt.Data();
+  const uint8_t* m = mask.Data();
+  const float* la = lat.Data();
+  float* t = ctt.Data();
+  float* z = cth.Data();
+  auto* wk = new KernelWorker(
+      info.Env(), "swk.cloudTopZoned", [=] { swk::cloudTopZoned(b, m, la, month, profiles->data(), t, z, start, end); }, nullptr);
+  return Start(wk, info[0], info[1], info[2], info[4], info[5], info[6], info[10], info[11]);
+}
+
 // convection(bt f32, mask u8|null, w, h, row0, row1, params f64[5], offsets i32[32], deep u8, ot u8) → Float64Array [deep, ot, tops]
 Napi::Value Convection(const Napi::CallbackInfo& info) {
   const char* fn = "convection";
@@ -249,6 +291,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("qaFlags", Napi::Function::New(env, QaFlags));
   exports.Set("qaFinish", Napi::Function::New(env, QaFinish));
   exports.Set("cloudTop", Napi::Function::New(env, CloudTop));
+  exports.Set("cloudTopZoned", Napi::Function::New(env, CloudTopZoned));
   exports.Set("convection", Napi::Function::New(env, Convection));
   exports.Set("cyclones", Napi::Function::New(env, Cyclones));
   exports.Set("version", Napi::Number::New(env, 1));

@@ -301,6 +301,31 @@ void cloudTop(const float* bt, const uint8_t* mask, const Profile& p, float* ctt
   }
 }
 
+int zoneProfileIndex(float latf, int month) {
+  const double lat = latf;
+  if (std::isnan(lat) || std::fabs(lat) > 90) return 0;
+  const double a = std::fabs(lat);
+  if (a <= 25) return 1;
+  const bool northSummer = month >= 4 && month <= 9;
+  const bool summer = lat >= 0 ? northSummer : !northSummer;
+  if (a <= 52.5) return summer ? 2 : 3;
+  return summer ? 4 : 5;
+}
+
+void cloudTopZoned(const float* bt, const uint8_t* mask, const float* lat, int month, const Profile* profiles, float* ctt, float* cth,
+                   size_t start, size_t end) {
+  for (size_t i = start; i < end; i++) {
+    const float t = bt[i];
+    if (mask[i] != CLOUD_CLOUD || std::isnan(t)) {
+      ctt[i] = NaNf;
+      cth[i] = NaNf;
+      continue;
+    }
+    ctt[i] = t;
+    cth[i] = static_cast<float>(heightForTemperature(t, profiles[zoneProfileIndex(lat[i], month)]));
+  }
+}
+
 void convection(const float* bt, const uint8_t* mask, int w, int h, int row0, int row1, const double* p, const int32_t* off,
                 uint8_t* deep, uint8_t* ot, double counts[3]) {
   const double deepK = p[0], otMaxK = p[1], anvilMaxK = p[2], diffK = p[3];

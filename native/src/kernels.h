@@ -33,6 +33,11 @@ struct Profile {
 };
 double heightForTemperature(double t, const Profile& p);
 void cloudTop(const float* bt, const uint8_t* mask, const Profile& p, float* ctt, float* cth, size_t start, size_t end);
+// Per-pixel profile: profiles[zoneProfileIndex(lat[i], month)], the order of atmosphere.ts PROFILE_SET.
+constexpr int kProfileSet = 6;
+int zoneProfileIndex(float lat, int month);
+void cloudTopZoned(const float* bt, const uint8_t* mask, const float* lat, int month, const Profile* profiles, float* ctt, float* cth,
+                   size_t start, size_t end);
 
 // Convection over rows [row0, row1): p = deepK, otMaxK, anvilMaxK, otMinDiffK, minAnvil; off = 16 (dr, dc) pairs.
 // counts = deep convection, overshoot pixels, overshoot tops.

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kernelsNative, kernelsTs, type Kernels } from '../../actors/tile/kernels/index.js';
 import { loadNativeAddon } from '../../actors/tile/kernels/native.js';
-import { heightForTemperature, profileFor, temperatureAtHeight, tropopause } from '../../actors/tile/physics/atmosphere.js';
+import { heightForTemperature, profileFor, temperatureAtHeight, tropopause, US1976 } from '../../actors/tile/physics/atmosphere.js';
 import { CLOUD, QA, type Calibration } from '../../actors/tile/types.js';
 import { StarWeatherError } from '../../protocol/errors.js';
 
@@ -205,6 +205,23 @@ test('cloudTop with latitude/season profiles (several tropospheric layers: the n
     }
   }
   await assert.rejects(kernelsTs.cloudTop(bt, mask, { latitude: 10 }), StarWeatherError);
+  // One latitude per pixel, pole to pole (NaN: US1976), in both seasons.
+  const lat = new Float32Array(n).map((_, i) => (i % 97 === 0 ? NaN : -90 + (180 * i) / n));
+  for (const month of [1, 7]) {
+    const a = await kernelsTs.cloudTop(bt, mask, { latitude: lat, month });
+    const b = await native.cloudTop(bt, mask, { latitude: lat, month });
+    near(b.cthM, a.cthM, 1e-2, `per-pixel latitude, month ${month}`);
+    for (let i = 0; i < n; i += 89) {
+      const la = lat[i] as number;
+      const profile = Number.isNaN(la) ? US1976 : profileFor(la, month);
+      assert.ok(Math.abs((a.cthM[i] as number) - heightForTemperature(bt[i] as number, { profile })) < 1e-2, `pixel ${i} lat ${la}`);
+    }
+  }
+  for (const k of [kernelsTs, native]) {
+    await assert.rejects(k.cloudTop(bt, mask, { latitude: new Float32Array(3), month: 1 }), StarWeatherError);
+    await assert.rejects(k.cloudTop(bt, mask, { latitude: lat, month: 13 }), StarWeatherError);
+    await assert.rejects(k.cloudTop(bt, mask, { latitude: 10, month: 1, profile: US1976 }), StarWeatherError);
+  }
 });
 
 test('cloudTop: native equals TS, CTT is the BT of cloudy pixels and CTH inverts the US1976 profile', async () => {
@@ -316,6 +333,10 @@ test('bad arguments are a StarWeatherError (SW_ERR_INVALID_ARGUMENT) from both i
   assert.throws(() => addon.convection(f32, null, 65536, 65536, 0, 1, new Float64Array(5), new Int32Array(32), u8, u8), RangeError);
   assert.throws(() => addon.convection(f32, null, 2, 2, 0, 2, new Float64Array(5), new Int32Array(32).fill(-(2 ** 31)), u8, u8), RangeError);
   assert.throws(() => addon.cloudTop(f32, u8, Float64Array.of(0, 1000), Float64Array.of(288, 281.5), Float64Array.of(0.001, 0), 1, 0, f32, f32, 0, 4), RangeError);
+  const six = new Float64Array(12);
+  assert.throws(() => addon.cloudTopZoned(f32, u8, f32, 1, six, six, six, Int32Array.of(0, 2, 4, 6, 8, 10, 13), new Int32Array(6).fill(1), 0, f32, f32, 0, 4), RangeError);
+  assert.throws(() => addon.cloudTopZoned(f32, u8, f32, 1, six, six, six, Int32Array.of(0, 2, 4, 6, 8, 10, 12), new Int32Array(6).fill(1), 0, f32, f32, 0, 4), RangeError);
+  assert.throws(() => addon.cloudTopZoned(f32, u8, new Float32Array(3), 1, six, six, six, Int32Array.of(0, 2, 4, 6, 8, 10, 12), new Int32Array(6).fill(1), 0, f32, f32, 0, 4), RangeError);
 });
 
 test('native kernels run off the event loop: timers keep firing while a large calibration runs', async () => {
@@ -358,7 +379,7 @@ test('the raw addon survives random argument soup: every call throws or settles,
     () => new Float32Array(4).subarray(1),
   ];
   let threw = 0, settled = 0;
-  for (const name of ['calibrate', 'qaFlags', 'qaFinish', 'cloudTop', 'convection', 'cyclones']) {
+  for (const name of ['calibrate', 'qaFlags', 'qaFinish', 'cloudTop', 'cloudTopZoned', 'convection', 'cyclones']) {
     const fn = addon[name] as (...a: unknown[]) => unknown;
     for (let k = 0; k < 150; k++) {
       const args = Array.from({ length: Math.floor(r() * 12) }, () => (pool[Math.floor(r() * pool.length)] as () => unknown)());
@@ -372,6 +393,6 @@ test('the raw addon survives random argument soup: every call throws or settles,
       }
     }
   }
-  assert.equal(threw + settled, 900);
+  assert.equal(threw + settled, 1050);
   assert.ok(threw > 800, `most random calls are refused (${threw})`);
 });

@@ -113,7 +113,7 @@ test('basin: the NW Pacific is 100° E–180° north of the equator, everything 
 });
 
 // ---- AFGL latitude/season profiles ----
-import { AFGL1986, profileFor, profileFromLevels } from '../../actors/tile/physics/atmosphere.js';
+import { AFGL1986, PROFILE_SET, profileFor, profileFromLevels, zoneProfileIndex } from '../../actors/tile/physics/atmosphere.js';
 
 test('AFGL 1986 profiles reproduce their table at every level and have WMO tropopauses where the report puts them', () => {
   const c = readNumericCsv('afgl1986_temperature.csv');
@@ -150,6 +150,8 @@ test('profileFor picks the AFGL zone and season by latitude, hemisphere and mont
   assert.equal(profileFor(-70, 6), AFGL1986.subarctic_winter);
   assert.throws(() => profileFor(95, 1), StarWeatherError);
   assert.throws(() => profileFor(10, 13), StarWeatherError);
+  assert.equal(zoneProfileIndex(NaN, 1), 0, 'no latitude: US1976');
+  assert.equal(PROFILE_SET[zoneProfileIndex(-45, 1)], AFGL1986.midlatitude_summer);
   // The same BT sits higher in the tropics: 220 K is ~12.5 km there, ~10 km in a midlatitude winter.
   assert.ok(heightForTemperature(220, { profile: profileFor(5, 3) }) > heightForTemperature(220, { profile: profileFor(45, 1) }) + 2000);
 });

@@ -18,7 +18,7 @@ import { checkQaArgs, type QaOptions } from './qa.js';
 import { checkCloudTopArgs, type CloudTopOptions, type CloudTopResult } from './cloud-top.js';
 import { checkConvectionArgs, type ConvectionOptions, type ConvectionResult } from './convection.js';
 import { checkCycloneArgs, fixesFromMeasurements, unpackMeasurements, type CycloneEstimate, type CycloneOptions } from './cyclones.js';
-import { COLD_RULE_CODE } from '../physics/atmosphere.js';
+import { COLD_RULE_CODE, PROFILE_SET } from '../physics/atmosphere.js';
 
 /** The addon's exports (native/src/addon.cc); all return promises resolved on the JS thread. */
 export interface NativeAddon {
@@ -26,6 +26,7 @@ export interface NativeAddon {
   qaFlags(values: Float32Array, qa: Uint8Array, lat: Float32Array | null, w: number, h: number, row0: number, row1: number, lo: number, hi: number, thr: number): Promise<void>;
   qaFinish(values: Float32Array, qa: Uint8Array, start: number, end: number): Promise<Float64Array>;
   cloudTop(bt: Float32Array, mask: Uint8Array, baseH: Float64Array, baseT: Float64Array, lapse: Float64Array, trop: number, coldRule: number, ctt: Float32Array, cth: Float32Array, start: number, end: number): Promise<void>;
+  cloudTopZoned(bt: Float32Array, mask: Uint8Array, lat: Float32Array, month: number, baseH: Float64Array, baseT: Float64Array, lapse: Float64Array, offsets: Int32Array, trops: Int32Array, coldRule: number, ctt: Float32Array, cth: Float32Array, start: number, end: number): Promise<void>;
   convection(bt: Float32Array, mask: Uint8Array | null, w: number, h: number, row0: number, row1: number, params: Float64Array, offsets: Int32Array, deep: Uint8Array, ot: Uint8Array): Promise<Float64Array>;
   cyclones(bt: Float32Array, lat: Float32Array, lon: Float32Array, w: number, h: number, params: Float64Array): Promise<Float64Array>;
   version: number;
@@ -84,6 +85,27 @@ function uninitU8(n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
+/** PROFILE_SET concatenated for the native per-pixel kernel (built once). */
+let flatSet: { baseH: Float64Array; baseT: Float64Array; lapse: Float64Array; offsets: Int32Array; trops: Int32Array } | null = null;
+function flatProfileSet() {
+  if (flatSet !== null) return flatSet;
+  const total = PROFILE_SET.reduce((n, p) => n + p.baseH.length, 0);
+  const baseH = new Float64Array(total), baseT = new Float64Array(total), lapse = new Float64Array(total);
+  const offsets = new Int32Array(PROFILE_SET.length + 1), trops = new Int32Array(PROFILE_SET.length);
+  let o = 0;
+  PROFILE_SET.forEach((p, k) => {
+    offsets[k] = o;
+    trops[k] = p.tropopauseLayer;
+    baseH.set(p.baseH, o);
+    baseT.set(p.baseT, o);
+    lapse.set(p.lapse, o);
+    o += p.baseH.length;
+  });
+  offsets[PROFILE_SET.length] = o;
+  flatSet = { baseH, baseT, lapse, offsets, trops };
+  return flatSet;
+}
+
 export function nativeKernelsFrom(addon: NativeAddon) {
   return {
     name: 'native' as const,
@@ -103,14 +125,17 @@ export function nativeKernelsFrom(addon: NativeAddon) {
       return { total: values.length, valid: s(5), fill: s(0), dqf: s(1), range: s(2), isolated: s(3), space: s(4) };
     },
     async cloudTop(bt: Float32Array, cloudMask: Uint8Array, opts: CloudTopOptions = {}): Promise<CloudTopResult> {
-      const { profile, coldRule } = checkCloudTopArgs(bt, cloudMask, opts);
+      const { profile, latitude, month, coldRule } = checkCloudTopArgs(bt, cloudMask, opts);
       const cttK = uninitF32(bt.length);
       const cthM = uninitF32(bt.length);
+      const rule = COLD_RULE_CODE[coldRule];
       await call('cloudTop', () =>
         Promise.all(
-          pixelBands(bt.length).map(([a, b]) =>
-            addon.cloudTop(bt, cloudMask, profile.baseH, profile.baseT, profile.lapse, profile.tropopauseLayer, COLD_RULE_CODE[coldRule], cttK, cthM, a, b),
-          ),
+          pixelBands(bt.length).map(([a, b]) => {
+            if (profile !== null) return addon.cloudTop(bt, cloudMask, profile.baseH, profile.baseT, profile.lapse, profile.tropopauseLayer, rule, cttK, cthM, a, b);
+            const set = flatProfileSet();
+            return addon.cloudTopZoned(bt, cloudMask, latitude as Float32Array, month, set.baseH, set.baseT, set.lapse, set.offsets, set.trops, rule, cttK, cthM, a, b);
+          }),
         ),
       );
       return { cttK, cthM };

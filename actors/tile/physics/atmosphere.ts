@@ -178,19 +178,44 @@ function loadAfgl(): Record<ClimateZone, AtmosphereProfile> {
 export const AFGL1986: Record<ClimateZone, AtmosphereProfile> = loadAfgl();
 
 /**
- * The AFGL reference atmosphere for a latitude (degrees) and month (1–12):
+ * The profiles a per-pixel selection chooses from, in a fixed order shared
+ * with the native kernel: 0 US1976 (no latitude), then the AFGL zones.
+ */
+export const PROFILE_SET: readonly AtmosphereProfile[] = [
+  US1976,
+  AFGL1986.tropical,
+  AFGL1986.midlatitude_summer,
+  AFGL1986.midlatitude_winter,
+  AFGL1986.subarctic_summer,
+  AFGL1986.subarctic_winter,
+];
+
+/**
+ * Index into PROFILE_SET for a latitude (degrees) and month (1–12):
  * tropical within 25° of the equator, midlatitude to 52.5°, subarctic
  * beyond (the AFGL models stand for 15°, 45° and 60° N); summer is
  * April–September in the northern hemisphere and October–March in the
- * southern. A discrete choice, as the AFGL set is: no blending between zones.
+ * southern. A discrete choice, as the AFGL set is: no blending between
+ * zones. NaN or impossible latitudes give 0 (US1976).
  */
-export function profileFor(latDeg: number, month: number): AtmosphereProfile {
-  if (!Number.isFinite(latDeg) || Math.abs(latDeg) > 90) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profileFor: latitude ${latDeg} out of range`);
-  if (!Number.isInteger(month) || month < 1 || month > 12) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profileFor: month ${month} must be 1..12`);
+export function zoneProfileIndex(latDeg: number, month: number): number {
+  if (Number.isNaN(latDeg) || Math.abs(latDeg) > 90) return 0;
   const a = Math.abs(latDeg);
-  if (a <= 25) return AFGL1986.tropical;
+  if (a <= 25) return 1;
   const northSummer = month >= 4 && month <= 9;
   const summer = latDeg >= 0 ? northSummer : !northSummer;
-  if (a <= 52.5) return summer ? AFGL1986.midlatitude_summer : AFGL1986.midlatitude_winter;
-  return summer ? AFGL1986.subarctic_summer : AFGL1986.subarctic_winter;
+  if (a <= 52.5) return summer ? 2 : 3;
+  return summer ? 4 : 5;
+}
+
+export function checkMonth(month: unknown, where: string): number {
+  if (typeof month !== 'number' || !Number.isInteger(month) || month < 1 || month > 12) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `${where}: month ${String(month)} must be 1..12`);
+  return month;
+}
+
+/** The AFGL reference atmosphere for a latitude (degrees) and month (1–12), by zoneProfileIndex. */
+export function profileFor(latDeg: number, month: number): AtmosphereProfile {
+  if (!Number.isFinite(latDeg) || Math.abs(latDeg) > 90) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `profileFor: latitude ${latDeg} out of range`);
+  checkMonth(month, 'profileFor');
+  return PROFILE_SET[zoneProfileIndex(latDeg, month)] as AtmosphereProfile;
 }
