@@ -65,6 +65,7 @@ export interface Config {
     size: number;
     halo: number;
     kernels: 'auto' | 'native' | 'ts';
+    profile: 'us1976' | 'zonal';
     concurrency: number;
     sceneCache: number;
     sceneMaxBytes: number;

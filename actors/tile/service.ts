@@ -77,6 +77,7 @@ export const tileService: RoleService = {
         stormMinOvershoots: cfg.tile.stormMinOvershoots,
         metricsRetentionMonths: cfg.storage.metricsRetentionMonths,
         concurrency: cfg.tile.concurrency > 0 ? cfg.tile.concurrency : cpus,
+        profile: cfg.tile.profile,
       },
     });
     ctx.registerTask(IMAGERY_SCENE_KIND, { payload: ImagerySceneTaskMessage, handle: (p, t) => pipeline.scene(p, t) });

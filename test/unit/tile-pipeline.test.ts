@@ -14,7 +14,11 @@ import { CTH_BINS, CTH_NONE, onDisk, type TileStats } from '../../actors/tile/pi
 import { cloudTopHeightRgba, enhancedIrRgba, renderProducts } from '../../actors/tile/pipeline/render.js';
 import { dataAssets, sceneFingerprint } from '../../actors/tile/pipeline/scene-source.js';
 import { imageryFinalizeTaskId, imageryTileTaskId, stormWarningTaskId, ImageryTileTaskMessage } from '../../protocol/messages/tile.js';
-import type { CycloneFix, SceneGeo } from '../../actors/tile/types.js';
+import { CLOUD, type CycloneFix, type SceneBand, type SceneGeo } from '../../actors/tile/types.js';
+import { processTile } from '../../actors/tile/pipeline/process-tile.js';
+import { kernelsTs } from '../../actors/tile/kernels/index.js';
+import { abiSceneSpec } from '../../actors/tile/synthetic/write-abi.js';
+import { stormScene } from '../helpers/tile-fixtures.js';
 
 test('tileGrid: every pixel in exactly one core; halos clipped to the scene', () => {
   for (const [w, h, size, halo] of [[1000, 600, 256, 16], [512, 512, 512, 16], [5, 3, 2, 1], [1, 1, 64, 8]] as const) {
@@ -158,4 +162,36 @@ test('task ids fit the protocol (≤ 200 characters) and payloads validate', () 
   assert.notEqual(long, imageryTileTaskId('c'.repeat(200), 'i'.repeat(199), 12));
   assert.ok(stormWarningTaskId('x'.repeat(300)).length <= 200);
   assert.throws(() => ImageryTileTaskMessage.assert({ v: 1, sceneTaskId: 's', collection: 'c', itemId: 'i', fingerprint: 'nothex', index: 0 }), /fingerprint/);
+});
+
+test('processTile on a synthetic storm: statistics, reduced rasters, and the zonal profile moves tropical cloud tops', async () => {
+  const scene = stormScene(128, 4, new Date('2026-08-15T18:00:00Z'));
+  const spec = abiSceneSpec(scene);
+  const c = spec.calibration as Extract<typeof spec.calibration, { kind: 'ir' }>;
+  const band: SceneBand = {
+    instrument: 'abi', platform: scene.platform, band: 13, kind: 'ir', wavelengthUm: spec.wavelengthUm, width: 128, height: 128,
+    counts: spec.counts, dqf: spec.dqf, geo: scene.geo, start: spec.start, end: spec.end,
+    calibration: { instrument: 'abi', kind: 'ir', scale: c.scale, offset: c.offset, fill: 4095, fk1: c.fk1, fk2: c.fk2, bc1: c.bc1, bc2: c.bc2 },
+  };
+  // The truth mask stands in for the UNet (this test is about the pipeline around it).
+  const truth = (bt: Float32Array, w: number, h: number): Promise<Uint8Array> => {
+    const m = new Uint8Array(w * h);
+    for (let i = 0; i < m.length; i++) m[i] = bt[i] !== bt[i] ? CLOUD.NODATA : bt[i]! < 250 ? CLOUD.CLOUD : CLOUD.CLEAR;
+    return Promise.resolve(m);
+  };
+  const [tile] = tileGrid(128, 128, 128, 8);
+  const us = await processTile(band, tile!, 2, { kernels: kernelsTs, segment: truth });
+  const zonal = await processTile(band, tile!, 2, { kernels: kernelsTs, segment: truth, profile: 'zonal' });
+  assert.equal(us.stats.qa.total, 128 * 128);
+  assert.equal(us.stats.qa.space, 0, 'the scene is on the disk');
+  assert.ok(us.stats.valid > 0.99 * 128 * 128, `valid ${us.stats.valid}`);
+  assert.ok(us.stats.btMinK! < 200 && Math.abs(us.stats.btMinLat! - 18) < 1, `coldest ${us.stats.btMinK} at ${us.stats.btMinLat}`);
+  assert.ok(us.stats.cloudy > 0 && us.stats.cthMaxM! > 10_000);
+  assert.equal(us.width, 64);
+  assert.equal(us.bt.length, 64 * 64);
+  assert.ok(us.bt.every((v) => v > 15_000 && v < 35_000), 'reduced BT in centikelvin');
+  // Same cloud, another profile: the tropical atmosphere puts the same temperature higher.
+  assert.equal(zonal.stats.cloudy, us.stats.cloudy);
+  assert.notEqual(zonal.stats.cthMaxM, us.stats.cthMaxM);
+  assert.ok(Object.values(us.stats.ms).every((v) => v >= 0));
 });

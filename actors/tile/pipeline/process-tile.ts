@@ -11,6 +11,7 @@ import { StarWeatherError } from '../../../protocol/errors.js';
 import { pixelLonLat } from '../formats/geo.js';
 import { CLOUD, QA, type PixelRect, type QaCounts, type SceneBand, type TileSpec } from '../types.js';
 import { cutRect } from './grid.js';
+import type { CloudTopOptions } from '../kernels/index.js';
 import type { TileKernels } from './stages.js';
 
 /** Cloud-top height histogram: 500 m bins from 0 to 20 km (the last bin takes everything above). */
@@ -56,6 +57,12 @@ export interface TileOutput {
 
 export interface TileDeps {
   kernels: TileKernels;
+  /**
+   * Temperature profile for cloud-top height: the US Standard Atmosphere 1976
+   * everywhere (default), or the zonal/seasonal AFGL profile of each pixel's
+   * latitude and the scan's month (physics/atmosphere.ts).
+   */
+  profile?: 'us1976' | 'zonal';
   segment(bt: Float32Array, width: number, height: number): Promise<Uint8Array>;
   /** Called between stages (ctx.heartbeat). */
   beat?(): void;
@@ -65,7 +72,6 @@ function emptyQa(): QaCounts {
   return { total: 0, valid: 0, fill: 0, dqf: 0, range: 0, isolated: 0, space: 0 };
 }
 
-/** Run one tile of `scene`; `reduce` is the stored rasters' reduction factor. */
 /**
  * Does the rectangle lie wholly on the earth disk? The disk seen from
  * geostationary orbit is convex in scan-angle space (scan angles are linear
@@ -86,6 +92,20 @@ export function onDisk(geo: SceneBand['geo'], rect: PixelRect): boolean {
     for (let i = 0; i < lat.length; i++) if (lat[i] !== lat[i]) return false;
   }
   return true;
+}
+
+/**
+ * cloudTop options for the profile choice. Zonal: limb tiles already have
+ * per-pixel latitudes (NaN off the disk → US1976); an on-disk tile uses its
+ * centre's latitude, one zone for the tile (a 512-px tile spans ~9° of
+ * latitude at 2 km, small against the AFGL zones).
+ */
+function profileOptions(profile: 'us1976' | 'zonal', scene: SceneBand, halo: PixelRect, perPixelLat: Float32Array | null): CloudTopOptions {
+  if (profile === 'us1976') return {};
+  const month = scene.start.getUTCMonth() + 1;
+  if (perPixelLat) return { latitude: perPixelLat, month };
+  const { lat } = pixelLonLat(scene.geo, { col0: halo.col0 + (halo.width >> 1), row0: halo.row0 + (halo.height >> 1), width: 1, height: 1 });
+  return Number.isFinite(lat[0]) ? { latitude: lat[0]!, month } : {};
 }
 
 /** Run one tile of `scene`; `reduce` is the stored rasters' reduction factor. */
@@ -137,8 +157,8 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
     // L2: the UNet cloud mask (NaN → NODATA).
     cloud = await deps.segment(values, w, h);
     lap('l2');
-    // L3: cloud-top temperature and height by inverting the profile (the US Standard Atmosphere 1976, the kernels' default); deep convection and overshooting tops.
-    const top = await deps.kernels.cloudTop(values, cloud);
+    // L3: cloud-top temperature and height by inverting the profile; deep convection and overshooting tops.
+    const top = await deps.kernels.cloudTop(values, cloud, profileOptions(deps.profile ?? 'us1976', scene, halo, space));
     cth = top.cthM;
     const conv = await deps.kernels.convection(values, cloud, w, h);
     overshoot = conv.overshoot;

@@ -68,6 +68,8 @@ export interface TilePipelineSettings {
   metricsRetentionMonths: number;
   /** Tiles computed at once in this process. */
   concurrency: number;
+  /** Cloud-top height profile (config tile.profile). */
+  profile: 'us1976' | 'zonal';
 }
 
 export interface TilePipelineDeps {
@@ -213,7 +215,7 @@ export class TilePipeline {
           return;
         }
         const spec = tileGrid(scene.width, scene.height, scene.tileSize, scene.halo)[p.index]!;
-        const out = await this.limiter.run(() => processTile(band, spec, scene.reduce, { kernels: this.d.kernels, segment: this.d.segment, beat: () => ctx.heartbeat() }));
+        const out = await this.limiter.run(() => processTile(band, spec, scene.reduce, { kernels: this.d.kernels, segment: this.d.segment, profile: this.d.settings.profile, beat: () => ctx.heartbeat() }));
         const fresh = await putTileResult(db, {
           taskId: p.sceneTaskId,
           index: p.index,
