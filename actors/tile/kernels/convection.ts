@@ -9,7 +9,8 @@
  * - overshooting top: a cloudy pixel with BT ≤ otMaxK (215 K) that is at
  *   least otMinDiffK (6.5 K) colder than the mean of the surrounding anvil,
  *   sampled in 16 directions at anvilRadiusPx (4 px = 8 km at the 2 km IR
- *   resolution, the paper's radius); a sample counts as anvil when its BT
+ *   resolution; the sampling geometry as we read the paper, the 215/225 K
+ *   and 6.5 K thresholds as it publishes them); a sample counts as anvil when its BT
  *   ≤ anvilMaxK (225 K) and it is not itself colder than otMaxK, and we
  *   require at least minAnvilFraction (half) of the 16 samples to be anvil
  *   (our choice, so a top is judged against a real anvil, not a cold field).
