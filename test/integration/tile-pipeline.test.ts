@@ -1,6 +1,7 @@
 /**
  * The tile pipeline end to end over NATS with two tile hosts as real
- * processes: a synthetic storm scene written as a real ABI L1b file, its
+ * processes: a synthetic storm scene written as a real ABI L1b file (served
+ * over HTTP by a local S3-compatible server), its
  * STAC item and imagery.scene task as the gateway registers them (and the
  * same storm as ten bzip2 Himawari HSD segments in a second item); the task
  * ends done, with tile results from the hosts, weather_metrics rows per tile
@@ -11,6 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { useProblemDetails } from '../../actors/gateway/errors.js';
@@ -20,18 +22,28 @@ import { getItem } from '../../actors/storage/stac.js';
 import { getTileScene, listTileResults } from '../../actors/storage/tile-results.js';
 import { queryMetrics } from '../../actors/storage/weather-metrics.js';
 import { AlertRaisedMessage, type AlertRaised } from '../../protocol/messages/satellite-state.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { ahiStormScene, sceneItem, stormScene, TileCluster, writeAhiSegmentsTo, writeSceneFile } from '../helpers/tile-fixtures.js';
 import { tileCellId, SCENE_CELL } from '../../actors/tile/pipeline/outputs.js';
 
 test('a storm scene runs end to end over NATS on two tile hosts: task done, tiles, metrics, alerts, STAC assets, served products', { timeout: 120_000 }, async () => {
   const cluster = await TileCluster.create({ STARWEATHER_TILE_SIZE: '256', STARWEATHER_WORK_CONCURRENCY: '1', STARWEATHER_WORK_PREFETCH: '1', STARWEATHER_TILE_CONCURRENCY: '1' });
   const app = Fastify({ logger: false });
+  let s3: S3TestServer | null = null;
   try {
     mkdirSync(cluster.assetsDir(), { recursive: true });
     const time = new Date();
     const scene = stormScene(512, 11, time);
-    const path = await writeSceneFile(cluster.assetsDir(), 'OR_ABI-L1b-RadM1-M6C13_G19_storm.nc', scene);
-    await Promise.all([cluster.start('tile-a'), cluster.start('tile-b')]);
+    // The ABI file comes over HTTP from a local S3-compatible server, as NOAA's buckets serve it (SSRF guard, file-store cache).
+    const bucketDir = join(cluster.root, 's3', 'noaa-goes19', 'ABI-L1b-RadM', '2026');
+    mkdirSync(bucketDir, { recursive: true });
+    const path = await writeSceneFile(bucketDir, 'OR_ABI-L1b-RadM1-M6C13_G19_storm.nc', scene);
+    s3 = await startS3Server(join(cluster.root, 's3'));
+    const endpoint = s3.url.replace('127.0.0.1', 'localhost');
+    const hostPort = new URL(endpoint).host;
+    const href = `${endpoint}/noaa-goes19/ABI-L1b-RadM/2026/OR_ABI-L1b-RadM1-M6C13_G19_storm.nc`;
+    const http = { STARWEATHER_ASSET_HOSTS: hostPort, STARWEATHER_ASSET_PRIVATE_HOSTS: hostPort, STARWEATHER_ASSET_SCHEMES: 'http,https' };
+    await Promise.all([cluster.start('tile-a', http), cluster.start('tile-b', http)]);
     const alerts: AlertRaised[] = [];
     const sub = cluster.transport.subscribe(cluster.names.subjects.alerts, (m) => alerts.push(AlertRaisedMessage.decode(m.data)));
 
@@ -40,7 +52,7 @@ test('a storm scene runs end to end over NATS on two tile hosts: task done, tile
     const segments = await writeAhiSegmentsTo(cluster.assetsDir(), ahi);
     assert.equal(segments.length, 10);
 
-    const item = sceneItem('storm-512', cluster.fileHref(path), scene.time);
+    const item = sceneItem('storm-512', href, scene.time);
     const taskId = await cluster.submit(item);
     // As a priority scene: it, its tiles and its finalize run on the high queue.
     const ahiTaskId = await cluster.submit(sceneItem('ahi-storm', segments.map((p) => cluster.fileHref(p)), ahi.time), 'high');
@@ -86,7 +98,10 @@ test('a storm scene runs end to end over NATS on two tile hosts: task done, tile
     // STAC: product assets and the QA summary.
     const doc = (await getItem(cluster.db, 'imagery', 'storm-512'))!;
     const assets = doc.assets as Record<string, { href: string; type: string; roles: string[] }>;
-    assert.equal(assets.data!.href, cluster.fileHref(path), 'the data asset is kept');
+    assert.equal(assets.data!.href, href, 'the data asset is kept');
+    // Each host fetched the file at most once (decoded-scene LRU, file-store cache), though it ran the scene and tiles.
+    assert.ok(s3.stats.get >= 1 && s3.stats.get <= 2, `GETs: ${s3.stats.get}`);
+    assert.ok(path.length > 0);
     for (const [key, type] of [['enhanced-ir', 'image/png'], ['enhanced-ir-webp', 'image/webp'], ['cloud-top-height', 'image/png'], ['cloud-top-height-webp', 'image/webp']] as const) {
       assert.equal(assets[key]?.type, type, key);
     }
@@ -99,14 +114,14 @@ test('a storm scene runs end to end over NATS on two tile hosts: task done, tile
     // The gateway route serves them from the database (this process never rendered anything), with an ETag and 304.
     useProblemDetails(app, pino({ level: 'silent' }));
     await app.register(productsPlugin, { storage: async () => cluster.storage });
-    const href = assets['enhanced-ir']!.href;
-    const res = await app.inject({ method: 'GET', url: href });
+    const productHref = assets['enhanced-ir']!.href;
+    const res = await app.inject({ method: 'GET', url: productHref });
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['content-type'], 'image/png');
     assert.equal(res.headers['cache-control'], PRODUCT_CACHE_CONTROL);
     assert.deepEqual([...res.rawPayload.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
     const etag = res.headers.etag as string;
-    const again = await app.inject({ method: 'GET', url: href, headers: { 'if-none-match': etag } });
+    const again = await app.inject({ method: 'GET', url: productHref, headers: { 'if-none-match': etag } });
     assert.equal(again.statusCode, 304);
     const webp = await app.inject({ method: 'GET', url: assets['cloud-top-height-webp']!.href });
     assert.equal(webp.statusCode, 200);
@@ -132,6 +147,7 @@ test('a storm scene runs end to end over NATS on two tile hosts: task done, tile
 
     for (const h of cluster.hosts.values()) assert.equal(h.exited, false, `${h.hostId} still running`);
   } finally {
+    await s3?.close();
     await app.close();
     await cluster.stop();
   }
