@@ -46,7 +46,7 @@ export const ImageryTileTaskMessage = defineMessage({
   encoding: 'json',
   schema: ImageryTileTaskSchema,
   subjects: 'payload of a `work.task` v1 envelope with kind `imagery.tile` on `<ns>.work.weather.v1` (or `<ns>.work.high.v1`)',
-  idempotencyKey: 'the envelope id `tile:<collection>:<itemId>:<index>` (hashed form when longer than 200 characters); results keyed (sceneTaskId, index)',
+  idempotencyKey: 'the envelope id `tile:<collection>:<itemId>:<fingerprint 8>:<index>` (hashed form when longer than 200 characters); results keyed (sceneTaskId, index)',
 });
 
 export const ImageryFinalizeTaskSchema = Type.Object(
@@ -69,7 +69,7 @@ export const ImageryFinalizeTaskMessage = defineMessage({
   encoding: 'json',
   schema: ImageryFinalizeTaskSchema,
   subjects: 'payload of a `work.task` v1 envelope with kind `imagery.finalize` on `<ns>.work.weather.v1` (or `<ns>.work.high.v1`)',
-  idempotencyKey: 'the envelope id `finalize:<collection>:<itemId>` (hashed form when longer than 200 characters)',
+  idempotencyKey: 'the envelope id `finalize:<collection>:<itemId>:<fingerprint 8>` (hashed form when longer than 200 characters)',
 });
 
 export const StormWarningTaskSchema = Type.Object(
@@ -108,12 +108,17 @@ function sceneScopedId(prefix: string, collection: string, itemId: string, suffi
   return `${prefix}:h${digest}${suffix}`;
 }
 
-export function imageryTileTaskId(collection: string, itemId: string, index: number): string {
-  return sceneScopedId('tile', collection, itemId, `:${index}`);
+/**
+ * The fingerprint's first 8 digits are part of the id: an item re-registered
+ * with other files gets new tile and finalize ids, so the de-duplication
+ * window cannot swallow the new scene's tasks as repeats of the old one's.
+ */
+export function imageryTileTaskId(collection: string, itemId: string, fingerprint: string, index: number): string {
+  return sceneScopedId('tile', collection, itemId, `:${fingerprint.slice(0, 8)}:${index}`);
 }
 
-export function imageryFinalizeTaskId(collection: string, itemId: string): string {
-  return sceneScopedId('finalize', collection, itemId);
+export function imageryFinalizeTaskId(collection: string, itemId: string, fingerprint: string): string {
+  return sceneScopedId('finalize', collection, itemId, `:${fingerprint.slice(0, 8)}`);
 }
 
 export function stormWarningTaskId(alertId: string): string {

@@ -155,11 +155,14 @@ test('scene assets and fingerprint: data assets in key order; new files change t
 });
 
 test('task ids fit the protocol (≤ 200 characters) and payloads validate', () => {
-  assert.equal(imageryTileTaskId('imagery', 'OR_ABI_x', 7), 'tile:imagery:OR_ABI_x:7');
-  assert.equal(imageryFinalizeTaskId('imagery', 'a'), 'finalize:imagery:a');
-  const long = imageryTileTaskId('c'.repeat(200), 'i'.repeat(200), 12);
-  assert.ok(long.length <= 200 && long.endsWith(':12'));
-  assert.notEqual(long, imageryTileTaskId('c'.repeat(200), 'i'.repeat(199), 12));
+  const fp = '0123456789abcdef';
+  assert.equal(imageryTileTaskId('imagery', 'OR_ABI_x', fp, 7), 'tile:imagery:OR_ABI_x:01234567:7');
+  assert.equal(imageryFinalizeTaskId('imagery', 'a', fp), 'finalize:imagery:a:01234567');
+  // New files, new ids: the de-duplication window cannot drop the new scene's tiles.
+  assert.notEqual(imageryTileTaskId('imagery', 'a', 'fedcba9876543210', 7), imageryTileTaskId('imagery', 'a', fp, 7));
+  const long = imageryTileTaskId('c'.repeat(200), 'i'.repeat(200), fp, 12);
+  assert.ok(long.length <= 200 && long.endsWith(':01234567:12'));
+  assert.notEqual(long, imageryTileTaskId('c'.repeat(200), 'i'.repeat(199), fp, 12));
   assert.ok(stormWarningTaskId('x'.repeat(300)).length <= 200);
   assert.throws(() => ImageryTileTaskMessage.assert({ v: 1, sceneTaskId: 's', collection: 'c', itemId: 'i', fingerprint: 'nothex', index: 0 }), /fingerprint/);
 });

@@ -175,7 +175,7 @@ export class TilePipeline {
           payloads.slice(i, i + 64).map((index) =>
             enqueueTask(this.d.transport, {
               queue,
-              id: imageryTileTaskId(p.collection, p.itemId, index),
+              id: imageryTileTaskId(p.collection, p.itemId, stored.fingerprint, index),
               kind: IMAGERY_TILE_KIND,
               payload: { v: 1, sceneTaskId, collection: p.collection, itemId: p.itemId, fingerprint: stored.fingerprint, index },
               payloadType: ImageryTileTaskMessage,
@@ -250,7 +250,7 @@ export class TilePipeline {
     await recordTaskStage(db, cache, scene.taskId, 'l2');
     await enqueueTask(this.d.transport, {
       queue: workQueue(ctx),
-      id: imageryFinalizeTaskId(scene.collection, scene.itemId),
+      id: imageryFinalizeTaskId(scene.collection, scene.itemId, scene.fingerprint),
       kind: IMAGERY_FINALIZE_KIND,
       payload: { v: 1, sceneTaskId: scene.taskId, collection: scene.collection, itemId: scene.itemId, fingerprint: scene.fingerprint },
       payloadType: ImageryFinalizeTaskMessage,
