@@ -124,7 +124,11 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
   const double* p = params.Data();
   float* v = values.Data();
   uint8_t* q = qa.Data();
-  auto* w = new KernelWorker(info.Env(), "swk.calibrate", [=] { swk::calibrate(c, dqf, p, np, v, q, start, end); }, nullptr);
+  auto* w = new KernelWorker(info.Env(), "swk.calibrate", [=] {
+        swk::adviseHugePages(v + start, (end - start) * sizeof(float));
+        swk::adviseHugePages(q + start, end - start);
+        swk::calibrate(c, dqf, p, np, v, q, start, end);
+      }, nullptr);
   return Start(w, info[0], info[1], info[2], info[3], info[4]);
 }
 
@@ -190,7 +194,11 @@ Napi::Value CloudTop(const Napi::CallbackInfo& info) {
   const uint8_t* m = mask.Data();
   float* t = ctt.Data();
   float* z = cth.Data();
-  auto* wk = new KernelWorker(info.Env(), "swk.cloudTop", [=] { swk::cloudTop(b, m, prof, t, z, start, end); }, nullptr);
+  auto* wk = new KernelWorker(info.Env(), "swk.cloudTop", [=] {
+        swk::adviseHugePages(t + start, (end - start) * sizeof(float));
+        swk::adviseHugePages(z + start, (end - start) * sizeof(float));
+        swk::cloudTop(b, m, prof, t, z, start, end);
+      }, nullptr);
   return Start(wk, info[0], info[1], info[2], info[3], info[4], info[7], info[8]);
 }
 
@@ -232,7 +240,11 @@ Napi::Value CloudTopZoned(const Napi::CallbackInfo& info) {
   float* t = ctt.Data();
   float* z = cth.Data();
   auto* wk = new KernelWorker(
-      info.Env(), "swk.cloudTopZoned", [=] { swk::cloudTopZoned(b, m, la, month, profiles->data(), t, z, start, end); }, nullptr);
+      info.Env(), "swk.cloudTopZoned", [=] {
+        swk::adviseHugePages(t + start, (end - start) * sizeof(float));
+        swk::adviseHugePages(z + start, (end - start) * sizeof(float));
+        swk::cloudTopZoned(b, m, la, month, profiles->data(), t, z, start, end);
+      }, nullptr);
   return Start(wk, info[0], info[1], info[2], info[4], info[5], info[6], info[10], info[11]);
 }
 
@@ -259,7 +271,11 @@ Napi::Value Convection(const Napi::CallbackInfo& info) {
   uint8_t* o = ot.Data();
   auto counts = std::make_shared<std::vector<double>>(3, 0.0);
   auto* wk = new KernelWorker(
-      info.Env(), "swk.convection", [=] { swk::convection(b, mask, w, h, row0, row1, p, off, d, o, counts->data()); },
+      info.Env(), "swk.convection", [=] {
+        const size_t a = static_cast<size_t>(row0) * w, e = static_cast<size_t>(row1) * w;
+        swk::adviseHugePages(d + a, e - a);
+        swk::convection(b, mask, w, h, row0, row1, p, off, d, o, counts->data());
+      },
       [counts](Napi::Env env) { return Float64Result(env, *counts); });
   return Start(wk, info[0], info[1], info[6], info[7], info[8], info[9]);
 }

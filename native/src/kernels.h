@@ -14,6 +14,9 @@ namespace swk {
 constexpr uint8_t QA_FILL = 1, QA_DQF = 2, QA_RANGE = 4, QA_ISOLATED = 8, QA_SPACE = 16;
 constexpr uint8_t CLOUD_CLOUD = 1;
 
+// Asks for 2 MiB pages for an output range not yet written (large ranges only; Linux, advisory).
+void adviseHugePages(void* p, size_t bytes);
+
 // L1: p = calibrationParams() vector (kernels/calibrate.ts); pixels [start, end).
 void calibrate(const uint16_t* counts, const uint8_t* dqf, const double* p, size_t np, float* values, uint8_t* qa, size_t start,
                size_t end);
