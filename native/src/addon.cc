@@ -132,7 +132,8 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
   return Start(w, info[0], info[1], info[2], info[3], info[4]);
 }
 
-// qaFlags(values f32, qa u8, lat f32|null, w, h, row0, row1, lo, hi, thr)
+// qaFlags(values f32, qa u8, lat f32|null, w, h, row0, row1, lo, hi, thr) → Float64Array [fill, dqf, range, isolated, space, valid]
+// of the rows it masked (all but those next to another band: kernels.h)
 Napi::Value QaFlags(const Napi::CallbackInfo& info) {
   const char* fn = "qaFlags";
   needArgs(info, 10, fn);
@@ -145,9 +146,12 @@ Napi::Value QaFlags(const Napi::CallbackInfo& info) {
   const int row0 = intArg(info, 5, fn, "row0", 0, h), row1 = intArg(info, 6, fn, "row1", row0, h);
   const double lo = numberArg(info, 7, fn, "lo", -1e30, 1e30), hi = numberArg(info, 8, fn, "hi", lo, 1e30);
   const double thr = numberArg(info, 9, fn, "threshold", 0, 1e30);
-  const float* v = values.Data();
+  float* v = values.Data();
   uint8_t* q = qa.Data();
-  auto* wk = new KernelWorker(info.Env(), "swk.qaFlags", [=] { swk::qaFlags(v, q, lat, w, h, row0, row1, lo, hi, thr); }, nullptr);
+  auto counts = std::make_shared<std::vector<double>>(6, 0.0);
+  auto* wk = new KernelWorker(
+      info.Env(), "swk.qaFlags", [=] { swk::qaFlags(v, q, lat, w, h, row0, row1, lo, hi, thr, counts->data()); },
+      [counts](Napi::Env env) { return Float64Result(env, *counts); });
   return Start(wk, info[0], info[1], info[2]);
 }
 

@@ -7,6 +7,7 @@
 #include <limits>
 #include <mutex>
 #include <memory>
+#include <type_traits>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -158,40 +159,86 @@ void calibrate(const uint16_t* counts, const uint8_t* dqf, const double* p, size
   calibrateTable(counts, dqf, table->value.data(), table->qa.data(), values, qa, start, end);
 }
 
+namespace {
+// Whether a - b is exact in float for any two floats a, b in [lo, hi] (lo >
+// 0): floats >= 2^(e-1) are multiples of u = 2^(e-24), and a multiple of u
+// of magnitude <= 2^24 u is a float. True for the IR range (150-350 K:
+// multiples of 2^-16 below 256), so the spike test can run in float there
+// (8 pixels per AVX2 step) with the verdicts of the double test.
+bool floatDiffExact(float lo, float hi) {
+  if (!(lo > 0) || !(hi >= lo) || !std::isfinite(hi)) return false;
+  int e = 0;
+  std::frexp(lo, &e);
+  return static_cast<double>(hi) - static_cast<double>(lo) <= std::ldexp(1.0, e);
+}
+
+// Masks row r (flagged SPACE/RANGE/ISOLATED -> NaN) and adds its QaCounts.
+inline void finishRow(float* __restrict v, const uint8_t* __restrict q, int w, uint64_t tot[6]) {
+  uint32_t fill = 0, dqf = 0, range = 0, iso = 0, space = 0, valid = 0;
+  const float nanf = NaNf;
+  for (int i = 0; i < w; i++) {
+    const uint32_t f = q[i];
+    const float x = (f & (QA_SPACE | QA_RANGE | QA_ISOLATED)) ? nanf : v[i];
+    v[i] = x;
+    fill += f & 1u;
+    dqf += (f >> 1) & 1u;
+    range += (f >> 2) & 1u;
+    iso += (f >> 3) & 1u;
+    space += (f >> 4) & 1u;
+    valid += static_cast<uint32_t>((f == 0) & (x == x));
+  }
+  tot[0] += fill;
+  tot[1] += dqf;
+  tot[2] += range;
+  tot[3] += iso;
+  tot[4] += space;
+  tot[5] += valid;
+}
+}  // namespace
+
 SWK_MULTIVERSION
-void qaFlags(const float* values, uint8_t* qa, const float* lat, int w, int h, int row0, int row1, double lo, double hi, double thr) {
-  // Per chunk of rows, three padded planes of the usable neighbours (usable:
-  // in range and on disk): the value or -inf (for the max), the value or +inf
-  // (for the min), and 1/0 (for the count). "Warmer than every usable
-  // neighbour by more than thr" is then v - max > thr, "colder than every
-  // one" is min - v > thr: the same verdicts as qa.ts's per-neighbour tests
-  // (subtraction is monotone). Loops are split so each one vectorises.
-  constexpr int CH = 64;
+void qaFlags(float* values, uint8_t* qa, const float* lat, int w, int h, int row0, int row1, double lo, double hi, double thr,
+             double counts[6]) {
+  // A rolling window of three padded rows of the usable neighbours (usable:
+  // in range and on disk), copied from the values before any is masked: the
+  // value or -inf (for the max), the value or +inf (for the min), 1/0 (for
+  // the count), and each row's sums over three columns, so a pixel's eight
+  // neighbours are the 3-column results of the rows above and below plus
+  // its left and right. "Warmer than every usable neighbour by more than
+  // thr" is then v - max > thr, "colder than every one" is min - v > thr:
+  // the same verdicts as qa.ts's per-neighbour tests (subtraction is
+  // monotone). Loops are branch-free so they vectorise.
+  //
+  // A row is masked (and counted) as soon as its flags are set, since its
+  // neighbours read the copies; except the rows next to another band, which
+  // that band's worker reads concurrently: qaFinish does those after every
+  // band is done (native.ts).
   const float NEG = -std::numeric_limits<float>::infinity(), POS = std::numeric_limits<float>::infinity();
   // Float bounds equivalent to the double ones for float values: v >= lo <=> v >= loF, v <= hi <=> v <= hiF.
   float loF = static_cast<float>(lo), hiF = static_cast<float>(hi);
   if (static_cast<double>(loF) < lo) loF = std::nextafter(loF, POS);
   if (static_cast<double>(hiF) > hi) hiF = std::nextafter(hiF, NEG);
+  // For float d: d > thr <=> d > thrF, thrF the largest float <= thr.
+  float thrF = static_cast<float>(thr);
+  if (static_cast<double>(thrF) > thr) thrF = std::nextafter(thrF, NEG);
+  const bool inFloat = floatDiffExact(loF, hiF);
   const size_t pw = static_cast<size_t>(w) + 2;
-  std::vector<float> hiB((CH + 2) * pw), loB((CH + 2) * pw), mxR(w), mnR(w);
-  std::vector<uint8_t> okB((CH + 2) * pw), cntR(w);
-  for (int c0 = row0; c0 < row1; c0 += CH) {
-    const int c1 = std::min(row1, c0 + CH);
-    // plane row k holds image row c0 - 1 + k
-    for (int k = 0; k < c1 - c0 + 2; k++) {
-      const int r = c0 - 1 + k;
-      float* __restrict hr = &hiB[k * pw];
-      float* __restrict lr = &loB[k * pw];
-      uint8_t* __restrict orow = &okB[k * pw];
-      hr[0] = hr[pw - 1] = NEG;
-      lr[0] = lr[pw - 1] = POS;
-      orow[0] = orow[pw - 1] = 0;
-      if (r < 0 || r >= h) {
-        std::fill(hr + 1, hr + pw - 1, NEG);
-        std::fill(lr + 1, lr + pw - 1, POS);
-        std::fill(orow + 1, orow + pw - 1, 0);
-        continue;
-      }
+  std::vector<float> hiB(3 * pw), loB(3 * pw), mx3(3 * static_cast<size_t>(w)), mn3(3 * static_cast<size_t>(w));
+  std::vector<uint8_t> okB(3 * pw), n3(3 * static_cast<size_t>(w));
+  auto slot = [](int r) { return static_cast<size_t>(((r % 3) + 3) % 3); };
+  auto build = [&](int r) {
+    const size_t k = slot(r);
+    float* __restrict hr = &hiB[k * pw];
+    float* __restrict lr = &loB[k * pw];
+    uint8_t* __restrict orow = &okB[k * pw];
+    hr[0] = hr[pw - 1] = NEG;
+    lr[0] = lr[pw - 1] = POS;
+    orow[0] = orow[pw - 1] = 0;
+    if (r < 0 || r >= h) {
+      std::fill(hr + 1, hr + pw - 1, NEG);
+      std::fill(lr + 1, lr + pw - 1, POS);
+      std::fill(orow + 1, orow + pw - 1, 0);
+    } else {
       const float* __restrict vr = values + static_cast<size_t>(r) * w;
       if (lat == nullptr) {
         for (int c = 0; c < w; c++) {
@@ -212,58 +259,71 @@ void qaFlags(const float* values, uint8_t* qa, const float* lat, int w, int h, i
         }
       }
     }
-    for (int r = c0; r < c1; r++) {
-      const size_t k = static_cast<size_t>(r - c0 + 1);
-      const float *__restrict hu = &hiB[(k - 1) * pw], *__restrict hm = &hiB[k * pw], *__restrict hd = &hiB[(k + 1) * pw];
-      const float *__restrict lu = &loB[(k - 1) * pw], *__restrict lm = &loB[k * pw], *__restrict ld = &loB[(k + 1) * pw];
-      const uint8_t *__restrict ou = &okB[(k - 1) * pw], *__restrict om = &okB[k * pw], *__restrict od = &okB[(k + 1) * pw];
-      float* __restrict mx = mxR.data();
-      float* __restrict mn = mnR.data();
-      uint8_t* __restrict cnt = cntR.data();
-      for (int c = 0; c < w; c++) {
-        float a = hu[c] > hu[c + 1] ? hu[c] : hu[c + 1];
-        a = a > hu[c + 2] ? a : hu[c + 2];
-        a = a > hm[c] ? a : hm[c];
-        a = a > hm[c + 2] ? a : hm[c + 2];
-        a = a > hd[c] ? a : hd[c];
-        a = a > hd[c + 1] ? a : hd[c + 1];
-        mx[c] = a > hd[c + 2] ? a : hd[c + 2];
-        float b = lu[c] < lu[c + 1] ? lu[c] : lu[c + 1];
-        b = b < lu[c + 2] ? b : lu[c + 2];
-        b = b < lm[c] ? b : lm[c];
-        b = b < lm[c + 2] ? b : lm[c + 2];
-        b = b < ld[c] ? b : ld[c];
-        b = b < ld[c + 1] ? b : ld[c + 1];
-        mn[c] = b < ld[c + 2] ? b : ld[c + 2];
-        cnt[c] = static_cast<uint8_t>(ou[c] + ou[c + 1] + ou[c + 2] + om[c] + om[c + 2] + od[c] + od[c + 1] + od[c + 2]);
-      }
-      const float* __restrict vr = values + static_cast<size_t>(r) * w;
-      uint8_t* __restrict qr = qa + static_cast<size_t>(r) * w;
-      const uint8_t* __restrict okm = om + 1;
-      // Flags without branches (bitwise &/|) so the loop vectorises; the
-      // isolated test in double is exact: the difference of two floats in
-      // this range is representable.
-      if (lat == nullptr) {
-        for (int c = 0; c < w; c++) {
-          const float v = vr[c];
-          const bool range = (v == v) & !((v >= loF) & (v <= hiF));
-          const double dv = v;
-          const bool iso = (okm[c] != 0) & (cnt[c] >= 3) & ((dv - static_cast<double>(mx[c]) > thr) | (static_cast<double>(mn[c]) - dv > thr));
-          qr[c] |= static_cast<uint8_t>((range ? QA_RANGE : 0) | (iso ? QA_ISOLATED : 0));
-        }
-      } else {
-        const float* __restrict la = lat + static_cast<size_t>(r) * w;
-        for (int c = 0; c < w; c++) {
-          const float v = vr[c];
-          const bool space = la[c] != la[c];
-          const bool range = !space & (v == v) & !((v >= loF) & (v <= hiF));
-          const double dv = v;
-          const bool iso = (okm[c] != 0) & (cnt[c] >= 3) & ((dv - static_cast<double>(mx[c]) > thr) | (static_cast<double>(mn[c]) - dv > thr));
-          qr[c] |= static_cast<uint8_t>((space ? QA_SPACE : 0) | (range ? QA_RANGE : 0) | (iso ? QA_ISOLATED : 0));
-        }
-      }
+    float* __restrict mx = &mx3[k * w];
+    float* __restrict mn = &mn3[k * w];
+    uint8_t* __restrict nn = &n3[k * w];
+    for (int c = 0; c < w; c++) {
+      const float a = hr[c] > hr[c + 1] ? hr[c] : hr[c + 1];
+      mx[c] = a > hr[c + 2] ? a : hr[c + 2];
+      const float b = lr[c] < lr[c + 1] ? lr[c] : lr[c + 1];
+      mn[c] = b < lr[c + 2] ? b : lr[c + 2];
+      nn[c] = static_cast<uint8_t>(orow[c] + orow[c + 1] + orow[c + 2]);
     }
+  };
+  uint64_t tot[6] = {0, 0, 0, 0, 0, 0};
+  if (row0 < row1) {
+    build(row0 - 1);
+    build(row0);
   }
+  for (int r = row0; r < row1; r++) {
+    build(r + 1);
+    const size_t ku = slot(r - 1), km = slot(r), kd = slot(r + 1);
+    const float *__restrict mxu = &mx3[ku * w], *__restrict mxd = &mx3[kd * w];
+    const float *__restrict mnu = &mn3[ku * w], *__restrict mnd = &mn3[kd * w];
+    const uint8_t *__restrict nu = &n3[ku * w], *__restrict nd = &n3[kd * w];
+    const float* __restrict hm = &hiB[km * pw];
+    const float* __restrict lm = &loB[km * pw];
+    const uint8_t* __restrict om = &okB[km * pw];
+    float* __restrict vr = values + static_cast<size_t>(r) * w;
+    uint8_t* __restrict qr = qa + static_cast<size_t>(r) * w;
+    const float* __restrict la = lat == nullptr ? nullptr : lat + static_cast<size_t>(r) * w;
+    // Flags without branches (bitwise &/|); the spike differences in float
+    // where that is exact (inFloat), else in double (exact too: the
+    // difference of two floats is a double).
+    auto flags = [&](auto spike, auto withLat) {
+      for (int c = 0; c < w; c++) {
+        const float v = vr[c];
+        float a = mxu[c] > mxd[c] ? mxu[c] : mxd[c];
+        a = a > hm[c] ? a : hm[c];
+        const float mx = a > hm[c + 2] ? a : hm[c + 2];
+        float b = mnu[c] < mnd[c] ? mnu[c] : mnd[c];
+        b = b < lm[c] ? b : lm[c];
+        const float mn = b < lm[c + 2] ? b : lm[c + 2];
+        const int cnt = nu[c] + nd[c] + om[c] + om[c + 2];
+        bool space = false;
+        if constexpr (decltype(withLat)::value) space = la[c] != la[c];
+        const bool range = !space & (v == v) & !((v >= loF) & (v <= hiF));
+        const bool iso = (om[c + 1] != 0) & (cnt >= 3) & spike(v, mx, mn);
+        qr[c] |= static_cast<uint8_t>((space ? QA_SPACE : 0) | (range ? QA_RANGE : 0) | (iso ? QA_ISOLATED : 0));
+      }
+    };
+    auto spikeF = [thrF](float v, float mx, float mn) { return (v - mx > thrF) | (mn - v > thrF); };
+    auto spikeD = [thr](float v, float mx, float mn) {
+      const double dv = v;
+      return (dv - static_cast<double>(mx) > thr) | (static_cast<double>(mn) - dv > thr);
+    };
+    if (inFloat) {
+      if (la != nullptr) flags(spikeF, std::true_type{});
+      else flags(spikeF, std::false_type{});
+    } else {
+      if (la != nullptr) flags(spikeD, std::true_type{});
+      else flags(spikeD, std::false_type{});
+    }
+    const bool sharedWithBandAbove = r == row0 && row0 > 0;
+    const bool sharedWithBandBelow = r == row1 - 1 && row1 < h;
+    if (!sharedWithBandAbove && !sharedWithBandBelow) finishRow(vr, qr, w, tot);
+  }
+  for (int k = 0; k < 6; k++) counts[k] = static_cast<double>(tot[k]);
 }
 
 SWK_MULTIVERSION
@@ -316,28 +376,37 @@ double heightForTemperature(double t, const Profile& p) {
   return (R0_M * H) / (R0_M - H);
 }
 
+namespace {
+// One tropospheric layer (US1976): heightForTemperature's branches as
+// selects over restrict pointers, so the loop vectorises (8 pixels per AVX2
+// step, the height in double); same expressions as the reference, except
+// that dividing by the lapse rate is a multiplication by its reciprocal (a
+// relative difference of ~1e-16, nanometres of height), which leaves one
+// division per pixel, (R0·H)/(R0 − H).
+template <bool Extrapolate>
+inline void cloudTopOneLayer(const float* __restrict bt, const uint8_t* __restrict mask, const Profile& p, float* __restrict ctt,
+                             float* __restrict cth, size_t start, size_t end) {
+  const double T0 = p.baseT[0], H0 = p.baseH[0], invL0 = 1.0 / p.lapse[0], T1 = p.baseT[1], H1 = p.baseH[1];
+  for (size_t i = start; i < end; i++) {
+    const float t = bt[i];
+    const double td = t;
+    const double hTro = H0 + (td - T0) * invL0;
+    const double hCold = Extrapolate ? H1 + (td - T1) * invL0 : H1;
+    const double H = td >= T1 ? hTro : hCold;
+    double z = (R0_M * H) / (R0_M - H);
+    z = td >= T0 ? 0.0 : z;
+    const bool valid = (mask[i] == CLOUD_CLOUD) & (t == t);
+    ctt[i] = valid ? t : NaNf;
+    cth[i] = valid ? static_cast<float>(z) : NaNf;
+  }
+}
+}  // namespace
+
 SWK_MULTIVERSION
 void cloudTop(const float* bt, const uint8_t* mask, const Profile& p, float* ctt, float* cth, size_t start, size_t end) {
   if (p.trop == 1) {
-    // One tropospheric layer (US1976): heightForTemperature's branches as
-    // selects, so the loop has no data-dependent jumps; same expressions.
-    // Dividing by the lapse rate is a multiplication by its reciprocal here
-    // (a relative difference of ~1e-16, nanometres of height), which leaves
-    // one division per pixel, (R0·H)/(R0 − H).
-    const double T0 = p.baseT[0], H0 = p.baseH[0], invL0 = 1.0 / p.lapse[0], T1 = p.baseT[1], H1 = p.baseH[1];
-    const bool extrapolate = p.coldRule == 1;
-    for (size_t i = start; i < end; i++) {
-      const float t = bt[i];
-      const double td = t;
-      const double hTro = H0 + (td - T0) * invL0;
-      const double hCold = extrapolate ? H1 + (td - T1) * invL0 : H1;
-      const double H = td >= T1 ? hTro : hCold;
-      double z = (R0_M * H) / (R0_M - H);
-      z = td >= T0 ? 0.0 : z;
-      const bool valid = mask[i] == CLOUD_CLOUD && t == t;
-      ctt[i] = valid ? t : NaNf;
-      cth[i] = valid ? static_cast<float>(z) : NaNf;
-    }
+    if (p.coldRule == 1) cloudTopOneLayer<true>(bt, mask, p, ctt, cth, start, end);
+    else cloudTopOneLayer<false>(bt, mask, p, ctt, cth, start, end);
     return;
   }
   for (size_t i = start; i < end; i++) {

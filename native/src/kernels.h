@@ -21,8 +21,11 @@ void adviseHugePages(void* p, size_t bytes);
 void calibrate(const uint16_t* counts, const uint8_t* dqf, const double* p, size_t np, float* values, uint8_t* qa, size_t start,
                size_t end);
 
-// QA pass 1 (flags) over rows [row0, row1); reads neighbours anywhere.
-void qaFlags(const float* values, uint8_t* qa, const float* lat, int w, int h, int row0, int row1, double lo, double hi, double thr);
+// QA over rows [row0, row1): flags every row (reading neighbours anywhere), then masks and counts
+// (as qaFinish) every row except one next to another band (row0 when row0 > 0, row1 - 1 when
+// row1 < h), which qaFinish does once all bands are flagged.
+void qaFlags(float* values, uint8_t* qa, const float* lat, int w, int h, int row0, int row1, double lo, double hi, double thr,
+             double counts[6]);
 // QA pass 2 (mask + counts) over pixels [start, end): counts = fill, dqf, range, isolated, space, valid.
 void qaFinish(float* values, const uint8_t* qa, size_t start, size_t end, double counts[6]);
 

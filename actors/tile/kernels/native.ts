@@ -23,7 +23,7 @@ import { COLD_RULE_CODE, PROFILE_SET } from '../physics/atmosphere.js';
 /** The addon's exports (native/src/addon.cc); all return promises resolved on the JS thread. */
 export interface NativeAddon {
   calibrate(counts: Uint16Array, dqf: Uint8Array | null, params: Float64Array, values: Float32Array, qa: Uint8Array, start: number, end: number): Promise<void>;
-  qaFlags(values: Float32Array, qa: Uint8Array, lat: Float32Array | null, w: number, h: number, row0: number, row1: number, lo: number, hi: number, thr: number): Promise<void>;
+  qaFlags(values: Float32Array, qa: Uint8Array, lat: Float32Array | null, w: number, h: number, row0: number, row1: number, lo: number, hi: number, thr: number): Promise<Float64Array>;
   qaFinish(values: Float32Array, qa: Uint8Array, start: number, end: number): Promise<Float64Array>;
   cloudTop(bt: Float32Array, mask: Uint8Array, baseH: Float64Array, baseT: Float64Array, lapse: Float64Array, trop: number, coldRule: number, ctt: Float32Array, cth: Float32Array, start: number, end: number): Promise<void>;
   cloudTopZoned(bt: Float32Array, mask: Uint8Array, lat: Float32Array, month: number, baseH: Float64Array, baseT: Float64Array, lapse: Float64Array, offsets: Int32Array, trops: Int32Array, coldRule: number, ctt: Float32Array, cth: Float32Array, start: number, end: number): Promise<void>;
@@ -118,9 +118,15 @@ export function nativeKernelsFrom(addon: NativeAddon) {
     },
     async qaCheck(values: Float32Array, qa: Uint8Array, width: number, height: number, kind: BandKind, opts: QaOptions = {}): Promise<QaCounts> {
       const { lo, hi, threshold, lat } = checkQaArgs(values, qa, width, height, kind, opts);
-      // Pass 2 waits for every band of pass 1: flags read unmasked neighbours across band edges.
-      await call('qaCheck', () => Promise.all(bandRows(height).map(([a, b]) => addon.qaFlags(values, qa, lat, width, height, a, b, lo, hi, threshold))));
-      const parts = await call('qaCheck', () => Promise.all(pixelBands(values.length).map(([a, b]) => addon.qaFinish(values, qa, a, b))));
+      // Each band flags its rows and masks all but the rows next to another
+      // band, which the neighbouring band's flags read concurrently; those
+      // (two rows per boundary) are masked once every band is done.
+      const bands = bandRows(height);
+      const parts = await call('qaCheck', () => Promise.all(bands.map(([a, b]) => addon.qaFlags(values, qa, lat, width, height, a, b, lo, hi, threshold))));
+      if (bands.length > 1) {
+        const edges = bands.slice(1).map(([a]) => addon.qaFinish(values, qa, (a - 1) * width, (a + 1) * width));
+        parts.push(...(await call('qaCheck', () => Promise.all(edges))));
+      }
       const s = (k: number): number => parts.reduce((acc, p) => acc + (p[k] as number), 0);
       return { total: values.length, valid: s(5), fill: s(0), dqf: s(1), range: s(2), isolated: s(3), space: s(4) };
     },
