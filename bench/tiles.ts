@@ -3,7 +3,7 @@
  * geometry, written by the synthetic generator as a real ABI L1b netCDF4
  * file) end to end on this machine, in one process:
  *
- *   read (netCDF4/HDF5 decode) → per tile (512 + 32 halo): cut, L1
+ *   read (netCDF4/HDF5 decode) → per tile (512 + 64 halo): cut, L1
  *   calibration, QA, L2 UNet, L3 cloud top + convection, reduce → merge →
  *   cyclone detection on the merged scene → render (PNG + WebP).
  *
@@ -41,7 +41,7 @@ import { abiSceneSpec, writeAbiFile } from '../actors/tile/synthetic/write-abi.j
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 5424);
 const TILE = Number(process.env.BENCH_TILE ?? 512);
-const HALO = Number(process.env.BENCH_HALO ?? 32);
+const HALO = Number(process.env.BENCH_HALO ?? 64);
 const SKIP_TS = process.env.BENCH_SKIP_TS === '1';
 
 type Stage = 'cut' | 'geo' | 'l1' | 'qa' | 'l2' | 'l3' | 'reduce';

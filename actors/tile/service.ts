@@ -38,6 +38,7 @@ export const tileService: RoleService = {
     const cpus = availableParallelism();
     let segmenter: Promise<CloudSegmenter> | null = null;
     let modelError: string | null = null;
+    let haloChecked = false;
     const segment = async (bt: Float32Array, width: number, height: number): Promise<Uint8Array> => {
       // One model window per tile (core + halo): the UNet runs once per tile.
       segmenter ??= CloudSegmenter.load({ ...(cfg.tile.modelPath ? { modelPath: cfg.tile.modelPath } : {}), threads: cpus, tileSize: cfg.tile.size + 2 * cfg.tile.halo });
@@ -51,6 +52,11 @@ export const tileService: RoleService = {
         throw err;
       }
       modelError = null;
+      if (!haloChecked) {
+        haloChecked = true;
+        // Tiles then see mirrored pixels inside the model's reach at their edges: results differ slightly from a whole-scene run.
+        if (s.card.receptiveRadius > cfg.tile.halo) ctx.note(`STARWEATHER_TILE_HALO ${cfg.tile.halo} is below the cloud model's receptive radius (${s.card.receptiveRadius} px): L2 can differ at tile seams`);
+      }
       return s.segment(bt, width, height);
     };
     const source = new SceneSource({
