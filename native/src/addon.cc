@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "pool.h"
 
 namespace {
 
@@ -306,7 +307,52 @@ Napi::Value Cyclones(const Napi::CallbackInfo& info) {
   return Start(wk, info[0], info[1], info[2], info[5]);
 }
 
+// allocF32(n) / allocU8(n): an uninitialised typed array of n elements on
+// pooled memory (pool.h), for outputs a kernel overwrites entirely. Its
+// ArrayBuffer is external: when it is collected the block goes back to the
+// pool. (Node marks external buffers untransferable, so postMessage cannot
+// move the memory out from under the pool.)
+struct PoolHint {
+  size_t capacity;
+};
+
+template <typename Array, size_t ElementSize>
+Napi::Value AllocPooled(const Napi::CallbackInfo& info) {
+  const char* fn = ElementSize == 4 ? "allocF32" : "allocU8";
+  needArgs(info, 1, fn);
+  const size_t n = static_cast<size_t>(intArg(info, 0, fn, "length", 1, 2147483647 / static_cast<int>(ElementSize)));
+  const size_t bytes = n * ElementSize;
+  size_t cap = 0;
+  void* p = nullptr;
+  try {
+    p = swk::pool::take(bytes, cap);
+  } catch (const std::bad_alloc&) {
+    rangeError(info.Env(), fn, "out of memory for " + std::to_string(bytes) + " bytes");
+  }
+  auto* hint = new PoolHint{cap};
+  Napi::ArrayBuffer ab;
+  try {
+    ab = Napi::ArrayBuffer::New(
+        info.Env(), p, bytes,
+        [](Napi::Env, void* data, PoolHint* h) {
+          swk::pool::give(data, h->capacity);
+          delete h;
+        },
+        hint);
+  } catch (...) {
+    swk::pool::give(p, cap);
+    delete hint;
+    throw;
+  }
+  return Array::New(info.Env(), n, ab, 0);
+}
+
+Napi::Value PoolFreeBytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(swk::pool::freeBytes())); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("allocF32", Napi::Function::New(env, AllocPooled<Napi::Float32Array, 4>));
+  exports.Set("allocU8", Napi::Function::New(env, AllocPooled<Napi::Uint8Array, 1>));
+  exports.Set("poolFreeBytes", Napi::Function::New(env, PoolFreeBytes));
   exports.Set("calibrate", Napi::Function::New(env, Calibrate));
   exports.Set("qaFlags", Napi::Function::New(env, QaFlags));
   exports.Set("qaFinish", Napi::Function::New(env, QaFinish));

@@ -502,6 +502,9 @@ void convection(const float* bt, const uint8_t* mask, int w, int h, int row0, in
   const bool deepExact = static_cast<double>(deepKf) == deepK;
   // With the defaults (both 215 K) the top candidates are exactly the deep-convection pixels.
   const bool candidatesAreDeep = deepExact && otMaxK == deepK;
+  // The deep mask is an uninitialised array (native.ts): the vectorised pass
+  // below writes every pixel; the generic path only sets 1s.
+  if (!deepExact) std::fill(deep + static_cast<size_t>(row0) * w, deep + static_cast<size_t>(row1) * w, uint8_t{0});
   for (int r = row0; r < row1; r++) {
     const size_t row = static_cast<size_t>(r) * w;
     if (deepExact) {

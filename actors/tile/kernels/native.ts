@@ -29,6 +29,10 @@ export interface NativeAddon {
   cloudTopZoned(bt: Float32Array, mask: Uint8Array, lat: Float32Array, month: number, baseH: Float64Array, baseT: Float64Array, lapse: Float64Array, offsets: Int32Array, trops: Int32Array, coldRule: number, ctt: Float32Array, cth: Float32Array, start: number, end: number): Promise<void>;
   convection(bt: Float32Array, mask: Uint8Array | null, w: number, h: number, row0: number, row1: number, params: Float64Array, offsets: Int32Array, deep: Uint8Array, ot: Uint8Array): Promise<Float64Array>;
   cyclones(bt: Float32Array, lat: Float32Array, lon: Float32Array, w: number, h: number, params: Float64Array): Promise<Float64Array>;
+  /** Uninitialised arrays on the addon's recycled memory (pool.h); n ≥ 1. */
+  allocF32(n: number): Float32Array;
+  allocU8(n: number): Uint8Array;
+  poolFreeBytes(): number;
   version: number;
 }
 
@@ -73,14 +77,19 @@ function pixelBands(n: number): Array<[number, number]> {
 
 /**
  * Output arrays the kernel overwrites entirely (every element, every path):
- * allocated without the zero fill, which the native side would only
- * overwrite again. Arrays a kernel writes sparsely stay zero-filled.
+ * raster-sized ones come from the addon's pool of recycled blocks (native/
+ * src/pool.h: no page faults, zeroing or munmap per tile once warm), small
+ * ones from V8 without the zero fill. Arrays a kernel writes sparsely stay
+ * zero-filled.
  */
-function uninitF32(n: number): Float32Array {
+const POOLED_MIN = 16_384;
+function uninitF32(addon: NativeAddon, n: number): Float32Array {
+  if (n >= POOLED_MIN) return addon.allocF32(n);
   const b = Buffer.allocUnsafeSlow(n * 4);
   return new Float32Array(b.buffer, b.byteOffset, n);
 }
-function uninitU8(n: number): Uint8Array {
+function uninitU8(addon: NativeAddon, n: number): Uint8Array {
+  if (n >= POOLED_MIN) return addon.allocU8(n);
   const b = Buffer.allocUnsafeSlow(n);
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
@@ -111,8 +120,8 @@ export function nativeKernelsFrom(addon: NativeAddon) {
     name: 'native' as const,
     async calibrate(counts: Uint16Array, dqf: Uint8Array | null, cal: Calibration): Promise<L1Result> {
       const p = checkCalibrateArgs(counts, dqf, cal);
-      const values = uninitF32(counts.length);
-      const qa = uninitU8(counts.length);
+      const values = uninitF32(addon, counts.length);
+      const qa = uninitU8(addon, counts.length);
       await call('calibrate', () => Promise.all(pixelBands(counts.length).map(([a, b]) => addon.calibrate(counts, dqf, p, values, qa, a, b))));
       return { values, qa };
     },
@@ -132,8 +141,8 @@ export function nativeKernelsFrom(addon: NativeAddon) {
     },
     async cloudTop(bt: Float32Array, cloudMask: Uint8Array, opts: CloudTopOptions = {}): Promise<CloudTopResult> {
       const { profile, latitude, month, coldRule } = checkCloudTopArgs(bt, cloudMask, opts);
-      const cttK = uninitF32(bt.length);
-      const cthM = uninitF32(bt.length);
+      const cttK = uninitF32(addon, bt.length);
+      const cthM = uninitF32(addon, bt.length);
       const rule = COLD_RULE_CODE[coldRule];
       await call('cloudTop', () =>
         Promise.all(
@@ -148,7 +157,7 @@ export function nativeKernelsFrom(addon: NativeAddon) {
     },
     async convection(bt: Float32Array, cloudMask: Uint8Array | null, width: number, height: number, opts: ConvectionOptions = {}): Promise<ConvectionResult> {
       const p = checkConvectionArgs(bt, cloudMask, width, height, opts);
-      const deepConvection = new Uint8Array(bt.length);
+      const deepConvection = uninitU8(addon, bt.length); // every pixel written (kernels.cc convection)
       const overshoot = new Uint8Array(bt.length);
       const params = Float64Array.of(p.deepConvectionK, p.otMaxK, p.anvilMaxK, p.otMinDiffK, p.minAnvil);
       const parts = await call('convection', () =>
