@@ -23,9 +23,14 @@ ALIGN = 2 ** (LEVELS - 1)
 
 
 def _block(ci: int, co: int) -> nn.Sequential:
+    # No BatchNorm: normalising by batch statistics removes the absolute BT
+    # level (a batch of polar patches and one of tropical patches look alike),
+    # and the level is most of the signal; with BN the net trained to worse
+    # than a single BT threshold. GroupNorm/InstanceNorm would make a pixel's
+    # output depend on its whole window, which breaks overlap-tile stitching.
     return nn.Sequential(
-        nn.Conv2d(ci, co, 3, padding=1), nn.BatchNorm2d(co), nn.ReLU(inplace=True),
-        nn.Conv2d(co, co, 3, padding=1), nn.BatchNorm2d(co), nn.ReLU(inplace=True),
+        nn.Conv2d(ci, co, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(co, co, 3, padding=1), nn.ReLU(inplace=True),
     )
 
 
