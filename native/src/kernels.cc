@@ -511,7 +511,7 @@ void convection(const float* bt, const uint8_t* mask, int w, int h, int row0, in
       // Deep convection: one branch-free (vectorisable) pass over the row.
       const float* __restrict br = bt + row;
       uint8_t* __restrict dr = deep + row;
-      size_t n = 0;
+      uint32_t n = 0;  // a row (w < 2^16), so 32 bits; a narrower sum vectorises cheaper
       if (mask != nullptr) {
         const uint8_t* __restrict mr = mask + row;
         for (int c = 0; c < w; c++) {
