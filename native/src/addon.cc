@@ -334,7 +334,8 @@ Napi::Value AllocPooled(const Napi::CallbackInfo& info) {
   try {
     ab = Napi::ArrayBuffer::New(
         info.Env(), p, bytes,
-        [](Napi::Env, void* data, PoolHint* h) {
+        [](Napi::Env env, void* data, PoolHint* h) {
+          Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(h->capacity));
           swk::pool::give(data, h->capacity);
           delete h;
         },
@@ -344,6 +345,10 @@ Napi::Value AllocPooled(const Napi::CallbackInfo& info) {
     delete hint;
     throw;
   }
+  // V8 does not count external buffers' memory by itself: without this it
+  // would see no pressure to collect dropped rasters, and the blocks would
+  // neither come back to the pool nor be freed.
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(cap));
   return Array::New(info.Env(), n, ab, 0);
 }
 

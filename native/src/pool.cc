@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kPage = size_t{64} << 10;
 constexpr size_t kHuge = size_t{2} << 20;
-constexpr size_t kMaxFree = size_t{128} << 20;
+constexpr size_t kMaxFree = size_t{64} << 20;
 
 struct Block {
   void* p;
