@@ -1,8 +1,9 @@
 // See pool.h. Blocks are private anonymous mappings (Linux/macOS mmap), large
 // ones 2 MiB-aligned with a transparent-huge-page hint; a block is reused for
 // a request of up to its size and at least 4/5 of it, so tiles of one grid
-// (and whole scenes) find theirs again. At most kMaxFree bytes stay free;
-// beyond that the oldest free blocks are unmapped.
+// (and whole scenes) find theirs again. At most kMaxFree bytes stay free
+// (two whole-disk float rasters); beyond that the oldest free blocks are
+// unmapped, and large free blocks are MADV_FREE (reclaimable) meanwhile.
 #include "pool.h"
 
 #include <sys/mman.h>
@@ -18,7 +19,7 @@ namespace {
 
 constexpr size_t kPage = size_t{64} << 10;
 constexpr size_t kHuge = size_t{2} << 20;
-constexpr size_t kMaxFree = size_t{64} << 20;
+constexpr size_t kMaxFree = size_t{256} << 20;
 
 struct Block {
   void* p;
@@ -75,6 +76,12 @@ void* take(size_t bytes, size_t& capacity) {
 }
 
 void give(void* p, size_t capacity) {
+#ifdef MADV_FREE
+  // A large free block (a whole-scene raster) stays mapped for the next
+  // scene, but its pages are the kernel's to reclaim under memory pressure
+  // (then they fault in zeroed again): an idle process does not pin them.
+  if (capacity >= 4 * kHuge && capacity <= kMaxFree) madvise(p, capacity, MADV_FREE);
+#endif
   std::vector<Block> drop;
   {
     std::lock_guard<std::mutex> lock(mu);
