@@ -20,7 +20,7 @@ import { PG_URL, dropSchema, randomSchema } from '../helpers/storage-backends.js
 import { seedOmm, shiftedOmmOf, snapshotRecords } from '../helpers/tracker-seed.js';
 
 const OBJECTS = 2000;
-const CHILD = fileURLToPath(new URL('../helpers/tracker-host-child.js', import.meta.url));
+const CHILD = fileURLToPath(new URL('../helpers/role-host-child.js', import.meta.url));
 
 interface Child {
   id: string;
@@ -42,7 +42,8 @@ describe('tracker failover across two host processes', { timeout: 180_000 }, () 
     STARWEATHER_HEARTBEAT_MS: '300',
     STARWEATHER_MEMBER_TTL_MS: '1500',
     STARWEATHER_LOG_LEVEL: 'warn',
-    SW_TRACKER_SCHEMA: schema,
+    SW_HOST_ROLE: 'tracker',
+    SW_HOST_SCHEMA: schema,
   };
   let storage: Storage;
   let bus: Transport;
@@ -52,7 +53,7 @@ describe('tracker failover across two host processes', { timeout: 180_000 }, () 
   let expected: Set<number>;
 
   function spawnHost(id: string): Child {
-    const proc = fork(CHILD, [], { env: { ...process.env, ...env, SW_TRACKER_HOST_ID: id }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const proc = fork(CHILD, [], { env: { ...process.env, ...env, SW_HOST_ID: id }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     const c: Child = { id, proc, shards: 0, exited: new Promise((r) => proc.once('exit', () => r())) };
     proc.on('message', (m: unknown) => {
       const msg = m as { type?: string; shards?: Record<string, number> };

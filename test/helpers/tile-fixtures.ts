@@ -2,7 +2,7 @@
  * Fixtures for the tile pipeline tests (not a test file): a fresh NATS
  * namespace and PostgreSQL schema, an asset root with real ABI L1b files
  * written by the synthetic generator, STAC items pointing at them, and tile
- * hosts as child processes (tile-host-child.ts) whose IPC heartbeats the
+ * hosts as child processes (role-host-child.ts) whose IPC heartbeats the
  * test can watch (to kill one while it holds a tile).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -30,7 +30,7 @@ import { freshNamespace, NATS_URL, sleep } from './cluster-fixtures.js';
 import { deleteNamespace } from '../integration/nats-fixtures.js';
 import { dropSchema, PG_URL, randomSchema } from './storage-backends.js';
 
-const CHILD = fileURLToPath(new URL('./tile-host-child.js', import.meta.url));
+const CHILD = fileURLToPath(new URL('./role-host-child.js', import.meta.url));
 /**
  * A storm scene at native 2 km pixels: a tropical cyclone with a clear eye
  * and deep convection around it, centred in the image, so every product,
@@ -156,8 +156,9 @@ export class TileCluster {
         NATS_URL,
         DATABASE_URL: PG_URL,
         REDIS_URL: '',
-        SW_TILE_SCHEMA: this.schema,
-        SW_TILE_HOST_ID: hostId,
+        SW_HOST_ROLE: 'tile',
+        SW_HOST_SCHEMA: this.schema,
+        SW_HOST_ID: hostId,
         STARWEATHER_NAMESPACE: this.names.namespace,
         STARWEATHER_NODE_ID: hostId,
         STARWEATHER_DATA_DIR: join(this.root, `data-${hostId}`),
