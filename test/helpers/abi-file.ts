@@ -7,9 +7,11 @@
  * The grid is a sub-sampled version of the real one: the scan-angle extents
  * are those of the real sector, with a coarser pixel step, so navigation and
  * footprints come out as for the real file. The full generator (realistic
- * scenes) is a later issue; this one writes a smooth radiance ramp.
+ * scenes) is actors/tile/synthetic/write-abi.ts; this one writes a smooth
+ * radiance ramp, with that writer's Rad, DQF, x/y and projection variables.
  */
 import h5wasm from 'h5wasm/node';
+import { createDqfVariable, createProjectionVariable, createRadVariable, createScanAxis } from '../../actors/tile/synthetic/write-abi.js';
 
 export interface AbiFileOptions {
   /** F: full disk (±0.151872 rad), C: the 2017 CONUS test sector of the real CDL. */
@@ -80,54 +82,19 @@ export async function writeAbiFile(path: string, o: AbiFileOptions): Promise<voi
     counts[0] = 4095; // a fill pixel
     // Like netCDF-C in define mode: the variables and their attributes first, the (chunked,
     // deflated, as in the real product) pixel data written last, so metadata precedes data.
-    const chunk = [Math.min(ny, 226), Math.min(nx, 226)];
-    const rad = f.create_dataset({ name: 'Rad', data: new Int16Array(nx * ny), shape: [ny, nx], dtype: '<h', chunks: chunk, compression: 'gzip', compression_opts: 1 });
-    rad.create_attribute('_FillValue', 4095, null, '<h');
-    rad.create_attribute('long_name', 'ABI L1b Radiances');
-    rad.create_attribute('standard_name', 'toa_outgoing_radiance_per_unit_wavenumber');
-    rad.create_attribute('_Unsigned', 'true');
-    rad.create_attribute('sensor_band_bit_depth', 12, null, '<b');
-    rad.create_attribute('valid_range', [0, 4094], [2], '<h');
-    rad.create_attribute('scale_factor', 0.04572892, null, '<f');
-    rad.create_attribute('add_offset', -1.6443, null, '<f');
-    rad.create_attribute('units', 'mW m-2 sr-1 (cm-1)-1');
-    rad.create_attribute('coordinates', 'band_id band_wavelength t y x');
-    rad.create_attribute('grid_mapping', 'goes_imager_projection');
-    rad.create_attribute('ancillary_variables', 'DQF');
+    const chunk: [number, number] = [Math.min(ny, 226), Math.min(nx, 226)];
+    const rad = createRadVariable(f, { ny, nx, chunk, fill: 4095, ir: true, scale: 0.04572892, offset: -1.6443 });
 
     const dqf = new Int8Array(nx * ny);
     dqf[0] = 3;
-    const dq = f.create_dataset({ name: 'DQF', data: new Int8Array(nx * ny), shape: [ny, nx], dtype: '<b', chunks: chunk, compression: 'gzip', compression_opts: 1 });
-    dq.create_attribute('_FillValue', -1, null, '<b');
-    dq.create_attribute('_Unsigned', 'true');
-    dq.create_attribute('valid_range', [0, 4], [2], '<b');
-    dq.create_attribute('flag_values', [0, 1, 2, 3, 4], [5], '<b');
-    dq.create_attribute('flag_meanings', 'good_pixel_qf conditionally_usable_pixel_qf out_of_range_pixel_qf no_value_pixel_qf focal_plane_temperature_threshold_exceeded_qf');
+    const dq = createDqfVariable(f, { ny, nx, chunk });
 
-    const axis = (name: 'x' | 'y', n: number, first: number, step: number): void => {
-      // Stored as short with scale/offset, like the real file: offset = first centre, scale = step.
-      const v = new Int16Array(n);
-      for (let i = 0; i < n; i++) v[i] = i;
-      const d = f.create_dataset({ name, data: v, shape: [n], dtype: '<h' });
-      d.create_attribute('scale_factor', step, null, '<f');
-      d.create_attribute('add_offset', first, null, '<f');
-      d.create_attribute('units', 'rad');
-      d.create_attribute('axis', name.toUpperCase());
-      d.create_attribute('standard_name', `projection_${name}_coordinate`);
-    };
-    axis('x', nx, x0, stepX);
-    axis('y', ny, y0, -stepY);
+    // Stored as short with scale/offset, like the real file: offset = first centre, scale = step.
+    createScanAxis(f, 'x', nx, x0, stepX);
+    createScanAxis(f, 'y', ny, y0, -stepY);
 
-    const proj = f.create_dataset({ name: 'goes_imager_projection', data: -2147483647, dtype: '<i' });
-    proj.create_attribute('long_name', 'GOES-R ABI fixed grid projection');
-    proj.create_attribute('grid_mapping_name', 'geostationary');
-    proj.create_attribute('perspective_point_height', 35786023, null, '<d');
-    proj.create_attribute('semi_major_axis', 6378137, null, '<d');
-    proj.create_attribute('semi_minor_axis', 6356752.31414, null, '<d');
-    proj.create_attribute('inverse_flattening', 298.2572221, null, '<d');
-    proj.create_attribute('latitude_of_projection_origin', 0, null, '<d');
-    proj.create_attribute('longitude_of_projection_origin', o.lon0 ?? -75.2, null, '<d');
-    proj.create_attribute('sweep_angle_axis', 'x');
+    // The GRS80 figures and satellite height of the PUG (abi_l1b_reference.md).
+    createProjectionVariable(f, { h: 35786023 + 6378137, req: 6378137, rpol: 6356752.31414, lon0: o.lon0 ?? -75.2 });
 
     const secs = (d: Date): number => (d.getTime() - J2000_12) / 1000;
     f.create_dataset({ name: 't', data: (secs(o.start) + secs(end)) / 2, dtype: '<d' });

@@ -73,6 +73,74 @@ export function abiFileName(spec: Pick<AbiFileSpec, 'platformId' | 'band' | 'sce
   return `OR_ABI-L1b-Rad${sector}-M6C${pad(spec.band, 2)}_${spec.platformId}_s${goesStamp(spec.start)}_e${goesStamp(spec.end)}_c${goesStamp(created)}.nc`;
 }
 
+type H5File = InstanceType<typeof h5wasm.File>;
+type H5Dataset = ReturnType<H5File['create_dataset']>;
+
+/**
+ * The Rad variable with the product's attributes (real CDL): short, _Unsigned,
+ * chunked and deflated, pixel data left to the caller (written after all
+ * metadata, as netCDF-C does). `ir` picks the per-wavenumber units of bands 7–16.
+ */
+export function createRadVariable(f: H5File, o: { ny: number; nx: number; chunk: [number, number]; fill: number; ir: boolean; scale: number; offset: number }): H5Dataset {
+  const rad = f.create_dataset({ name: 'Rad', data: new Int16Array(o.ny * o.nx), shape: [o.ny, o.nx], dtype: '<h', chunks: o.chunk, compression: 'gzip', compression_opts: 1 });
+  rad.create_attribute('_FillValue', o.fill, null, '<h');
+  rad.create_attribute('long_name', 'ABI L1b Radiances');
+  rad.create_attribute('standard_name', o.ir ? 'toa_outgoing_radiance_per_unit_wavenumber' : 'toa_outgoing_radiance_per_unit_wavelength');
+  rad.create_attribute('_Unsigned', 'true');
+  rad.create_attribute('sensor_band_bit_depth', 12, null, '<b');
+  rad.create_attribute('valid_range', [0, o.fill - 1], [2], '<h');
+  rad.create_attribute('scale_factor', o.scale, null, '<f');
+  rad.create_attribute('add_offset', o.offset, null, '<f');
+  rad.create_attribute('units', o.ir ? 'mW m-2 sr-1 (cm-1)-1' : 'W m-2 sr-1 um-1');
+  rad.create_attribute('coordinates', 'band_id band_wavelength t y x');
+  rad.create_attribute('grid_mapping', 'goes_imager_projection');
+  rad.create_attribute('cell_methods', 't: point area: point');
+  rad.create_attribute('ancillary_variables', 'DQF');
+  return rad;
+}
+
+/** The DQF variable (unsigned byte, PUG flag values), chunked like Rad; pixel data left to the caller. */
+export function createDqfVariable(f: H5File, o: { ny: number; nx: number; chunk: [number, number] }): H5Dataset {
+  const dq = f.create_dataset({ name: 'DQF', data: new Int8Array(o.ny * o.nx), shape: [o.ny, o.nx], dtype: '<b', chunks: o.chunk, compression: 'gzip', compression_opts: 1 });
+  dq.create_attribute('_FillValue', -1, null, '<b');
+  dq.create_attribute('long_name', 'ABI L1b Radiances data quality flags');
+  dq.create_attribute('standard_name', 'status_flag');
+  dq.create_attribute('_Unsigned', 'true');
+  dq.create_attribute('valid_range', [0, 4], [2], '<b');
+  dq.create_attribute('units', '1');
+  dq.create_attribute('flag_values', [0, 1, 2, 3, 4], [5], '<b');
+  dq.create_attribute('flag_meanings', 'good_pixel_qf conditionally_usable_pixel_qf out_of_range_pixel_qf no_value_pixel_qf focal_plane_temperature_threshold_exceeded_qf');
+  dq.create_attribute('number_of_qf_values', 5, null, '<b');
+  return dq;
+}
+
+/** A scan-angle axis as shorts 0..n-1 with scale = step and offset = the first centre (as the product stores them). */
+export function createScanAxis(f: H5File, name: 'x' | 'y', n: number, first: number, step: number): void {
+  const v = new Int16Array(n);
+  for (let i = 0; i < n; i++) v[i] = i;
+  const d = f.create_dataset({ name, data: v, shape: [n], dtype: '<h' });
+  d.create_attribute('scale_factor', step, null, '<f');
+  d.create_attribute('add_offset', first, null, '<f');
+  d.create_attribute('units', 'rad');
+  d.create_attribute('axis', name.toUpperCase());
+  d.create_attribute('long_name', `GOES fixed grid projection ${name}-coordinate`);
+  d.create_attribute('standard_name', `projection_${name}_coordinate`);
+}
+
+/** goes_imager_projection (CF geostationary grid mapping) of a sweep-x fixed grid; h, req, rpol in m. */
+export function createProjectionVariable(f: H5File, p: { h: number; req: number; rpol: number; lon0: number }): void {
+  const proj = f.create_dataset({ name: 'goes_imager_projection', data: -2147483647, dtype: '<i' });
+  proj.create_attribute('long_name', 'GOES-R ABI fixed grid projection');
+  proj.create_attribute('grid_mapping_name', 'geostationary');
+  proj.create_attribute('perspective_point_height', p.h - p.req, null, '<d');
+  proj.create_attribute('semi_major_axis', p.req, null, '<d');
+  proj.create_attribute('semi_minor_axis', p.rpol, null, '<d');
+  proj.create_attribute('inverse_flattening', p.req / (p.req - p.rpol), null, '<d');
+  proj.create_attribute('latitude_of_projection_origin', 0, null, '<d');
+  proj.create_attribute('longitude_of_projection_origin', p.lon0, null, '<d');
+  proj.create_attribute('sweep_angle_axis', 'x');
+}
+
 export async function writeAbiFile(path: string, s: AbiFileSpec): Promise<void> {
   const n = s.width * s.height;
   if (s.counts.length !== n || s.dqf.length !== n) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `counts/dqf must have ${n} pixels`);
@@ -100,33 +168,10 @@ export async function writeAbiFile(path: string, s: AbiFileSpec): Promise<void> 
 
     const [ny, nx] = [s.height, s.width];
     // Chunked and deflated like the real product; netCDF-C writes metadata before data, and so does this.
-    const chunk = [Math.min(ny, 226), Math.min(nx, 226)];
+    const chunk: [number, number] = [Math.min(ny, 226), Math.min(nx, 226)];
     const ir = s.calibration.kind === 'ir';
-    const rad = f.create_dataset({ name: 'Rad', data: new Int16Array(n), shape: [ny, nx], dtype: '<h', chunks: chunk, compression: 'gzip', compression_opts: 1 });
-    rad.create_attribute('_FillValue', s.fill ?? ABI_FILL, null, '<h');
-    rad.create_attribute('long_name', 'ABI L1b Radiances');
-    rad.create_attribute('standard_name', ir ? 'toa_outgoing_radiance_per_unit_wavenumber' : 'toa_outgoing_radiance_per_unit_wavelength');
-    rad.create_attribute('_Unsigned', 'true');
-    rad.create_attribute('sensor_band_bit_depth', 12, null, '<b');
-    rad.create_attribute('valid_range', [0, (s.fill ?? ABI_FILL) - 1], [2], '<h');
-    rad.create_attribute('scale_factor', s.calibration.scale, null, '<f');
-    rad.create_attribute('add_offset', s.calibration.offset, null, '<f');
-    rad.create_attribute('units', ir ? 'mW m-2 sr-1 (cm-1)-1' : 'W m-2 sr-1 um-1');
-    rad.create_attribute('coordinates', 'band_id band_wavelength t y x');
-    rad.create_attribute('grid_mapping', 'goes_imager_projection');
-    rad.create_attribute('cell_methods', 't: point area: point');
-    rad.create_attribute('ancillary_variables', 'DQF');
-
-    const dq = f.create_dataset({ name: 'DQF', data: new Int8Array(n), shape: [ny, nx], dtype: '<b', chunks: chunk, compression: 'gzip', compression_opts: 1 });
-    dq.create_attribute('_FillValue', -1, null, '<b');
-    dq.create_attribute('long_name', 'ABI L1b Radiances data quality flags');
-    dq.create_attribute('standard_name', 'status_flag');
-    dq.create_attribute('_Unsigned', 'true');
-    dq.create_attribute('valid_range', [0, 4], [2], '<b');
-    dq.create_attribute('units', '1');
-    dq.create_attribute('flag_values', [0, 1, 2, 3, 4], [5], '<b');
-    dq.create_attribute('flag_meanings', 'good_pixel_qf conditionally_usable_pixel_qf out_of_range_pixel_qf no_value_pixel_qf focal_plane_temperature_threshold_exceeded_qf');
-    dq.create_attribute('number_of_qf_values', 5, null, '<b');
+    const rad = createRadVariable(f, { ny, nx, chunk, fill: s.fill ?? ABI_FILL, ir, scale: s.calibration.scale, offset: s.calibration.offset });
+    const dq = createDqfVariable(f, { ny, nx, chunk });
 
     const secs = (d: Date): number => (d.getTime() - J2000_12) / 1000;
     const t = f.create_dataset({ name: 't', data: (secs(s.start) + secs(s.end)) / 2, dtype: '<d' });
@@ -136,33 +181,12 @@ export async function writeAbiFile(path: string, s: AbiFileSpec): Promise<void> 
     t.create_attribute('axis', 'T');
     t.create_attribute('bounds', 'time_bounds');
 
-    // Scan angles as shorts 0..n-1 with scale = step and offset = the first centre (as the product stores them).
-    const axis = (name: 'x' | 'y', n: number, first: number, step: number): void => {
-      const v = new Int16Array(n);
-      for (let i = 0; i < n; i++) v[i] = i;
-      const d = f.create_dataset({ name, data: v, shape: [n], dtype: '<h' });
-      d.create_attribute('scale_factor', step, null, '<f');
-      d.create_attribute('add_offset', first, null, '<f');
-      d.create_attribute('units', 'rad');
-      d.create_attribute('axis', name.toUpperCase());
-      d.create_attribute('long_name', `GOES fixed grid projection ${name}-coordinate`);
-      d.create_attribute('standard_name', `projection_${name}_coordinate`);
-    };
-    axis('y', ny, s.geo.y0, s.geo.dy);
-    axis('x', nx, s.geo.x0, s.geo.dx);
+    createScanAxis(f, 'y', ny, s.geo.y0, s.geo.dy);
+    createScanAxis(f, 'x', nx, s.geo.x0, s.geo.dx);
     f.create_dataset({ name: 'time_bounds', data: new Float64Array([secs(s.start), secs(s.end)]), shape: [2], dtype: '<d' });
 
     const p = s.geo.params;
-    const proj = f.create_dataset({ name: 'goes_imager_projection', data: -2147483647, dtype: '<i' });
-    proj.create_attribute('long_name', 'GOES-R ABI fixed grid projection');
-    proj.create_attribute('grid_mapping_name', 'geostationary');
-    proj.create_attribute('perspective_point_height', p.h - p.req, null, '<d');
-    proj.create_attribute('semi_major_axis', p.req, null, '<d');
-    proj.create_attribute('semi_minor_axis', p.rpol, null, '<d');
-    proj.create_attribute('inverse_flattening', p.req / (p.req - p.rpol), null, '<d');
-    proj.create_attribute('latitude_of_projection_origin', 0, null, '<d');
-    proj.create_attribute('longitude_of_projection_origin', p.lon0, null, '<d');
-    proj.create_attribute('sweep_angle_axis', 'x');
+    createProjectionVariable(f, p);
 
     const yc = s.geo.y0 + ((ny - 1) / 2) * s.geo.dy, xc = s.geo.x0 + ((nx - 1) / 2) * s.geo.dx;
     f.create_dataset({ name: 'y_image', data: yc, dtype: '<f' });

@@ -110,24 +110,6 @@ export function ahiSegmentName(s: Pick<AhiFileSpec, 'satellite' | 'time' | 'band
   return `HS_${sat}_${day}_${pad(t.getUTCHours())}${pad(t.getUTCMinutes())}_B${pad(s.band)}_${s.observationArea ?? 'FLDK'}_R${resolutionCode(s.nav.cfac)}_S${pad(segment)}${pad(segments)}.DAT${compress ? '.bz2' : ''}`;
 }
 
-class Writer {
-  readonly buf: Uint8Array;
-  readonly dv: DataView;
-  constructor(len: number) {
-    this.buf = new Uint8Array(len);
-    this.dv = new DataView(this.buf.buffer);
-  }
-  u1(o: number, v: number): void { this.dv.setUint8(o, v); }
-  u2(o: number, v: number): void { this.dv.setUint16(o, v, true); }
-  i2(o: number, v: number): void { this.dv.setInt16(o, v, true); }
-  u4(o: number, v: number): void { this.dv.setUint32(o, v, true); }
-  f4(o: number, v: number): void { this.dv.setFloat32(o, v, true); }
-  f8(o: number, v: number): void { this.dv.setFloat64(o, v, true); }
-  s(o: number, v: string, len: number): void {
-    for (let i = 0; i < Math.min(v.length, len); i++) this.buf[o + i] = v.charCodeAt(i);
-  }
-}
-
 /** The tb2rad coefficients the file also carries: the quadratic Te(BT) through three points of the exact inverse of c0/c1/c2. */
 function tb2radCoefficients(c: { c0: number; c1: number; c2: number }): [number, number, number] {
   const xs = [180, 255, 330];
@@ -160,7 +142,137 @@ export function ahiCountForBt(btK: number, c: Extract<AhiFileCalibration, { kind
   return Math.round((l - c.offset) / c.gain);
 }
 
-/** One segment's uncompressed bytes. */
+/**
+ * Everything one HSD segment's header blocks carry. The layout (block order,
+ * lengths, field offsets) lives only in hsdSegmentBytes; callers choose the
+ * values (this writer from a scene, the test helper from its fixed figures).
+ */
+export interface HsdSegmentHeader {
+  satellite: string;
+  /** 'FLDK' or a region code such as 'R301'. */
+  observationArea: string;
+  /** Nominal slot time (block 1 HHMM timeline). */
+  time: Date;
+  /** Observation start and end of this segment. */
+  start: Date;
+  end: Date;
+  /** Block 1 file name (the uncompressed name). */
+  fileName: string;
+  columns: number;
+  lines: number;
+  segment: number;
+  segments: number;
+  subLon: number;
+  nav: AhiNavigation;
+  /** Block 4: sub-satellite latitude (deg) and earth-centre distance (km) at the observation. */
+  sspLat: number;
+  satDistanceKm: number;
+  band: number;
+  wavelengthUm: number;
+  calibration: AhiFileCalibration;
+  /** IR tb2rad terms (default: the quadratic fitted to c0/c1/c2). */
+  tb2rad?: readonly [number, number, number];
+  /** VIS "time of calibration update" (default: the slot time). */
+  calibrationTime?: Date;
+  /** Block 10 entries: (line, number of error pixels on it). */
+  errorLines: ReadonlyArray<readonly [number, number]>;
+}
+
+class Writer {
+  readonly buf: Uint8Array;
+  readonly dv: DataView;
+  constructor(len: number) {
+    this.buf = new Uint8Array(len);
+    this.dv = new DataView(this.buf.buffer);
+  }
+  u1(o: number, v: number): void { this.dv.setUint8(o, v); }
+  u2(o: number, v: number): void { this.dv.setUint16(o, v, true); }
+  i2(o: number, v: number): void { this.dv.setInt16(o, v, true); }
+  u4(o: number, v: number): void { this.dv.setUint32(o, v, true); }
+  f4(o: number, v: number): void { this.dv.setFloat32(o, v, true); }
+  f8(o: number, v: number): void { this.dv.setFloat64(o, v, true); }
+  s(o: number, v: string, len: number): void {
+    for (let i = 0; i < Math.min(v.length, len); i++) this.buf[o + i] = v.charCodeAt(i);
+  }
+}
+
+/** One segment's uncompressed bytes: header blocks 1–11, then `data` (lines × columns u2 counts, little-endian). */
+export function hsdSegmentBytes(h: HsdSegmentHeader, data: Uint16Array): Uint8Array {
+  const { columns, lines, segment, segments, nav, start, end } = h;
+  if (data.length !== columns * lines) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `segment data must have ${columns * lines} pixels`);
+  const firstLine = 1 + (segment - 1) * lines;
+  const c = h.calibration;
+  const nCorr = 1, nTimes = 2, nErr = h.errorLines.length;
+  const lens = [282, 50, 127, 139, 147, 259, 47, 21 + 10 * nCorr + 40, 5 + 10 * nTimes + 40, 7 + 4 * nErr + 40, 259];
+  const headerLen = lens.reduce((a, b) => a + b, 0);
+  const w = new Writer(headerLen + columns * lines * 2);
+  const at: number[] = [];
+  let off = 0;
+  for (let i = 0; i < 11; i++) {
+    at.push(off);
+    w.u1(off, i + 1);
+    if (i === 9) w.u4(off + 1, lens[i]!);
+    else w.u2(off + 1, lens[i]!);
+    off += lens[i]!;
+  }
+  // Block 1 basic_info
+  let b = at[0]!;
+  w.u2(b + 3, 11); w.u1(b + 5, 0);
+  w.s(b + 6, h.satellite, 16); w.s(b + 22, 'MSC', 16); w.s(b + 38, h.observationArea, 4); w.s(b + 42, 'OO', 2);
+  w.u2(b + 44, h.time.getUTCHours() * 100 + h.time.getUTCMinutes());
+  w.f8(b + 46, mjd(start)); w.f8(b + 54, mjd(end)); w.f8(b + 62, mjd(new Date(end.getTime() + 60_000)));
+  w.u4(b + 70, headerLen); w.u4(b + 74, columns * lines * 2);
+  w.s(b + 82, '1.3', 32); w.s(b + 114, h.fileName, 128);
+  // Block 2 data_info
+  b = at[1]!;
+  w.u2(b + 3, 16); w.u2(b + 5, columns); w.u2(b + 7, lines); w.u1(b + 9, 0);
+  // Block 3 projection_info: the earth/satellite figures of the real files (hsd_format.md), km.
+  b = at[2]!;
+  w.f8(b + 3, h.subLon); w.u4(b + 11, nav.cfac); w.u4(b + 15, nav.lfac); w.f4(b + 19, nav.coff); w.f4(b + 23, nav.loff);
+  w.f8(b + 27, 42164.0); w.f8(b + 35, 6378.137); w.f8(b + 43, 6356.7523);
+  w.f8(b + 51, 0.0066943844); w.f8(b + 59, 0.993305616); w.f8(b + 67, 1.006739501); w.f8(b + 75, 1737122264.0);
+  w.i2(b + 83, 4); w.i2(b + 85, 4);
+  // Block 4 navigation_info
+  b = at[3]!;
+  w.f8(b + 3, mjd(start)); w.f8(b + 11, h.subLon); w.f8(b + 19, h.sspLat); w.f8(b + 27, h.satDistanceKm); w.f8(b + 35, h.subLon); w.f8(b + 43, 0.0);
+  // Block 5 calibration_info + IR tail or VIS tail
+  b = at[4]!;
+  w.u2(b + 3, h.band); w.f8(b + 5, h.wavelengthUm); w.u2(b + 13, c.validBits);
+  w.u2(b + 15, c.errorCount); w.u2(b + 17, c.outsideCount); w.f8(b + 19, c.gain); w.f8(b + 27, c.offset);
+  if (c.kind === 'ir') {
+    const [t0, t1, t2] = h.tb2rad ?? tb2radCoefficients(c);
+    w.f8(b + 35, c.c0); w.f8(b + 43, c.c1); w.f8(b + 51, c.c2);
+    w.f8(b + 59, t0); w.f8(b + 67, t1); w.f8(b + 75, t2);
+    w.f8(b + 83, c.lightSpeed); w.f8(b + 91, c.planck); w.f8(b + 99, c.boltzmann);
+  } else {
+    w.f8(b + 35, c.albedo); w.f8(b + 43, mjd(h.calibrationTime ?? h.time)); w.f8(b + 51, c.caliGain); w.f8(b + 59, c.caliOffset);
+  }
+  // Block 6 inter_calibration_info: GSICS terms left 0 (not applied by default).
+  // Block 7 segment_info
+  b = at[6]!;
+  w.u1(b + 3, segments); w.u1(b + 4, segment); w.u2(b + 5, firstLine);
+  // Block 8 navigation_correction_info
+  b = at[7]!;
+  w.f4(b + 3, nav.coff); w.f4(b + 7, nav.loff); w.f8(b + 11, 0); w.u2(b + 19, nCorr);
+  w.u2(b + 21, firstLine); w.f4(b + 23, 0); w.f4(b + 27, 0);
+  // Block 9 observation_time_info
+  b = at[8]!;
+  w.u2(b + 3, nTimes);
+  w.u2(b + 5, firstLine); w.f8(b + 7, mjd(start));
+  w.u2(b + 15, firstLine + lines - 1); w.f8(b + 17, mjd(end));
+  // Block 10 error_info
+  b = at[9]!;
+  w.u2(b + 5, nErr);
+  h.errorLines.forEach(([line, n], i) => {
+    w.u2(b + 7 + 4 * i, line);
+    w.u2(b + 9 + 4 * i, n);
+  });
+  // A byte copy, as the counts are little-endian in memory on every host Node runs on (x86, arm64).
+  w.buf.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), headerLen);
+  return w.buf;
+}
+
+/** One segment of a spec: its header values, then hsdSegmentBytes. */
 function segmentBytes(s: AhiFileSpec, segment: number, segments: number, linesPer: number): Uint8Array {
   const columns = s.width;
   const firstLine = 1 + (segment - 1) * linesPer;
@@ -172,68 +284,32 @@ function segmentBytes(s: AhiFileSpec, segment: number, segments: number, linesPe
     for (let i = l * columns; i < (l + 1) * columns; i++) if (data[i] === c.errorCount) n++;
     if (n > 0) errLines.push([firstLine + l, Math.min(n, 65535)]);
   }
-  const nCorr = 1, nTimes = 2, nErr = errLines.length;
-  const lens = [282, 50, 127, 139, 147, 259, 47, 21 + 10 * nCorr + 40, 5 + 10 * nTimes + 40, 7 + 4 * nErr + 40, 259];
-  const headerLen = lens.reduce((a, b) => a + b, 0);
-  const w = new Writer(headerLen + columns * linesPer * 2);
-  const at: number[] = [];
-  let off = 0;
-  for (let i = 0; i < 11; i++) {
-    at.push(off);
-    w.u1(off, i + 1);
-    if (i === 9) w.u4(off + 1, lens[i]!);
-    else w.u2(off + 1, lens[i]!);
-    off += lens[i]!;
-  }
   // A full disk takes ~10 min; each of 10 segments about a tenth of it (times as in satpy's test file: start +20 s).
   const start = new Date(s.time.getTime() + 20_000 + (segment - 1) * 58_000);
   const end = new Date(start.getTime() + 57_000);
-  let b = at[0]!;
-  w.u2(b + 3, 11); w.u1(b + 5, 0);
-  w.s(b + 6, s.satellite, 16); w.s(b + 22, 'MSC', 16); w.s(b + 38, s.observationArea ?? 'FLDK', 4); w.s(b + 42, 'OO', 2);
-  w.u2(b + 44, s.time.getUTCHours() * 100 + s.time.getUTCMinutes());
-  w.f8(b + 46, mjd(start)); w.f8(b + 54, mjd(end)); w.f8(b + 62, mjd(new Date(end.getTime() + 60_000)));
-  w.u4(b + 70, headerLen); w.u4(b + 74, columns * linesPer * 2);
-  w.s(b + 82, '1.3', 32); w.s(b + 114, ahiSegmentName(s, segment, segments, false), 128);
-  b = at[1]!;
-  w.u2(b + 3, 16); w.u2(b + 5, columns); w.u2(b + 7, linesPer); w.u1(b + 9, 0);
-  b = at[2]!;
-  // Block 3: the earth/satellite figures of the real files (hsd_format.md), km.
-  w.f8(b + 3, s.subLon); w.u4(b + 11, s.nav.cfac); w.u4(b + 15, s.nav.lfac); w.f4(b + 19, s.nav.coff); w.f4(b + 23, s.nav.loff);
-  w.f8(b + 27, 42164.0); w.f8(b + 35, 6378.137); w.f8(b + 43, 6356.7523);
-  w.f8(b + 51, 0.0066943844); w.f8(b + 59, 0.993305616); w.f8(b + 67, 1.006739501); w.f8(b + 75, 1737122264.0);
-  w.i2(b + 83, 4); w.i2(b + 85, 4);
-  b = at[3]!;
-  w.f8(b + 3, mjd(start)); w.f8(b + 11, s.subLon); w.f8(b + 19, 0.0); w.f8(b + 27, 42164.0); w.f8(b + 35, s.subLon); w.f8(b + 43, 0.0);
-  b = at[4]!;
-  w.u2(b + 3, s.band); w.f8(b + 5, s.wavelengthUm); w.u2(b + 13, c.validBits);
-  w.u2(b + 15, c.errorCount); w.u2(b + 17, c.outsideCount); w.f8(b + 19, c.gain); w.f8(b + 27, c.offset);
-  if (c.kind === 'ir') {
-    const [t0, t1, t2] = tb2radCoefficients(c);
-    w.f8(b + 35, c.c0); w.f8(b + 43, c.c1); w.f8(b + 51, c.c2);
-    w.f8(b + 59, t0); w.f8(b + 67, t1); w.f8(b + 75, t2);
-    w.f8(b + 83, c.lightSpeed); w.f8(b + 91, c.planck); w.f8(b + 99, c.boltzmann);
-  } else {
-    w.f8(b + 35, c.albedo); w.f8(b + 43, mjd(s.time)); w.f8(b + 51, c.caliGain); w.f8(b + 59, c.caliOffset);
-  }
-  // Block 6: GSICS terms left 0 (not applied by default).
-  b = at[6]!;
-  w.u1(b + 3, segments); w.u1(b + 4, segment); w.u2(b + 5, firstLine);
-  b = at[7]!;
-  w.f4(b + 3, s.nav.coff); w.f4(b + 7, s.nav.loff); w.f8(b + 11, 0); w.u2(b + 19, nCorr);
-  w.u2(b + 21, firstLine); w.f4(b + 23, 0); w.f4(b + 27, 0);
-  b = at[8]!;
-  w.u2(b + 3, nTimes);
-  w.u2(b + 5, firstLine); w.f8(b + 7, mjd(start));
-  w.u2(b + 15, firstLine + linesPer - 1); w.f8(b + 17, mjd(end));
-  b = at[9]!;
-  w.u2(b + 5, nErr);
-  errLines.forEach(([line, n], i) => {
-    w.u2(b + 7 + 4 * i, line);
-    w.u2(b + 9 + 4 * i, n);
-  });
-  new Uint8Array(w.buf.buffer, headerLen, columns * linesPer * 2).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  return w.buf;
+  return hsdSegmentBytes(
+    {
+      satellite: s.satellite,
+      observationArea: s.observationArea ?? 'FLDK',
+      time: s.time,
+      start,
+      end,
+      fileName: ahiSegmentName(s, segment, segments, false),
+      columns,
+      lines: linesPer,
+      segment,
+      segments,
+      subLon: s.subLon,
+      nav: s.nav,
+      sspLat: 0.0,
+      satDistanceKm: 42164.0,
+      band: s.band,
+      wavelengthUm: s.wavelengthUm,
+      calibration: c,
+      errorLines: errLines,
+    },
+    data,
+  );
 }
 
 /** Every segment file of a band (bzip2-compressed unless spec.compress === false). */
