@@ -10,7 +10,8 @@
  * each 1 Hz tick), selecting an object (search, and a click on the map)
  * shows its details, and mission control lists the running node.
  * It saves the README screenshots: actors/gateway/ui/screenshot.png (map)
- * and actors/gateway/ui/screenshot-mission.png (mission control).
+ * and actors/gateway/ui/screenshot-mission.png (mission control) when run
+ * with STARWEATHER_UPDATE_SCREENSHOTS=1, else into a temp folder.
  *
  * Skipped only when /usr/bin/chromium is absent (.ci/run installs it).
  */
@@ -42,8 +43,11 @@ const skip = existsSync(CHROMIUM) ? false : `Debian chromium is not installed at
 /** Launch flags for a quiet, offline, sandbox-less headless Chromium in a container. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const SCREENSHOT = join(REPO, 'actors', 'gateway', 'ui', 'screenshot.png');
-export const SCREENSHOT_MISSION = join(REPO, 'actors', 'gateway', 'ui', 'screenshot-mission.png');
+// The README screenshots are rewritten only on request (STARWEATHER_UPDATE_SCREENSHOTS=1), so a
+// plain `npm test` leaves the working tree as it found it; otherwise they go to a temp folder.
+const SHOT_DIR = process.env.STARWEATHER_UPDATE_SCREENSHOTS === '1' ? join(REPO, 'actors', 'gateway', 'ui') : mkdtempSync(join(tmpdir(), 'sw-ui-shots-'));
+export const SCREENSHOT = join(SHOT_DIR, 'screenshot.png');
+export const SCREENSHOT_MISSION = join(SHOT_DIR, 'screenshot-mission.png');
 const OBJECTS = 200;
 const ISS = 25544;
 
@@ -195,6 +199,7 @@ before(async () => {
 after(async () => {
   await context?.close().catch(() => undefined);
   if (profile) rmSync(profile, { recursive: true, force: true });
+  if (process.env.STARWEATHER_UPDATE_SCREENSHOTS !== '1') rmSync(SHOT_DIR, { recursive: true, force: true });
   if (node && node.proc.exitCode === null) {
     node.proc.kill('SIGTERM');
     await Promise.race([node.exited, new Promise((r) => setTimeout(r, 10_000))]);
