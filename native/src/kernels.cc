@@ -172,7 +172,7 @@ bool floatDiffExact(float lo, float hi) {
   return static_cast<double>(hi) - static_cast<double>(lo) <= std::ldexp(1.0, e);
 }
 
-// Masks row r (flagged SPACE/RANGE/ISOLATED -> NaN) and adds its QaCounts.
+// Masks a span of w pixels (a row, or a chunk of rows) flagged SPACE/RANGE/ISOLATED -> NaN and adds their QaCounts.
 inline void finishRow(float* __restrict v, const uint8_t* __restrict q, int w, uint64_t tot[6]) {
   uint32_t fill = 0, dqf = 0, range = 0, iso = 0, space = 0, valid = 0;
   const float nanf = NaNf;
@@ -328,34 +328,14 @@ void qaFlags(float* values, uint8_t* qa, const float* lat, int w, int h, int row
 
 SWK_MULTIVERSION
 void qaFinish(float* values, const uint8_t* qa, size_t start, size_t end, double counts[6]) {
-  // Branch-free and in chunks with 32-bit counters, so it vectorises.
-  double tot[6] = {0, 0, 0, 0, 0, 0};
-  const float nanf = NaNf;
+  // In chunks, so finishRow's 32-bit counters cannot overflow; it is branch-free and vectorises.
+  uint64_t tot[6] = {0, 0, 0, 0, 0, 0};
   constexpr size_t CHUNK = size_t{1} << 24;
   for (size_t a = start; a < end; a += CHUNK) {
     const size_t b = std::min(end, a + CHUNK);
-    uint32_t fill = 0, dqf = 0, range = 0, iso = 0, space = 0, valid = 0;
-    float* __restrict v = values;
-    const uint8_t* __restrict q = qa;
-    for (size_t i = a; i < b; i++) {
-      const uint32_t f = q[i];
-      const float x = (f & (QA_SPACE | QA_RANGE | QA_ISOLATED)) ? nanf : v[i];
-      v[i] = x;
-      fill += f & 1u;
-      dqf += (f >> 1) & 1u;
-      range += (f >> 2) & 1u;
-      iso += (f >> 3) & 1u;
-      space += (f >> 4) & 1u;
-      valid += static_cast<uint32_t>((f == 0) & (x == x));
-    }
-    tot[0] += fill;
-    tot[1] += dqf;
-    tot[2] += range;
-    tot[3] += iso;
-    tot[4] += space;
-    tot[5] += valid;
+    finishRow(values + a, qa + a, static_cast<int>(b - a), tot);
   }
-  for (int k = 0; k < 6; k++) counts[k] = tot[k];
+  for (int k = 0; k < 6; k++) counts[k] = static_cast<double>(tot[k]);
 }
 
 // US1976 effective earth radius, as physics/atmosphere.ts R0_M.
