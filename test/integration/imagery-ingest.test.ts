@@ -28,6 +28,27 @@ import { prefixFor } from '../../actors/ingest/imagery-keys.js';
 import { imageryMetrics } from '../../actors/ingest/imagery-metrics.js';
 import { Registry } from 'prom-client';
 
+/** A migrated PGlite database and an embedded bus, both disposed by the test's cleanups. */
+async function migratedPgliteAndBus(cleanups: Array<() => Promise<unknown>>) {
+  const db = await openTestPglite();
+  cleanups.push(() => db.dispose());
+  await migrate(db.db);
+  const bus = await embeddedBus();
+  cleanups.push(() => bus.cleanup());
+  return { db, bus };
+}
+
+/** The local S3 server by a host name: the SSRF guard always refuses literal IPs. */
+function loopbackS3Endpoint(url: string): string {
+  return url.replace('127.0.0.1', 'localhost');
+}
+
+/** Config that lets the SSRF guard reach the local S3 server (listed as a private host). */
+function privateS3Overrides(endpoint: string) {
+  const hostPort = new URL(endpoint).host;
+  return { 'imagery.s3Endpoint': endpoint, 'assets.hosts': [hostPort], 'assets.privateHosts': [hostPort] };
+}
+
 interface Posted {
   id: string;
   auth: string | undefined;
@@ -114,21 +135,14 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     cleanups.push(() => s3.close());
     const gw = await standInGateway('k3y');
     cleanups.push(() => gw.close());
-    const db = await openTestPglite();
-    cleanups.push(() => db.dispose());
-    await migrate(db.db);
-    const bus = await embeddedBus();
-    cleanups.push(() => bus.cleanup());
+    const { db, bus } = await migratedPgliteAndBus(cleanups);
     // Through the SSRF guard: a host name (literal IPs are always refused), listed as a private host.
-    const endpoint = s3.url.replace('127.0.0.1', 'localhost');
-    const hostPort = new URL(endpoint).host;
+    const endpoint = loopbackS3Endpoint(s3.url);
     const cfg = loadConfig({
       env: {},
       overrides: {
         namespace: bus.names.namespace,
-        'imagery.s3Endpoint': endpoint,
-        'assets.hosts': [hostPort],
-        'assets.privateHosts': [hostPort],
+        ...privateS3Overrides(endpoint),
         'imagery.sources': ['goes-east', 'himawari-9'],
         'imagery.intervalMs': 1000,
         'imagery.gatewayUrl': gw.url,
@@ -224,20 +238,13 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     cleanups.push(() => new Promise<void>((ok) => server.close(() => ok())));
-    const db = await openTestPglite();
-    cleanups.push(() => db.dispose());
-    await migrate(db.db);
-    const bus = await embeddedBus();
-    cleanups.push(() => bus.cleanup());
-    const endpoint = s3.url.replace('127.0.0.1', 'localhost');
-    const hostPort = new URL(endpoint).host;
+    const { db, bus } = await migratedPgliteAndBus(cleanups);
+    const endpoint = loopbackS3Endpoint(s3.url);
     const cfg = loadConfig({
       env: {},
       overrides: {
         namespace: bus.names.namespace,
-        'imagery.s3Endpoint': endpoint,
-        'assets.hosts': [hostPort],
-        'assets.privateHosts': [hostPort],
+        ...privateS3Overrides(endpoint),
         'imagery.sources': ['goes-east', 'himawari-9'],
         'imagery.gatewayUrl': `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
         'imagery.segmentTimeoutMs': 0,
@@ -272,12 +279,8 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     cleanups.push(() => rm(root, { recursive: true, force: true }));
     const s3 = await startS3Server(root);
     cleanups.push(() => s3.close());
-    const db = await openTestPglite();
-    cleanups.push(() => db.dispose());
-    await migrate(db.db);
-    const bus = await embeddedBus();
-    cleanups.push(() => bus.cleanup());
-    const endpoint = s3.url.replace('127.0.0.1', 'localhost');
+    const { db, bus } = await migratedPgliteAndBus(cleanups);
+    const endpoint = loopbackS3Endpoint(s3.url);
     const cfg = loadConfig({ env: {}, overrides: { namespace: bus.names.namespace, 'imagery.s3Endpoint': endpoint, 'imagery.sources': ['goes-east'], 'imagery.gatewayUrl': 'http://localhost:9' } });
     const transport = await bus.connect();
     const leases = new LeaseManager({ bucket: await transport.kv('leases'), holder: 'ssrf', leaseMs: 1500, safetyMs: 300, logger: quietLogger('ssrf') });
@@ -296,11 +299,7 @@ describe('imagery ingest over a local S3 server', { timeout: 120_000 }, () => {
     await writeFile(join(dir, 'notes.txt'), 'not imagery');
     const gw = await standInGateway('right');
     cleanups.push(() => gw.close());
-    const db = await openTestPglite();
-    cleanups.push(() => db.dispose());
-    await migrate(db.db);
-    const bus = await embeddedBus();
-    cleanups.push(() => bus.cleanup());
+    const { db, bus } = await migratedPgliteAndBus(cleanups);
     const cfg = loadConfig({ env: {}, overrides: { namespace: bus.names.namespace, 'imagery.sources': [], 'imagery.dir': dir, 'assets.fileRoot': dir, 'imagery.intervalMs': 1000, 'imagery.gatewayUrl': gw.url } });
     let key = 'wrong';
     const transport = await bus.connect();
