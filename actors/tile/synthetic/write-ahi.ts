@@ -16,6 +16,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StarWeatherError } from '../../../protocol/errors.js';
 import type { AhiNavigation } from '../formats/geo.js';
+import type { Calibration } from '../types.js';
 import { ahiNavigationOf, AHI_CFAC_2KM, type SyntheticScene } from './scene.js';
 
 const require = createRequire(import.meta.url);
@@ -24,22 +25,13 @@ const { Bzip2 } = require('compressjs') as { Bzip2: { compressFile(input: Uint8A
 const MJD_EPOCH = Date.UTC(1858, 10, 17);
 const mjd = (d: Date): number => (d.getTime() - MJD_EPOCH) / 86_400_000;
 
-export type AhiFileCalibration =
-  | {
-      kind: 'ir';
-      gain: number;
-      offset: number;
-      errorCount: number;
-      outsideCount: number;
-      validBits: number;
-      c0: number;
-      c1: number;
-      c2: number;
-      lightSpeed: number;
-      planck: number;
-      boltzmann: number;
-    }
-  | { kind: 'vis'; gain: number; offset: number; errorCount: number; outsideCount: number; validBits: number; albedo: number; caliGain: number; caliOffset: number };
+/**
+ * Block-5 calibration as the writer takes it: the reader's Calibration (types.ts)
+ * without what other blocks carry (instrument; the wavelength is a band property),
+ * plus the count depth and, for visible bands, the updated ("cali_") gain and offset.
+ */
+type FileCalibration<K extends 'ir' | 'vis'> = Omit<Extract<Calibration, { instrument: 'ahi'; kind: K }>, 'instrument' | 'wavelengthUm'> & { validBits: number };
+export type AhiFileCalibration = FileCalibration<'ir'> | (FileCalibration<'vis'> & { caliGain: number; caliOffset: number });
 
 /**
  * Band-13 coefficients of satpy's HSD test file (hsd_format.md "Test vectors"):
