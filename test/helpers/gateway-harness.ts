@@ -7,7 +7,6 @@
  * propagateBatch and publishes encoded frames per shard, like a tracker host.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -29,18 +28,9 @@ import { validateOmm } from '../../actors/tracker/omm.js';
 import { createStateBuffer, propagateBatch } from '../../actors/tracker/propagate.js';
 import { loadSnapshot } from '../../actors/tracker/snapshot.js';
 import type { TleRecord } from '../../actors/tracker/tle.js';
+import { freePort } from './nats-server.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface SeededObject {
   noradId: number;
