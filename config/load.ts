@@ -32,7 +32,7 @@ export interface Config {
   };
   /** SSRF guard for STAC asset hrefs (actors/gateway/ssrf.ts). */
   assets: { hosts: string[]; schemes: string[]; fileRoot: string; privateHosts: string[]; fetchTimeoutMs: number; fetchMaxBytes: number };
-  work: { ackWaitMs: number; maxDeliver: number; dedupeWindowMs: number; concurrency: number; prefetch: number; retryDelayMs: number };
+  work: { ackWaitMs: number; maxDeliver: number; dedupeWindowMs: number; concurrency: number; prefetch: number; retryDelayMs: number; shedLagMs: number };
   cluster: { shardCount: number; leaseMs: number; heartbeatMs: number; memberTtlMs: number };
   supervisor: {
     maxRestarts: number;
@@ -40,6 +40,8 @@ export interface Config {
     backoffBaseMs: number;
     backoffMaxMs: number;
     hangTimeoutMs: number;
+    heartbeatTimeoutMs: number;
+    slowLagMs: number;
     startupTimeoutMs: number;
     shutdownTimeoutMs: number;
     statusIntervalMs: number;

@@ -62,6 +62,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'work.dedupeWindowMs', env: 'STARWEATHER_DEDUPE_WINDOW_MS', kind: 'int', default: 120_000, min: 1000, max: 86_400_000, description: 'Window in which a repeated message id is dropped' },
   { key: 'work.concurrency', env: 'STARWEATHER_WORK_CONCURRENCY', kind: 'int', default: 8, min: 1, max: 1024, description: 'Tasks a worker host runs at once, across the three queues' },
   { key: 'work.prefetch', env: 'STARWEATHER_WORK_PREFETCH', kind: 'int', default: 32, min: 1, max: 4096, description: 'Tasks held ready per queue per host' },
+  { key: 'work.shedLagMs', env: 'STARWEATHER_SHED_LAG_MS', kind: 'int', default: 250, min: 10, max: 3_600_000, description: 'Overload: while the event-loop delay of a worker host (p99 over the last seconds) is above this, it starts no new weather tasks; above 4× this, no new satellite tasks either. high tasks are never held back; held tasks stay buffered (with working() heartbeats) and start once the delay falls' },
   { key: 'work.retryDelayMs', env: 'STARWEATHER_RETRY_DELAY_MS', kind: 'int', default: 1000, min: 0, max: 600_000, description: 'Base delay before a failed task is redelivered (doubles per attempt)' },
 
   { key: 'cluster.shardCount', env: 'STARWEATHER_SHARD_COUNT', kind: 'int', default: 256, min: 1, max: 65_536, description: 'Fixed shard count; must be equal on every node' },
@@ -74,7 +75,9 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'supervisor.backoffBaseMs', env: 'STARWEATHER_BACKOFF_BASE_MS', kind: 'int', default: 200, min: 0, max: 600_000, description: 'First restart delay; doubles each restart, with jitter' },
   { key: 'supervisor.backoffMaxMs', env: 'STARWEATHER_BACKOFF_MAX_MS', kind: 'int', default: 10_000, min: 0, max: 3_600_000, description: 'Longest restart delay' },
   { key: 'supervisor.startupTimeoutMs', env: 'STARWEATHER_STARTUP_TIMEOUT_MS', kind: 'int', default: 30_000, min: 500, max: 3_600_000, description: 'A starting child (connect, provision, join) gets this long to send its first heartbeat' },
-  { key: 'supervisor.hangTimeoutMs', env: 'STARWEATHER_HANG_TIMEOUT_MS', kind: 'int', default: 15_000, min: 500, max: 3_600_000, description: 'A child silent this long is killed and restarted' },
+  { key: 'supervisor.hangTimeoutMs', env: 'STARWEATHER_HANG_TIMEOUT_MS', kind: 'int', default: 15_000, min: 500, max: 3_600_000, description: 'A host whose event loop makes no progress at all for this long is hung: killed and restarted (a busy host whose loop still turns is never killed). In the embedded default the node process ends itself instead, for its process manager to restart' },
+  { key: 'supervisor.heartbeatTimeoutMs', env: 'STARWEATHER_HEARTBEAT_TIMEOUT_MS', kind: 'int', default: 5000, min: 200, max: 3_600_000, description: 'A forked host whose liveness thread sends no beat for this long is stopped (SIGSTOP) or dead: killed and restarted. Beats come from a thread that runs while the host\'s JavaScript is busy' },
+  { key: 'supervisor.slowLagMs', env: 'STARWEATHER_SLOW_LAG_MS', kind: 'int', default: 500, min: 10, max: 3_600_000, description: 'Event-loop delay (p99 of the last window) above which a host is reported slow in /health, /cluster and metrics; slow is never a reason to kill' },
   { key: 'supervisor.shutdownTimeoutMs', env: 'STARWEATHER_SHUTDOWN_TIMEOUT_MS', kind: 'int', default: 20_000, min: 100, max: 3_600_000, description: 'Drain time per child on SIGTERM before SIGKILL' },
   { key: 'supervisor.statusIntervalMs', env: 'STARWEATHER_STATUS_INTERVAL_MS', kind: 'int', default: 2000, min: 100, max: 600_000, description: 'How often cluster status is published' },
 

@@ -72,7 +72,7 @@ function config(overrides: Record<string, unknown>): Config {
 
 async function runNode(cfg: Config): Promise<number> {
   const mode = cfg.nats.url ? 'process' : 'inline';
-  const node = await startNode({ config: cfg, mode });
+  const node = await startNode({ config: cfg, mode, selfWatch: true });
   return node.done;
 }
 

@@ -36,6 +36,9 @@ export function hostStatus(c: ChildStatus): ClusterStatus['hosts'][number] {
     actors: c.actors,
     restarts: c.restarts,
     lastHeartbeatAt: c.lastHeartbeatAt,
+    slow: c.slow,
+    eventLoopP99Ms: c.eventLoopP99Ms,
+    stalledMs: c.stalledMs,
   };
 }
 

@@ -20,6 +20,7 @@ import type { Transport } from '../protocol/transport.js';
 import { createLogger, type Logger } from '../actors/runtime/log.js';
 import { createTransport } from '../actors/runtime/transport/index.js';
 import { startHost } from '../actors/host/host.js';
+import { startLiveness, type LivenessWatch } from '../actors/runtime/liveness.js';
 import { openStorage, type Storage } from '../actors/storage/index.js';
 import type { ChildSpec, InlineChild } from './child-spec.js';
 import { Supervisor } from './supervisor.js';
@@ -38,6 +39,13 @@ export interface NodeOptions {
   logger?: Logger;
   /** Install SIGTERM/SIGINT handlers that drain (default true). */
   handleSignals?: boolean;
+  /**
+   * Run a liveness thread that ends this process when its event loop makes no
+   * progress for supervisor.hangTimeoutMs (actors/runtime/liveness.ts). The
+   * CLI sets it: nobody above a node can restart it but its process manager.
+   * Default false, so a test that embeds a node is never killed by it.
+   */
+  selfWatch?: boolean;
 }
 
 export interface RunningNode {
@@ -90,6 +98,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const cfg = o.config;
   checkStorageLayout(cfg, o.mode);
   const log = o.logger ?? createLogger({ nodeId: cfg.nodeId, role: 'supervisor', level: cfg.logLevel, destination: 1 });
+  const selfWatch: LivenessWatch | null = o.selfWatch
+    ? startLiveness({ beatMs: Math.min(1000, cfg.cluster.heartbeatMs), selfHangTimeoutMs: cfg.supervisor.hangTimeoutMs, label: `node ${cfg.nodeId}` })
+    : null;
   const registry = new Registry();
   registry.setDefaultLabels({ node: cfg.nodeId });
   collectDefaultMetrics({ register: registry });
@@ -147,6 +158,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     restartWindowMs: cfg.supervisor.restartWindowMs,
     backoff: { baseMs: cfg.supervisor.backoffBaseMs, maxMs: cfg.supervisor.backoffMaxMs, jitter: 'full' },
     hangTimeoutMs: cfg.supervisor.hangTimeoutMs,
+    heartbeatTimeoutMs: cfg.supervisor.heartbeatTimeoutMs,
+    slowLagMs: cfg.supervisor.slowLagMs,
     startupTimeoutMs: cfg.supervisor.startupTimeoutMs,
     logger: log,
     registry,
@@ -180,6 +193,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       http = await startNodeServer({ host: cfg.http.host, port: cfg.http.nodePort, logger: log, source });
     } catch (err) {
       await transport.close().catch(() => undefined);
+      await selfWatch?.stop();
       throw err;
     }
     log.info({ host: cfg.http.host, port: http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node listening');
@@ -198,6 +212,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       await transport.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'transport close failed'));
       if (sharedStorage) await (await sharedStorage.catch(() => null))?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'storage close failed'));
       log.info({ outcome }, 'node stopped');
+      await selfWatch?.stop();
       return outcome.code;
     })();
     return finishing;

@@ -2,11 +2,27 @@
  * A one_for_one supervisor for actor hosts, after Erlang/OTP's supervisor
  * (reference manual, "supervisor"): children start in order and stop in
  * reverse order, each with its own shutdown timeout after which it is
- * killed; a child that exits, or that stops heartbeating for hangTimeoutMs
- * (hung: SIGKILL first), is restarted alone after a jittered backoff; more
- * than maxRestarts restarts within restartWindowMs means restarting is not
- * helping, so the supervisor escalates: it stops every child and finishes
- * with a non-zero outcome instead of looping.
+ * killed; a child that exits, or that is judged hung (SIGKILL first), is
+ * restarted alone after a jittered backoff; more than maxRestarts restarts
+ * within restartWindowMs means restarting is not helping, so the supervisor
+ * escalates: it stops every child and finishes with a non-zero outcome
+ * instead of looping.
+ *
+ * Busy is not dead. A forked host's liveness thread (actors/runtime/
+ * liveness.ts) beats on a pipe while the host's JavaScript is busy, saying
+ * how long its event loop has gone without a turn. The supervisor kills a
+ * child only when
+ * - beats stop for heartbeatTimeoutMs: the process is stopped or dead
+ *   (cause `no_beats`), or
+ * - its loop made no progress at all for hangTimeoutMs (cause
+ *   `no_progress`: an infinite loop, a deadlocked native call).
+ * A late IPC heartbeat or a high event-loop delay only marks the child slow.
+ * A child that never beats (an older host) is judged by IPC heartbeat
+ * silence over hangTimeoutMs, as before. Inline children share this
+ * supervisor's own event loop: every silence is measured on the time this
+ * supervisor was awake to watch (a stall of the shared loop, or a SIGSTOP of
+ * the whole process, is not counted against anyone), so a stall of the loop
+ * they share never kills them.
  *
  * Messages from children (IPC or inline) are validated; an invalid one is
  * counted and ignored, it never crashes the supervisor.
@@ -14,10 +30,12 @@
 import { StarWeatherError } from '../protocol/errors.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { HostHeartbeatMessage, type HostHeartbeat } from '../protocol/messages/cluster.js';
-import { HOST_ENV, HostInfoMessage, HostMetricsMessage, NodeViewRequestMessage, type HostInfo, type NodeViewAnswer, type NodeViewRequest, type SupervisorCommand } from '../protocol/messages/host-ipc.js';
+import { HOST_ENV, HostInfoMessage, HostMetricsMessage, LIVENESS_FD, LivenessBeatMessage, NodeViewRequestMessage, type HostInfo, type NodeViewAnswer, type NodeViewRequest, type SupervisorCommand } from '../protocol/messages/host-ipc.js';
 import { nextDelay, validateBackoff, type BackoffPolicy } from './backoff.js';
 import { shouldRestart, validateChildSpecs, type ChildSpec, type InlineChild } from './child-spec.js';
 
@@ -26,10 +44,23 @@ export type ChildState = 'starting' | 'running' | 'restarting' | 'stopped' | 'fa
 export interface ChildExit {
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** exit: it ended on its own; hung: killed for missing heartbeats; shutdown: stopped by us. */
+  /** exit: it ended on its own; hung: killed as hung (see `hangCause`); shutdown: stopped by us. */
   reason: 'exit' | 'hung' | 'shutdown' | 'shutdown-timeout';
+  /** Why a hung child was killed. */
+  hangCause?: HangCause;
   at: number;
 }
+
+/**
+ * no_beats: the liveness thread went silent (process stopped or dead);
+ * no_progress: the event loop made no progress for hangTimeoutMs;
+ * no_heartbeat: a child without a liveness thread stopped heartbeating;
+ * no_start: a starting child sent no first heartbeat within startupTimeoutMs.
+ */
+export type HangCause = 'no_beats' | 'no_progress' | 'no_heartbeat' | 'no_start';
+
+/** A gap this much longer than the check period means the supervisor itself was not running. */
+const PAUSE_SLACK_MS = 1000;
 
 export interface ChildStatus {
   id: string;
@@ -46,6 +77,12 @@ export interface ChildStatus {
   actors: number;
   inFlight: number;
   eventLoopP99Ms: number;
+  /** Event-loop delay above the slow threshold, or a loop stalled past it: busy, not dead. */
+  slow: boolean;
+  /** How long the child's loop had gone without a turn at its last liveness beat (0 without beats). */
+  stalledMs: number;
+  /** Wall time of the last liveness beat (null: none yet, or the child has no liveness thread). */
+  lastBeatAt: number | null;
   queueDepths: Record<string, number>;
   info: HostInfo | null;
   lastExit: ChildExit | null;
@@ -65,8 +102,15 @@ export interface SupervisorOptions {
   maxRestarts: number;
   restartWindowMs: number;
   backoff: BackoffPolicy;
-  /** A running child silent (no heartbeat) this long is SIGKILLed and restarted. */
+  /**
+   * A child whose event loop made no progress this long is hung: SIGKILLed
+   * and restarted. (A child without a liveness thread: silent this long.)
+   */
   hangTimeoutMs: number;
+  /** A forked child whose liveness beats stop this long is stopped or dead (default 5000 ms). */
+  heartbeatTimeoutMs?: number;
+  /** Event-loop delay above which a child is reported slow (default 500 ms). */
+  slowLagMs?: number;
   /**
    * A starting child gets this long for its first heartbeat (it connects,
    * provisions and joins first); default hangTimeoutMs. Also how long
@@ -96,10 +140,17 @@ interface ChildRecord {
   restartTimer: NodeJS.Timeout | null;
   startedAt: number | null;
   lastHeartbeatAt: number | null;
+  /** Supervisor awake-time (see awakeNow) of the last IPC heartbeat / liveness beat / spawn. */
+  heartbeatAwake: number | null;
+  beatAwake: number | null;
+  startedAwake: number;
+  lastBeatAt: number | null;
+  stalledMs: number;
   heartbeat: HostHeartbeat | null;
   info: HostInfo | null;
   lastExit: ChildExit | null;
   hung: boolean;
+  hangCause: HangCause | null;
   stopping: boolean;
   stopTimedOut: boolean;
   /** Resolved by the exit handler of the current incarnation. */
@@ -112,6 +163,9 @@ interface SupervisorMetrics {
   up: Gauge<'child' | 'role'>;
   invalid: Counter<'child'>;
   escalations: Counter;
+  hungKills: Counter<'child' | 'role' | 'cause'>;
+  slow: Gauge<'child' | 'role'>;
+  pausedSeconds: Counter;
 }
 
 function createSupervisorMetrics(registry: Registry): SupervisorMetrics {
@@ -120,6 +174,14 @@ function createSupervisorMetrics(registry: Registry): SupervisorMetrics {
     up: new Gauge({ name: 'starweather_supervisor_child_up', help: '1 while a supervised actor host is heartbeating', labelNames: ['child', 'role'], registers: [registry] }),
     invalid: new Counter({ name: 'starweather_supervisor_invalid_messages_total', help: 'IPC messages from a child that failed validation and were ignored', labelNames: ['child'], registers: [registry] }),
     escalations: new Counter({ name: 'starweather_supervisor_escalations_total', help: 'Times restart intensity was exceeded and the supervisor gave up', registers: [registry] }),
+    hungKills: new Counter({
+      name: 'starweather_supervisor_hung_kills_total',
+      help: 'Children killed as hung, by cause (no_beats: stopped or dead; no_progress: event loop made no progress for the hang timeout; no_heartbeat: a child without a liveness thread went silent; no_start: no first heartbeat in time)',
+      labelNames: ['child', 'role', 'cause'],
+      registers: [registry],
+    }),
+    slow: new Gauge({ name: 'starweather_supervisor_child_slow', help: '1 while a child is slow (event-loop delay above the slow threshold); slow is never a reason to restart', labelNames: ['child', 'role'], registers: [registry] }),
+    pausedSeconds: new Counter({ name: 'starweather_supervisor_paused_seconds_total', help: 'Time the supervisor itself did not run (its loop stalled, or the process was stopped); not counted against any child', registers: [registry] }),
   };
 }
 
@@ -140,6 +202,14 @@ export class Supervisor extends EventEmitter {
   /** Restart times across all children (OTP intensity is per supervisor). */
   private restartTimes: number[] = [];
   private hangTimer: NodeJS.Timeout | null = null;
+  private readonly heartbeatTimeoutMs: number;
+  private readonly slowLagMs: number;
+  private readonly checkEveryMs: number;
+  /** Awake time accumulated up to lastCheckMono (see awakeNow). */
+  private awakeMs = 0;
+  private lastCheckMono = performance.now();
+  /** Total time the supervisor was found not running. */
+  pausedMs = 0;
   private stopping: Promise<SupervisorOutcome> | null = null;
   private started = false;
   private resolveDone!: (o: SupervisorOutcome) => void;
@@ -155,7 +225,11 @@ export class Supervisor extends EventEmitter {
     if (!(options.restartWindowMs > 0)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'restartWindowMs must be > 0');
     if (!(options.hangTimeoutMs > 0)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'hangTimeoutMs must be > 0');
     if (options.startupTimeoutMs !== undefined && !(options.startupTimeoutMs > 0)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'startupTimeoutMs must be > 0');
+    if (options.heartbeatTimeoutMs !== undefined && !(options.heartbeatTimeoutMs > 0)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'heartbeatTimeoutMs must be > 0');
     this.startupTimeoutMs = options.startupTimeoutMs ?? options.hangTimeoutMs;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 5000;
+    this.slowLagMs = options.slowLagMs ?? 500;
+    this.checkEveryMs = Math.max(20, Math.min(250, Math.floor(Math.min(options.hangTimeoutMs, this.heartbeatTimeoutMs) / 4)));
     this.opts = options;
     this.nodeId = options.nodeId;
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'supervisor' });
@@ -174,10 +248,16 @@ export class Supervisor extends EventEmitter {
       restartTimer: null,
       startedAt: null,
       lastHeartbeatAt: null,
+      heartbeatAwake: null,
+      beatAwake: null,
+      startedAwake: 0,
+      lastBeatAt: null,
+      stalledMs: 0,
       heartbeat: null,
       info: null,
       lastExit: null,
       hung: false,
+      hangCause: null,
       stopping: false,
       stopTimedOut: false,
       exitWaiters: [],
@@ -194,8 +274,8 @@ export class Supervisor extends EventEmitter {
   async start(): Promise<void> {
     if (this.started) throw new Error('supervisor already started');
     this.started = true;
-    const tick = Math.max(20, Math.min(250, Math.floor(this.opts.hangTimeoutMs / 4)));
-    this.hangTimer = setInterval(() => this.checkHangs(), tick);
+    this.lastCheckMono = performance.now();
+    this.hangTimer = setInterval(() => this.checkHangs(), this.checkEveryMs);
     this.hangTimer.unref();
     for (const rec of this.records) {
       if (this.stopping) return;
@@ -224,6 +304,9 @@ export class Supervisor extends EventEmitter {
       actors: r.heartbeat?.actors ?? 0,
       inFlight: r.heartbeat?.inFlight ?? 0,
       eventLoopP99Ms: r.heartbeat?.eventLoopP99Ms ?? 0,
+      slow: this.isSlow(r),
+      stalledMs: r.stalledMs,
+      lastBeatAt: r.lastBeatAt,
       queueDepths: { ...(r.heartbeat?.queueDepths ?? {}) },
       info: r.info,
       lastExit: r.lastExit,
@@ -280,12 +363,18 @@ export class Supervisor extends EventEmitter {
     rec.hostId = `${this.nodeId}-${rec.spec.id}-${rec.incarnation}`.replace(/[^-\w]/g, '_');
     rec.state = 'starting';
     rec.hung = false;
+    rec.hangCause = null;
     rec.stopping = false;
     rec.stopTimedOut = false;
     rec.heartbeat = null;
     rec.info = null;
     rec.lastHeartbeatAt = null;
+    rec.heartbeatAwake = null;
+    rec.beatAwake = null;
+    rec.lastBeatAt = null;
+    rec.stalledMs = 0;
     rec.startedAt = Date.now();
+    rec.startedAwake = this.awakeNow();
     const start = rec.spec.start;
     if (start.mode === 'process') this.spawnProcess(rec, start);
     else this.spawnInline(rec, start);
@@ -300,13 +389,15 @@ export class Supervisor extends EventEmitter {
       [HOST_ENV.role]: rec.spec.role,
       [HOST_ENV.hostId]: rec.hostId,
       [HOST_ENV.childId]: rec.spec.id,
+      [HOST_ENV.beatFd]: String(LIVENESS_FD),
     };
     let proc: ChildProcess;
     try {
       proc = fork(start.module, start.args ?? [], {
         env,
         execArgv: start.execArgv ?? [],
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // fd 4: the liveness pipe the host's liveness thread beats on.
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
         serialization: 'json',
         // Own process group: a terminal's Ctrl-C reaches only the
         // supervisor, which then stops children in reverse order itself.
@@ -328,6 +419,8 @@ export class Supervisor extends EventEmitter {
       if (proc.pid === undefined) this.onExit(rec, proc, 1, null);
     });
     proc.on('exit', (code, signal) => this.onExit(rec, proc, code, signal));
+    const beats = proc.stdio[LIVENESS_FD] as Readable | null | undefined;
+    if (beats) this.readBeats(rec, incarnation, beats);
     this.log.info({ child: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, pid: proc.pid, incarnation }, 'child started');
     this.emit('child-start', { id: rec.spec.id, pid: proc.pid ?? null, hostId: rec.hostId, incarnation });
   }
@@ -371,12 +464,47 @@ export class Supervisor extends EventEmitter {
 
   // ---------------------------------------------------------------- messages
 
+  /** Newline-delimited LivenessBeat lines from a forked child's liveness pipe. */
+  private readBeats(rec: ChildRecord, incarnation: number, stream: Readable): void {
+    let buffered = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buffered += chunk;
+      // A child writing garbage without newlines must not grow this forever.
+      if (buffered.length > 64 * 1024) buffered = '';
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (rec.incarnation !== incarnation) continue;
+        let beat: unknown;
+        try {
+          beat = JSON.parse(line);
+        } catch {
+          beat = null;
+        }
+        if (!LivenessBeatMessage.check(beat)) {
+          this.countInvalid(rec, 'beat');
+          continue;
+        }
+        rec.beatAwake = this.awakeNow();
+        rec.lastBeatAt = Date.now();
+        rec.stalledMs = beat.stalledMs;
+        this.updateSlow(rec);
+      }
+    });
+    // The pipe closes with the child; its exit is handled by 'exit'.
+    stream.on('error', () => undefined);
+  }
+
   private onMessage(rec: ChildRecord, raw: unknown): void {
     const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
     if (type === 'heartbeat' && HostHeartbeatMessage.check(raw) && raw.hostId === rec.hostId) {
       const first = rec.lastHeartbeatAt === null;
       rec.lastHeartbeatAt = Date.now();
+      rec.heartbeatAwake = this.awakeNow();
       rec.heartbeat = raw;
+      this.updateSlow(rec);
       if (rec.state === 'starting') rec.state = 'running';
       this.metrics?.up.set({ child: rec.spec.id, role: rec.spec.role }, 1);
       if (first) {
@@ -406,12 +534,36 @@ export class Supervisor extends EventEmitter {
         });
       return;
     }
+    this.countInvalid(rec, typeof type === 'string' ? type.slice(0, 50) : typeof raw);
+  }
+
+  private countInvalid(rec: ChildRecord, type: string): void {
     this.invalidMessages += 1;
     this.metrics?.invalid.inc({ child: rec.spec.id });
-    // Logged at warn once per child incarnation, then debug: a child stuck
-    // sending garbage must not flood the log.
-    this.log[this.invalidMessages <= 5 ? 'warn' : 'debug']({ child: rec.spec.id, type: typeof type === 'string' ? type.slice(0, 50) : typeof raw }, 'invalid message from child ignored');
+    // Logged at warn for the first few, then debug: a child stuck sending
+    // garbage must not flood the log.
+    this.log[this.invalidMessages <= 5 ? 'warn' : 'debug']({ child: rec.spec.id, type }, 'invalid message from child ignored');
     this.emit('invalid-message', { id: rec.spec.id });
+  }
+
+  private isSlow(rec: ChildRecord): boolean {
+    if (!rec.proc && !rec.inline) return false;
+    return (rec.heartbeat?.eventLoopP99Ms ?? 0) > this.slowLagMs || rec.stalledMs > this.slowLagMs;
+  }
+
+  private updateSlow(rec: ChildRecord): void {
+    this.metrics?.slow.set({ child: rec.spec.id, role: rec.spec.role }, this.isSlow(rec) ? 1 : 0);
+  }
+
+  /**
+   * A clock that runs only while this supervisor runs: the time between two
+   * checks counts at most one check period plus PAUSE_SLACK_MS, so a stall
+   * of our own loop (which inline children share) or a SIGSTOP/VM pause of
+   * the whole process is never counted as a child's silence.
+   */
+  private awakeNow(): number {
+    const since = performance.now() - this.lastCheckMono;
+    return this.awakeMs + Math.min(since, this.checkEveryMs + PAUSE_SLACK_MS);
   }
 
   private command(rec: ChildRecord, cmd: SupervisorCommand): boolean {
@@ -445,7 +597,8 @@ export class Supervisor extends EventEmitter {
     rec.inline = null;
     this.metrics?.up.set({ child: rec.spec.id, role: rec.spec.role }, 0);
     const reason: ChildExit['reason'] = rec.stopping ? (rec.stopTimedOut ? 'shutdown-timeout' : 'shutdown') : rec.hung ? 'hung' : 'exit';
-    const exit: ChildExit = { code, signal, reason, at: Date.now() };
+    const exit: ChildExit = { code, signal, reason, ...(reason === 'hung' && rec.hangCause ? { hangCause: rec.hangCause } : {}), at: Date.now() };
+    this.metrics?.slow.set({ child: rec.spec.id, role: rec.spec.role }, 0);
     rec.lastExit = exit;
     const waiters = rec.exitWaiters.splice(0);
     for (const w of waiters) w(exit);
@@ -494,18 +647,54 @@ export class Supervisor extends EventEmitter {
   }
 
   private checkHangs(): void {
-    const now = Date.now();
+    const mono = performance.now();
+    const gap = mono - this.lastCheckMono;
+    if (gap > this.checkEveryMs + PAUSE_SLACK_MS) {
+      // We did not run for a while (our loop stalled, or the whole process
+      // was stopped): that time is nobody's silence.
+      const paused = gap - this.checkEveryMs;
+      this.pausedMs += paused;
+      this.metrics?.pausedSeconds.inc(paused / 1000);
+      this.log.info({ pausedMs: Math.round(paused) }, 'supervisor did not run for a while; not counting it against any child');
+      this.emit('paused', { pausedMs: paused });
+    }
+    this.awakeMs += Math.min(gap, this.checkEveryMs + PAUSE_SLACK_MS);
+    this.lastCheckMono = mono;
+    const now = this.awakeMs;
     for (const rec of this.records) {
       if (rec.stopping || rec.hung || (rec.state !== 'starting' && rec.state !== 'running')) continue;
       if (!rec.proc && !rec.inline) continue;
-      const since = rec.lastHeartbeatAt ?? rec.startedAt ?? now;
-      const limit = rec.lastHeartbeatAt === null ? this.startupTimeoutMs : this.opts.hangTimeoutMs;
-      if (now - since <= limit) continue;
+      const verdict = this.judge(rec, now);
+      if (verdict === null) continue;
       rec.hung = true;
-      this.log.warn({ child: rec.spec.id, pid: rec.proc?.pid, silentMs: now - since }, 'child hung (no heartbeat), killing');
-      this.emit('child-hung', { id: rec.spec.id, pid: rec.proc?.pid ?? null });
+      rec.hangCause = verdict.cause;
+      this.metrics?.hungKills.inc({ child: rec.spec.id, role: rec.spec.role, cause: verdict.cause });
+      this.log.warn({ child: rec.spec.id, pid: rec.proc?.pid, cause: verdict.cause, ...verdict.fields }, `child hung (${verdict.cause}), killing`);
+      this.emit('child-hung', { id: rec.spec.id, pid: rec.proc?.pid ?? null, cause: verdict.cause });
       this.kill(rec);
     }
+  }
+
+  /** Null while the child is alive (busy or not); otherwise why it is hung. */
+  private judge(rec: ChildRecord, now: number): { cause: HangCause; fields: Record<string, number> } | null {
+    if (rec.proc && rec.beatAwake !== null) {
+      // It has a liveness thread: judge progress, never punctuality.
+      const silentMs = now - rec.beatAwake;
+      if (silentMs > this.heartbeatTimeoutMs) return { cause: 'no_beats', fields: { silentMs: Math.round(silentMs) } };
+      if (rec.stalledMs > this.opts.hangTimeoutMs) return { cause: 'no_progress', fields: { stalledMs: rec.stalledMs } };
+      if (rec.heartbeatAwake === null && now - rec.startedAwake > this.startupTimeoutMs) {
+        return { cause: 'no_start', fields: { startingMs: Math.round(now - rec.startedAwake) } };
+      }
+      return null;
+    }
+    if (rec.proc && rec.heartbeatAwake === null && now - rec.startedAwake <= Math.min(this.heartbeatTimeoutMs, this.startupTimeoutMs)) {
+      // A freshly forked host beats within a moment; until then, wait.
+      return null;
+    }
+    const since = rec.heartbeatAwake ?? rec.startedAwake;
+    const limit = rec.heartbeatAwake === null ? this.startupTimeoutMs : this.opts.hangTimeoutMs;
+    if (now - since <= limit) return null;
+    return { cause: rec.heartbeatAwake === null ? 'no_start' : 'no_heartbeat', fields: { silentMs: Math.round(now - since) } };
   }
 
   private kill(rec: ChildRecord): void {

@@ -275,6 +275,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
           retryDelayMs: cfg.work.retryDelayMs,
           ackWaitMs: cfg.work.ackWaitMs,
           queues: [...spec.queues],
+          shedLagMs: cfg.work.shedLagMs,
         });
         for (const [kind, h] of handlers) worker.register(kind, h);
       }

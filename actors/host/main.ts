@@ -19,6 +19,7 @@ import { ROLES, type Role } from '../../protocol/messages/cluster.js';
 import { createLogger } from '../runtime/log.js';
 import { HOST_ENV, SupervisorCommandMessage } from '../../protocol/messages/host-ipc.js';
 import { startHost } from './host.js';
+import { startLiveness } from '../runtime/liveness.js';
 
 export { startHost, type HostOptions, type RunningHost } from './host.js';
 
@@ -61,6 +62,13 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       log.debug({ err }, 'IPC send failed');
     }
   };
+  // Beats for the supervisor from a thread that runs while this host's
+  // JavaScript is busy (actors/runtime/liveness.ts); started first, so a host
+  // stuck while connecting or provisioning is seen too.
+  const beatFd = Number(process.env[HOST_ENV.beatFd]);
+  if (process.send && Number.isInteger(beatFd) && beatFd > 2) {
+    startLiveness({ beatMs: Math.min(1000, cfg.cluster.heartbeatMs), beatFd, label: `${role} host ${hostId}` });
+  }
   const host = await startHost({ config: cfg, role, hostId, logger: log, send });
 
   process.on('message', (raw: unknown) => {

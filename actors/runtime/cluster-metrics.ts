@@ -13,6 +13,7 @@ export interface ClusterMetrics {
   readonly shardAcquisitions: Counter<'kind'>;
   readonly shardReleases: Counter<'kind' | 'reason'>;
   readonly leaseRenewalErrors: Counter<'kind'>;
+  readonly leaseReclaims: Counter<'kind'>;
   readonly fencedWrites: Counter<'outcome'>;
   readonly memberHeartbeatErrors: Counter<'role'>;
 }
@@ -34,6 +35,7 @@ export function clusterMetrics(metrics: Metrics): ClusterMetrics {
       registers,
     }),
     leaseRenewalErrors: new Counter({ name: 'sw_lease_renewal_errors_total', help: 'Lease renewals that failed with a bus error (outcome unknown), by entity kind', labelNames: ['kind'] as const, registers }),
+    leaseReclaims: new Counter({ name: 'sw_lease_reclaims_total', help: 'Leases found past their local deadline after a pause of this host (stalled loop, stopped process) and won back by compare-and-set: ownership unchanged', labelNames: ['kind'] as const, registers }),
     fencedWrites: new Counter({ name: 'sw_fenced_writes_total', help: 'Fenced writes, by outcome (ok, fenced: rejected for a stale token)', labelNames: ['outcome'] as const, registers }),
     memberHeartbeatErrors: new Counter({ name: 'sw_member_heartbeat_errors_total', help: 'Membership heartbeats that could not be written, by role', labelNames: ['role'] as const, registers }),
   };

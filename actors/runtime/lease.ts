@@ -81,6 +81,11 @@ export class Lease {
     return this.revision;
   }
 
+  /** performance.now() at which local validity ends (this thread's monotonic clock). */
+  get deadlineMono(): number {
+    return this.monoDeadline;
+  }
+
   /**
    * Local check, no I/O. `now` is wall-clock ms; the monotonic deadline is
    * checked as well, so a wall clock stepped backwards cannot extend a lease.

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { createLogger, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { clusterMetrics, countMalformed } from './cluster-metrics.js';
+import { loopPauses, type PauseTracker } from './pause.js';
 
 /** Host ids become one KV key token: no dots, nothing NATS would reject. */
 const HOST_ID_RE = /^[-\w=]{1,200}$/;
@@ -26,10 +27,14 @@ export function memberKey(role: Role, hostId: string): string {
   return `${role}.${hostId}`;
 }
 
-/** Live (unexpired) members among `records`, sorted by hostId. */
-function liveOf(records: Iterable<{ member: Member | null }>, now: number): Member[] {
+/**
+ * Live (unexpired) members among `records`, sorted by hostId. `excused`
+ * keeps a record whose expiry we may only have missed hearing about (it fell
+ * in a pause of our own loop, see pause.ts).
+ */
+function liveOf(records: Iterable<{ member: Member | null }>, now: number, excused: (m: Member) => boolean = () => false): Member[] {
   const live: Member[] = [];
-  for (const { member } of records) if (member !== null && member.expiresAt > now) live.push(member);
+  for (const { member } of records) if (member !== null && (member.expiresAt > now || excused(member))) live.push(member);
   return live.sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
 }
 
@@ -44,6 +49,8 @@ export interface MembershipOptions {
   metrics?: Metrics;
   /** Wall clock (ms since the epoch). */
   clock?: () => number;
+  /** Where pauses of this thread's loop are recorded (default: the thread's shared tracker). */
+  pauses?: PauseTracker;
 }
 
 export interface MembershipStats {
@@ -78,6 +85,9 @@ export class Membership {
   private readonly seenMalformed = new Set<string>();
   /** Wall time of our last successful heartbeat write. */
   private lastHeartbeatAt = 0;
+  /** Our record as last written: we are always in our own view while joined and not draining. */
+  private lastRecord: Member | null = null;
+  private readonly pauses: PauseTracker;
 
   constructor(options: MembershipOptions) {
     if (!ROLES.includes(options.role)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown role ${JSON.stringify(options.role)}; one of ${ROLES.join(', ')}`);
@@ -101,6 +111,7 @@ export class Membership {
     this.metrics = options.metrics;
     this.clock = options.clock ?? Date.now;
     this.startedAt = this.clock();
+    this.pauses = options.pauses ?? loopPauses;
   }
 
   get isDraining(): boolean {
@@ -170,7 +181,21 @@ export class Membership {
 
     const evaluate = (): void => {
       if (!active) return;
-      const members = liveOf(view.values(), this.clock());
+      const now = this.clock();
+      // Grace for records that expired while our own loop was not running:
+      // their refreshes may still be waiting to be read. Two heartbeats after
+      // the pause every live peer has been heard from again.
+      const graceMs = 2 * this.heartbeatMs;
+      const excused = (m: Member): boolean => this.pauses.coveredBy(performance.now() - (now - m.expiresAt), graceMs);
+      const members = liveOf(view.values(), now, excused);
+      // A host never drops itself from its own view while it is a member: a
+      // late write of our own record (a slow bus, a pause) must not make us
+      // give up every shard we hold.
+      const self = this.lastRecord;
+      if (role === this.role && self !== null && this.joined && !this.draining && !members.some((m) => m.hostId === this.hostId)) {
+        members.push({ ...self, expiresAt: Math.max(self.expiresAt, now + 1) });
+        members.sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
+      }
       const next = members.map((m) => `${m.hostId}${m.draining ? '!' : ''}`).join(',');
       if (next === signature) return;
       signature = next;
@@ -234,6 +259,7 @@ export class Membership {
       sub.unsubscribe();
       throw err;
     }
+    this.pauses.retain();
     const loop = (): void => {
       timer = setTimeout(() => {
         if (!active) return;
@@ -245,6 +271,7 @@ export class Membership {
     loop();
     return {
       unsubscribe: () => {
+        if (active) this.pauses.release();
         active = false;
         if (timer) clearTimeout(timer);
         sub.unsubscribe();
@@ -328,6 +355,7 @@ export class Membership {
       draining: this.draining,
     };
     await this.bucket.put(this.key, MemberMessage.encode(member));
+    this.lastRecord = member;
     this.lastHeartbeatAt = now;
     this.stats.heartbeats++;
   }

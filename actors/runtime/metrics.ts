@@ -20,6 +20,10 @@ export interface Metrics {
   readonly messagesRejected: Counter<'where' | 'code'>;
   readonly tasks: Counter<'queue' | 'kind' | 'outcome'>;
   readonly taskDuration: Histogram<'queue'>;
+  /** Overload level of a worker host (0 normal, 1 weather held, 2 weather and satellite held). */
+  readonly overloadLevel?: Gauge;
+  /** Task starts held back by overload shedding, by queue. */
+  readonly tasksHeld?: Counter<'queue'>;
   readonly deadLetters: Counter<'queue' | 'code'>;
   readonly mailboxRejected: Counter<'kind'>;
   /** Handler failures inside actors, by what supervision decided. */
@@ -92,6 +96,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       help: 'Handler run time of work tasks',
       labelNames: ['queue'] as const,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    overloadLevel: new Gauge({
+      name: 'sw_worker_overload_level',
+      help: 'Overload level of a worker host: 0 normal, 1 weather tasks held to one at a time, 2 satellite too (event-loop delay above STARWEATHER_SHED_LAG_MS, or 4x it); high is never held',
+      registers,
+    }),
+    tasksHeld: new Counter({
+      name: 'sw_worker_task_starts_held_total',
+      help: 'Times a buffered task could not start because its queue was held back by overload shedding, by queue',
+      labelNames: ['queue'] as const,
       registers,
     }),
     deadLetters: new Counter({

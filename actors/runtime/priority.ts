@@ -60,10 +60,14 @@ export class PriorityScheduler<T> {
     buf.push(item);
   }
 
-  /** The next task to run, counted as running; null when at the limit or nothing is buffered. */
-  take(): Scheduled<T> | null {
+  /**
+   * The next task to run, counted as running; null when at the limit or
+   * nothing is buffered. `eligible` holds queues back for this pick (overload
+   * shedding): their tasks stay buffered and they bank no credit meanwhile.
+   */
+  take(eligible?: (queue: QueueName) => boolean): Scheduled<T> | null {
     if (this.active >= this.concurrency) return null;
-    const picked = this.pick();
+    const picked = this.pick(eligible);
     if (picked === null) return null;
     this.active++;
     return picked;
@@ -112,12 +116,13 @@ export class PriorityScheduler<T> {
     for (const q of ORDER) for (const item of this.buffers.get(q)!) yield { queue: q, item };
   }
 
-  private pick(): Scheduled<T> | null {
+  private pick(eligible?: (queue: QueueName) => boolean): Scheduled<T> | null {
     let total = 0;
     let best: QueueName | null = null;
     let bestCredit = -Infinity;
     for (const q of ORDER) {
       if (this.buffers.get(q)!.length === 0) continue;
+      if (eligible && !eligible(q)) continue;
       const c = this.credit.get(q)! + this.weights[q];
       this.credit.set(q, c);
       total += this.weights[q];

@@ -16,18 +16,27 @@
  *
  * ShardManager: the shards this host should own are those rendezvous gives it
  * among the live, non-draining members of its role. It holds a lease per
- * owned shard (`<kind>.<shard>` in the leases bucket), renews each every
- * leaseMs/3, releases shards it should no longer own (throttled, so a join
- * moves a bounded number per round) and takes over shards whose lease has
- * expired. A shard counts as owned only while its lease is valid LOCALLY:
- * when renewal fails or the local deadline passes, onRelease fires first,
- * before any other work, and the shard is gone from `ownedShards()`.
+ * owned shard (`<kind>.<shard>` in the leases bucket), renews each on its own
+ * timer every leaseMs/3 (never behind a round's takeover work), releases
+ * shards it should no longer own (throttled, so a join moves a bounded
+ * number per round) and takes over shards whose lease has expired. A shard
+ * counts as owned only while its lease is valid LOCALLY:
+ * - when the local deadline passes while this host was running (renewals
+ *   failed: the bus is slow or gone), onRelease fires first, before any other
+ *   work, and the shard is gone from `ownedShards()`;
+ * - when it passed while this host was NOT running (its event loop stalled,
+ *   or the process was stopped: pause.ts), `owns()` answers false at once and
+ *   the lease is reclaimed by compare-and-set on the revision we hold: that
+ *   succeeds only if nobody took the lease meanwhile, so the shard stays ours
+ *   without a release and re-acquisition (counted as a reclaim, not an
+ *   ownership change); a lost compare-and-set is a loss ('lost').
  */
 import { performance } from 'node:perf_hooks';
 import { StarWeatherError, errorMessage } from '../../protocol/errors.js';
 import type { KvBucket, Subscription } from '../../protocol/transport.js';
 import type { Member } from '../../protocol/messages/cluster.js';
 import type { Lease, LeaseManager } from './lease.js';
+import { loopPauses, type PauseTracker } from './pause.js';
 import type { Membership } from './membership.js';
 import { createLogger, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -120,6 +129,8 @@ export interface ShardManagerOptions {
   /** Adds sw_shards_owned, sw_shard_acquisitions_total, sw_shard_releases_total, sw_lease_renewal_errors_total. */
   metrics?: Metrics;
   clock?: () => number;
+  /** Where pauses of this thread's loop are recorded (default: the thread's shared tracker). */
+  pauses?: PauseTracker;
 }
 
 export interface ShardManagerStats {
@@ -128,11 +139,18 @@ export interface ShardManagerStats {
   renewErrors: number;
   acquireErrors: number;
   rounds: number;
+  /** Leases found past their local deadline after a pause of this host, and won back by compare-and-set. */
+  reclaimed: number;
 }
 
 interface Owned {
   lease: Lease;
+  /** Fires at the local deadline. */
   timer: NodeJS.Timeout;
+  /** Fires when the lease is due for renewal. */
+  renewTimer: NodeJS.Timeout | undefined;
+  /** A reclaim (compare-and-set after a pause) is in flight. */
+  reclaiming: boolean;
 }
 
 async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -151,7 +169,8 @@ export class ShardManager {
   readonly hostId: string;
   readonly shardCount: number;
   readonly renewEveryMs: number;
-  readonly stats: ShardManagerStats = { acquired: 0, released: { rebalance: 0, lost: 0, expired: 0, stopped: 0 }, renewErrors: 0, acquireErrors: 0, rounds: 0 };
+  readonly stats: ShardManagerStats = { acquired: 0, released: { rebalance: 0, lost: 0, expired: 0, stopped: 0 }, renewErrors: 0, acquireErrors: 0, rounds: 0, reclaimed: 0 };
+  private readonly pauses: PauseTracker;
   private readonly membership: Membership;
   private readonly leases: LeaseManager;
   private readonly leaseBucket: KvBucket;
@@ -200,6 +219,7 @@ export class ShardManager {
     this.logger = options.logger ?? createLogger({ nodeId: this.hostId, level: 'warn', destination: 2 });
     this.cm = options.metrics ? clusterMetrics(options.metrics) : undefined;
     this.clock = options.clock ?? Date.now;
+    this.pauses = options.pauses ?? loopPauses;
   }
 
   leaseKey(shard: number): string {
@@ -211,8 +231,19 @@ export class ShardManager {
     const o = this.owned.get(shard);
     if (!o) return false;
     if (o.lease.isValid()) return true;
-    this.dropExpired(shard, o);
+    this.pastDeadline(shard, o);
     return false;
+  }
+
+  /**
+   * Shards whose lease we hold, valid or being reclaimed after a pause: an
+   * owner keeps their entities (inactive: `owns()` is false) until the
+   * reclaim is decided, so a won reclaim needs no reload.
+   */
+  heldShards(): number[] {
+    const out: number[] = [];
+    for (const [shard, o] of [...this.owned]) if (this.owns(shard) || (this.owned.get(shard) === o && o.reclaiming)) out.push(shard);
+    return out.sort((a, b) => a - b);
   }
 
   /** The lease (and so the fencing token) of a shard we own, or null. */
@@ -253,6 +284,7 @@ export class ShardManager {
       }, prefix),
     );
     this.subs.push(await this.membership.watch(this.membership.role, (members) => this.setMembers(members)));
+    this.pauses.retain();
     this.kick(0);
   }
 
@@ -264,6 +296,7 @@ export class ShardManager {
     this.timer = undefined;
     for (const sub of this.subs) sub.unsubscribe();
     this.subs = [];
+    this.pauses.release();
     await this.running;
     await forEachLimit([...this.owned.keys()], this.concurrency, (shard) => this.releaseShard(shard, 'stopped'));
   }
@@ -334,21 +367,16 @@ export class ShardManager {
   private async round(): Promise<number> {
     this.stats.rounds++;
     // 1. Local validity first: nothing below may run on an expired lease.
-    for (const [shard, o] of [...this.owned]) if (!o.lease.isValid()) this.dropExpired(shard, o);
+    // (Renewals run on their own timers, never behind this round.)
+    for (const [shard, o] of [...this.owned]) if (!o.lease.isValid()) this.pastDeadline(shard, o);
 
-    // 2. Renew what is due (a third of the lease since our last write).
-    const now = this.clock();
-    const due = [...this.owned].filter(([, o]) => now - (o.lease.expiresAt - this.leases.leaseMs) >= this.renewEveryMs * 0.8).map(([s]) => s);
-    await forEachLimit(due, this.concurrency, (shard) => this.renewShard(shard));
-    if (this.stopped) return this.renewEveryMs;
-
-    // 3. Release shards that should move, a bounded number per round.
-    const moving = [...this.owned.keys()].filter((s) => !this.desired.has(s));
+    // 2. Release shards that should move, a bounded number per round.
+    const moving = [...this.owned.keys()].filter((s) => !this.desired.has(s) && !this.owned.get(s)!.reclaiming);
     const moveNow = moving.slice(0, this.maxMoves);
     await forEachLimit(moveNow, this.concurrency, (shard) => this.releaseShard(shard, 'rebalance'));
     if (this.stopped) return this.renewEveryMs;
 
-    // 4. Acquire desired shards we lack, unless we know their holder's lease still runs.
+    // 3. Acquire desired shards we lack, unless we know their holder's lease still runs.
     const wanted = [...this.desired].filter((s) => !this.owned.has(s) && !((this.heldUntil.get(s) ?? 0) > this.clock()));
     await forEachLimit(wanted, this.concurrency, (shard) => this.acquireShard(shard));
 
@@ -367,15 +395,23 @@ export class ShardManager {
 
   private async renewShard(shard: number): Promise<void> {
     const o = this.owned.get(shard);
-    if (!o) return;
+    if (!o || o.reclaiming || this.stopped) return;
+    if (!o.lease.isValid()) {
+      this.pastDeadline(shard, o);
+      return;
+    }
     let renewed: Lease | null;
     try {
       renewed = await this.leases.renew(o.lease);
     } catch (err) {
-      // Unknown outcome: keep the shard only until its local deadline.
+      // Unknown outcome: keep the shard only until its local deadline, and try again soon.
       this.stats.renewErrors++;
       this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
       this.logger.warn({ shard, kind: this.kind, error: errorMessage(err) }, 'lease renewal failed; shard stays owned until its local deadline');
+      if (this.owned.get(shard) === o && o.lease.isValid()) {
+        clearTimeout(o.renewTimer);
+        o.renewTimer = this.armRenew(shard, Math.max(20, Math.min(Math.floor(this.renewEveryMs / 3), Math.floor(o.lease.remainingMs() / 2))));
+      }
       return;
     }
     if (this.owned.get(shard) !== o) {
@@ -393,12 +429,83 @@ export class ShardManager {
       return;
     }
     if (!renewed.isValid()) {
-      // The renewal took longer than the lease allows; treat as expired.
-      this.dropExpired(shard, o, renewed);
+      // The renewal took longer than the lease allows (or we were paused while
+      // it was in flight): decide as for any lease past its deadline.
+      this.replace(shard, o, renewed);
+      this.pastDeadline(shard, this.owned.get(shard)!);
       return;
     }
+    this.replace(shard, o, renewed);
+  }
+
+  /** Swap in a renewed lease, with fresh expiry and renewal timers. */
+  private replace(shard: number, o: Owned, lease: Lease): void {
     clearTimeout(o.timer);
-    this.owned.set(shard, { lease: renewed, timer: this.armExpiry(shard, renewed) });
+    clearTimeout(o.renewTimer);
+    this.owned.set(shard, this.track(shard, lease));
+  }
+
+  private track(shard: number, lease: Lease): Owned {
+    return { lease, timer: this.armExpiry(shard, lease), renewTimer: this.armRenew(shard, this.renewEveryMs), reclaiming: false };
+  }
+
+  private armRenew(shard: number, delayMs: number): NodeJS.Timeout {
+    return setTimeout(() => void this.renewShard(shard), delayMs);
+  }
+
+  /**
+   * The lease's local deadline has passed. If it passed while this thread's
+   * loop was not running, reclaim it by compare-and-set; otherwise (we were
+   * awake and could not renew) release it locally at once, as before.
+   */
+  private pastDeadline(shard: number, o: Owned): void {
+    if (this.owned.get(shard) !== o || o.reclaiming) return;
+    if (this.stopped || !this.pauses.wasPausedAt(o.lease.deadlineMono)) {
+      this.dropExpired(shard, o);
+      return;
+    }
+    o.reclaiming = true;
+    clearTimeout(o.timer);
+    clearTimeout(o.renewTimer);
+    void this.reclaim(shard, o);
+  }
+
+  private async reclaim(shard: number, o: Owned): Promise<void> {
+    let renewed: Lease | null;
+    try {
+      renewed = await this.leases.renew(o.lease);
+    } catch (err) {
+      // Cannot prove the lease is still ours: let it go, as at any deadline.
+      this.stats.renewErrors++;
+      this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
+      this.logger.warn({ shard, kind: this.kind, error: errorMessage(err) }, 'lease reclaim after a pause failed; shard released');
+      o.reclaiming = false;
+      this.dropExpired(shard, o);
+      return;
+    }
+    if (this.owned.get(shard) !== o) {
+      if (renewed) void this.leases.release(renewed).catch(() => undefined);
+      return;
+    }
+    o.reclaiming = false;
+    if (renewed === null) {
+      this.forget(shard, o);
+      this.stats.released.lost++;
+      this.cm?.shardReleases.inc({ kind: this.kind, reason: 'lost' });
+      this.logger.warn({ shard, kind: this.kind }, 'lease taken over while this host was paused');
+      this.notifyRelease(shard, 'lost');
+      return;
+    }
+    if (!renewed.isValid() || this.stopped) {
+      const stale: Owned = { ...o, lease: renewed };
+      this.owned.set(shard, stale);
+      this.dropExpired(shard, stale, renewed);
+      return;
+    }
+    this.owned.set(shard, this.track(shard, renewed));
+    this.stats.reclaimed++;
+    this.cm?.leaseReclaims.inc({ kind: this.kind });
+    this.logger.info({ shard, kind: this.kind }, 'lease reclaimed after a pause of this host; ownership unchanged');
   }
 
   private async acquireShard(shard: number): Promise<void> {
@@ -421,7 +528,7 @@ export class ShardManager {
       return;
     }
     this.heldUntil.delete(shard);
-    this.owned.set(shard, { lease, timer: this.armExpiry(shard, lease) });
+    this.owned.set(shard, this.track(shard, lease));
     this.stats.acquired++;
     this.cm?.shardAcquisitions.inc({ kind: this.kind });
     this.cm?.shardsOwned.set({ kind: this.kind }, this.owned.size);
@@ -465,6 +572,7 @@ export class ShardManager {
 
   private forget(shard: number, o: Owned): void {
     clearTimeout(o.timer);
+    clearTimeout(o.renewTimer);
     this.owned.delete(shard);
     this.cm?.shardsOwned.set({ kind: this.kind }, this.owned.size);
   }
@@ -482,7 +590,7 @@ export class ShardManager {
   private armExpiry(shard: number, lease: Lease): NodeJS.Timeout {
     return setTimeout(() => {
       const o = this.owned.get(shard);
-      if (o && o.lease === lease && !lease.isValid()) this.dropExpired(shard, o);
+      if (o && o.lease === lease && !lease.isValid()) this.pastDeadline(shard, o);
       else if (o && o.lease === lease) {
         // Woke a hair early (timer granularity): look again shortly.
         clearTimeout(o.timer);

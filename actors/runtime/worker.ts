@@ -16,7 +16,14 @@
  * AckWait is the visibility timeout (RELIABILITY.md): every task this worker
  * holds, buffered or running, gets `working()` every AckWait/3 so a long
  * task is not handed to a second worker while the first still runs it.
+ *
+ * Degrade, don't collapse: while this process's event loop is late (p99
+ * delay of the last half second above `shedLagMs`), `weather` tasks are held
+ * to one running at a time; above 4× it, `satellite` tasks too. `high` is
+ * never held back. Held tasks stay buffered with their working() heartbeats
+ * and start as soon as the delay falls: delayed, never dropped.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import { ProtocolError, StarWeatherError, errorCode, errorMessage } from '../../protocol/errors.js';
@@ -62,7 +69,17 @@ export interface TaskWorkerOptions {
   /** Queues to consume; default all three. */
   queues?: QueueName[];
   weights?: Partial<QueueWeights>;
+  /**
+   * Event-loop delay (ms, p99 of the last window) above which weather tasks
+   * are held to one at a time; above 4× it, satellite tasks too. 0: never.
+   */
+  shedLagMs?: number;
+  /** The delay source (default: this process's event loop); tests inject one. */
+  loopDelayMs?: () => number;
 }
+
+/** 0: normal; 1: weather held; 2: weather and satellite held. */
+export type OverloadLevel = 0 | 1 | 2;
 
 export interface WorkerStats {
   /** Handlers running now. */
@@ -77,6 +94,8 @@ export interface WorkerStats {
   deadLettered: number;
   /** Rejected as malformed (decode or schema). */
   rejected: number;
+  /** Current overload level (see OverloadLevel). */
+  overload: OverloadLevel;
 }
 
 interface Job {
@@ -109,7 +128,14 @@ export function retryDelay(baseMs: number, deliveryCount: number, capMs: number,
 }
 
 export class TaskWorker {
-  private readonly opts: Required<Omit<TaskWorkerOptions, 'weights'>> & { weights: Partial<QueueWeights> | undefined };
+  private readonly opts: Required<Omit<TaskWorkerOptions, 'weights' | 'shedLagMs' | 'loopDelayMs'>> & { weights: Partial<QueueWeights> | undefined };
+  private readonly shedLagMs: number;
+  private loopDelayMs: (() => number) | null;
+  private loopMonitor: IntervalHistogram | null = null;
+  private overloadTimer: NodeJS.Timeout | null = null;
+  private overload: OverloadLevel = 0;
+  private calmWindows = 0;
+  private readonly runningByQueue = new Map<QueueName, number>();
   private readonly log: Logger;
   private readonly handlers = new Map<string, TaskHandler>();
   private readonly scheduler: PriorityScheduler<Job>;
@@ -134,7 +160,10 @@ export class TaskWorker {
     int('ackWaitMs', options.ackWaitMs, 3);
     const queues = options.queues ?? [...QUEUES];
     for (const q of queues) if (!QUEUES.includes(q)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown queue ${JSON.stringify(q)}`);
-    this.opts = { ...options, maxRetryDelayMs: options.maxRetryDelayMs ?? 60_000, queues, weights: options.weights };
+    const { shedLagMs, loopDelayMs, ...rest } = options;
+    this.opts = { ...rest, maxRetryDelayMs: options.maxRetryDelayMs ?? 60_000, queues, weights: options.weights };
+    this.shedLagMs = shedLagMs ?? 0;
+    this.loopDelayMs = loopDelayMs ?? null;
     this.log = options.logger;
     this.scheduler = new PriorityScheduler<Job>({ concurrency: options.concurrency, ...(options.weights ? { weights: options.weights } : {}) });
   }
@@ -151,6 +180,7 @@ export class TaskWorker {
     const period = Math.max(1, Math.floor(this.opts.ackWaitMs / 3));
     this.heartbeatTimer = setInterval(() => this.heartbeatAll(), period);
     this.heartbeatTimer.unref();
+    if (this.shedLagMs > 0) this.watchLoad();
     try {
       for (const queue of this.opts.queues) {
         this.consumers.push(await this.opts.transport.consume(queue, { prefetch: this.opts.prefetch }, (msg) => this.receive(queue, msg)));
@@ -176,8 +206,57 @@ export class TaskWorker {
   }
 
   stats(): WorkerStats {
-    return { inFlight: this.running.size, buffered: this.scheduler.buffered(), ...this.counts };
+    return { inFlight: this.running.size, buffered: this.scheduler.buffered(), ...this.counts, overload: this.overload };
   }
+
+  /** Re-read the loop delay every half second and set the overload level. */
+  private watchLoad(): void {
+    if (!this.loopDelayMs) {
+      const monitor = monitorEventLoopDelay({ resolution: 20 });
+      monitor.enable();
+      this.loopMonitor = monitor;
+      // The histogram counts the sampling interval itself; the delay is what comes on top.
+      this.loopDelayMs = () => {
+        const v = monitor.count > 0 ? Math.max(0, monitor.percentile(99) / 1e6 - 20) : 0;
+        monitor.reset();
+        return v;
+      };
+    }
+    this.overloadTimer = setInterval(() => this.assessLoad(), 500);
+    this.overloadTimer.unref();
+  }
+
+  /** Exposed for tests: one assessment of the loop delay. */
+  assessLoad(): OverloadLevel {
+    const lag = this.loopDelayMs ? this.loopDelayMs() : 0;
+    const want: OverloadLevel = lag > 4 * this.shedLagMs ? 2 : lag > this.shedLagMs ? 1 : 0;
+    const before = this.overload;
+    if (want >= this.overload) {
+      this.overload = want;
+      this.calmWindows = 0;
+    } else if (++this.calmWindows >= 2) {
+      // Two calm windows in a row before letting held work go: no flapping.
+      this.overload = want;
+      this.calmWindows = 0;
+    }
+    if (this.overload !== before) {
+      this.opts.metrics.overloadLevel?.set(this.overload);
+      this.log[this.overload > before ? 'warn' : 'info']({ overload: this.overload, lagMs: Math.round(lag) }, this.overload > before ? 'event loop late: holding back lower-priority tasks' : 'event loop recovered: releasing held tasks');
+      if (this.overload < before) this.pump();
+    }
+    return this.overload;
+  }
+
+  /** Whether a task of `queue` may start now, at the current overload level. */
+  private eligible = (queue: QueueName): boolean => {
+    const held = (queue === 'weather' && this.overload >= 1) || (queue === 'satellite' && this.overload >= 2);
+    if (!held) return true;
+    if ((this.runningByQueue.get(queue) ?? 0) >= 1) {
+      this.opts.metrics.tasksHeld?.inc({ queue });
+      return false;
+    }
+    return true;
+  };
 
   private async doDrain(timeoutMs: number): Promise<void> {
     this.draining = true;
@@ -198,6 +277,9 @@ export class TaskWorker {
     for (const r of results) if (r.status === 'rejected') this.log.warn({ err: r.reason }, 'consumer stop failed');
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
+    if (this.overloadTimer) clearInterval(this.overloadTimer);
+    this.overloadTimer = null;
+    this.loopMonitor?.disable();
     this.log.info(this.stats(), 'task worker drained');
   }
 
@@ -257,7 +339,7 @@ export class TaskWorker {
   }
 
   private pump(): void {
-    for (let next = this.scheduler.take(); next !== null; next = this.scheduler.take()) {
+    for (let next = this.scheduler.take(this.eligible); next !== null; next = this.scheduler.take(this.eligible)) {
       void this.run(next.item);
     }
   }
@@ -267,6 +349,7 @@ export class TaskWorker {
     const controller = new AbortController();
     job.controller = controller;
     this.running.add(job);
+    this.runningByQueue.set(queue, (this.runningByQueue.get(queue) ?? 0) + 1);
     const log = this.log.child({ task: task.id, kind: task.kind, queue });
     const ctx: TaskContext = {
       task,
@@ -287,6 +370,7 @@ export class TaskWorker {
     }
     this.opts.metrics.taskDuration.observe({ queue }, (performance.now() - t0) / 1000);
     this.running.delete(job);
+    this.runningByQueue.set(queue, (this.runningByQueue.get(queue) ?? 1) - 1);
     this.scheduler.done();
     try {
       if (job.settled) {

@@ -483,9 +483,11 @@ export class TrackerRuntime {
   }
 
   private beginPrepare(tMs: number): number {
-    // owns() drops expired leases, which removes their actors synchronously (release()).
-    const owned = new Set(this.shards.ownedShards());
-    for (const s of this.table.shards()) if (!owned.has(s)) this.release(s, 'not-owned');
+    // Actors of shards no longer held go. A shard being reclaimed after a
+    // pause of this host keeps its actors (owns() is false meanwhile, so none
+    // of them is published): a won reclaim resumes without a reload.
+    const held = new Set(this.shards.heldShards());
+    for (const s of this.table.shards()) if (!held.has(s)) this.release(s, 'not-owned');
     return this.table.beginTick(tMs);
   }
 

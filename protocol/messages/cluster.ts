@@ -68,6 +68,12 @@ const HostStatusSchema = Type.Object(
     actors: Type.Integer({ minimum: 0 }),
     restarts: Type.Integer({ minimum: 0 }),
     lastHeartbeatAt: Type.Union([Type.Integer(), Type.Null()]),
+    /** Busy: event-loop delay above the slow threshold. Reported, never a reason to restart. */
+    slow: Type.Optional(Type.Boolean()),
+    /** p99 event-loop delay of the host's last window, ms. */
+    eventLoopP99Ms: Type.Optional(Type.Number({ minimum: 0 })),
+    /** How long the host's event loop has gone without a turn, as its liveness thread last saw it, ms. */
+    stalledMs: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );

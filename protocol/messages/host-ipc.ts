@@ -123,4 +123,36 @@ export const HOST_ENV = {
   role: 'STARWEATHER_HOST_ROLE',
   hostId: 'STARWEATHER_HOST_ID',
   childId: 'STARWEATHER_CHILD_ID',
+  /** File descriptor of the liveness pipe a forked host writes LivenessBeat lines to. */
+  beatFd: 'STARWEATHER_BEAT_FD',
 } as const;
+
+/** The stdio slot of a forked host's liveness pipe (0-2 are stdio, 3 is the IPC channel). */
+export const LIVENESS_FD = 4;
+
+/**
+ * Host → supervisor, one JSON line each on the liveness pipe, written by the
+ * host's liveness thread (actors/runtime/liveness.ts), not by its main loop:
+ * beats keep coming while the host's JavaScript is busy. `stalledMs` is how
+ * long the main loop has gone without a turn; the supervisor judges a host
+ * hung on that, and unresponsive (stopped or dead) only when beats stop.
+ */
+export const LivenessBeatSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    type: Type.Literal('beat'),
+    seq: Type.Integer({ minimum: 0 }),
+    stalledMs: Type.Integer({ minimum: 0 }),
+    pid: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type LivenessBeat = Static<typeof LivenessBeatSchema>;
+export const LivenessBeatMessage = defineMessage({
+  name: 'host.liveness-beat',
+  version: 1,
+  description: "A forked host's liveness beat, written by a thread that runs while the host's JavaScript is busy; says how long its event loop has gone without a turn.",
+  encoding: 'json',
+  schema: LivenessBeatSchema,
+  subjects: 'liveness pipe of a forked actor host (stdio fd 4; not NATS)',
+});

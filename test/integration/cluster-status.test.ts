@@ -27,6 +27,9 @@ const host: ChildStatus = {
   actors: 0,
   inFlight: 1,
   eventLoopP99Ms: 1,
+  slow: false,
+  stalledMs: 0,
+  lastBeatAt: null,
   queueDepths: {},
   info: null,
   lastExit: null,
@@ -49,7 +52,7 @@ test('status is published, collected per node, and malformed statuses are counte
     const n1 = b.nodes().find((s) => s.nodeId === 'n1')!;
     assert.ok(ClusterStatusMessage.check(n1));
     assert.deepEqual(n1.roles, ['worker']);
-    assert.deepEqual(n1.hosts, [{ hostId: 'n1-worker-1', role: 'worker', pid: 123, state: 'running', actors: 0, restarts: 2, lastHeartbeatAt: 2 }]);
+    assert.deepEqual(n1.hosts, [{ hostId: 'n1-worker-1', role: 'worker', pid: 123, state: 'running', actors: 0, restarts: 2, lastHeartbeatAt: 2, slow: false, eventLoopP99Ms: 1, stalledMs: 0 }]);
     assert.deepEqual(n1.queues, { high: { depth: 0 }, satellite: { depth: 0 }, weather: { depth: 1 } });
     assert.equal(n1.deadLetters, 0);
     assert.equal(a.invalid, 2);
