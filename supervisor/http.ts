@@ -23,6 +23,13 @@ export interface HostHealth {
   restarts: number;
   lastHeartbeatAt: number | null;
   heartbeatAgeMs: number | null;
+  /** Busy: its event loop is late (p99 delay or a current stall above the slow threshold). Never a reason to restart. */
+  slow: boolean;
+  eventLoopP99Ms: number;
+  /** How long its loop had gone without a turn at its last liveness beat. */
+  stalledMs: number;
+  /** Wall time of its last liveness beat (forked hosts); null for inline hosts. */
+  lastBeatAt: number | null;
   inFlight: number;
   queueDepths: Record<string, number>;
   /** What the host reported it runs; null until its first info message. */
@@ -42,6 +49,8 @@ export interface HealthReport {
   hosts: HostHealth[];
   /** Why the node is degraded (empty when ok). */
   problems: string[];
+  /** Hosts that are busy right now (slow, not dead): reported, never restarted for it. */
+  slowHosts: string[];
   invalidIpcMessages: number;
   at: number;
 }
@@ -72,11 +81,20 @@ export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource {
       const now = Date.now();
       const transport = o.transport();
       const problems: string[] = [];
+      const slowHosts: string[] = [];
       if (!transport.connected) problems.push(`transport ${transport.kind} is not connected`);
       const hosts = o.supervisor.status().map((c): HostHealth => {
         const age = c.lastHeartbeatAt === null ? null : now - c.lastHeartbeatAt;
+        const beating = c.lastBeatAt !== null && now - c.lastBeatAt <= o.staleHeartbeatMs;
         if (c.state !== 'running') problems.push(`host ${c.id} is ${c.state}`);
-        else if (age === null || age > o.staleHeartbeatMs) problems.push(`host ${c.id} has not heartbeated for ${age ?? '?'} ms`);
+        else if (age === null || age > o.staleHeartbeatMs) {
+          // A late heartbeat from a host whose liveness thread still beats is
+          // a busy host, not a dead one (and an inline host shares the loop
+          // that is answering this request, so it turns again).
+          if (beating || c.mode === 'inline') slowHosts.push(c.id);
+          else problems.push(`host ${c.id} has not heartbeated for ${age ?? '?'} ms`);
+        }
+        if (c.slow && !slowHosts.includes(c.id)) slowHosts.push(c.id);
         if (c.info && !c.info.connected) problems.push(`host ${c.id} reports its transport disconnected`);
         return {
           id: c.id,
@@ -89,6 +107,10 @@ export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource {
           restarts: c.restarts,
           lastHeartbeatAt: c.lastHeartbeatAt,
           heartbeatAgeMs: age,
+          slow: c.slow || slowHosts.includes(c.id),
+          eventLoopP99Ms: c.eventLoopP99Ms,
+          stalledMs: c.stalledMs,
+          lastBeatAt: c.lastBeatAt,
           inFlight: c.inFlight,
           queueDepths: c.queueDepths,
           queues: c.info?.queues ?? null,
@@ -106,6 +128,7 @@ export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource {
         transport,
         hosts,
         problems,
+        slowHosts,
         invalidIpcMessages: o.supervisor.invalidMessages,
         at: now,
       };
