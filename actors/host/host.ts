@@ -199,15 +199,16 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       heartbeatMs: cfg.cluster.heartbeatMs,
       memberTtlMs: cfg.cluster.memberTtlMs,
       logger: log,
+      metrics,
     });
     await membership.join();
     const joined = membership;
     cleanups.push(() => joined.leave());
 
     const leaseBucket = await transport.kv('leases');
-    const hostLeases = new LeaseManager({ bucket: leaseBucket, holder: hostId, leaseMs: cfg.cluster.leaseMs, logger: log });
+    const hostLeases = new LeaseManager({ bucket: leaseBucket, holder: hostId, leaseMs: cfg.cluster.leaseMs, logger: log, metrics });
     const newShardManager = (kind: string, callbacks: Pick<ShardManagerOptions, 'onAcquire' | 'onRelease'>): ShardManager => {
-      const manager = new ShardManager({ kind, shardCount: cfg.cluster.shardCount, membership: joined, leases: hostLeases, leaseBucket, logger: log, ...callbacks });
+      const manager = new ShardManager({ kind, shardCount: cfg.cluster.shardCount, membership: joined, leases: hostLeases, leaseBucket, logger: log, metrics, ...callbacks });
       shardManagers.set(kind, manager);
       cleanups.push(() => manager.stop());
       return manager;
