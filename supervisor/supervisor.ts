@@ -681,7 +681,10 @@ export class Supervisor extends EventEmitter {
       // It has a liveness thread: judge progress, never punctuality.
       const silentMs = now - rec.beatAwake;
       if (silentMs > this.heartbeatTimeoutMs) return { cause: 'no_beats', fields: { silentMs: Math.round(silentMs) } };
-      if (rec.stalledMs > this.opts.hangTimeoutMs) return { cause: 'no_progress', fields: { stalledMs: rec.stalledMs } };
+      // A starting host (loading modules, connecting, provisioning) gets its
+      // startup allowance, as before it had a liveness thread.
+      const progressLimit = rec.heartbeatAwake === null ? Math.max(this.opts.hangTimeoutMs, this.startupTimeoutMs) : this.opts.hangTimeoutMs;
+      if (rec.stalledMs > progressLimit) return { cause: 'no_progress', fields: { stalledMs: rec.stalledMs } };
       if (rec.heartbeatAwake === null && now - rec.startedAwake > this.startupTimeoutMs) {
         return { cause: 'no_start', fields: { startingMs: Math.round(now - rec.startedAwake) } };
       }

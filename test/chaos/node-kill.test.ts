@@ -61,7 +61,7 @@ test('kill -9 of a host: restarted and healthy again; kill -9 of the node: no ho
   running.push(node);
   try {
     let h: Health | null = null;
-    assert.ok(await waitFor(async () => (h = await health(port))?.status === 'ok' || node.proc.exitCode !== null, 45_000, 200), node.stderr());
+    assert.ok(await waitFor(async () => (h = await health(port))?.status === "ok" || node.proc.exitCode !== null, 45_000, 200), `${JSON.stringify(h)} ${node.stderr()}`);
     assert.equal(node.proc.exitCode, null, node.stderr());
     const before = h!.hosts.find((x) => x.role === 'worker')!;
     pids.add(before.pid);
