@@ -51,7 +51,9 @@ export interface DriverStats {
     /** Item ids answered 202, and those whose POST got no answer (timeout, reset): their task may exist. */
     acceptedIds: string[];
     unknownIds: string[];
+    /** Answers to new-item POSTs, and to re-POSTs (a 409 there means the item was processed meanwhile: its stored copy gained product assets). */
     byStatus: Record<string, number>;
+    repostByStatus: Record<string, number>;
     skippedInFlightCap: number;
     /** Re-POST slots before any item was accepted. */
     skippedNothingToRepost: number;
@@ -106,7 +108,7 @@ async function run(o: StartMessage, stopped: () => boolean, stats: DriverStats, 
       });
       const text = await res.text();
       postLatencies.push(performance.now() - t);
-      bump(stats.posts.byStatus, String(res.status));
+      bump(isNew ? stats.posts.byStatus : stats.posts.repostByStatus, String(res.status));
       if (res.headers.get('retry-after') !== null) stats.posts.retryAfter++;
       if (res.status === 202) {
         if (isNew) {
@@ -115,7 +117,7 @@ async function run(o: StartMessage, stopped: () => boolean, stats: DriverStats, 
         } else if ((JSON.parse(text) as { created?: boolean }).created === true) stats.posts.repostsCreated++;
       }
     } catch (err) {
-      bump(stats.posts.byStatus, statusKey(err));
+      bump(isNew ? stats.posts.byStatus : stats.posts.repostByStatus, statusKey(err));
       if (isNew) stats.posts.unknownIds.push(id);
     } finally {
       inFlight--;
@@ -180,7 +182,7 @@ if (process.send) {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const stats: DriverStats = {
-    posts: { sent: 0, newSent: 0, repostsCreated: 0, acceptedIds: [], unknownIds: [], byStatus: {}, skippedInFlightCap: 0, skippedNothingToRepost: 0, latencyMs: { p50: NaN, p99: NaN, max: NaN }, retryAfter: 0 },
+    posts: { sent: 0, newSent: 0, repostsCreated: 0, acceptedIds: [], unknownIds: [], byStatus: {}, repostByStatus: {}, skippedInFlightCap: 0, skippedNothingToRepost: 0, latencyMs: { p50: NaN, p99: NaN, max: NaN }, retryAfter: 0 },
     searches: { done: 0, byStatus: {}, bytes: 0, latencyMs: { p50: NaN, p99: NaN, max: NaN } },
     loopP99Ms: NaN,
   };

@@ -113,7 +113,7 @@ const USAGE = `Usage: npm run bench:load -- [options]
   --catalog-timeout-s N          give up waiting for the catalog (default 600)
   --drain-s N                    time given to finish accepted tasks after the window (default 120)
   --nats-url URL                 (default $NATS_URL or nats://127.0.0.1:4222)
-  --database-url URL             server for the run's fresh database (default postgres://127.0.0.1:5432/test)
+  --database-url URL             server for the run's fresh database (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
   --redis-url URL                (default redis://127.0.0.1:6379; '' = in-memory cache)
 `;
 
@@ -133,7 +133,7 @@ const { values: argv } = parseArgs({
     'catalog-timeout-s': { type: 'string', default: '600' },
     'drain-s': { type: 'string', default: '120' },
     'nats-url': { type: 'string', default: process.env.NATS_URL || 'nats://127.0.0.1:4222' },
-    'database-url': { type: 'string', default: 'postgres://127.0.0.1:5432/test' },
+    'database-url': { type: 'string', default: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -668,6 +668,8 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
       nodes.push({ ref: { name: `A (${ROLES_A})`, base: `http://127.0.0.1:${port}` }, cli: a, log: logA });
       nodes.push({ ref: { name: `B (${ROLES_B})`, base: `http://127.0.0.1:${nodePortB}` }, cli: b, log: logB });
       db = new pg.Client({ connectionString: databaseUrl });
+      // Dropping the database (cleanup, also on SIGINT) ends this connection: not a crash.
+      db.on('error', () => undefined);
       await db.connect();
     }
     const gw = `http://127.0.0.1:${port}`;
@@ -967,7 +969,7 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
     rows.push(['full-disk scene', sceneItem ? `${sceneState ?? '?'}${sceneTime} (dropped ${rel(dropAt)}, registered ${rel(sceneRegisteredAt)}${sceneDoneAt ? `, ${sceneState} ${rel(sceneDoneAt)}` : ''})` : `not registered${sceneState ? ` (${sceneState})` : ''}`, 'done', sceneState === 'done' ? '✓' : '✗']);
 
     const p = ds.posts;
-    notes.push(`STAC POSTs: ${p.sent} sent at ${OPT.postRate}/s (${p.newSent} new items, the rest identical re-POSTs; re-POSTs that created a second task: ${p.repostsCreated}), answers ${JSON.stringify(p.byStatus)}, ${p.retryAfter} with Retry-After, ${p.skippedInFlightCap} skipped at the client's in-flight cap, ${p.skippedNothingToRepost} re-POST slots skipped before the first 202; latency p50 ${fmtMs(p.latencyMs.p50)}, p99 ${fmtMs(p.latencyMs.p99)}, max ${fmtMs(p.latencyMs.max)}; no answer: ${p.unknownIds.length}${p.unknownIds.length ? ` (their task rows: ${JSON.stringify(unknownStates)})` : ''}`);
+    notes.push(`STAC POSTs: ${p.sent} sent at ${OPT.postRate}/s: ${p.newSent} new items, answered ${JSON.stringify(p.byStatus)}; ${p.sent - p.newSent} identical re-POSTs of accepted items, answered ${JSON.stringify(p.repostByStatus)} (409: the item was processed meanwhile, its stored copy has product assets), of which created a second task: ${p.repostsCreated}; ${p.retryAfter} with Retry-After, ${p.skippedInFlightCap} skipped at the client's in-flight cap, ${p.skippedNothingToRepost} re-POST slots skipped before the first 202; latency p50 ${fmtMs(p.latencyMs.p50)}, p99 ${fmtMs(p.latencyMs.p99)}, max ${fmtMs(p.latencyMs.max)}; no answer: ${p.unknownIds.length}${p.unknownIds.length ? ` (their task rows: ${JSON.stringify(unknownStates)})` : ''}`);
     notes.push(`tasks at the window's end: ${JSON.stringify(endCounts)}; after ${drainS.toFixed(0)} s of drain: ${JSON.stringify(finalCounts)}; queue depth then ${healthRead === nodes.length ? `${depth} ${JSON.stringify(Object.fromEntries(perQueue))}, in flight ${inFlight}` : 'unreadable'}${stuck ? ` — ${stuck} unfinished with nothing queued or in flight count as lost` : ''}`);
     if (scraper.failed) notes.push(`/metrics scrapes failed: ${scraper.failed} of ${scraper.scrapes + scraper.failed}`);
     notes.push(`from the node logs (cross-check): ${logCounts.join(', ')}`);
