@@ -563,7 +563,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R
 }
 
 const fmtS = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : '∞');
-const fmtMs = (ms: number) => (Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : '∞ (failed)');
+const fmtMs = (ms: number) => (Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : '> 5 s (failed)');
 const na = (v: number | null, f: (x: number) => string = String) => (v === null ? 'n/a' : f(v));
 
 // ---- one mode --------------------------------------------------------------------------------------------------
@@ -950,7 +950,8 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
     const gapWhat = monitor.frames === 0 ? 'n/a (no frame received)' : `${fmtS(gapMs)} (object ${gapMs === open.maxMs && open.maxMs > monitor.maxGap.ms ? `${open.id}, still silent at the end` : `${monitor.maxGap.id}, ended ${rel(monitor.maxGap.endedAt)}`}); ${open.over} of ${open.objects} objects silent > ${TARGETS.frameGapS} s at the end`;
     rows.push(['largest gap between frames (any object)', gapWhat, `≤ ${TARGETS.frameGapS} s`, monitor.frames === 0 ? '✗' : gapMs <= TARGETS.frameGapS * 1000 && open.over === 0 ? '✓' : '✗']);
     if (scraper.loop.present) {
-      for (const [host, s] of scraper.loop.summary()) rows.push([`event-loop lag p99: ${host}`, `max ${(s.max * 1000).toFixed(0)} ms, median ${(s.median * 1000).toFixed(0)} ms (${s.n} readings)`, '(reported)', '']);
+      // Host ids start with the node id (bench-<namespace>[-a|-b]-<role>-<n>): the rest names the host.
+      for (const [host, s] of scraper.loop.summary()) rows.push([`event-loop lag p99: ${host.replace(`bench-${namespace}-`, '').replace(`bench-${namespace}`, 'node')}`, `max ${(s.max * 1000).toFixed(0)} ms, median ${(s.median * 1000).toFixed(0)} ms (${s.n} readings)`, '(reported)', '']);
     } else rows.push(['event-loop lag p99 per host', 'n/a', '(reported)', '']);
     for (const p of probes) {
       const all = p.stats(upAt);
@@ -1040,7 +1041,8 @@ async function main(): Promise<void> {
     for (const l of labels) {
       const cells = results.map((r) => {
         const row = r.rows.find((x) => x[0] === l);
-        return row ? `${row[1].split(';')[0]} ${row[3]}`.trim() : '-';
+        // The figure without its details: up to the first " (" or ";".
+        return row ? `${row[1].split(/ \(|;/)[0]} ${row[3]}`.trim() : '-';
       });
       const target = results.flatMap((r) => r.rows).find((x) => x[0] === l)![2];
       console.log(`| ${l} | ${cells.join(' | ')} | ${target} |`);
