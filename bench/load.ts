@@ -110,7 +110,7 @@ const USAGE = `Usage: npm run bench:load -- [options]
   --large-item-kib N             their size (default 1000)
   --search-lanes N               concurrent /search loops over them (default 4)
   --warmup-s N                   after the catalog is loaded, before the window (default 20)
-  --catalog-timeout-s N          give up waiting for the catalog (default 600)
+  --catalog-timeout-s N          give up waiting for the catalog, start the window anyway (default 300)
   --drain-s N                    time given to finish accepted tasks after the window (default 120)
   --nats-url URL                 (default $NATS_URL or nats://127.0.0.1:4222)
   --database-url URL             server for the run's fresh database (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
@@ -130,7 +130,7 @@ const { values: argv } = parseArgs({
     'large-item-kib': { type: 'string', default: '1000' },
     'search-lanes': { type: 'string', default: '4' },
     'warmup-s': { type: 'string', default: '20' },
-    'catalog-timeout-s': { type: 'string', default: '600' },
+    'catalog-timeout-s': { type: 'string', default: '300' },
     'drain-s': { type: 'string', default: '120' },
     'nats-url': { type: 'string', default: process.env.NATS_URL || 'nats://127.0.0.1:4222' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test' },
