@@ -22,9 +22,11 @@
  *        processed by the tile pipeline; its task is followed to done;
  *      - --clients websocket clients (bench/fanout-load.ts): --all-clients subscribed to every
  *        object, the rest to 40°×20° viewports;
- *      - STAC item POSTs at --post-rate per second (bench/load-driver.ts, its own process),
- *        each a distinct item whose data asset is a 128 px synthetic scene (so each task runs
- *        the whole pipeline, cheaply);
+ *      - STAC item POSTs at --post-rate per second (bench/load-driver.ts, its own process):
+ *        --post-new-per-s of them new items whose data asset is a 128 px synthetic scene (each
+ *        task runs the whole pipeline, cheaply), the rest identical re-POSTs of accepted items
+ *        (every POST registers a scene, and 100 new scenes a second is more than a 2-core node
+ *        can process: with --post-new-per-s 100 the backlog, not liveness, decides "tasks done");
  *      - --large-items items near the 1 MiB single-item cap, and --search-lanes lanes POSTing
  *        /search for all of them back to back;
  *      - probes: /health of every node every 250 ms (a request failing or taking over 5 s is a
@@ -372,7 +374,12 @@ class FrameGapMonitor {
     this.ws = ws;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) {
-        const m = JSON.parse(data.toString('utf8')) as { type: string };
+        let m: { type?: string };
+        try {
+          m = JSON.parse(data.toString('utf8')) as { type?: string };
+        } catch {
+          return;
+        }
         if (m.type === 'welcome') ws.send(JSON.stringify({ type: 'subscribe', all: true }));
         return;
       }
