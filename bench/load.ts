@@ -597,6 +597,10 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
   const port = await freePort();
   const imageryDir = join(dir, 'imagery');
   mkdirSync(imageryDir, { recursive: true });
+  // Data dirs go on every exit path (SIGINT included); the logs stay.
+  addCleanup(async () => {
+    for (const d of ['data', 'data-a', 'data-b', 'imagery']) rmSync(join(dir, d), { recursive: true, force: true });
+  });
   const fullDisk = await cachedScene('fulldisk');
   const tiny = await cachedScene('tiny');
   const common: Record<string, string | undefined> = {
@@ -1006,7 +1010,6 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
       await f().catch((err: unknown) => console.error(`[${mode}] cleanup: ${(err as Error).message}`));
       cleanups.splice(cleanups.indexOf(f), 1);
     }
-    for (const d of ['data', 'data-a', 'data-b', 'imagery']) rmSync(join(dir, d), { recursive: true, force: true });
   }
 }
 
