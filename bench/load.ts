@@ -76,12 +76,14 @@ interface CounterSpec {
   by?: string;
 }
 const METRICS = {
-  hungKills: { metric: 'sw_hung_kills_total', by: 'cause' },
+  hungKills: { metric: 'starweather_supervisor_hung_kills_total', by: 'cause' },
   escalations: { metric: 'starweather_supervisor_escalations_total' },
   restarts: { metric: 'starweather_supervisor_restarts_total', by: 'child' },
   leaseLosses: { metric: 'sw_shard_releases_total', where: (l: Labels) => l.reason === 'lost' || l.reason === 'expired', by: 'reason' },
   rebalances: { metric: 'sw_shard_releases_total', where: (l: Labels) => l.reason === 'rebalance', by: 'kind' },
-  ownershipChanges: { metric: 'sw_shard_ownership_changes_total', by: 'cause' },
+  /** Acquisitions after the window began: every one is an ownership change (a reclaim after a pause is not). */
+  ownershipChanges: { metric: 'sw_shard_acquisitions_total', by: 'kind' },
+  reclaims: { metric: 'sw_lease_reclaims_total', by: 'kind' },
   /** A gauge (label host, else role): p99 over the host's own window, read every scrape. */
   eventLoopP99: { metric: 'sw_event_loop_delay_p99_seconds' },
 } satisfies Record<string, CounterSpec>;
@@ -956,7 +958,9 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
     rows.push(['host restarts', `${na(restarts)}${by(METRICS.restarts)}`, '(0)', zero(restarts)]);
     rows.push(['lease losses (releases lost|expired)', `${na(losses)}${by(METRICS.leaseLosses)}`, '0', zero(losses)]);
     rows.push(['rebalances (releases rebalance)', `${na(rebal)}${by(METRICS.rebalances)}`, '0', zero(rebal)]);
-    rows.push(['ownership changes', `${na(owner)}${by(METRICS.ownershipChanges)}`, '0', zero(owner)]);
+    rows.push(['ownership changes (shard acquisitions)', `${na(owner)}${by(METRICS.ownershipChanges)}`, '0', zero(owner)]);
+    const reclaimed = sum(METRICS.reclaims);
+    rows.push(['leases reclaimed after a pause (no change)', `${na(reclaimed)}${by(METRICS.reclaims)}`, '(reported)', '']);
     const gapMs = Math.max(monitor.maxGap.ms, open.maxMs);
     const gapWhat = monitor.frames === 0 ? 'n/a (no frame received)' : `${fmtS(gapMs)} (object ${gapMs === open.maxMs && open.maxMs > monitor.maxGap.ms ? `${open.id}, still silent at the end` : `${monitor.maxGap.id}, ended ${rel(monitor.maxGap.endedAt)}`}); ${open.over} of ${open.objects} objects silent > ${TARGETS.frameGapS} s at the end`;
     rows.push(['largest gap between frames (any object)', gapWhat, `≤ ${TARGETS.frameGapS} s`, monitor.frames === 0 ? '✗' : gapMs <= TARGETS.frameGapS * 1000 && open.over === 0 ? '✓' : '✗']);
