@@ -38,6 +38,7 @@ import { processTile, type TileOutput } from '../actors/tile/pipeline/process-ti
 import { renderProducts } from '../actors/tile/pipeline/render.js';
 import { CloudSegmenter } from '../actors/tile/segment/unet.js';
 import { generateScene } from '../actors/tile/synthetic/scene.js';
+import { formatStalls, StallProbe } from './loop-stalls.js';
 import { abiSceneSpec, writeAbiFile } from '../actors/tile/synthetic/write-abi.js';
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 5424);
@@ -62,13 +63,14 @@ async function sceneFile(): Promise<string> {
   return path;
 }
 
-async function runTiles(band: Awaited<ReturnType<typeof readScene>>, kernels: Kernels, segment: (bt: Float32Array, w: number, h: number, index: number) => Promise<Uint8Array>, reduce: number) {
+async function runTiles(band: Awaited<ReturnType<typeof readScene>>, kernels: Kernels, segment: (bt: Float32Array, w: number, h: number, index: number) => Promise<Uint8Array>, reduce: number, probe?: StallProbe) {
   const tiles = tileGrid(band.width, band.height, TILE, HALO);
   const sum: Record<Stage, number> = { cut: 0, geo: 0, l1: 0, qa: 0, l2: 0, l3: 0, reduce: 0 };
   const outs: TileOutput[] = [];
   const t0 = performance.now();
   for (const tile of tiles) {
-    const out = await processTile(band, tile, reduce, { kernels, segment: (bt, w, h) => segment(bt, w, h, tile.index) });
+    const out = await processTile(band, tile, reduce, { kernels, segment: (bt, w, h) => segment(bt, w, h, tile.index), beat: (stage) => probe?.lap(`tile ${stage}`) });
+    probe?.lap('tile (between stages)');
     for (const k of STAGES) sum[k] += out.stats.ms[k];
     outs.push(out);
   }
@@ -80,36 +82,47 @@ async function main(): Promise<void> {
   console.log(`bench:tiles — ${SIZE}×${SIZE} band-13 scene (${(px / 1e6).toFixed(1)} Mpx), tiles ${TILE} + ${HALO} halo, ${availableParallelism()} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const path = await sceneFile();
 
+  const probe = new StallProbe();
+  probe.start();
   const tRead = performance.now();
   const bytes = await readFile(path);
   const band = await readScene([{ name: path, bytes }]);
   const readMs = performance.now() - tRead;
+  probe.lap('read (decode)');
 
   const native = kernelsNative();
   // One model window per tile (core + halo), as the tile service loads it.
   const model = await CloudSegmenter.load({ tileSize: TILE + 2 * HALO, ...(process.env.STARWEATHER_TILE_MODEL ? { modelPath: process.env.STARWEATHER_TILE_MODEL } : {}) });
   const reduce = reduceFactor(band.width, band.height, TILE, 2048);
+  probe.lap('model load');
   const masks = new Map<number, Uint8Array>();
   const run = await runTiles(band, native, async (bt, w, h, index) => {
     const m = await model.segment(bt, w, h);
     masks.set(index, m.slice());
     return m;
-  }, reduce);
+  }, reduce, probe);
 
   const tMerge = performance.now();
   const stored = run.outs.map((o) => ({ index: o.stats.index, stats: o.stats, bt: o.bt, cth: o.cth, cloud: o.cloud }));
   const merged = mergeRasters(band.width, band.height, reduce, stored);
   const stats = sceneStats(stored.map((t) => t.stats));
   const mergeMs = performance.now() - tMerge;
+  probe.lap('finalize merge + stats');
   const tCyc = performance.now();
   const geo = reducedGeo(band.geo, reduce);
   const { lat, lon } = pixelLonLat(geo, { col0: 0, row0: 0, width: merged.width, height: merged.height });
-  const fixes = await native.cyclones(btKelvin(merged), lat, lon, merged.width, merged.height);
+  probe.lap('finalize geolocation');
+  const bt = btKelvin(merged);
+  probe.lap('finalize BT (K)');
+  const fixes = await native.cyclones(bt, lat, lon, merged.width, merged.height);
   const cycMs = performance.now() - tCyc;
+  probe.lap('finalize cyclones');
   const tRender = performance.now();
   const products = await renderProducts(merged);
   const renderMs = performance.now() - tRender;
+  probe.lap('finalize render');
   await model.close();
+  const stalls = probe.stop();
 
   const l1l3 = run.sum.l1 + run.sum.qa + run.sum.l3;
   const total = readMs + run.wall + mergeMs + cycMs + renderMs;
@@ -123,6 +136,7 @@ async function main(): Promise<void> {
   console.log(`TOTAL read → products   ${s(total)}  ${mpxs(px, total)}   (target ≤ 60 s)`);
   console.log(`scene: cloud fraction ${stats.cloudFraction?.toFixed(3)}, CTH mean ${stats.cthMeanM?.toFixed(0)} m, p90 ${stats.cthP90M} m, min BT ${stats.btMinK?.toFixed(1)} K, deep convection ${stats.deepConvection} px, overshooting tops ${stats.overshootingTops} px; QA ${JSON.stringify(stats.qa)}`);
   console.log(`native L1 + QA + L3     ${s(l1l3)}  ${mpxs(px, l1l3)}`);
+  console.log(`\n${formatStalls('event loop (target: no stretch above ~20 ms)', stalls)}`);
 
   if (SKIP_TS) return;
   // Kernels alone, both implementations on the same footing: the UNet masks of the first run are reused, so no model

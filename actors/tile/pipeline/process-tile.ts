@@ -64,8 +64,8 @@ export interface TileDeps {
    */
   profile?: 'us1976' | 'zonal';
   segment(bt: Float32Array, width: number, height: number): Promise<Uint8Array>;
-  /** Called between stages (ctx.heartbeat). */
-  beat?(): void;
+  /** Called after each stage with its name (ctx.heartbeat; the bench's stall probe). */
+  beat?(stage: keyof TileStats['ms']): void;
 }
 
 function emptyQa(): QaCounts {
@@ -122,7 +122,7 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
     const now = performance.now();
     t[k] = Math.round((t[k] + now - t0) * 10) / 10;
     t0 = now;
-    deps.beat?.();
+    deps.beat?.(k);
   };
 
   const counts = cutRect(scene.counts, scene.width, halo, (n) => new Uint16Array(n));
