@@ -3,7 +3,7 @@
  * geometry, written by the synthetic generator as a real ABI L1b netCDF4
  * file) end to end on this machine, in one process:
  *
- *   read (netCDF4/HDF5 decode) → per tile (512 + 64 halo): cut, L1
+ *   read (netCDF4/HDF5 decode, on a worker thread) → per tile (512 + 64 halo): cut, L1
  *   calibration, QA, L2 UNet, L3 cloud top + convection, reduce → merge →
  *   cyclone detection on the merged scene → render (PNG + WebP).
  *
@@ -17,7 +17,11 @@
  * this is the compute a node does per scene.
  *
  *   npm run bench:tiles            BENCH_SIZE=2048 npm run bench:tiles (smaller)
+ *   BENCH_SKIP_TS=1                no TypeScript-reference run
  *   STARWEATHER_TILE_MODEL=path    another cloud model than the shipped one
+ *
+ * Printed last: the event loop's longest synchronous stretch per stage
+ * (bench/loop-stalls.ts), with the UNet running and again without it.
  *
  * The generated file is kept in the temp directory and reused by later
  * runs (generation is not timed). Figures only, no assertions. Targets
@@ -31,12 +35,14 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pixelLonLat } from '../actors/tile/formats/geo.js';
 import { readScene } from '../actors/tile/formats/index.js';
+import { readSceneOffLoop } from '../actors/tile/formats/read-thread.js';
 import { kernelsNative, kernelsTs, type Kernels } from '../actors/tile/kernels/index.js';
 import { reduceFactor, tileGrid } from '../actors/tile/pipeline/grid.js';
-import { btKelvin, mergeRasters, reducedGeo, sceneStats } from '../actors/tile/pipeline/merge.js';
+import { btKelvin, reducedGeo } from '../actors/tile/pipeline/merge.js';
+import { mergeScene } from '../actors/tile/pipeline/finalize-scene.js';
 import { processTile, type TileOutput } from '../actors/tile/pipeline/process-tile.js';
 import { renderProducts } from '../actors/tile/pipeline/render.js';
-import { CloudSegmenter } from '../actors/tile/segment/unet.js';
+import { ThreadedCloudSegmenter } from '../actors/tile/segment/unet-thread.js';
 import { generateScene } from '../actors/tile/synthetic/scene.js';
 import { formatStalls, StallProbe } from './loop-stalls.js';
 import { abiSceneSpec, writeAbiFile } from '../actors/tile/synthetic/write-abi.js';
@@ -86,13 +92,14 @@ async function main(): Promise<void> {
   probe.start();
   const tRead = performance.now();
   const bytes = await readFile(path);
-  const band = await readScene([{ name: path, bytes }]);
+  // On a worker thread, as SceneSource reads it.
+  const band = await readSceneOffLoop([{ name: path, bytes }]);
   const readMs = performance.now() - tRead;
   probe.lap('read (decode)');
 
   const native = kernelsNative();
   // One model window per tile (core + halo), as the tile service loads it.
-  const model = await CloudSegmenter.load({ tileSize: TILE + 2 * HALO, ...(process.env.STARWEATHER_TILE_MODEL ? { modelPath: process.env.STARWEATHER_TILE_MODEL } : {}) });
+  const model = await ThreadedCloudSegmenter.load({ tileSize: TILE + 2 * HALO, ...(process.env.STARWEATHER_TILE_MODEL ? { modelPath: process.env.STARWEATHER_TILE_MODEL } : {}) });
   const reduce = reduceFactor(band.width, band.height, TILE, 2048);
   probe.lap('model load');
   const masks = new Map<number, Uint8Array>();
@@ -104,19 +111,19 @@ async function main(): Promise<void> {
 
   const tMerge = performance.now();
   const stored = run.outs.map((o) => ({ index: o.stats.index, stats: o.stats, bt: o.bt, cth: o.cth, cloud: o.cloud }));
-  const merged = mergeRasters(band.width, band.height, reduce, stored);
-  const stats = sceneStats(stored.map((t) => t.stats));
-  const mergeMs = performance.now() - tMerge;
-  probe.lap('finalize merge + stats');
-  const tCyc = performance.now();
-  const geo = reducedGeo(band.geo, reduce);
-  const { lat, lon } = pixelLonLat(geo, { col0: 0, row0: 0, width: merged.width, height: merged.height });
-  probe.lap('finalize geolocation');
-  const bt = btKelvin(merged);
-  probe.lap('finalize BT (K)');
-  const fixes = await native.cyclones(bt, lat, lon, merged.width, merged.height);
+  let mergeMs = 0;
+  let tCyc = 0;
+  // The finalize's compute as the tile service runs it (pipeline/finalize-scene.ts).
+  const { merged, stats, cyclones: fixes } = await mergeScene({ width: band.width, height: band.height, reduce, kind: band.kind, geo: band.geo, tiles: stored }, (bt, lat, lon, w, h) => native.cyclones(bt, lat, lon, w, h), {
+    lap: (step) => {
+      probe.lap(`finalize ${step}`);
+      if (step === 'merge') {
+        mergeMs = performance.now() - tMerge;
+        tCyc = performance.now();
+      }
+    },
+  });
   const cycMs = performance.now() - tCyc;
-  probe.lap('finalize cyclones');
   const tRender = performance.now();
   const products = await renderProducts(merged);
   const renderMs = performance.now() - tRender;
@@ -131,24 +138,31 @@ async function main(): Promise<void> {
   for (const k of STAGES) console.log(`tile ${k.padEnd(18)} ${s(run.sum[k])}  ${mpxs(px, run.sum[k])}`);
   console.log(`tiles, wall             ${s(run.wall)}  ${mpxs(px, run.wall)}`);
   console.log(`merge (reduce ${reduce})        ${s(mergeMs)}`);
-  console.log(`cyclones (merged ${merged.width}²)  ${s(cycMs)}  → ${fixes.length} fix(es)${fixes[0] ? `, first at ${fixes[0].lat.toFixed(2)}, ${fixes[0].lon.toFixed(2)} CI ${fixes[0].ci.toFixed(1)} ${Math.round(fixes[0].vmaxKt)} kt` : ''}`);
+  console.log(`geo + cyclones (${merged.width}²) ${s(cycMs)}  → ${fixes.length} fix(es)${fixes[0] ? `, first at ${fixes[0].lat.toFixed(2)}, ${fixes[0].lon.toFixed(2)} CI ${fixes[0].ci.toFixed(1)} ${Math.round(fixes[0].vmaxKt)} kt` : ''}`);
   console.log(`render (4 products)     ${s(renderMs)}  (${products.map((p) => `${p.name} ${(p.data.length / 1024).toFixed(0)} KiB`).join(', ')})`);
   console.log(`TOTAL read → products   ${s(total)}  ${mpxs(px, total)}   (target ≤ 60 s)`);
   console.log(`scene: cloud fraction ${stats.cloudFraction?.toFixed(3)}, CTH mean ${stats.cthMeanM?.toFixed(0)} m, p90 ${stats.cthP90M} m, min BT ${stats.btMinK?.toFixed(1)} K, deep convection ${stats.deepConvection} px, overshooting tops ${stats.overshootingTops} px; QA ${JSON.stringify(stats.qa)}`);
   console.log(`native L1 + QA + L3     ${s(l1l3)}  ${mpxs(px, l1l3)}`);
   console.log(`\n${formatStalls('event loop (target: no stretch above ~20 ms)', stalls)}`);
 
-  if (SKIP_TS) return;
   // Kernels alone, both implementations on the same footing: the UNet masks of the first run are reused, so no model
   // run sits between the kernels (its threads and cache traffic would otherwise count against whichever runs beside it).
   const reuse = async (_bt: Float32Array, _w: number, _h: number, index: number) => masks.get(index)!.slice();
-  const nat = await runTiles(band, native, reuse, reduce);
+  // The loop's stretches again, without the UNet's threads competing for the cores: on a loaded machine the OS
+  // preempts the loop while the model runs, and the probe cannot tell that from synchronous JavaScript.
+  const probe2 = new StallProbe();
+  probe2.start();
+  const nat = await runTiles(band, native, reuse, reduce, probe2);
+  const stalls2 = probe2.stop();
+  console.log(`\n${formatStalls('event loop, kernels alone (native, no UNet)', stalls2)}`);
+  if (SKIP_TS) return;
   const ts = await runTiles(band, kernelsTs, reuse, reduce);
   const natL1l3 = nat.sum.l1 + nat.sum.qa + nat.sum.l3;
   const tsL1l3 = ts.sum.l1 + ts.sum.qa + ts.sum.l3;
   console.log(`\n== kernels alone, same tiles (UNet masks reused): native vs TypeScript reference ==`);
   for (const k of ['l1', 'qa', 'l3'] as const) console.log(`tile ${k.padEnd(6)} native ${s(nat.sum[k])} ${mpxs(px, nat.sum[k])}   TS ${s(ts.sum[k])} ${mpxs(px, ts.sum[k])}   native ${(ts.sum[k] / Math.max(1e-9, nat.sum[k])).toFixed(1)}×`);
   console.log(`L1 + QA + L3  native ${s(natL1l3)} ${mpxs(px, natL1l3)}   TS ${s(tsL1l3)} ${mpxs(px, tsL1l3)}   native ${(tsL1l3 / natL1l3).toFixed(1)}×   (target ≥ 10×)`);
+  const { lat, lon } = pixelLonLat(reducedGeo(band.geo, reduce), { col0: 0, row0: 0, width: merged.width, height: merged.height });
   const tsCyc = performance.now();
   await kernelsTs.cyclones(btKelvin(merged), lat, lon, merged.width, merged.height);
   const tsCycMs = performance.now() - tsCyc;

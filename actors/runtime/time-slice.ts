@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 
 /** Default slice: well under the 20 ms the control loop tolerates, well above a loop turn's cost. */
-export const DEFAULT_SLICE_MS = 8;
+export const DEFAULT_SLICE_MS = 5;
 
 /** One turn of the event loop. */
 export function yieldToLoop(): Promise<void> {
