@@ -52,20 +52,27 @@ export function fromWireError(e: WireError, where: string): Error {
 
 export class ThreadClient {
   private readonly worker: Worker;
-  private readonly what: string;
   private next = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   private closing = false;
+  private readonly unrefWhenIdle: boolean;
   /** Set once the worker has exited (crash, or close()). */
   dead: Error | null = null;
 
-  constructor(script: URL, what: string, workerData?: unknown) {
-    this.what = what;
+  /**
+   * `unrefWhenIdle`: an idle thread does not keep the process alive (a
+   * shared pool nobody closes); it is referenced while a call is pending, so
+   * the process waits for the answer.
+   */
+  constructor(script: URL, what: string, workerData?: unknown, opts: { unrefWhenIdle?: boolean } = {}) {
+    this.unrefWhenIdle = opts.unrefWhenIdle ?? false;
     this.worker = new Worker(script, { workerData });
+    if (this.unrefWhenIdle) this.worker.unref();
     this.worker.on('message', (m: RpcReply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
+      if (this.unrefWhenIdle && this.pending.size === 0) this.worker.unref();
       if (m.ok) p.resolve(m.value);
       else p.reject(fromWireError(m.error, what));
     });
@@ -82,11 +89,17 @@ export class ThreadClient {
   call<T>(method: string, args: unknown, transfer: readonly TransferListItem[] = []): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.next++;
+    if (this.unrefWhenIdle && this.pending.size === 0) this.worker.ref();
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       const req: RpcRequest = { id, method, args };
       this.worker.postMessage(req, transfer as TransferListItem[]);
     });
+  }
+
+  /** Calls waiting for an answer. */
+  get busy(): number {
+    return this.pending.size;
   }
 
   /** Calls still pending fail with ClosedError; resolves once the thread is gone. */

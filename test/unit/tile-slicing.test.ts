@@ -7,7 +7,8 @@
  * one-stretch computation the pipeline did before). A stage run without
  * turns sees no interval tick at all (the negative control: the probe can
  * fail). The UNet and the scene decode run on worker threads and give the
- * same bytes as in-thread.
+ * same bytes as in-thread, and so do the TypeScript reference kernels on
+ * their worker threads (the tile host's kernels without the native addon).
  *
  * Structural only: no assertion on a duration.
  */
@@ -22,6 +23,7 @@ import { pixelLonLat, pixelLonLatSliced } from '../../actors/tile/formats/geo.js
 import { readScene } from '../../actors/tile/formats/index.js';
 import { readSceneOffLoop } from '../../actors/tile/formats/read-thread.js';
 import { kernelsTs } from '../../actors/tile/kernels/index.js';
+import { kernelsTsThreaded } from '../../actors/tile/kernels/ts-thread.js';
 import { mergeScene } from '../../actors/tile/pipeline/finalize-scene.js';
 import { cutRect, tileGrid } from '../../actors/tile/pipeline/grid.js';
 import { btKelvin, mergeRasters, reducedGeo, sceneStats, type StoredTile } from '../../actors/tile/pipeline/merge.js';
@@ -212,4 +214,40 @@ test('the scene decode on a worker thread: the same band as in-thread; a bad fil
   assert.equal(offLoop.name, inThread.name);
   assert.equal((offLoop as { code?: string }).code, 'SW_ERR_DECODE');
   assert.equal(offLoop.message, inThread.message);
+});
+
+test('the TypeScript kernels on worker threads: kernelsTs\'s outputs bit for bit, in place where the interface says so; bad input is the same error', async () => {
+  const threaded = kernelsTsThreaded(2);
+  const limb = tiles[0]!;
+  const w = limb.halo.width, h = limb.halo.height;
+  const counts = cutRect(band.counts, SIZE, limb.halo, (n) => new Uint16Array(n));
+  const dqf = cutRect(band.dqf!, SIZE, limb.halo, (n) => new Uint8Array(n));
+  const countsBefore = counts.slice();
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  try {
+    const l1t = await threaded.calibrate(counts, dqf, band.calibration);
+    const l1r = await kernelsTs.calibrate(counts, dqf, band.calibration);
+    assert.deepEqual(l1t, l1r);
+    assert.deepEqual(counts, countsBefore, 'the caller keeps its input');
+    const { lat } = pixelLonLat(band.geo, limb.halo);
+    const qt = await threaded.qaCheck(l1t.values, l1t.qa, w, h, 'ir', { lat });
+    const qr = await kernelsTs.qaCheck(l1r.values, l1r.qa, w, h, 'ir', { lat });
+    assert.deepEqual(qt, qr);
+    assert.deepEqual(l1t, l1r, 'masked in place, as the reference does');
+    const mask = await threshold(l1r.values, w, h);
+    assert.deepEqual(await threaded.cloudTop(l1t.values, mask, { latitude: lat, month: 8 }), await kernelsTs.cloudTop(l1r.values, mask, { latitude: lat, month: 8 }));
+    assert.deepEqual(await threaded.convection(l1t.values, mask, w, h), await kernelsTs.convection(l1r.values, mask, w, h));
+    const lon = pixelLonLat(band.geo, limb.halo).lon;
+    assert.deepEqual(await threaded.cyclones(l1t.values, lat, lon, w, h), await kernelsTs.cyclones(l1r.values, lat, lon, w, h));
+    // Two at once go to two threads and still answer each its own.
+    const [x, y] = await Promise.all([threaded.calibrate(counts, null, band.calibration), threaded.calibrate(counts.map((c) => Math.min(4094, c + 7)), null, band.calibration)]);
+    assert.deepEqual(x, await kernelsTs.calibrate(counts, null, band.calibration));
+    assert.notDeepEqual(x.values, y.values);
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(ticks > 0, `the loop ticked while the kernels ran (${ticks})`);
+  await assert.rejects(threaded.convection(new Float32Array(4), null, 3, 3), (err: { code?: string; message?: string }) => err.code === 'SW_ERR_INVALID_ARGUMENT');
+  await assert.rejects(kernelsTs.convection(new Float32Array(4), null, 3, 3), (err: { code?: string }) => err.code === 'SW_ERR_INVALID_ARGUMENT');
 });
