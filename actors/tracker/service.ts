@@ -277,7 +277,10 @@ export class TrackerRuntime {
         const shardCount = this.ctx.config.cluster.shardCount;
         const byShard = new Map<number, Array<{ id: number; name: string }>>();
         const active = new Set<number>();
+        // ~1 µs a row (the shard hash): a 100k catalog is 0.1 s, in slices.
+        const slicer = new TimeSlicer(TICK_SLICE_MS);
         for (const row of r.rows) {
+          if (slicer.due()) await slicer.pause();
           const id = Number(row.norad_id);
           active.add(id);
           const s = shardOf(String(id), shardCount);
@@ -324,7 +327,14 @@ export class TrackerRuntime {
     }
     if (this.gens.get(shard) !== gen || !this.shards.owns(shard) || this.stopped) return;
     let n = 0;
+    // Loading an element set (SGP4 initialisation) is ~30-100 µs: a large shard is activated in slices.
+    const slicer = new TimeSlicer(TICK_SLICE_MS);
     for (const e of entries) {
+      if (slicer.due()) {
+        await slicer.pause();
+        // Released (or taken again) during the turn: release() removed what was activated so far; this load is over.
+        if (this.gens.get(shard) !== gen || !this.shards.owns(shard) || this.stopped) return;
+      }
       const row = rows.get(e.id);
       if (!row) continue; // an object with no element set yet: nothing to propagate
       if (this.activate(e.id, shard, e.name, row)) n++;
@@ -428,10 +438,28 @@ export class TrackerRuntime {
     const gens = new Map([...owned].map((s) => [s, this.gens.get(s)]));
     const rows = await this.loadRows(toLoad.map((e) => e.id));
     const tMs = Date.now();
+    // A catalog-wide change reloads every object (~30-100 µs each: seconds for 15k), so in slices. Each entry
+    // checks its shard's generation and ownership as it comes; the id index is rebuilt after every turn.
+    const slicer = new TimeSlicer(TICK_SLICE_MS);
+    const index = new Map<number, Map<number, TrackerActor>>();
+    const actorOf = (shard: number, id: number): TrackerActor | undefined => {
+      let m = index.get(shard);
+      if (!m) {
+        m = new Map();
+        for (const a of this.table.actorsOf(shard)) m.set(a.noradId, a);
+        index.set(shard, m);
+      }
+      return m.get(id);
+    };
     for (const e of toLoad) {
+      if (slicer.due()) {
+        await slicer.pause();
+        index.clear();
+        if (this.stopped) return;
+      }
       const row = rows.get(e.id);
       if (!row || this.gens.get(e.shard) !== gens.get(e.shard) || !this.shards.owns(e.shard)) continue;
-      const actor = [...this.table.actorsOf(e.shard)].find((a) => a.noradId === e.id);
+      const actor = actorOf(e.shard, e.id);
       if (!actor) {
         this.activate(e.id, e.shard, e.name, row);
         continue;
