@@ -18,6 +18,8 @@
  *
  *   npm run bench:tiles            BENCH_SIZE=2048 npm run bench:tiles (smaller)
  *   BENCH_SKIP_TS=1                no TypeScript-reference run
+ *   BENCH_ONE_STRETCH=1            the loop's stalls as they were before issue 10: the decode and the
+ *                                  UNet in-thread, the JS stages without turns (same results)
  *   STARWEATHER_TILE_MODEL=path    another cloud model than the shipped one
  *
  * Printed last: the event loop's longest synchronous stretch per stage
@@ -36,6 +38,8 @@ import { performance } from 'node:perf_hooks';
 import { pixelLonLat } from '../actors/tile/formats/geo.js';
 import { readScene } from '../actors/tile/formats/index.js';
 import { readSceneOffLoop } from '../actors/tile/formats/read-thread.js';
+import { TimeSlicer } from '../actors/runtime/time-slice.js';
+import { CloudSegmenter } from '../actors/tile/segment/unet.js';
 import { kernelsNative, kernelsTs, type Kernels } from '../actors/tile/kernels/index.js';
 import { reduceFactor, tileGrid } from '../actors/tile/pipeline/grid.js';
 import { btKelvin, reducedGeo } from '../actors/tile/pipeline/merge.js';
@@ -51,6 +55,9 @@ const SIZE = Number(process.env.BENCH_SIZE ?? 5424);
 const TILE = Number(process.env.BENCH_TILE ?? 512);
 const HALO = Number(process.env.BENCH_HALO ?? 64);
 const SKIP_TS = process.env.BENCH_SKIP_TS === '1';
+const ONE_STRETCH = process.env.BENCH_ONE_STRETCH === '1';
+/** The JS stages' pacing: default slices, or (BENCH_ONE_STRETCH) none. */
+const slicer = (): TimeSlicer | undefined => (ONE_STRETCH ? new TimeSlicer(Infinity) : undefined);
 
 type Stage = 'cut' | 'geo' | 'l1' | 'qa' | 'l2' | 'l3' | 'reduce';
 const STAGES: Stage[] = ['cut', 'geo', 'l1', 'qa', 'l2', 'l3', 'reduce'];
@@ -75,7 +82,7 @@ async function runTiles(band: Awaited<ReturnType<typeof readScene>>, kernels: Ke
   const outs: TileOutput[] = [];
   const t0 = performance.now();
   for (const tile of tiles) {
-    const out = await processTile(band, tile, reduce, { kernels, segment: (bt, w, h) => segment(bt, w, h, tile.index), beat: (stage) => probe?.lap(`tile ${stage}`) });
+    const out = await processTile(band, tile, reduce, { kernels, segment: (bt, w, h) => segment(bt, w, h, tile.index), beat: (stage) => probe?.lap(`tile ${stage}`), slicer: slicer() });
     probe?.lap('tile (between stages)');
     for (const k of STAGES) sum[k] += out.stats.ms[k];
     outs.push(out);
@@ -93,13 +100,13 @@ async function main(): Promise<void> {
   const tRead = performance.now();
   const bytes = await readFile(path);
   // On a worker thread, as SceneSource reads it.
-  const band = await readSceneOffLoop([{ name: path, bytes }]);
+  const band = ONE_STRETCH ? await readScene([{ name: path, bytes }]) : await readSceneOffLoop([{ name: path, bytes }]);
   const readMs = performance.now() - tRead;
   probe.lap('read (decode)');
 
   const native = kernelsNative();
   // One model window per tile (core + halo), as the tile service loads it.
-  const model = await ThreadedCloudSegmenter.load({ tileSize: TILE + 2 * HALO, ...(process.env.STARWEATHER_TILE_MODEL ? { modelPath: process.env.STARWEATHER_TILE_MODEL } : {}) });
+  const model = await (ONE_STRETCH ? CloudSegmenter : ThreadedCloudSegmenter).load({ tileSize: TILE + 2 * HALO, ...(process.env.STARWEATHER_TILE_MODEL ? { modelPath: process.env.STARWEATHER_TILE_MODEL } : {}) });
   const reduce = reduceFactor(band.width, band.height, TILE, 2048);
   probe.lap('model load');
   const masks = new Map<number, Uint8Array>();
@@ -115,6 +122,7 @@ async function main(): Promise<void> {
   let tCyc = 0;
   // The finalize's compute as the tile service runs it (pipeline/finalize-scene.ts).
   const { merged, stats, cyclones: fixes } = await mergeScene({ width: band.width, height: band.height, reduce, kind: band.kind, geo: band.geo, tiles: stored }, (bt, lat, lon, w, h) => native.cyclones(bt, lat, lon, w, h), {
+    slicer: slicer(),
     lap: (step) => {
       probe.lap(`finalize ${step}`);
       if (step === 'merge') {
@@ -125,7 +133,7 @@ async function main(): Promise<void> {
   });
   const cycMs = performance.now() - tCyc;
   const tRender = performance.now();
-  const products = await renderProducts(merged);
+  const products = await renderProducts(merged, slicer());
   const renderMs = performance.now() - tRender;
   probe.lap('finalize render');
   await model.close();
@@ -143,7 +151,7 @@ async function main(): Promise<void> {
   console.log(`TOTAL read → products   ${s(total)}  ${mpxs(px, total)}   (target ≤ 60 s)`);
   console.log(`scene: cloud fraction ${stats.cloudFraction?.toFixed(3)}, CTH mean ${stats.cthMeanM?.toFixed(0)} m, p90 ${stats.cthP90M} m, min BT ${stats.btMinK?.toFixed(1)} K, deep convection ${stats.deepConvection} px, overshooting tops ${stats.overshootingTops} px; QA ${JSON.stringify(stats.qa)}`);
   console.log(`native L1 + QA + L3     ${s(l1l3)}  ${mpxs(px, l1l3)}`);
-  console.log(`\n${formatStalls('event loop (target: no stretch above ~20 ms)', stalls)}`);
+  console.log(`\n${formatStalls(`event loop${ONE_STRETCH ? ' — BENCH_ONE_STRETCH: as before issue 10' : ''} (target: no stretch above ~20 ms)`, stalls)}`);
 
   // Kernels alone, both implementations on the same footing: the UNet masks of the first run are reused, so no model
   // run sits between the kernels (its threads and cache traffic would otherwise count against whichever runs beside it).

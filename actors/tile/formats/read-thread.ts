@@ -6,16 +6,37 @@
  * thread is started per scene and ends with it: a scene is decoded once per
  * process (SceneSource keeps it), and h5wasm's memory goes with the thread.
  * The result and its errors are readScene's (ImageryFormatError, SW_ERR_DECODE).
+ *
+ * The files reach the thread through shared memory, filled in slices: posting
+ * a 25 MB full-disk file would copy it in one stretch of the loop (40-60 ms
+ * measured under load, mostly page faults), and the caller's buffers must
+ * stay usable (they may be the file store's), so they are not transferred.
  */
+import { TimeSlicer } from '../../runtime/time-slice.js';
 import { ThreadClient } from '../thread-rpc.js';
 import type { SceneBand } from '../types.js';
 import type { SceneFile } from './index.js';
 
+/** Bytes copied between two looks at the clock (well under a millisecond). */
+const COPY_STEP = 1 << 20;
+
+/** `bytes` in a SharedArrayBuffer, copied a step at a time with turns for the loop. */
+async function shared(bytes: Uint8Array, slicer: TimeSlicer): Promise<Uint8Array> {
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  for (let at = 0; at < bytes.byteLength; at += COPY_STEP) {
+    out.set(bytes.subarray(at, Math.min(bytes.byteLength, at + COPY_STEP)), at);
+    if (slicer.due()) await slicer.pause();
+  }
+  return out;
+}
+
 export async function readSceneOffLoop(files: ReadonlyArray<SceneFile>): Promise<SceneBand> {
+  const slicer = new TimeSlicer();
+  const sent: SceneFile[] = [];
+  for (const f of files) sent.push({ name: f.name, bytes: await shared(f.bytes, slicer) });
   const client = new ThreadClient(new URL('./read-worker.js', import.meta.url), 'scene decoder');
   try {
-    // Copied to the thread (the caller's buffers may be cached or pooled): a memcpy, milliseconds for the largest file.
-    return await client.call<SceneBand>('read', files.map((f) => ({ name: f.name, bytes: f.bytes })));
+    return await client.call<SceneBand>('read', sent);
   } finally {
     await client.close();
   }

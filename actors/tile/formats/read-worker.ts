@@ -7,7 +7,8 @@ import { readScene, type SceneFile } from './index.js';
 
 serve({
   async read(files: SceneFile[]) {
-    const band = await readScene(files);
+    // Private copies of the shared bytes (on this thread): the readers may hand views to APIs that refuse shared memory (TextDecoder).
+    const band = await readScene(files.map((f) => ({ name: f.name, bytes: new Uint8Array(f.bytes) })));
     const transfer = [band.counts.buffer as ArrayBuffer];
     if (band.dqf && band.dqf.buffer !== band.counts.buffer) transfer.push(band.dqf.buffer as ArrayBuffer);
     return { value: band, transfer };
