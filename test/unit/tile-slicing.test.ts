@@ -186,6 +186,8 @@ test('the UNet on its worker thread: the same mask as in-thread, and the loop ru
     await inline.close();
     await threaded.close();
   }
+  // A missing model is the in-thread load's error (code and name), and the thread is gone with it.
+  await assert.rejects(ThreadedCloudSegmenter.load({ modelPath: '/nonexistent/cloud-unet.onnx' }), (err: Error & { code?: string }) => err.code === 'SW_ERR_NOT_FOUND' && err.name === 'CloudModelError' && /not found/.test(err.message));
 });
 
 test('the scene decode on a worker thread: the same band as in-thread; a bad file is the same SW_ERR_DECODE', async () => {
