@@ -12,6 +12,9 @@
  *   - process CPU per second over the measured ticks (everything: the tick,
  *     the bus and cache work it left behind, GC, heartbeats);
  *   - RSS;
+ *   - the event loop's longest gap over the measured ticks and the main
+ *     thread's CPU time in it (bench/loop-stalls.ts): the longest synchronous
+ *     stretch the tick leaves (target ≤ ~10 ms per slice);
  *   - the baseline: satellite.js propagate + eciToGeodetic per object, same
  *     objects, same process.
  * Modes: embedded (in-process bus, memory cache) always; cluster (NATS +
@@ -46,6 +49,7 @@ import type { TleRecord } from '../actors/tracker/tle.js';
 import { loadElementSet, type LoadedElementSet } from '../actors/tracker/tracker-actor.js';
 import { TrackerRuntime } from '../actors/tracker/service.js';
 import { decodeTrackerFrameHeader } from '../protocol/frames/tracker-state.js';
+import { StallProbe } from './loop-stalls.js';
 
 const TICKS = Number(process.argv[2] ?? 10);
 const CASES = (process.argv[3] ?? '15347,100000').split(',').map(Number);
@@ -181,6 +185,9 @@ interface CaseResult {
   wsP50Ms?: number;
   wsP99Ms?: number;
   wsSamples?: number;
+  loopGapMs: number;
+  loopCpuMs: number | null;
+  elDelayMaxMs: number;
 }
 
 async function wsLatency(port: number, seconds: number): Promise<number[]> {
@@ -249,6 +256,8 @@ async function runCase(mode: 'embedded' | 'cluster', n: number, sets: Array<Extr
   const cpus: number[] = [];
   const walls: number[] = [];
   let seen = rt.ticks;
+  const probe = new StallProbe();
+  probe.start();
   const c0 = cpuUs();
   const w0 = performance.now();
   while (cpus.length < TICKS) {
@@ -260,6 +269,8 @@ async function runCase(mode: 'embedded' | 'cluster', n: number, sets: Array<Extr
     }
   }
   const processCpu = (cpuUs() - c0) / ((performance.now() - w0) / 1000);
+  probe.lap('ticks');
+  const stalls = probe.stop();
   const rss = process.memoryUsage().rss / 2 ** 20;
   const lat = (await wsP).sort((a, b) => a - b);
   const tracked = rt.table.size;
@@ -283,6 +294,9 @@ async function runCase(mode: 'embedded' | 'cluster', n: number, sets: Array<Extr
     tickWallMs: walls.reduce((a, b) => a + b, 0) / walls.length,
     rssMiB: rss,
     baselinePerObjectUs: base / n,
+    loopGapMs: stalls.maxMs,
+    loopCpuMs: stalls.maxCpuMs,
+    elDelayMaxMs: stalls.elDelayMaxMs,
   };
   if (gateway) {
     const sorted = [...lat].sort((a, b) => a - b);
@@ -333,7 +347,7 @@ async function main(): Promise<void> {
         console.log(
           `${mode.padEnd(8)}${gw ? ' +gateway' : ''} n=${String(n).padStart(6)} tracked=${r.tracked}  tick cpu ${r.tickCpuMs.toFixed(1)} ms = ${r.perObjectUs.toFixed(3)} µs/object-tick` +
             `  (wall ${r.tickWallMs.toFixed(1)} ms)  process cpu ${r.processCpuMsPerS.toFixed(1)} ms/s = ${r.processPerObjectUs.toFixed(3)} µs/object-tick` +
-            `  rss ${r.rssMiB.toFixed(0)} MiB  | baseline satellite.js propagate+eciToGeodetic ${r.baselinePerObjectUs.toFixed(3)} µs/object${ws}`,
+            `  rss ${r.rssMiB.toFixed(0)} MiB  loop: longest gap ${r.loopGapMs.toFixed(1)} ms${r.loopCpuMs === null ? '' : `, ${r.loopCpuMs.toFixed(1)} ms of it on CPU`} (event-loop delay max ${r.elDelayMaxMs.toFixed(1)} ms)  | baseline satellite.js propagate+eciToGeodetic ${r.baselinePerObjectUs.toFixed(3)} µs/object${ws}`,
         );
       }
     }

@@ -19,35 +19,37 @@ import {
 } from '../../protocol/messages/tile.js';
 import { imageryFetchPolicy } from '../ingest/imagery-fetch.js';
 import type { HostContext, RoleService, RunningService } from '../host/services.js';
-import type { CloudSegmenter } from './segment/unet.js';
+import type { ThreadedCloudSegmenter } from './segment/unet-thread.js';
 
 export const tileService: RoleService = {
   name: 'tile',
   async start(ctx: HostContext): Promise<RunningService> {
     const cfg = ctx.config;
     // Loaded here, not at import: every role's host imports roles.ts, and only tile hosts need onnxruntime, sharp and h5wasm.
-    const [{ loadTileKernels }, { SceneSource }, { TilePipeline }, { CloudSegmenter }] = await Promise.all([
+    const [{ loadTileKernels }, { SceneSource }, { TilePipeline }, { ThreadedCloudSegmenter }] = await Promise.all([
       import('./pipeline/kernel-binding.js'),
       import('./pipeline/scene-source.js'),
       import('./pipeline/tasks.js'),
-      import('./segment/unet.js'),
+      import('./segment/unet-thread.js'),
     ]);
     const storage = await ctx.storage();
     const { kernels, note } = await loadTileKernels(cfg.tile.kernels);
     if (note) ctx.note(note);
     const cpus = availableParallelism();
-    let segmenter: Promise<CloudSegmenter> | null = null;
+    let segmenter: Promise<ThreadedCloudSegmenter> | null = null;
     let modelError: string | null = null;
     let haloChecked = false;
     const segment = async (bt: Float32Array, width: number, height: number): Promise<Uint8Array> => {
-      // One model window per tile (core + halo): the UNet runs once per tile.
-      segmenter ??= CloudSegmenter.load({ ...(cfg.tile.modelPath ? { modelPath: cfg.tile.modelPath } : {}), threads: cpus, tileSize: cfg.tile.size + 2 * cfg.tile.halo });
-      let s: CloudSegmenter;
+      // One model window per tile (core + halo): the UNet runs once per tile, on
+      // its own worker thread (onnxruntime-node's run is synchronous: ~0.2 s a tile).
+      segmenter ??= ThreadedCloudSegmenter.load({ ...(cfg.tile.modelPath ? { modelPath: cfg.tile.modelPath } : {}), threads: cpus, tileSize: cfg.tile.size + 2 * cfg.tile.halo });
+      const loading = segmenter;
+      let s: ThreadedCloudSegmenter;
       try {
-        s = await segmenter;
+        s = await loading;
       } catch (err) {
         // Not cached as a failure: a model put in place later is picked up by the next tile.
-        segmenter = null;
+        if (segmenter === loading) segmenter = null;
         modelError = errorMessage(err);
         throw err;
       }
@@ -57,7 +59,15 @@ export const tileService: RoleService = {
         // Tiles then see mirrored pixels inside the model's reach at their edges: results differ slightly from a whole-scene run.
         if (s.card.receptiveRadius > cfg.tile.halo) ctx.note(`STARWEATHER_TILE_HALO ${cfg.tile.halo} is below the cloud model's receptive radius (${s.card.receptiveRadius} px): L2 can differ at tile seams`);
       }
-      return s.segment(bt, width, height);
+      try {
+        return await s.segment(bt, width, height);
+      } finally {
+        // A crashed model thread is replaced on the next tile (this one fails and is retried).
+        if (s.dead && segmenter === loading) {
+          segmenter = null;
+          void s.close();
+        }
+      }
     };
     const source = new SceneSource({
       // The ingest's policy: the asset policy plus the configured S3 endpoint's buckets.

@@ -15,11 +15,21 @@
  * Fencing: the tick asks the ShardManager which shards are owned right now
  * (local lease validity) and encodes and publishes only those; a release,
  * including a local expiry after a pause, removes the shard's actors
- * synchronously before anything else runs.
+ * synchronously before anything else runs. Each shard's ownership is checked
+ * again right before its frame is encoded and right before it is published.
+ *
+ * Time slicing (issue 10): a tick is tens of milliseconds of CPU for the
+ * 15k-object catalog (3 µs an object) and hundreds for 100k, and the loop
+ * it runs on carries lease renewals, heartbeats and acks. Propagation,
+ * encoding and publishing therefore run in slices of TICK_SLICE_MS of wall
+ * time (runtime/time-slice.ts), with a turn for the loop between them; the
+ * frames are the same (one per shard per tick, the same states), only the
+ * moments they are computed at differ.
  */
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { errorMessage } from '../../protocol/errors.js';
+import { TimeSlicer } from '../runtime/time-slice.js';
 import { CatalogChangedMessage } from '../../protocol/messages/catalog.js';
 import { AlertRaisedMessage } from '../../protocol/messages/satellite-state.js';
 import { TRACKER_FRAME_HEADER_BYTES, TRACKER_FRAME_RECORD_BYTES } from '../../protocol/frames/tracker-state.js';
@@ -80,8 +90,10 @@ interface TrackerMetrics {
   cacheErrors: Counter;
 }
 
-/** Slots per slice of a tick (about 15-25 ms of CPU each). */
-const PREPARE_CHUNK = 8192;
+/** Wall time of one slice of a tick before the loop gets a turn. */
+export const TICK_SLICE_MS = 5;
+/** Slots propagated between two looks at the clock (~3 µs each: under a millisecond). */
+const PROPAGATE_STEP = 256;
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -104,6 +116,54 @@ function trackerMetrics(registry: Registry): TrackerMetrics {
     loadRejects: metric(registry, 'sw_tracker_load_rejects_total', () => new Counter({ name: 'sw_tracker_load_rejects_total', help: 'Stored element sets a tracker could not load, by reason code', labelNames: ['code'], registers: r })),
     cacheErrors: metric(registry, 'sw_tracker_cache_errors_total', () => new Counter({ name: 'sw_tracker_cache_errors_total', help: 'Failed hot-cache frame writes', registers: r })),
   };
+}
+
+/** What a run of steps returned, with the wall and CPU time of the steps themselves. */
+interface StepsRun<T> {
+  value: T;
+  wallMs: number;
+  cpuUs: number;
+}
+
+/** Every step at once (tick() and prepare(): tests and the benchmark). */
+function runAll<T>(steps: Generator<void, T, void>): StepsRun<T> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  const c = process.cpuUsage(cpu0);
+  return { value: r.value, wallMs: performance.now() - t0, cpuUs: c.user + c.system };
+}
+
+/**
+ * The steps with a turn for the event loop whenever the slice's budget is
+ * used. Wall and CPU are summed over the slices only: what ran in the turns
+ * (renewals, bus, other roles inline) is not the tick's. Null when `stopped`
+ * says so at a turn (the rest of the steps is dropped).
+ */
+async function runSliced<T>(steps: Generator<void, T, void>, slicer: TimeSlicer, stopped: () => boolean): Promise<StepsRun<T> | null> {
+  let wallMs = 0;
+  let cpuUs = 0;
+  let cpu0 = process.cpuUsage();
+  let t0 = performance.now();
+  let r = steps.next();
+  while (!r.done) {
+    if (slicer.due()) {
+      const c = process.cpuUsage(cpu0);
+      cpuUs += c.user + c.system;
+      wallMs += performance.now() - t0;
+      await slicer.pause();
+      if (stopped()) {
+        steps.return(undefined as never);
+        return null;
+      }
+      cpu0 = process.cpuUsage();
+      t0 = performance.now();
+    }
+    r = steps.next();
+  }
+  const c = process.cpuUsage(cpu0);
+  return { value: r.value, wallMs: wallMs + performance.now() - t0, cpuUs: cpuUs + c.user + c.system };
 }
 
 export class TrackerRuntime {
@@ -217,7 +277,10 @@ export class TrackerRuntime {
         const shardCount = this.ctx.config.cluster.shardCount;
         const byShard = new Map<number, Array<{ id: number; name: string }>>();
         const active = new Set<number>();
+        // ~1 µs a row (the shard hash): a 100k catalog is 0.1 s, in slices.
+        const slicer = new TimeSlicer(TICK_SLICE_MS);
         for (const row of r.rows) {
+          if (slicer.due()) await slicer.pause();
           const id = Number(row.norad_id);
           active.add(id);
           const s = shardOf(String(id), shardCount);
@@ -264,7 +327,14 @@ export class TrackerRuntime {
     }
     if (this.gens.get(shard) !== gen || !this.shards.owns(shard) || this.stopped) return;
     let n = 0;
+    // Loading an element set (SGP4 initialisation) is ~30-100 µs: a large shard is activated in slices.
+    const slicer = new TimeSlicer(TICK_SLICE_MS);
     for (const e of entries) {
+      if (slicer.due()) {
+        await slicer.pause();
+        // Released (or taken again) during the turn: release() removed what was activated so far; this load is over.
+        if (this.gens.get(shard) !== gen || !this.shards.owns(shard) || this.stopped) return;
+      }
       const row = rows.get(e.id);
       if (!row) continue; // an object with no element set yet: nothing to propagate
       if (this.activate(e.id, shard, e.name, row)) n++;
@@ -368,10 +438,28 @@ export class TrackerRuntime {
     const gens = new Map([...owned].map((s) => [s, this.gens.get(s)]));
     const rows = await this.loadRows(toLoad.map((e) => e.id));
     const tMs = Date.now();
+    // A catalog-wide change reloads every object (~30-100 µs each: seconds for 15k), so in slices. Each entry
+    // checks its shard's generation and ownership as it comes; the id index is rebuilt after every turn.
+    const slicer = new TimeSlicer(TICK_SLICE_MS);
+    const index = new Map<number, Map<number, TrackerActor>>();
+    const actorOf = (shard: number, id: number): TrackerActor | undefined => {
+      let m = index.get(shard);
+      if (!m) {
+        m = new Map();
+        for (const a of this.table.actorsOf(shard)) m.set(a.noradId, a);
+        index.set(shard, m);
+      }
+      return m.get(id);
+    };
     for (const e of toLoad) {
+      if (slicer.due()) {
+        await slicer.pause();
+        index.clear();
+        if (this.stopped) return;
+      }
       const row = rows.get(e.id);
       if (!row || this.gens.get(e.shard) !== gens.get(e.shard) || !this.shards.owns(e.shard)) continue;
-      const actor = [...this.table.actorsOf(e.shard)].find((a) => a.noradId === e.id);
+      const actor = actorOf(e.shard, e.id);
       if (!actor) {
         this.activate(e.id, e.shard, e.name, row);
         continue;
@@ -425,17 +513,18 @@ export class TrackerRuntime {
         return;
       }
       if (this.stopped) return;
-      const deliverNow = (): void => {
+      const deliverNow = async (): Promise<void> => {
         try {
-          this.deliver();
+          await this.deliverSliced();
         } catch (err) {
           this.ctx.logger.error({ error: errorMessage(err) }, 'tracker tick delivery failed');
         }
+        // The next tick is scheduled once this one is out: two ticks never interleave their slices.
         this.schedule();
       };
       const wait = T - Date.now();
-      if (wait > 0) this.timer = setTimeout(deliverNow, wait);
-      else deliverNow();
+      if (wait > 0) this.timer = setTimeout(() => void deliverNow(), wait);
+      else void deliverNow();
     }, Math.max(0, T - lead - now));
   }
 
@@ -447,84 +536,86 @@ export class TrackerRuntime {
 
   /** Propagate, QA and encode every owned shard's frame for instant `tMs` in one go; nothing leaves the process yet. */
   prepare(tMs: number): void {
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    this.beginPrepare(tMs);
-    this.table.tickRange(0, this.table.count);
-    this.finishPrepare(tMs, cpu0, t0, 0);
+    const r = runAll(this.prepareSteps(tMs));
+    this.prepared = { ...r.value, cpuUs: r.cpuUs, wallMs: r.wallMs };
+    this.lastPrepareWallMs = r.wallMs;
   }
 
   /**
-   * The same in slices of `chunk` slots with the event loop free in between:
-   * a 100k-object tick is hundreds of ms of CPU, and lease renewals, bus
-   * traffic and heartbeats must not wait that long.
+   * The same in slices of `slicer`'s budget with the event loop free in
+   * between: lease renewals, bus traffic and heartbeats never wait for a
+   * whole tick. The frames are prepare()'s.
    */
-  async prepareSliced(tMs: number, chunk = PREPARE_CHUNK): Promise<void> {
-    // CPU and wall are summed over the slices only: what other work ran in
-    // between (renewals, bus, other roles inline) is not the tick's.
-    let cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    let yieldedMs = 0;
-    let cpuUs = 0;
-    const end = this.beginPrepare(tMs);
-    for (let from = 0; from < end; from += chunk) {
-      this.table.tickRange(from, from + chunk);
-      if (from + chunk < end) {
-        const c = process.cpuUsage(cpu0);
-        cpuUs += c.user + c.system;
-        const y0 = performance.now();
-        await new Promise<void>((r) => setImmediate(r));
-        yieldedMs += performance.now() - y0;
-        cpu0 = process.cpuUsage();
-        if (this.stopped) return;
-      }
-    }
-    this.finishPrepare(tMs, cpu0, t0, yieldedMs, cpuUs);
+  async prepareSliced(tMs: number, slicer: TimeSlicer = new TimeSlicer(TICK_SLICE_MS)): Promise<void> {
+    const r = await runSliced(this.prepareSteps(tMs), slicer, () => this.stopped);
+    if (!r) return;
+    this.prepared = { ...r.value, cpuUs: r.cpuUs, wallMs: r.wallMs };
+    // Wall time of the work itself, not of the turns between slices (what other work ran then is not the tick's).
+    this.lastPrepareWallMs = r.wallMs;
   }
 
-  private beginPrepare(tMs: number): number {
+  /** The prepare as steps of well under a millisecond each; a driver runs them at once or in slices. */
+  private *prepareSteps(tMs: number): Generator<void, Omit<Prepared, 'cpuUs' | 'wallMs'>, void> {
     // Actors of shards no longer held go. A shard being reclaimed after a
     // pause of this host keeps its actors (owns() is false meanwhile, so none
     // of them is published): a won reclaim resumes without a reload.
     const held = new Set(this.shards.heldShards());
     for (const s of this.table.shards()) if (!held.has(s)) this.release(s, 'not-owned');
-    return this.table.beginTick(tMs);
-  }
-
-  private finishPrepare(tMs: number, cpu0: NodeJS.CpuUsage, t0: number, yieldedMs: number, cpuBeforeUs = 0): void {
+    const end = this.table.beginTick(tMs);
+    for (let from = 0; from < end; from += PROPAGATE_STEP) {
+      this.table.tickRange(from, from + PROPAGATE_STEP);
+      yield;
+    }
     const res = this.table.tickResult;
     // Ownership as of now: a shard lost while slicing is not encoded.
     const owned = this.shards.ownedShards();
+    const plan = owned.filter((s) => this.table.actorsOf(s).size > 0);
     // One slab per tick: nats.js keeps published payloads by reference until
     // it flushes (longer while reconnecting), so buffers are not reused across ticks.
-    let total = 0;
-    for (const s of owned) if (this.table.actorsOf(s).size > 0) total += this.table.frameSize(s);
-    const slab = new Uint8Array(total);
-    let off = 0;
+    const sizes = plan.map((s) => this.table.frameSize(s));
+    const slab = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
     const frames: PreparedFrame[] = [];
-    for (const s of owned) {
-      if (this.table.actorsOf(s).size === 0) continue;
+    let off = 0;
+    for (let k = 0; k < plan.length; k++) {
+      const s = plan[k]!;
+      const at = off;
+      off += sizes[k]!;
+      // Lost during a turn between slices (its actors are already gone): no frame.
+      if (!this.shards.owns(s) || this.table.actorsOf(s).size === 0) continue;
       const size = this.table.frameSize(s);
-      const bytes = this.table.encodeShard(s, tMs, slab.subarray(off, off + size));
-      off += size;
+      // Actors activated during a turn grow the shard's index (they wait for the next tick, but count in its size): then a buffer of its own.
+      const out = size <= sizes[k]! ? slab.subarray(at, at + size) : new Uint8Array(size);
+      const bytes = this.table.encodeShard(s, tMs, out);
       const count = (bytes.byteLength - TRACKER_FRAME_HEADER_BYTES) / TRACKER_FRAME_RECORD_BYTES;
       if (count > 0) frames.push({ shard: s, count, bytes });
+      yield;
     }
-    const cpu = process.cpuUsage(cpu0);
-    // Wall time of the work itself, not of the waits between slices.
-    this.lastPrepareWallMs = performance.now() - t0 - yieldedMs;
-    this.prepared = { tMs, frames, owned: owned.length, decayed: [...res.decayed], flagCounts: res.flagCounts, cpuUs: cpuBeforeUs + cpu.user + cpu.system, wallMs: this.lastPrepareWallMs };
+    return { tMs, frames, owned: owned.length, decayed: [...res.decayed], flagCounts: res.flagCounts };
   }
 
   /** Publish the prepared frames (shards still owned only), write the cache, handle decays, record metrics. */
   deliver(): void {
-    const prep = this.prepared;
+    const prep = this.takePrepared();
+    if (prep) this.delivered(prep, runAll(this.deliverSteps(prep)));
+  }
+
+  /** deliver() in slices, the loop free in between; each frame's ownership is checked right before its send. */
+  async deliverSliced(slicer: TimeSlicer = new TimeSlicer(TICK_SLICE_MS)): Promise<void> {
+    const prep = this.takePrepared();
     if (!prep) return;
+    const r = await runSliced(this.deliverSteps(prep), slicer, () => this.stopped);
+    if (r) this.delivered(prep, r);
+  }
+
+  private takePrepared(): Prepared | null {
+    const prep = this.prepared;
     this.prepared = null;
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
+    if (prep) this.lastTickLagMs = Date.now() - prep.tMs;
+    return prep;
+  }
+
+  private *deliverSteps(prep: Prepared): Generator<void, { published: number; frames: number }, void> {
     const tMs = prep.tMs;
-    this.lastTickLagMs = Date.now() - tMs;
     let published = 0;
     let frames = 0;
     const cacheFrames: Array<readonly [number, Uint8Array]> = [];
@@ -535,6 +626,7 @@ export class TrackerRuntime {
       cacheFrames.push([f.shard, f.bytes]);
       published += f.count;
       frames++;
+      yield;
     }
 
     // The same frames to the hot cache, the latest per shard, in one call
@@ -551,12 +643,15 @@ export class TrackerRuntime {
       this.table.remove(a);
       this.track(this.decayed(a, tMs)).catch(() => undefined);
     }
+    return { published, frames };
+  }
 
+  private delivered(prep: Prepared, r: StepsRun<{ published: number; frames: number }>): void {
+    const { published, frames } = r.value;
     this.ticks++;
-    this.lastTickMs = tMs;
-    const cpu = process.cpuUsage(cpu0);
-    this.lastTickWallMs = prep.wallMs + (performance.now() - t0);
-    this.lastTickCpuUs = prep.cpuUs + cpu.user + cpu.system;
+    this.lastTickMs = prep.tMs;
+    this.lastTickWallMs = prep.wallMs + r.wallMs;
+    this.lastTickCpuUs = prep.cpuUs + r.cpuUs;
     this.m.tickSeconds.observe(this.lastTickWallMs / 1000);
     this.m.tickCpuSeconds.observe(this.lastTickCpuUs / 1e6);
     this.m.tickLag.set(this.lastTickLagMs / 1000);

@@ -11,6 +11,7 @@
  * test/unit/tile-formats-geo.test.ts checks it against scanToLonLat.
  */
 import type { GeosParams } from '../../ingest/imagery-geo.js';
+import type { TimeSlicer } from '../../runtime/time-slice.js';
 import type { PixelRect, SceneGeo } from '../types.js';
 
 const DEG = 180 / Math.PI;
@@ -71,6 +72,24 @@ export function pixelLonLat(geo: SceneGeo, rect: PixelRect): LatLonRaster {
   const lon = new Float32Array(width * height);
   const cols = columnTrig(geo, rect.col0, width);
   for (let r = 0; r < height; r++) rowLonLat(geo, rect.col0, rect.row0 + r, width, lat, lon, r * width, cols);
+  return { lat, lon };
+}
+
+/**
+ * pixelLonLat row by row, giving the event loop a turn whenever `slicer`'s
+ * budget is used: the same rows (rowLonLat), so the same values, but a
+ * whole-scene raster (1356² at the product scale: ~0.1 s) or a limb tile
+ * does not hold the loop in one stretch.
+ */
+export async function pixelLonLatSliced(geo: SceneGeo, rect: PixelRect, slicer: TimeSlicer): Promise<LatLonRaster> {
+  const { width, height } = rect;
+  const lat = new Float32Array(width * height);
+  const lon = new Float32Array(width * height);
+  const cols = columnTrig(geo, rect.col0, width);
+  for (let r = 0; r < height; r++) {
+    rowLonLat(geo, rect.col0, rect.row0 + r, width, lat, lon, r * width, cols);
+    if (slicer.due()) await slicer.pause();
+  }
   return { lat, lon };
 }
 

@@ -5,6 +5,7 @@
  * comes from the summed histograms, so it is exact to one bin).
  */
 import { StarWeatherError } from '../../../protocol/errors.js';
+import type { TimeSlicer } from '../../runtime/time-slice.js';
 import type { QaCounts, SceneGeo } from '../types.js';
 import { CTH_BIN_M, CTH_NONE, type TileStats } from './process-tile.js';
 
@@ -44,27 +45,43 @@ export interface StoredTile {
 
 /** Scene-wide reduced rasters from the tiles' reduced cores. */
 export function mergeRasters(sceneWidth: number, sceneHeight: number, reduce: number, tiles: readonly StoredTile[]): MergedRasters {
+  const out = emptyMerged(sceneWidth, sceneHeight, reduce);
+  for (const t of tiles) placeTile(out, reduce, t);
+  return out;
+}
+
+/** mergeRasters with a turn for the event loop between tiles when the slice is used up (a 0.5 km disk has ~1,800 tiles). */
+export async function mergeRastersSliced(sceneWidth: number, sceneHeight: number, reduce: number, tiles: readonly StoredTile[], slicer: TimeSlicer): Promise<MergedRasters> {
+  const out = emptyMerged(sceneWidth, sceneHeight, reduce);
+  for (const t of tiles) {
+    placeTile(out, reduce, t);
+    if (slicer.due()) await slicer.pause();
+  }
+  return out;
+}
+
+function emptyMerged(sceneWidth: number, sceneHeight: number, reduce: number): MergedRasters {
   const width = Math.ceil(sceneWidth / reduce);
   const height = Math.ceil(sceneHeight / reduce);
-  const bt = new Uint16Array(width * height);
-  const cth = new Uint16Array(width * height).fill(CTH_NONE);
-  const cloud = new Uint8Array(width * height).fill(255);
-  for (const t of tiles) {
-    const core = t.stats.core;
-    if (core.col0 % reduce !== 0 || core.row0 % reduce !== 0) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `tile ${t.index} core is not aligned to the reduction ${reduce}`);
-    const tw = Math.ceil(core.width / reduce);
-    const th = Math.ceil(core.height / reduce);
-    if (t.bt.length !== tw * th) throw new StarWeatherError('SW_ERR_STORAGE', `tile ${t.index}: stored raster has ${t.bt.length} pixels, expected ${tw}×${th}`);
-    const x0 = core.col0 / reduce;
-    const y0 = core.row0 / reduce;
-    for (let r = 0; r < th; r++) {
-      const dst = (y0 + r) * width + x0;
-      bt.set(t.bt.subarray(r * tw, (r + 1) * tw), dst);
-      cth.set(t.cth.subarray(r * tw, (r + 1) * tw), dst);
-      cloud.set(t.cloud.subarray(r * tw, (r + 1) * tw), dst);
-    }
+  return { width, height, bt: new Uint16Array(width * height), cth: new Uint16Array(width * height).fill(CTH_NONE), cloud: new Uint8Array(width * height).fill(255) };
+}
+
+/** One tile's reduced core into the merged rasters. */
+function placeTile(m: MergedRasters, reduce: number, t: StoredTile): void {
+  const { width, bt, cth, cloud } = m;
+  const core = t.stats.core;
+  if (core.col0 % reduce !== 0 || core.row0 % reduce !== 0) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `tile ${t.index} core is not aligned to the reduction ${reduce}`);
+  const tw = Math.ceil(core.width / reduce);
+  const th = Math.ceil(core.height / reduce);
+  if (t.bt.length !== tw * th) throw new StarWeatherError('SW_ERR_STORAGE', `tile ${t.index}: stored raster has ${t.bt.length} pixels, expected ${tw}×${th}`);
+  const x0 = core.col0 / reduce;
+  const y0 = core.row0 / reduce;
+  for (let r = 0; r < th; r++) {
+    const dst = (y0 + r) * width + x0;
+    bt.set(t.bt.subarray(r * tw, (r + 1) * tw), dst);
+    cth.set(t.cth.subarray(r * tw, (r + 1) * tw), dst);
+    cloud.set(t.cloud.subarray(r * tw, (r + 1) * tw), dst);
   }
-  return { width, height, bt, cth, cloud };
 }
 
 export function sceneStats(tiles: readonly TileStats[]): SceneStats {
@@ -122,6 +139,20 @@ export function reducedGeo(geo: SceneGeo, reduce: number): SceneGeo {
 /** Reduced BT as kelvin floats (NaN where none), for cyclone detection. */
 export function btKelvin(m: MergedRasters): Float32Array {
   const out = new Float32Array(m.bt.length);
-  for (let i = 0; i < out.length; i++) out[i] = m.bt[i] === 0 ? NaN : m.bt[i]! / 100;
+  btKelvinPixels(m, out, 0, out.length);
+  return out;
+}
+
+function btKelvinPixels(m: MergedRasters, out: Float32Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) out[i] = m.bt[i] === 0 ? NaN : m.bt[i]! / 100;
+}
+
+/** btKelvin row by row, with turns for the event loop (the merged raster is up to productMaxPx², 4 Mpx). */
+export async function btKelvinSliced(m: MergedRasters, slicer: TimeSlicer): Promise<Float32Array> {
+  const out = new Float32Array(m.bt.length);
+  for (let r = 0; r < m.height; r++) {
+    btKelvinPixels(m, out, r * m.width, (r + 1) * m.width);
+    if (slicer.due()) await slicer.pause();
+  }
   return out;
 }

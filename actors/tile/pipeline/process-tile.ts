@@ -5,10 +5,14 @@
  * then reduce the tile's core to its statistics and to small quantised
  * rasters the finalize step merges. Kernels run off the event loop (native
  * on the libuv pool, or the TS reference); `beat` is called between stages
- * so a long tile keeps its task's ack deadline.
+ * so a long tile keeps its task's ack deadline. The JavaScript stages here
+ * (limb geolocation, space masking, the reduction) work row by row and give
+ * the event loop a turn every few milliseconds (TimeSlicer), so a tile never
+ * holds the host's loop in one long stretch (issue 10).
  */
 import { StarWeatherError } from '../../../protocol/errors.js';
-import { pixelLonLat } from '../formats/geo.js';
+import { TimeSlicer } from '../../runtime/time-slice.js';
+import { pixelLonLat, pixelLonLatSliced } from '../formats/geo.js';
 import { CLOUD, QA, type PixelRect, type QaCounts, type SceneBand, type TileSpec } from '../types.js';
 import { cutRect } from './grid.js';
 import type { CloudTopOptions } from '../kernels/index.js';
@@ -64,8 +68,10 @@ export interface TileDeps {
    */
   profile?: 'us1976' | 'zonal';
   segment(bt: Float32Array, width: number, height: number): Promise<Uint8Array>;
-  /** Called between stages (ctx.heartbeat). */
-  beat?(): void;
+  /** Called after each stage with its name (ctx.heartbeat; the bench's stall probe). */
+  beat?(stage: keyof TileStats['ms']): void;
+  /** Paces the JS stages (default: a fresh TimeSlicer with the default slice); tests pass one to count its yields. */
+  slicer?: TimeSlicer;
 }
 
 function emptyQa(): QaCounts {
@@ -117,30 +123,34 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
   const w = halo.width;
   const h = halo.height;
   const t = { cut: 0, geo: 0, l1: 0, qa: 0, l2: 0, l3: 0, reduce: 0 };
+  const slicer = deps.slicer ?? new TimeSlicer();
   let t0 = performance.now();
   const lap = (k: keyof typeof t): void => {
     const now = performance.now();
     t[k] = Math.round((t[k] + now - t0) * 10) / 10;
     t0 = now;
-    deps.beat?.();
+    deps.beat?.(k);
   };
 
   const counts = cutRect(scene.counts, scene.width, halo, (n) => new Uint16Array(n));
   const dqf = scene.dqf ? cutRect(scene.dqf, scene.width, halo, (n) => new Uint8Array(n)) : null;
   lap('cut');
   // Per-pixel coordinates only on the limb, where they decide which pixels are space.
-  const space = onDisk(scene.geo, halo) ? null : pixelLonLat(scene.geo, halo).lat;
+  const space = onDisk(scene.geo, halo) ? null : (await pixelLonLatSliced(scene.geo, halo, slicer)).lat;
   lap('geo');
 
   // L1: counts → K (or reflectance) with the file's own coefficients; fill/DQF pixels masked.
   const { values, qa } = await deps.kernels.calibrate(counts, dqf, scene.calibration);
   lap('l1');
   if (space) {
-    for (let i = 0; i < values.length; i++) {
-      if (space[i] !== space[i]) {
-        qa[i] = qa[i]! | QA.SPACE;
-        values[i] = NaN;
+    for (let r = 0; r < h; r++) {
+      for (let i = r * w, e = i + w; i < e; i++) {
+        if (space[i] !== space[i]) {
+          qa[i] = qa[i]! | QA.SPACE;
+          values[i] = NaN;
+        }
       }
+      if (slicer.due()) await slicer.pause();
     }
   }
   lap('geo');
@@ -171,7 +181,7 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
     lap('l3');
   }
 
-  const out = summarise(scene, tile, reduce, values, qa, cloud, cth, deep, overshoot, scene.kind === 'ir');
+  const out = await summarise(scene, tile, reduce, values, qa, cloud, cth, deep, overshoot, scene.kind === 'ir', slicer);
   lap('reduce');
   out.stats.ms = t;
   return out;
@@ -183,10 +193,10 @@ export async function processTile(scene: SceneBand, tile: TileSpec, reduce: numb
  * over the cloudy pixels that have one, the mask the majority of the valid
  * pixels (cloud wins a tie: a product should not hide a small storm).
  */
-function summarise(
+async function summarise(
   scene: SceneBand, tile: TileSpec, f: number, values: Float32Array, qa: Uint8Array, cloud: Uint8Array, cth: Float32Array | null,
-  deep: Uint8Array | null, overshoot: Uint8Array | null, ir: boolean,
-): TileOutput {
+  deep: Uint8Array | null, overshoot: Uint8Array | null, ir: boolean, slicer: TimeSlicer,
+): Promise<TileOutput> {
   const { core, halo } = tile;
   const q = emptyQa();
   const hist = new Array<number>(CTH_BINS).fill(0);
@@ -254,6 +264,8 @@ function summarise(
       if (ir) mask[o] = nc * 2 >= nv ? CLOUD.CLOUD : CLOUD.CLEAR;
       if (nz > 0) cthOut[o] = Math.max(0, Math.min(65534, Math.round(sz / nz)));
     }
+    // Between block rows: every accumulator above carries over, so the result is the one-pass result.
+    if (slicer.due()) await slicer.pause();
   }
   q.total = core.width * core.height;
   q.valid = valid;

@@ -50,10 +50,11 @@ import { getTask, recordAttempt, recordTaskStage } from '../../storage/tasks.js'
 import { countTileResults, getTileScene, listTileResults, putProduct, putTileResult, putTileScene, sceneFileKey, type TileSceneRow } from '../../storage/tile-results.js';
 import { ingestMetrics } from '../../storage/weather-metrics.js';
 import { etagOf } from '../../storage/file-store.js';
-import { pixelLonLat } from '../formats/geo.js';
-import type { BandKind, CycloneFix, SceneBand, SceneGeo } from '../types.js';
+import { TimeSlicer } from '../../runtime/time-slice.js';
+import type { BandKind, SceneBand, SceneGeo } from '../types.js';
+import { mergeScene } from './finalize-scene.js';
 import { reduceFactor, tileGrid } from './grid.js';
-import { btKelvin, mergeRasters, reducedGeo, sceneStats, type SceneStats, type StoredTile } from './merge.js';
+import type { SceneStats, StoredTile } from './merge.js';
 import { metricRows, stormWarnings } from './outputs.js';
 import { processTile, type TileStats } from './process-tile.js';
 import { renderProducts, type RenderedProduct } from './render.js';
@@ -273,18 +274,14 @@ export class TilePipeline {
       const rows = await listTileResults(db, p.sceneTaskId, p.fingerprint);
       if (rows.length < scene.tileCount) throw new StarWeatherError('SW_ERR_NOT_FOUND', `finalize: ${rows.length} of ${scene.tileCount} tile results stored`);
       const tiles: StoredTile[] = rows.map((r) => ({ index: r.index, stats: r.stats as unknown as TileStats, bt: r.bt, cth: r.cth, cloud: r.cloud }));
-      const merged = mergeRasters(scene.width, scene.height, scene.reduce, tiles);
-      const stats = sceneStats(tiles.map((t) => t.stats));
-      ctx.heartbeat();
-
-      // Scene-level L3: cyclones need the whole storm, which no single tile holds.
-      let cyclones: Array<CycloneFix & { basin: string }> = [];
-      if (facts.kind === 'ir') {
-        const geo = reducedGeo(facts.geo, scene.reduce);
-        const { lat, lon } = pixelLonLat(geo, { col0: 0, row0: 0, width: merged.width, height: merged.height });
-        const fixes = await this.limiter.run(() => this.d.kernels.cyclones(btKelvin(merged), lat, lon, merged.width, merged.height));
-        cyclones = fixes.map(({ lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, basin }) => ({ lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, basin }));
-      }
+      // One slicer for the whole finalize: its JS steps share the budget between turns of the loop.
+      const slicer = new TimeSlicer();
+      // Merge, and the scene-level L3: cyclones need the whole storm, which no single tile holds.
+      const { merged, stats, cyclones } = await mergeScene(
+        { width: scene.width, height: scene.height, reduce: scene.reduce, kind: facts.kind, geo: facts.geo, tiles },
+        (bt, lat, lon, w, h) => this.limiter.run(() => this.d.kernels.cyclones(bt, lat, lon, w, h)),
+        { slicer, lap: () => ctx.heartbeat() },
+      );
       await recordTaskStage(db, cache, p.sceneTaskId, 'l3');
       ctx.heartbeat();
 
@@ -312,7 +309,7 @@ export class TilePipeline {
         });
       }
 
-      const products = facts.kind === 'ir' ? await renderProducts(merged) : [];
+      const products = facts.kind === 'ir' ? await renderProducts(merged, slicer) : [];
       for (const prod of products) {
         const etag = etagOf(prod.data);
         await putProduct(db, { collection: p.collection, itemId: p.itemId, name: prod.name, mediaType: prod.mediaType, data: prod.data, etag });

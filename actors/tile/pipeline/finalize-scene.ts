@@ -1,0 +1,62 @@
+/**
+ * The compute of imagery.finalize, between reading the tile results and
+ * writing the scene's outputs: merge the tiles' reduced rasters and
+ * statistics, geolocate the merged grid, and detect tropical cyclones on
+ * the merged BT (they need the whole storm, which no single tile holds).
+ *
+ * Every JavaScript step goes row by row (or tile by tile) with a turn for
+ * the event loop whenever the slice is used up: on a full disk the merged
+ * grid is 1356² (up to productMaxPx²), and its geolocation alone is ~0.1 s of
+ * JS that must not hold the host's loop in one stretch (issue 10). The
+ * detection kernel itself runs where `detect` puts it (the native kernels:
+ * the libuv pool).
+ */
+import { TimeSlicer } from '../../runtime/time-slice.js';
+import { pixelLonLatSliced } from '../formats/geo.js';
+import type { CycloneEstimate } from '../kernels/index.js';
+import type { BandKind, CycloneFix, SceneGeo } from '../types.js';
+import { btKelvinSliced, mergeRastersSliced, reducedGeo, sceneStats, type MergedRasters, type SceneStats, type StoredTile } from './merge.js';
+
+export interface SceneToMerge {
+  width: number;
+  height: number;
+  reduce: number;
+  kind: BandKind;
+  geo: SceneGeo;
+  tiles: readonly StoredTile[];
+}
+
+export interface MergedScene {
+  merged: MergedRasters;
+  stats: SceneStats;
+  cyclones: Array<CycloneFix & { basin: string }>;
+}
+
+/** The cyclone kernel on the merged grid (Kernels.cyclones, possibly behind the host's CPU limiter). */
+export type DetectCyclones = (bt: Float32Array, lat: Float32Array, lon: Float32Array, width: number, height: number) => Promise<CycloneEstimate[]>;
+
+export interface MergeSceneOptions {
+  slicer?: TimeSlicer;
+  /** Called after each step with its name (ctx.heartbeat; the bench's stall probe). */
+  lap?(step: 'merge' | 'geolocation' | 'bt' | 'cyclones'): void;
+}
+
+export async function mergeScene(scene: SceneToMerge, detect: DetectCyclones, opts: MergeSceneOptions = {}): Promise<MergedScene> {
+  const slicer = opts.slicer ?? new TimeSlicer();
+  const merged = await mergeRastersSliced(scene.width, scene.height, scene.reduce, scene.tiles, slicer);
+  const stats = sceneStats(scene.tiles.map((t) => t.stats));
+  opts.lap?.('merge');
+  let cyclones: MergedScene['cyclones'] = [];
+  // The visible band has no L3: no cyclones.
+  if (scene.kind === 'ir') {
+    const geo = reducedGeo(scene.geo, scene.reduce);
+    const { lat, lon } = await pixelLonLatSliced(geo, { col0: 0, row0: 0, width: merged.width, height: merged.height }, slicer);
+    opts.lap?.('geolocation');
+    const bt = await btKelvinSliced(merged, slicer);
+    opts.lap?.('bt');
+    const fixes = await detect(bt, lat, lon, merged.width, merged.height);
+    cyclones = fixes.map(({ lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, basin }) => ({ lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, basin }));
+    opts.lap?.('cyclones');
+  }
+  return { merged, stats, cyclones };
+}
