@@ -71,7 +71,8 @@ export class LoadMonitor {
 
   /** Take a sample now (the timer calls this every window). */
   sample(): LoadSample {
-    const delayP99Ms = this.histogram.count > 0 ? this.histogram.percentile(99) / 1e6 : 0;
+    // The histogram's samples include its own timer period: what is beyond it is the delay.
+    const delayP99Ms = this.histogram.count > 0 ? Math.max(0, this.histogram.percentile(99) / 1e6 - HISTOGRAM_RESOLUTION_MS) : 0;
     this.histogram.reset();
     const now = performance.eventLoopUtilization();
     const utilization = performance.eventLoopUtilization(now, this.elu).utilization;
