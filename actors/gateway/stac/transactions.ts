@@ -289,7 +289,13 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
           const slicer = new LoopSlicer();
           for (let i = 0; i < features.length; i++) {
             const f: unknown = features[i];
-            const size = Buffer.byteLength(JSON.stringify(f) ?? '');
+            let size: number;
+            try {
+              size = Buffer.byteLength(JSON.stringify(f) ?? '');
+            } catch {
+              // JSON.stringify throws RangeError on nesting deeper than V8's stack: no item is that deep.
+              throw badRequest(`features.${i}: the item cannot be serialised (nested too deeply)`);
+            }
             if (size > limits.item) {
               const id = typeof (f as { id?: unknown })?.id === 'string' ? ` (${JSON.stringify((f as { id: string }).id).slice(0, 80)})` : '';
               throw tooLarge(`features.${i}${id}: an item is limited to ${limits.item} bytes as compact JSON (this one has ${size}); nothing in this ItemCollection was registered`);
