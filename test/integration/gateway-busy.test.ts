@@ -13,8 +13,9 @@
  *     the issue names);
  *   - overload: with the loop deliberately blocked past a low threshold,
  *     a STAC route answers 503 with Retry-After and problem+json while
- *     /health keeps answering 200, and the route is served again once the
- *     loop is free.
+ *     /health keeps answering 200 (and reports the overload), the shed
+ *     requests are counted in sw_gateway_shed_total, and the route is served
+ *     again once the loop is free.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -235,10 +236,22 @@ describe('gateway under big STAC bodies', () => {
 describe('gateway load shedding', () => {
   let h: GatewayHarness;
   const RETRY_AFTER = 3;
+  const metricAnswers = new Map<number, (m: unknown) => void>();
+  /** The gateway host's own metrics, asked as its supervisor asks them. */
+  const hostMetrics = (): Promise<Array<{ name: string; values: Array<{ value: number; labels: Record<string, string> }> }>> =>
+    new Promise((resolve) => {
+      const requestId = metricAnswers.size + 1;
+      metricAnswers.set(requestId, resolve as (m: unknown) => void);
+      h.host.command({ type: 'metrics', requestId });
+    });
   before(async () => {
     h = await startGatewayHarness({
       count: 5,
       nodeView: okNodeView,
+      send: (msg) => {
+        const m = msg as { type?: string; requestId?: number; metrics?: unknown };
+        if (m.type === 'metrics' && m.requestId !== undefined) metricAnswers.get(m.requestId)?.(m.metrics);
+      },
       env: {
         STARWEATHER_API_KEY: KEY,
         STARWEATHER_SHED_EVENT_LOOP_DELAY_MS: '50',
@@ -287,6 +300,10 @@ describe('gateway load shedding', () => {
     assert.ok(healthStatuses.length >= 3);
     assert.deepEqual(healthStatuses, healthStatuses.map(() => 200), '/health answered every time, never shed');
     assert.ok(sawOverloadInHealth, '/health reports the overload');
+    const shedMetric = (await hostMetrics()).find((m) => m.name === 'sw_gateway_shed_total');
+    const searchShed = shedMetric?.values.filter((v) => v.labels.route === '/search' && v.labels.cause === 'event_loop_delay').reduce((a, v) => a + v.value, 0) ?? 0;
+    assert.ok(searchShed >= shed.length, `sw_gateway_shed_total{route="/search"} = ${searchShed}, ${shed.length} seen shed`);
+    assert.ok(!shedMetric?.values.some((v) => v.labels.route === '/health'), '/health is never counted as shed');
 
     // Free again: within a few sample windows /search is served.
     let status = 0;
