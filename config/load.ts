@@ -29,6 +29,15 @@ export interface Config {
     rateLimitWindowMs: number;
     /** Bearer key for write endpoints; '' → generated (embedded) or writes refused (cluster). See actors/gateway/auth.ts. */
     apiKey: string;
+    /** STAC byte caps (actors/gateway/stac/transactions.ts, page.ts). */
+    stacItemMaxBytes: number;
+    stacItemCollectionMaxBytes: number;
+    stacPageMaxBytes: number;
+    /** HTTP load shedding (actors/gateway/overload.ts); 0 turns a threshold off. */
+    shedEventLoopDelayMs: number;
+    shedEventLoopUtilization: number;
+    shedSampleMs: number;
+    shedRetryAfterS: number;
   };
   /** SSRF guard for STAC asset hrefs (actors/gateway/ssrf.ts). */
   assets: { hosts: string[]; schemes: string[]; fileRoot: string; privateHosts: string[]; fetchTimeoutMs: number; fetchMaxBytes: number };
@@ -229,6 +238,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   if (cfg.cluster.memberTtlMs <= cfg.cluster.heartbeatMs) throw new ConfigError('cluster.memberTtlMs', 'must exceed cluster.heartbeatMs');
   if (cfg.supervisor.backoffMaxMs < cfg.supervisor.backoffBaseMs) throw new ConfigError('supervisor.backoffMaxMs', 'must be ≥ supervisor.backoffBaseMs');
+  if (cfg.gateway.stacItemCollectionMaxBytes < cfg.gateway.stacItemMaxBytes) throw new ConfigError('gateway.stacItemCollectionMaxBytes', 'must be ≥ gateway.stacItemMaxBytes (an ItemCollection carries at least one item)');
   if (cfg.gateway.apiKey && (cfg.gateway.apiKey.length < 16 || /\s/.test(cfg.gateway.apiKey))) throw new ConfigError('gateway.apiKey (STARWEATHER_API_KEY)', 'must be at least 16 characters without spaces');
   for (const h of [...cfg.assets.hosts, ...cfg.assets.privateHosts]) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._-]+)?$/i.test(h)) throw new ConfigError('assets.hosts', `not a host, host:port or host/bucket entry: ${JSON.stringify(h)}`);

@@ -7,7 +7,8 @@
  * Timeouts and the body limit are set because fastify's defaults
  * (connectionTimeout and requestTimeout 0) never close a slow client
  * (RELIABILITY.md, "Security controls"); ws clears the socket timeout once
- * a connection is upgraded.
+ * a connection is upgraded. Load shedding (overload.ts) is the first hook:
+ * an overloaded gateway answers 503 before reading a body or checking a key.
  */
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
@@ -22,12 +23,15 @@ import type { AlertsFeed } from './alerts-feed.js';
 import { clusterPlugin, type ClusterView } from './cluster-view.js';
 import type { StateFanout } from './fanout.js';
 import { healthPlugin } from './health.js';
+import { LoadMonitor, shedWhenOverloaded, type LoadSample, type OverloadLimits } from './overload.js';
 import { ingestStatusPlugin } from './ingest-status.js';
 import { OPENAPI_PATH, registerOpenApi } from './openapi.js';
 import { productsPlugin } from './products.js';
 import { satellitesPlugin } from './satellites.js';
 import { checkAssetHref, type AssetPolicy } from './ssrf.js';
 import { stacPlugin } from './stac/index.js';
+import { DEFAULT_PAGE_MAX_BYTES } from './stac/read.js';
+import { DEFAULT_BODY_LIMITS } from './stac/transactions.js';
 import { tasksPlugin } from './tasks.js';
 import { uiRoutesPlugin } from './ui-routes.js';
 import type { Transport } from '../../protocol/transport.js';
@@ -58,17 +62,24 @@ export interface GatewayAppOptions {
   transport?: Transport;
   /** SSRF policy for asset hrefs (ssrf.ts assetPolicyFromConfig); absent: every href is refused. */
   assetPolicy?: AssetPolicy;
+  /** STAC byte caps (config gateway.stac*MaxBytes); absent: DEFAULT_BODY_LIMITS and DEFAULT_PAGE_MAX_BYTES. */
+  stacLimits?: { itemBytes: number; itemCollectionBytes: number; pageBytes: number };
+  /** Load shedding (config gateway.shed*); absent: DEFAULT_OVERLOAD_LIMITS. */
+  overload?: OverloadLimits;
+  /** Called for each request shed for overload (route pattern, cause). */
+  onShed?(route: string, cause: string): void;
+  /** Receives a reader of the load monitor's last sample (for /health and metrics). */
+  exposeLoad?(read: () => LoadSample): void;
 }
+
+export const DEFAULT_OVERLOAD_LIMITS: OverloadLimits = { maxEventLoopDelayMs: 1000, maxEventLoopUtilization: 0, sampleMs: 1000, retryAfterS: 2 };
 
 export const HTTP_LIMITS = {
   connectionTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
+  /** STAC item routes have their own caps (stac/transactions.ts; items with many assets exceed 64 KiB). */
   bodyLimitBytes: 64 * 1024,
-  /** Per-route bodyLimit for one STAC item POST/PUT (items with many assets exceed 64 KiB). */
-  itemBodyLimitBytes: 1024 * 1024,
-  /** Per-route bodyLimit for a bulk ItemCollection POST. */
-  itemCollectionBodyLimitBytes: 16 * 1024 * 1024,
 } as const;
 
 export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInstance> {
@@ -83,6 +94,11 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
   useProblemDetails(app, o.logger.child({ component: 'http' }));
+  // First hook of every route, so a shed request costs no body read, rate-limit bookkeeping or key check.
+  const overload = o.overload ?? DEFAULT_OVERLOAD_LIMITS;
+  const monitor = new LoadMonitor(overload);
+  shedWhenOverloaded(app, monitor, overload.retryAfterS, o.onShed);
+  o.exposeLoad?.(() => monitor.current());
   // Per gateway, in memory: several gateways need a shared store (Redis) for one global limit.
   await app.register(rateLimit, {
     global: true,
@@ -123,7 +139,8 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     transport: o.transport ?? null,
     authorize: app.requireApiKey,
     checkHref: (h) => (policy ? checkAssetHref(h, policy) : { ok: false, reason: 'no asset policy configured' }),
-    bodyLimits: { item: HTTP_LIMITS.itemBodyLimitBytes, itemCollection: HTTP_LIMITS.itemCollectionBodyLimitBytes },
+    bodyLimits: o.stacLimits ? { item: o.stacLimits.itemBytes, itemCollection: o.stacLimits.itemCollectionBytes } : DEFAULT_BODY_LIMITS,
+    pageMaxBytes: o.stacLimits?.pageBytes ?? DEFAULT_PAGE_MAX_BYTES,
     openApiPath: OPENAPI_PATH,
     ...(o.onReject ? { onReject: o.onReject } : {}),
   });

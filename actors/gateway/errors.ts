@@ -31,6 +31,13 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Appended to a 413 for a body over this route's bodyLimit: what the limits are and how to stay within them. */
+    bodyLimitHint?: string;
+  }
+}
+
 /** A handled error with a status and a stable code, thrown from routes. */
 export class HttpProblem extends Error {
   constructor(
@@ -88,6 +95,10 @@ export function useProblemDetails(app: FastifyInstance, log: Logger): void {
       return sendProblem(reply, problem(status, status === 503 ? 'SW_ERR_UNAVAILABLE' : 'SW_ERR_HANDLER', status === 503 ? err.message : 'the server failed to handle the request'));
     }
     const code = status === 429 ? 'SW_ERR_RATE_LIMITED' : status === 413 ? 'SW_ERR_TOO_LARGE' : err.code?.startsWith('SW_ERR_') ? err.code : 'SW_ERR_INVALID_ARGUMENT';
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const hint = req.routeOptions.config?.bodyLimitHint;
+      return sendProblem(reply, problem(413, code, `the request body is larger than this route accepts (${req.routeOptions.bodyLimit} bytes)${hint ? `: ${hint}` : ''}`));
+    }
     return sendProblem(reply, problem(status, code, err.message));
   });
 }

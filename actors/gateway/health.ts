@@ -3,6 +3,8 @@
  * (every host on this node), obtained through ctx.nodeView (direct call
  * inline, IPC when forked), plus the gateway's own fields. When the
  * supervisor cannot be asked, /health answers 503 rather than guessing.
+ * Neither is rate limited or shed for overload (overload.ts): they are how
+ * an operator sees that the node is overloaded.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { NodeView } from '../host/services.js';
@@ -15,7 +17,7 @@ export interface HealthPluginOptions {
 }
 
 export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app, o) => {
-  app.get('/health', { config: { rateLimit: false } }, async (_req, reply) => {
+  app.get('/health', { config: { rateLimit: false, shed: false } }, async (_req, reply) => {
     let report;
     try {
       report = await o.nodeView.health();
@@ -25,7 +27,7 @@ export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app,
     reply.code(report.status === 'ok' ? 200 : 503).header('cache-control', 'no-store');
     return { ...report, gateway: o.gateway() };
   });
-  app.get('/metrics', { config: { rateLimit: false } }, async (_req, reply) => {
+  app.get('/metrics', { config: { rateLimit: false, shed: false } }, async (_req, reply) => {
     let m;
     try {
       m = await o.nodeView.metrics();

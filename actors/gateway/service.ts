@@ -16,6 +16,7 @@ import { loadApiKey } from './auth.js';
 import { assetPolicyFromConfig } from './ssrf.js';
 import { StateFanout } from './fanout.js';
 import { GroupIndex } from './groups.js';
+import type { LoadSample } from './overload.js';
 import type { WsPluginStats } from './ws.js';
 
 /** Group index reload period: a lost catalog.changed hint delays a change at most this long. */
@@ -68,6 +69,9 @@ export const gatewayService: RoleService = {
       onInvalid: (err) => ctx.metrics.messagesRejected.inc({ where: 'gateway.cluster-status', code: (err as { code?: string }).code ?? 'SW_ERR_DECODE' }),
     });
     let wsStats: () => WsPluginStats | null = () => null;
+    let load: () => LoadSample | null = () => null;
+    const shed = new Counter({ name: 'sw_gateway_shed_total', help: 'HTTP requests answered 503 because the gateway was overloaded, by route and cause', labelNames: ['route', 'cause'], registers });
+    new Gauge({ name: 'sw_gateway_overloaded', help: '1 while the gateway sheds HTTP requests for overload (last sample window over a threshold)', registers, collect() { this.set(load()?.overloaded ? 1 : 0); } });
 
     const reloadGroups = (): void => {
       groups.refresh().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'group index reload failed'));
@@ -126,7 +130,16 @@ export const gatewayService: RoleService = {
           messagesPerSecond: cfg.gateway.wsMessagesPerSecond,
         },
         rateLimit: { max: cfg.gateway.rateLimitMax, windowMs: cfg.gateway.rateLimitWindowMs },
-        gatewayHealth: () => ({ ...fanout.stats(), ws: wsStats(), groupIndex: { objects: groups.size, loadedAt: groups.loadedAt } }),
+        stacLimits: { itemBytes: cfg.gateway.stacItemMaxBytes, itemCollectionBytes: cfg.gateway.stacItemCollectionMaxBytes, pageBytes: cfg.gateway.stacPageMaxBytes },
+        overload: {
+          maxEventLoopDelayMs: cfg.gateway.shedEventLoopDelayMs,
+          maxEventLoopUtilization: cfg.gateway.shedEventLoopUtilization,
+          sampleMs: cfg.gateway.shedSampleMs,
+          retryAfterS: cfg.gateway.shedRetryAfterS,
+        },
+        onShed: (route, cause) => shed.inc({ route, cause }),
+        exposeLoad: (read) => (load = read),
+        gatewayHealth: () => ({ ...fanout.stats(), ws: wsStats(), groupIndex: { objects: groups.size, loadedAt: groups.loadedAt }, load: load() }),
         onReject: (reason) => rejected.inc({ reason }),
         onInvalidState: () => ctx.metrics.messagesRejected.inc({ where: 'gateway.satellite-state', code: 'SW_ERR_SCHEMA' }),
         shardCount: cfg.cluster.shardCount,

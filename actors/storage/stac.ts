@@ -183,14 +183,15 @@ export function itemColumns(item: StacDoc): ItemColumns {
 /** Insert or replace an item; a replay with the same JSON changes nothing. True when written. */
 export async function upsertItem(q: Queryable, item: StacDoc): Promise<boolean> {
   const c = itemColumns(item);
+  const doc = JSON.stringify(item);
   const r = await q.query(
-    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint)
-     VALUES ($1, $2, $3::jsonb, $4, $5, $6::box, $7::polygon[])
+    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint, doc_bytes)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6::box, $7::polygon[], $8)
      ON CONFLICT (collection_id, id) DO UPDATE SET
        doc = EXCLUDED.doc, dt_start = EXCLUDED.dt_start, dt_end = EXCLUDED.dt_end,
-       bbox = EXCLUDED.bbox, footprint = EXCLUDED.footprint, updated_at = now()
+       bbox = EXCLUDED.bbox, footprint = EXCLUDED.footprint, doc_bytes = EXCLUDED.doc_bytes, updated_at = now()
      WHERE stac_items.doc IS DISTINCT FROM EXCLUDED.doc`,
-    [c.collection, c.id, JSON.stringify(item), c.dtStart, c.dtEnd, c.bbox, c.footprint],
+    [c.collection, c.id, doc, c.dtStart, c.dtEnd, c.bbox, c.footprint, Buffer.byteLength(doc)],
   );
   return r.rowCount === 1;
 }
@@ -200,6 +201,14 @@ export async function getItem(q: Queryable, collection: string, id: string): Pro
   checkId(id, 'item id');
   const r = await q.query<{ doc: StacDoc }>('SELECT doc FROM stac_items WHERE collection_id = $1 AND id = $2', [collection, id]);
   return r.rows[0]?.doc ?? null;
+}
+
+/** Whether the item exists, without reading its document (a PUT's check; documents can be megabytes). */
+export async function itemExists(q: Queryable, collection: string, id: string): Promise<boolean> {
+  checkId(collection, 'collection id');
+  checkId(id, 'item id');
+  const r = await q.query('SELECT 1 FROM stac_items WHERE collection_id = $1 AND id = $2', [collection, id]);
+  return r.rows.length > 0;
 }
 
 export async function deleteItem(q: Queryable, collection: string, id: string): Promise<boolean> {
@@ -273,6 +282,25 @@ export interface ItemPage {
   next: ItemCursor | null;
 }
 
+/** The keyset condition: rows that sort after `after` (dt_start DESC NULLS LAST, collection_id, id). */
+function afterCondition(where: string[], params: unknown[], after: ItemCursor): void {
+  const c = checkId(after.collection, 'cursor collection');
+  const i = checkId(after.id, 'cursor id');
+  const tie = `(collection_id, id) > ($${params.push(c)}, $${params.push(i)})`;
+  if (after.dt === null) where.push(`(dt_start IS NULL AND ${tie})`);
+  else {
+    if (!Number.isFinite(after.dt)) throw new StorageArgumentError('cursor time must be finite');
+    const dt = `$${params.push(new Date(after.dt))}::timestamptz`;
+    where.push(`(dt_start < ${dt} OR dt_start IS NULL OR (dt_start = ${dt} AND ${tie}))`);
+  }
+}
+
+const cursorOfRow = (row: { dt_start: Date | null; collection_id: string; id: string }): ItemCursor => ({
+  dt: row.dt_start ? new Date(row.dt_start).getTime() : null,
+  collection: row.collection_id,
+  id: row.id,
+});
+
 /**
  * One page of a search, keyset-paged: the page after `after` holds exactly
  * the matching items that sort after it, so concurrent inserts never shift a
@@ -280,17 +308,7 @@ export interface ItemPage {
  */
 export async function searchItemsPage(q: Queryable, s: Omit<ItemSearch, 'offset'>, after?: ItemCursor | null): Promise<ItemPage> {
   const { where, params } = searchWhere(s);
-  if (after) {
-    const c = checkId(after.collection, 'cursor collection');
-    const i = checkId(after.id, 'cursor id');
-    const tie = `(collection_id, id) > ($${params.push(c)}, $${params.push(i)})`;
-    if (after.dt === null) where.push(`(dt_start IS NULL AND ${tie})`);
-    else {
-      if (!Number.isFinite(after.dt)) throw new StorageArgumentError('cursor time must be finite');
-      const dt = `$${params.push(new Date(after.dt))}::timestamptz`;
-      where.push(`(dt_start < ${dt} OR dt_start IS NULL OR (dt_start = ${dt} AND ${tie}))`);
-    }
-  }
+  if (after) afterCondition(where, params, after);
   const limit = Math.min(Math.max(1, s.limit ?? 100), 10_000);
   // One extra row says whether a next page exists without a count.
   const r = await q.query<{ doc: StacDoc; dt_start: Date | null; collection_id: string; id: string }>(
@@ -300,8 +318,70 @@ export async function searchItemsPage(q: Queryable, s: Omit<ItemSearch, 'offset'
   );
   const rows = r.rows.slice(0, limit);
   const last = rows[rows.length - 1];
-  const next = r.rows.length > limit && last ? { dt: last.dt_start ? new Date(last.dt_start).getTime() : null, collection: last.collection_id, id: last.id } : null;
+  const next = r.rows.length > limit && last ? cursorOfRow(last) : null;
   return { items: rows.map((row) => row.doc), next };
+}
+
+/** A search hit without its document: where it sorts, and its stored size. */
+export interface ItemKey {
+  cursor: ItemCursor;
+  /** Compact JSON bytes of the stored document (doc_bytes). */
+  bytes: number;
+}
+
+/**
+ * The keys of one page of a search (same order and keyset as
+ * searchItemsPage), with each item's size, and whether more follow. No
+ * document is read: the caller picks the items that fit its byte budget and
+ * reads only those (itemTexts).
+ */
+export async function searchItemKeys(q: Queryable, s: Omit<ItemSearch, 'offset'>, after?: ItemCursor | null): Promise<{ keys: ItemKey[]; more: boolean }> {
+  const { where, params } = searchWhere(s);
+  if (after) afterCondition(where, params, after);
+  const limit = Math.min(Math.max(1, s.limit ?? 100), 10_000);
+  const r = await q.query<{ dt_start: Date | null; collection_id: string; id: string; doc_bytes: number }>(
+    `SELECT dt_start, collection_id, id, doc_bytes FROM stac_items ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      ORDER BY dt_start DESC NULLS LAST, collection_id, id LIMIT ${limit + 1}`,
+    params,
+  );
+  return { keys: r.rows.slice(0, limit).map((row) => ({ cursor: cursorOfRow(row), bytes: Number(row.doc_bytes) })), more: r.rows.length > limit };
+}
+
+/**
+ * A stored item as JSON text, never parsed here: `body` is the document
+ * without its `links` (a JSON object, as the database writes jsonb), and
+ * `links` the JSON array of its links whose rel is not in `dropRels` (the
+ * server writes its own navigation links). The caller splices the two.
+ */
+export interface ItemText {
+  collection: string;
+  id: string;
+  body: string;
+  links: string;
+  /** The size the item was stored with (doc_bytes). */
+  bytes: number;
+}
+
+/**
+ * The items named by `keys` as text (see ItemText), in the order of `keys`;
+ * an item deleted since its key was read is left out. Reading text rather
+ * than jsonb keeps JSON.parse (and the JSON.stringify of the answer) off the
+ * caller's event loop: on a megabyte document each takes tens of ms.
+ */
+export async function itemTexts(q: Queryable, keys: ReadonlyArray<{ collection: string; id: string }>, dropRels: readonly string[]): Promise<ItemText[]> {
+  if (keys.length === 0) return [];
+  const r = await q.query<{ n: string | number; collection_id: string; id: string; body: string; links: string; doc_bytes: number }>(
+    `SELECT u.n, s.collection_id, s.id, (s.doc - 'links')::text AS body, s.doc_bytes,
+            (SELECT coalesce(jsonb_agg(l.v ORDER BY l.o), '[]'::jsonb)
+               FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.doc->'links') = 'array' THEN s.doc->'links' ELSE '[]'::jsonb END)
+                    WITH ORDINALITY AS l(v, o)
+              WHERE jsonb_typeof(l.v) <> 'object' OR coalesce(l.v->>'rel', '') <> ALL ($3::text[]))::text AS links
+       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(c, i, n)
+       JOIN stac_items s ON s.collection_id = u.c AND s.id = u.i
+      ORDER BY u.n`,
+    [keys.map((k) => checkId(k.collection, 'collection id')), keys.map((k) => checkId(k.id, 'item id')), [...dropRels]],
+  );
+  return r.rows.map((row) => ({ collection: row.collection_id, id: row.id, body: row.body, links: row.links, bytes: Number(row.doc_bytes) }));
 }
 
 export type InsertOnceResult = 'inserted' | 'same' | 'conflict';
@@ -315,10 +395,10 @@ export async function insertItemOnce(q: Queryable, item: StacDoc): Promise<Inser
   const c = itemColumns(item);
   const doc = JSON.stringify(item);
   const r = await q.query(
-    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint)
-     VALUES ($1, $2, $3::jsonb, $4, $5, $6::box, $7::polygon[])
+    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint, doc_bytes)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6::box, $7::polygon[], $8)
      ON CONFLICT (collection_id, id) DO NOTHING`,
-    [c.collection, c.id, doc, c.dtStart, c.dtEnd, c.bbox, c.footprint],
+    [c.collection, c.id, doc, c.dtStart, c.dtEnd, c.bbox, c.footprint, Buffer.byteLength(doc)],
   );
   if (r.rowCount === 1) return 'inserted';
   const same = await q.query<{ same: boolean }>('SELECT doc = $3::jsonb AS same FROM stac_items WHERE collection_id = $1 AND id = $2', [c.collection, c.id, doc]);
@@ -336,12 +416,21 @@ export async function insertItemsOnce(q: Queryable, items: readonly StacDoc[]): 
   const cols = items.map(itemColumns);
   const docs = items.map((i) => JSON.stringify(i));
   const inserted = await q.query<{ collection_id: string; id: string }>(
-    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint)
-     SELECT c, i, d::jsonb, s, e, b::box, f::polygon[]
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[]) AS u(c, i, d, s, e, b, f)
+    `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint, doc_bytes)
+     SELECT c, i, d::jsonb, s, e, b::box, f::polygon[], n
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[], $8::int[]) AS u(c, i, d, s, e, b, f, n)
      ON CONFLICT (collection_id, id) DO NOTHING
      RETURNING collection_id, id`,
-    [cols.map((c) => c.collection), cols.map((c) => c.id), docs, cols.map((c) => c.dtStart), cols.map((c) => c.dtEnd), cols.map((c) => c.bbox), cols.map((c) => c.footprint)],
+    [
+      cols.map((c) => c.collection),
+      cols.map((c) => c.id),
+      docs,
+      cols.map((c) => c.dtStart),
+      cols.map((c) => c.dtEnd),
+      cols.map((c) => c.bbox),
+      cols.map((c) => c.footprint),
+      docs.map((d) => Buffer.byteLength(d)),
+    ],
   );
   const key = (c: string, i: string): string => `${c}\u0000${i}`;
   const fresh = new Set(inserted.rows.map((r) => key(r.collection_id, r.id)));

@@ -87,6 +87,8 @@ export interface HarnessOptions {
   publishCount?: number;
   env?: Record<string, string>;
   nodeView?: NodeView;
+  /** Receives what the host sends its supervisor (heartbeats, info, metrics answers); default: dropped. */
+  send?(message: unknown): void;
 }
 
 /** Groups the tests filter on: every 10th object is in `testgroup`; ISS-like names in `stations`. */
@@ -155,7 +157,7 @@ export async function startGatewayHarness(o: HarnessOptions = {}): Promise<Gatew
     role: 'gateway',
     hostId: `gw-${namespace}`,
     logger,
-    send: () => {},
+    send: o.send ?? (() => {}),
     transport,
     storage: async () => storage,
     nodeView: o.nodeView ?? {

@@ -23,6 +23,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { HTTP_LIMITS } from '../../actors/gateway/app.js';
+import { DEFAULT_BODY_LIMITS } from '../../actors/gateway/stac/transactions.js';
 import { apiKeyAuth, requireApiKey } from '../../actors/gateway/auth.js';
 import { useProblemDetails } from '../../actors/gateway/errors.js';
 import { OPENAPI_CONTENT_TYPE } from '../../actors/gateway/openapi.js';
@@ -304,7 +305,7 @@ describe('R11 write key and body limits on a real fastify server', () => {
     useProblemDetails(app, pino({ level: 'silent' }));
     app.decorate('requireApiKey', requireApiKey(apiKeyAuth(KEY)));
     // Shaped like the transaction route: the key checked on request, the item body limit.
-    app.post('/collections/:cid/items', { onRequest: app.requireApiKey, bodyLimit: HTTP_LIMITS.itemBodyLimitBytes }, async (req, reply) => {
+    app.post('/collections/:cid/items', { onRequest: app.requireApiKey, bodyLimit: DEFAULT_BODY_LIMITS.item }, async (req, reply) => {
       writes.push(String((req.body as { id?: string }).id));
       return reply.code(202).send({ ok: true });
     });
@@ -339,7 +340,7 @@ describe('R11 write key and body limits on a real fastify server', () => {
   });
 
   it('oversized bodies → 413 problem+json; without a key the body is not even read (401)', async () => {
-    const big = JSON.stringify({ id: 'big', pad: 'x'.repeat(HTTP_LIMITS.itemBodyLimitBytes) });
+    const big = JSON.stringify({ id: 'big', pad: 'x'.repeat(DEFAULT_BODY_LIMITS.item) });
     const withKey = await post('/collections/imagery/items', big, { authorization: `Bearer ${KEY}` });
     assert.equal(withKey.status, 413);
     assert.match(withKey.headers.get('content-type') ?? '', /application\/problem\+json/);
@@ -445,7 +446,7 @@ describe('R11 on the gateway: websocket access, OpenAPI, bursts', () => {
     assert.equal(wrong.status, 401);
     assert.match(wrong.headers.get('www-authenticate') ?? '', /invalid_token/);
 
-    const huge = JSON.stringify({ ...item('r11-huge', 'https://noaa-goes19.s3.amazonaws.com/x.nc'), pad: 'x'.repeat(HTTP_LIMITS.itemCollectionBodyLimitBytes) });
+    const huge = JSON.stringify({ ...item('r11-huge', 'https://noaa-goes19.s3.amazonaws.com/x.nc'), pad: 'x'.repeat(DEFAULT_BODY_LIMITS.itemCollection) });
     const big = await postItem(huge, { authorization: `Bearer ${API_KEY}` });
     assert.equal(big.status, 413);
     assert.match(big.headers.get('content-type') ?? '', /application\/problem\+json/);

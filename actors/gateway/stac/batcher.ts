@@ -5,6 +5,10 @@
  * batches grow by themselves; an idle gateway commits each request at once.
  * A transaction that fails fails every request in it (each gets the error
  * and the client retries); one item's 409 is its own result, not a failure.
+ * A batch is also bounded in bytes (maxBatchBytes, at least one item): the
+ * embedded PGlite converts the batch's JSON on this thread (~40 ms per MiB),
+ * so ten concurrent 1 MiB items are several short transactions, not one long
+ * stall.
  */
 import { IMAGERY_SCENE_KIND } from '../../../protocol/messages/imagery.js';
 import { QUEUE_PRIORITY, type QueueName } from '../../../protocol/names.js';
@@ -16,6 +20,8 @@ export interface BatchPlan {
   doc: StacDoc;
   taskId: string;
   queue: QueueName;
+  /** The item's JSON size, when known (the request body's): counts toward maxBatchBytes. */
+  bytes?: number;
 }
 
 export type BatchResult = { conflict: true } | { conflict: false; created: boolean; status: TaskState };
@@ -34,6 +40,7 @@ export class RegistrationBatcher {
   constructor(
     private readonly db: () => Promise<Database>,
     private readonly maxBatch = 500,
+    private readonly maxBatchBytes = 1024 * 1024,
   ) {}
 
   register(plan: BatchPlan): Promise<BatchResult> {
@@ -57,7 +64,13 @@ export class RegistrationBatcher {
     this.running = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
+        let take = 0;
+        let bytes = 0;
+        while (take < this.queue.length && take < this.maxBatch && (take === 0 || bytes + (this.queue[take]!.plan.bytes ?? 0) <= this.maxBatchBytes)) {
+          bytes += this.queue[take]!.plan.bytes ?? 0;
+          take++;
+        }
+        const batch = this.queue.splice(0, take);
         this.counts.batches++;
         this.counts.items += batch.length;
         this.counts.maxBatch = Math.max(this.counts.maxBatch, batch.length);

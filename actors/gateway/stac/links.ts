@@ -53,22 +53,24 @@ export function collectionLinks(root: string, id: string): Link[] {
   ];
 }
 
-const OWN_ITEM_RELS = new Set(['self', 'root', 'parent', 'collection']);
+/** Navigation links of an item: the server writes these, whatever the stored item says. */
+export const OWN_ITEM_RELS: readonly string[] = ['self', 'root', 'parent', 'collection'];
+const OWN_ITEM_REL_SET = new Set(OWN_ITEM_RELS);
+
+export function itemNavLinks(root: string, collection: string, id: string): Link[] {
+  return [
+    { rel: 'self', href: `${root}/collections/${seg(collection)}/items/${seg(id)}`, type: GEOJSON },
+    { rel: 'parent', href: `${root}/collections/${seg(collection)}`, type: JSON_TYPE },
+    { rel: 'collection', href: `${root}/collections/${seg(collection)}`, type: JSON_TYPE },
+    { rel: 'root', href: `${root}/`, type: JSON_TYPE },
+  ];
+}
 
 /** The item as served: its own links kept, except the navigation links, which are ours. */
 export function withItemLinks(root: string, item: StacDoc): StacDoc {
   const collection = typeof item.collection === 'string' ? item.collection : '';
-  const own = Array.isArray(item.links) ? (item.links as Link[]).filter((l) => !OWN_ITEM_RELS.has(l?.rel)) : [];
-  return {
-    ...item,
-    links: [
-      { rel: 'self', href: `${root}/collections/${seg(collection)}/items/${seg(item.id)}`, type: GEOJSON },
-      { rel: 'parent', href: `${root}/collections/${seg(collection)}`, type: JSON_TYPE },
-      { rel: 'collection', href: `${root}/collections/${seg(collection)}`, type: JSON_TYPE },
-      { rel: 'root', href: `${root}/`, type: JSON_TYPE },
-      ...own,
-    ],
-  };
+  const own = Array.isArray(item.links) ? (item.links as Link[]).filter((l) => !OWN_ITEM_REL_SET.has(l?.rel)) : [];
+  return { ...item, links: [...itemNavLinks(root, collection, item.id), ...own] };
 }
 
 export function withCollectionLinks(root: string, c: StacDoc): StacDoc {

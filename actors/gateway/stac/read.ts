@@ -2,15 +2,17 @@
  * The read side of the STAC API 1.0.0: landing page, conformance,
  * collections, items (OGC API Features) and item search (GET and POST).
  * Paging is keyset-based: a `next` link carries an opaque token naming the
- * last item served, so pages neither repeat nor skip items.
+ * last item served, so pages neither repeat nor skip items. Pages and items
+ * are served from stored JSON text with a byte cap per page (page.ts).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { StorageArgumentError } from '../../storage/errors.js';
 import type { Storage } from '../../storage/index.js';
-import { getCollection, getItem, listCollections, searchItemsPage, type StacDoc } from '../../storage/stac.js';
+import { getCollection, listCollections, type StacDoc } from '../../storage/stac.js';
 import { badRequest, notFound } from '../errors.js';
-import { CONFORMS_TO, GEOJSON, JSON_TYPE, OAS30, rootOf, STAC_VERSION, withCollectionLinks, withItemLinks, type Link } from './links.js';
+import { CONFORMS_TO, GEOJSON, JSON_TYPE, OAS30, rootOf, STAC_VERSION, withCollectionLinks, type Link } from './links.js';
+import { buildItem, buildItemPage, partsStream } from './page.js';
 import { encodeToken, parseSearch, type ParsedSearch } from './params.js';
 
 export interface StacReadOptions {
@@ -19,7 +21,12 @@ export interface StacReadOptions {
   openApiPath?: string;
   title?: string;
   description?: string;
+  /** Byte cap of one search page, counted on the items' stored sizes (default DEFAULT_PAGE_MAX_BYTES). */
+  pageMaxBytes?: number;
 }
+
+/** 4 MiB: read and written in slices (page.ts), so the cap bounds memory per request, not a stall. */
+export const DEFAULT_PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
 export const IdParam = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._:\\-]+$' });
 const CollectionParams = Type.Object({ collectionId: IdParam });
@@ -44,19 +51,31 @@ function nextGetHref(req: FastifyRequest, root: string, token: string): string {
   return `${root}${url.pathname}${url.search}`;
 }
 
-async function page(storage: Storage, p: ParsedSearch, root: string, nextLink: (token: string) => Link, selfHref: string): Promise<Record<string, unknown>> {
-  const r = await run(() => searchItemsPage(storage.db, { ...p.search, limit: p.limit }, p.after));
-  const links: Link[] = [
-    { rel: 'self', href: selfHref, type: GEOJSON },
-    { rel: 'root', href: `${root}/`, type: JSON_TYPE },
-  ];
-  if (r.next) links.push(nextLink(encodeToken(r.next)));
-  return { type: 'FeatureCollection', features: r.items.map((i) => withItemLinks(root, i)), links, numberReturned: r.items.length };
+/** One page of `p`, streamed. `nextLink` makes the next link from a token; `extra` links follow self and root. */
+async function sendPage(
+  reply: FastifyReply,
+  storage: Storage,
+  p: ParsedSearch,
+  root: string,
+  maxBytes: number,
+  nextLink: (token: string) => Link,
+  selfHref: string,
+  extra: Link[] = [],
+): Promise<FastifyReply> {
+  const page = await run(() =>
+    buildItemPage(storage.db, p.search, p.limit, p.after, maxBytes, root, (next) => [
+      { rel: 'self', href: selfHref, type: GEOJSON },
+      { rel: 'root', href: `${root}/`, type: JSON_TYPE },
+      ...extra,
+      ...(next ? [nextLink(encodeToken(next))] : []),
+    ]),
+  );
+  return reply.type(GEOJSON).send(partsStream(page.parts));
 }
 
 export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o) => {
   const conformsTo = o.openApiPath ? [...CONFORMS_TO, OAS30] : [...CONFORMS_TO];
-  const geo = (reply: FastifyReply): FastifyReply => reply.type(GEOJSON);
+  const maxBytes = o.pageMaxBytes ?? DEFAULT_PAGE_MAX_BYTES;
 
   app.get('/', async (req) => {
     const root = rootOf(req);
@@ -115,24 +134,23 @@ export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o
       const storage = await o.storage();
       if (!(await getCollection(storage.db, id))) throw notFound(`collection ${id} does not exist`);
       const p = parseSearch(req.query, id);
-      const body = await page(storage, p, root, (token) => ({ rel: 'next', href: nextGetHref(req, root, token), type: GEOJSON, method: 'GET' }), `${root}${req.url}`);
-      (body.links as Link[]).push({ rel: 'collection', href: `${root}/collections/${encodeURIComponent(id)}`, type: JSON_TYPE });
-      return geo(reply).send(body);
+      return sendPage(reply, storage, p, root, maxBytes, (token) => ({ rel: 'next', href: nextGetHref(req, root, token), type: GEOJSON, method: 'GET' }), `${root}${req.url}`, [
+        { rel: 'collection', href: `${root}/collections/${encodeURIComponent(id)}`, type: JSON_TYPE },
+      ]);
     },
   );
 
   app.get<{ Params: { collectionId: string; itemId: string } }>('/collections/:collectionId/items/:itemId', { schema: { params: ItemParams } }, async (req, reply) => {
     const storage = await o.storage();
-    const item = await getItem(storage.db, req.params.collectionId, req.params.itemId);
-    if (!item) throw notFound(`item ${req.params.itemId} does not exist in collection ${req.params.collectionId}`);
-    return geo(reply).send(withItemLinks(rootOf(req), item));
+    const parts = await run(() => buildItem(storage.db, rootOf(req), req.params.collectionId, req.params.itemId));
+    if (!parts) throw notFound(`item ${req.params.itemId} does not exist in collection ${req.params.collectionId}`);
+    return reply.type(GEOJSON).send(partsStream(parts));
   });
 
   app.get<{ Querystring: Record<string, unknown> }>('/search', { schema: { querystring: SearchQuery } }, async (req, reply) => {
     const root = rootOf(req);
     const p = parseSearch(req.query);
-    const body = await page(await o.storage(), p, root, (token) => ({ rel: 'next', href: nextGetHref(req, root, token), type: GEOJSON, method: 'GET' }), `${root}${req.url}`);
-    return geo(reply).send(body);
+    return sendPage(reply, await o.storage(), p, root, maxBytes, (token) => ({ rel: 'next', href: nextGetHref(req, root, token), type: GEOJSON, method: 'GET' }), `${root}${req.url}`);
   });
 
   app.post<{ Body: Record<string, unknown> }>('/search', { schema: { body: Type.Object({}, { additionalProperties: true }) } }, async (req, reply) => {
@@ -140,14 +158,15 @@ export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o
     const input = req.body ?? {};
     const p = parseSearch(input);
     // POST paging (STAC API item-search): the next link repeats the body with the new token.
-    const body = await page(
+    return sendPage(
+      reply,
       await o.storage(),
       p,
       root,
+      maxBytes,
       (token) => ({ rel: 'next', href: `${root}/search`, type: GEOJSON, method: 'POST', body: { ...input, token }, merge: false }),
       `${root}/search`,
     );
-    return geo(reply).send(body);
   });
 };
 
