@@ -34,8 +34,12 @@ import { StorageError } from '../storage/errors.js';
 import { parseCatalogSliced, type CatalogFormat, type CatalogRecord } from './catalog-parse.js';
 import { SliceAbortedError, TimeSlicer, type SlicePacing } from './catalog-slice.js';
 
-/** Objects in the first write statement of a load; later statements are sized from the time the previous one took. */
-export const CATALOG_BATCH = 250;
+/**
+ * Objects in the first write statement of a load; later statements are sized
+ * from the time the previous one took. Small, because the first statement
+ * of a load is the slowest per row (cold plan and code).
+ */
+export const CATALOG_BATCH = 50;
 /** Bounds of the statement size, objects. */
 export const CATALOG_BATCH_MIN = 25;
 export const CATALOG_BATCH_MAX = 2000;
@@ -362,28 +366,33 @@ export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): 
       for (let i = 0; i < rows.length; ) {
         const part = rows.slice(i, i + size);
         i += part.length;
-        const s0 = performance.now();
-        const objs = await upsertObjects(tx, part.map((r) => r.obj), input.group);
-        const s1 = performance.now();
-        const sets = await insertElementSets(tx, part.flatMap((r) => r.sets));
-        const s2 = performance.now();
+        // PGlite runs each statement as one synchronous WASM call and resolves
+        // without a macrotask turn: give timers and I/O a turn after each
+        // (this also ends the load when stopping).
+        let took = 0;
+        const timed = async <T>(statement: () => Promise<T>): Promise<T> => {
+          const s0 = performance.now();
+          const out = await statement();
+          const ms = performance.now() - s0;
+          took = Math.max(took, ms);
+          work.statements++;
+          if (ms > work.longestStatementMs) work.longestStatementMs = ms;
+          await slicer.yield();
+          return out;
+        };
+        const objs = await timed(() => upsertObjects(tx, part.map((r) => r.obj), input.group));
+        const sets = await timed(() => insertElementSets(tx, part.flatMap((r) => r.sets)));
         // A decay verdict came from an element set that is now superseded
         // (often a stale one: SGP4 decays old elements early). CelesTrak's
         // groups stop listing objects that really re-entered, so a fresh
         // element set means the object is back in service.
-        await reactivateObjects(tx, sets);
-        const took = Math.max(s1 - s0, s2 - s1);
-        work.statements += 2;
-        if (took > work.longestStatementMs) work.longestStatementMs = took;
+        if (sets.length > 0) await timed(() => reactivateObjects(tx, sets));
         if (deps.batchSize === undefined) size = nextSize(size, took);
         objsNew.push(...objs.inserted);
         for (const id of objs.inserted) ids.add(id);
         for (const id of objs.updated) ids.add(id);
         for (const id of sets) ids.add(id);
         setsNew += sets.length;
-        // PGlite resolves without a macrotask turn: give timers and I/O one
-        // between statements (this also ends the load when stopping).
-        await slicer.yield();
       }
       // Fencing at commit, against the store: a lease lost while we worked rolls everything back.
       if (fence) await fence.confirm();
