@@ -155,8 +155,9 @@ export class CatalogIngest {
   }
 
   /**
-   * Stop: no new cycle, the running one ends at its next batch boundary, then
-   * the lease is released so another host takes over at once. `release: false`
+   * Stop: no new cycle, the running load ends at its next slice boundary and
+   * rolls back (the next leader loads it again), then the lease is released
+   * so another host takes over at once. `release: false`
    * leaves the lease to expire (what a crash looks like; tests use it).
    */
   async stop(options: { release?: boolean } = {}): Promise<void> {
