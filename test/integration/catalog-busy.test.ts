@@ -80,8 +80,8 @@ for (const { kind, make } of BUSES) {
     test('a load whose parse spans many lease lengths commits every valid record', async () => {
       const leaseMs = 1000;
       let slices = 0;
-      // 1 ms of work per slice, then 25 ms of (async) delay: the parse of 3,000 records takes several seconds.
-      const t = await setup({}, { sliceMs: 1, afterSlice: async () => { slices++; await sleep(25); } }, leaseMs);
+      // 1 ms of work per slice, then 40 ms of (async) delay: the parse of 3,000 records takes several seconds.
+      const t = await setup({}, { sliceMs: 1, afterSlice: async () => { slices++; await sleep(40); } }, leaseMs);
       t.ingest.start();
       await until('the first cycle finished', 120_000, () => runs(t.ingest).length > 0, 50);
       const [run] = runs(t.ingest);
@@ -142,7 +142,9 @@ for (const { kind, make } of BUSES) {
       const aborted = first.find((r: IngestReport) => r.group === 'active')!;
       assert.equal(aborted.outcome, 'failed');
       assert.ok(aborted.message.startsWith(ABORTED_PREFIX), aborted.message);
-      assert.match(aborted.message, /intruder/);
+      // On a slow machine the intruder's lease may already have run out and we may lead again by the
+      // commit: a later tenure of ours must not commit the earlier tenure's load either.
+      assert.match(aborted.message, /lease is (held by intruder|a later tenure of ours)/);
       assert.equal(aborted.retryable, true);
       assert.equal(aborted.accepted, 0);
       assert.equal(await count(t.db, 'catalog_objects'), 1, 'nothing of the aborted load was written');
@@ -157,9 +159,11 @@ for (const { kind, make } of BUSES) {
       const failed = all.find((r) => r.outcome === 'failed');
       assert.ok(ok && failed);
       assert.equal(ok.accepted, PART_COUNT);
-      // Leadership comes back at the intruder's expiry plus one lease tick (leaseMs/3) at most; then at most retryMs.
-      const due = takeover.expiresAt + Math.ceil(t.leases.leaseMs / 3) + retryMs;
-      assert.ok(ok.startedAt.getTime() <= due + 1500, `retried at ${ok.startedAt.toISOString()}, due by ${new Date(due).toISOString()} (+1.5 s of scheduling slack)`);
+      // Leadership comes back at the intruder's expiry plus one lease tick (leaseMs/3) at most, and the
+      // abort is known when the failed run is stored; the retry follows within retryMs of the later of the two.
+      const due = Math.max(takeover.expiresAt + Math.ceil(t.leases.leaseMs / 3), failed.finishedAt.getTime()) + retryMs;
+      // Slack for a loaded CI machine; the point is seconds, not the 24 h interval.
+      assert.ok(ok.startedAt.getTime() <= due + 3000, `retried at ${ok.startedAt.toISOString()}, due by ${new Date(due).toISOString()} (+3 s of scheduling slack)`);
       assert.ok(t.ingest.stats.retries >= 1);
     });
 
@@ -181,7 +185,7 @@ for (const { kind, make } of BUSES) {
       assert.equal(all[1]!.httpStatus, null, 'the retry loaded the kept body: no request');
       assert.equal(t.gp.requests.length, 1, 'CelesTrak asked once (2 h refetch rule kept)');
       const gap = all[1]!.startedAt.getTime() - all[0]!.finishedAt.getTime();
-      assert.ok(gap <= retryMs + Math.ceil(t.leases.leaseMs / 3) + 1000, `retried ${gap} ms after the failure (retry time ${retryMs} ms)`);
+      assert.ok(gap <= retryMs + Math.ceil(t.leases.leaseMs / 3) + 3000, `retried ${gap} ms after the failure (retry time ${retryMs} ms)`);
       assert.equal(t.leases.stats.lost, 0);
       const storage = (await t.registry.getSingleMetric('sw_catalog_loads_aborted_total')!.get()).values.find((v) => v.labels.cause === 'storage');
       assert.equal(storage?.value, 1);
