@@ -104,6 +104,8 @@ export class CatalogIngest {
   private ticking: Promise<void> | null = null;
   private cycle: Promise<IngestReport[]> | null = null;
   private nextCycleAt: number | null = null;
+  /** Bumped on every change of nextCycleAt, so a schedule computed from an older read does not overwrite a newer one. */
+  private scheduleVersion = 0;
   private stopping = false;
   private sub: Subscription | null = null;
   private lastReports: IngestReport[] = [];
@@ -123,11 +125,15 @@ export class CatalogIngest {
       onLead: async () => {
         this.stats.leaderships++;
         this.failures = 0;
-        this.nextCycleAt = await this.firstCycleAt();
-        return { nextCycleAt: new Date(this.nextCycleAt).toISOString() };
+        const version = this.scheduleVersion;
+        const at = await this.firstCycleAt();
+        // A cycle of the previous tenure still running, or one that ended while we read the
+        // database, decides the schedule from what it saw: its outcome is newer than our read.
+        if (this.scheduleVersion === version && this.cycle === null) this.setNextCycleAt(at);
+        return { nextCycleAt: this.nextCycleAt === null ? null : new Date(this.nextCycleAt).toISOString() };
       },
       onLose: () => {
-        this.nextCycleAt = null;
+        this.setNextCycleAt(null);
         // Another leader may load newer data meanwhile: a body kept from our tenure must not be loaded over it later.
         this.kept.clear();
       },
@@ -187,6 +193,11 @@ export class CatalogIngest {
     if (this.isLeader && this.cycle === null && this.nextCycleAt !== null && Date.now() >= this.nextCycleAt) {
       void this.runCycle().catch((err) => this.o.logger.error({ err: errorMessage(err) }, 'catalog ingest cycle failed'));
     }
+  }
+
+  private setNextCycleAt(at: number | null): void {
+    this.nextCycleAt = at;
+    this.scheduleVersion++;
   }
 
   private jitter(): number {
@@ -297,8 +308,8 @@ export class CatalogIngest {
         reports = await this.cycleBody(groups ?? this.cfg.groups);
         return reports;
       } finally {
-        // Even when leadership wavered during the cycle: onLead recomputes the schedule of a new tenure.
-        this.nextCycleAt = await this.nextAfter(reports, startedAt).catch(() => startedAt + this.cfg.intervalMs);
+        // The outcome sets the schedule even when leadership wavered meanwhile (onLead leaves it be: its read is older).
+        this.setNextCycleAt(await this.nextAfter(reports, startedAt).catch(() => startedAt + this.cfg.intervalMs));
         this.cycle = null;
       }
     })();
