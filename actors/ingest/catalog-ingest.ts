@@ -44,7 +44,7 @@ export const CATALOG_BATCH = 50;
 export const CATALOG_BATCH_MIN = 25;
 export const CATALOG_BATCH_MAX = 2000;
 /** Time one write statement should take, ms (PGlite: synchronous on this loop). */
-export const CATALOG_STATEMENT_MS = 8;
+export const CATALOG_STATEMENT_MS = 5;
 /**
  * Message prefix of a run that did not complete for a reason on our side
  * (lease lost at commit, database error, stop): the input was fine and the

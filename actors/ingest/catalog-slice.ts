@@ -12,7 +12,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StarWeatherError } from '../../protocol/errors.js';
 
 /** Work between two yields, ms: well under the ~20 ms a control loop tolerates, large enough to keep the yield overhead small. */
-export const CATALOG_SLICE_MS = 8;
+export const CATALOG_SLICE_MS = 5;
 
 export interface SlicePacing {
   /** Work per slice, ms (default CATALOG_SLICE_MS). */
