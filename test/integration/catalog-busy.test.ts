@@ -167,6 +167,27 @@ for (const { kind, make } of BUSES) {
       assert.ok(t.ingest.stats.retries >= 1);
     });
 
+    test('a node with no catalog retries a failed cycle within the retry time, and still never asks CelesTrak twice within the refetch time', async () => {
+      const minRefetchMs = 1500;
+      const t = await setup({ 'catalog.retryMs': 200, 'catalog.retryMaxMs': 400, 'catalog.minRefetchMs': minRefetchMs }, {});
+      const asked: number[] = [];
+      t.gp.answer = () => {
+        asked.push(Date.now());
+        return asked.length === 1 ? { status: 500, body: 'down' } : { status: 200, body: PART_TEXT };
+      };
+      t.ingest.start();
+      await until('the catalog loaded after the failed first cycle', 30_000, async () => (await count(t.db, 'catalog_objects')) === PART_COUNT, 50);
+      assert.equal(asked.length, 2);
+      assert.ok(asked[1]! - asked[0]! >= minRefetchMs, `second request ${asked[1]! - asked[0]!} ms after the first (refetch time ${minRefetchMs} ms)`);
+      // Retried from the refetch time on, not a day later (slack for a loaded CI machine).
+      assert.ok(asked[1]! - asked[0]! <= minRefetchMs + 400 + Math.ceil(t.leases.leaseMs / 3) + 3000, `second request ${asked[1]! - asked[0]!} ms after the first`);
+      const all = (await listIngestRuns(t.db.db, { kind: 'catalog', group: 'active' })).reverse().map((r) => r.outcome);
+      assert.equal(all[0], 'http_error');
+      assert.equal(all[all.length - 1], 'ok');
+      // The retries in between waited for the refetch time instead of polling it.
+      assert.ok(all.filter((o) => o === 'skipped').length <= 2, all.join(','));
+    });
+
     test('a load that fails on a database error is retried by the same leader from the kept body, no second request', async () => {
       const retryMs = 500;
       const t = await setup({ 'catalog.retryMs': retryMs, 'catalog.retryMaxMs': 2000, 'catalog.minRefetchMs': 7_200_000 }, {});
