@@ -309,7 +309,8 @@ export class CatalogIngest {
         return reports;
       } finally {
         // The outcome sets the schedule even when leadership wavered meanwhile (onLead leaves it be: its read is older).
-        this.setNextCycleAt(await this.nextAfter(reports, startedAt).catch(() => startedAt + this.cfg.intervalMs));
+        // Stopping: nothing to schedule; a load cut short is stored as aborted, and the next leader retries it soon.
+        if (!this.stopSignal.signal.aborted) this.setNextCycleAt(await this.nextAfter(reports, startedAt).catch(() => startedAt + this.cfg.intervalMs));
         this.cycle = null;
       }
     })();
