@@ -70,6 +70,8 @@ export interface Config {
     timeoutMs: number;
     maxBytes: number;
     snapshotFallback: 'auto' | 'true' | 'false';
+    retryMs: number;
+    retryMaxMs: number;
   };
   /** Tile pipeline (actors/tile/). */
   tile: {
@@ -226,6 +228,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(cfg.nodeId)) throw new ConfigError('nodeId', 'may hold only letters, digits, . _ -');
   if (!isValidNamespace(cfg.namespace)) throw new ConfigError('namespace', 'must be lower-case letters, digits or _, starting with a letter');
   if (cfg.roles.length === 0) throw new ConfigError('roles', 'at least one role is needed');
+  if (cfg.catalog.retryMaxMs < cfg.catalog.retryMs) throw new ConfigError('catalog.retryMaxMs', `must be at least catalog.retryMs (${cfg.catalog.retryMs})`);
   for (const g of cfg.catalog.groups) if (!/^[A-Za-z0-9_-]{1,100}$/.test(g)) throw new ConfigError('catalog.groups', `not a CelesTrak group name: ${JSON.stringify(g)}`);
   if ((cfg.imagery.sources as string[]).includes('none')) {
     if (cfg.imagery.sources.length > 1) throw new ConfigError('imagery.sources', '`none` cannot be combined with sources');

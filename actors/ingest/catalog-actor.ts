@@ -1,35 +1,43 @@
 /**
  * CatalogIngest: the cluster's one catalog ingest actor. Every ingest host
  * runs one; they compete for the lease `singleton.catalog-ingest` and only
- * the holder runs cycles. The lease is renewed every third of its length;
- * its local validity is checked before every write batch and again after
- * each (possibly long) download, so a holder paused past its lease stops
- * writing before the next holder starts. Writes are idempotent (natural keys),
- * so the one overlap fencing cannot rule out (a batch already in flight)
- * writes the same rows the new leader would.
+ * the holder runs cycles. The lease is renewed every third of its length.
+ *
+ * Busy is not dead: a load carries the lease's fencing token and is checked
+ * against the lease store right before it commits (one transaction per
+ * load), never abandoned halfway because the local lease deadline passed
+ * while the loop was busy parsing. A load that lost its lease by then, or
+ * failed on a database error, rolls back and is retried within minutes
+ * (catalog.retryMs, doubling up to catalog.retryMaxMs, with jitter), and a
+ * node with no catalog at all never waits a whole cycle.
  *
  * A cycle fetches each configured group once, in order. Any answer other
  * than 200 ends the cycle: CelesTrak firewalls clients that retry, and its
- * 403 means "not changed since your last download" (recorded as
- * not_modified). A group answered less than `minRefetchMs` ago is skipped.
- * The last good catalog is simply what the database holds: a failed cycle
- * writes nothing.
+ * 403 means "not modified since your last download" (recorded as
+ * not_modified). A group answered less than `minRefetchMs` ago is skipped;
+ * retries obey this too. A download whose load was rolled back for our own
+ * reasons is kept in memory by the leader and re-ingested by the retry
+ * without a new request; a leader that does not have the body (it changed
+ * hands) waits for the refetch rule. The last good catalog is simply what
+ * the database holds: a failed load writes nothing.
  */
 import { randomInt } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/load.js';
-import { errorMessage } from '../../protocol/errors.js';
+import { FencedError, errorMessage } from '../../protocol/errors.js';
 import { CatalogRefreshMessage, CatalogRefreshReplyMessage, type CatalogRefresh } from '../../protocol/messages/catalog.js';
 import type { Names } from '../../protocol/names.js';
 import type { Subscription, Transport } from '../../protocol/transport.js';
 import type { LeaseManager } from '../runtime/lease.js';
 import { SingletonLease } from '../runtime/singleton.js';
 import type { Database } from '../storage/db.js';
-import { listIngestRuns } from '../storage/ingest-runs.js';
+import { listIngestRuns, type IngestRun } from '../storage/ingest-runs.js';
 import { SNAPSHOT_FILE, SNAPSHOT_PATH } from '../tracker/snapshot.js';
 import { fetchGp, type FetchLimits } from './catalog-fetch.js';
-import { ingestCatalogText, recordUnloaded, summary, type IngestDeps, type IngestReport, type LeaseFence } from './catalog-ingest.js';
+import { ABORTED_PREFIX, ingestCatalogText, recordUnloaded, summary, type IngestDeps, type IngestReport, type LeaseFence } from './catalog-ingest.js';
 import type { CatalogMetrics } from './catalog-metrics.js';
+import type { SlicePacing } from './catalog-slice.js';
 import { readFile } from 'node:fs/promises';
 
 export const CATALOG_LEASE_KEY = 'singleton.catalog-ingest';
@@ -52,6 +60,8 @@ export interface CatalogIngestOptions {
   onMalformed?: (err: unknown) => void;
   /** The shipped snapshot (tests point this elsewhere). */
   snapshotPath?: string;
+  /** Slice length and per-slice hook of every load (tests: a slow parse). */
+  pacing?: SlicePacing;
 }
 
 export interface CatalogIngestStats {
@@ -60,10 +70,33 @@ export interface CatalogIngestStats {
   /** GP requests this instance made. */
   requests: number;
   leaderships: number;
+  /** Cycles scheduled as a retry rather than a whole interval later. */
+  retries: number;
+}
+
+/** A download whose load did not complete for our reasons, kept to load again without a new request. */
+export interface KeptBody {
+  text: string;
+  bytes: number;
+  url: string;
+  format: Config['catalog']['format'];
+  downloadedAt: number;
+}
+
+/** A stored run that did not complete for a reason on our side (ABORTED_PREFIX): its input may be loaded again. */
+export function isAbortedRun(run: Pick<IngestRun, 'outcome' | 'message'>): boolean {
+  return run.outcome === 'failed' && run.message.startsWith(ABORTED_PREFIX);
+}
+
+/** Retry delay after `failures` consecutive failed cycles: base doubling to the cap, with "equal jitter" (half fixed, half random). */
+export function retryDelayMs(cfg: Pick<Config['catalog'], 'retryMs' | 'retryMaxMs'>, failures: number): number {
+  const d = Math.min(cfg.retryMaxMs, cfg.retryMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  const half = Math.floor(d / 2);
+  return d - half + randomInt(0, half + 1);
 }
 
 export class CatalogIngest {
-  readonly stats: CatalogIngestStats = { cycles: 0, requests: 0, leaderships: 0 };
+  readonly stats: CatalogIngestStats = { cycles: 0, requests: 0, leaderships: 0, retries: 0 };
   private readonly o: CatalogIngestOptions;
   private readonly cfg: Config['catalog'];
   private readonly singleton: SingletonLease;
@@ -71,10 +104,15 @@ export class CatalogIngest {
   private ticking: Promise<void> | null = null;
   private cycle: Promise<IngestReport[]> | null = null;
   private nextCycleAt: number | null = null;
+  /** Bumped on every change of nextCycleAt, so a schedule computed from an older read does not overwrite a newer one. */
+  private scheduleVersion = 0;
   private stopping = false;
   private sub: Subscription | null = null;
   private lastReports: IngestReport[] = [];
   private readonly stopSignal = new AbortController();
+  /** Consecutive cycles that ended needing a retry. */
+  private failures = 0;
+  private readonly kept = new Map<string, KeptBody>();
 
   constructor(options: CatalogIngestOptions) {
     this.o = options;
@@ -86,11 +124,18 @@ export class CatalogIngest {
       name: 'catalog ingest',
       onLead: async () => {
         this.stats.leaderships++;
-        this.nextCycleAt = await this.firstCycleAt();
-        return { nextCycleAt: new Date(this.nextCycleAt).toISOString() };
+        this.failures = 0;
+        const version = this.scheduleVersion;
+        const at = await this.firstCycleAt();
+        // A cycle of the previous tenure still running, or one that ended while we read the
+        // database, decides the schedule from what it saw: its outcome is newer than our read.
+        if (this.scheduleVersion === version && this.cycle === null) this.setNextCycleAt(at);
+        return { nextCycleAt: this.nextCycleAt === null ? null : new Date(this.nextCycleAt).toISOString() };
       },
       onLose: () => {
-        this.nextCycleAt = null;
+        this.setNextCycleAt(null);
+        // Another leader may load newer data meanwhile: a body kept from our tenure must not be loaded over it later.
+        this.kept.clear();
       },
     });
   }
@@ -108,6 +153,7 @@ export class CatalogIngest {
     return {
       leader: this.isLeader,
       nextCycleAt: this.isLeader && this.nextCycleAt ? new Date(this.nextCycleAt).toISOString() : null,
+      retryFailures: this.failures,
       cycleRunning: this.cycle !== null,
       ...this.stats,
       lastRuns: this.lastReports.map(summary),
@@ -115,8 +161,9 @@ export class CatalogIngest {
   }
 
   /**
-   * Stop: no new cycle, the running one ends at its next batch boundary, then
-   * the lease is released so another host takes over at once. `release: false`
+   * Stop: no new cycle, the running load ends at its next slice boundary and
+   * rolls back (the next leader loads it again), then the lease is released
+   * so another host takes over at once. `release: false`
    * leaves the lease to expire (what a crash looks like; tests use it).
    */
   async stop(options: { release?: boolean } = {}): Promise<void> {
@@ -148,23 +195,92 @@ export class CatalogIngest {
     }
   }
 
+  private setNextCycleAt(at: number | null): void {
+    this.nextCycleAt = at;
+    this.scheduleVersion++;
+  }
+
   private jitter(): number {
     return this.cfg.jitterMs > 0 ? randomInt(0, this.cfg.jitterMs + 1) : 0;
   }
 
-  /** A new leader continues the cluster's schedule: the next cycle is due one interval after the last one started. */
+  /**
+   * A new leader continues the cluster's schedule: the next cycle is due one
+   * interval after the last one started, unless there is no catalog yet (at
+   * once) or the last load was rolled back for our reasons (a retry soon).
+   */
   private async firstCycleAt(): Promise<number> {
     const now = Date.now();
     // No catalog loaded yet (first start, or the first load was cut short): at once.
     if (await noCatalogYet(this.o.db).catch(() => true)) return now;
     const last = (await listIngestRuns(this.o.db, { kind: 'catalog', outcomes: ['ok', 'not_modified', 'http_error', 'failed'], limit: 1 }).catch(() => []))[0];
     if (!last) return now;
+    if (isAbortedRun(last)) {
+      this.failures = 1;
+      this.stats.retries++;
+      this.o.metrics?.retries.inc();
+      return Math.min(now + retryDelayMs(this.cfg, 1), last.startedAt.getTime() + this.cfg.intervalMs);
+    }
     return Math.max(now, last.startedAt.getTime() + this.cfg.intervalMs + this.jitter());
   }
 
+  /**
+   * When the next cycle is due after one that started at `startedAt`: a
+   * whole interval later, or a retry with backoff when a load did not
+   * complete for our reasons (or the cycle threw: `reports` null), or when
+   * there is still no catalog at all. A retry is never later than the
+   * regular cycle, and never earlier than the refetch rule lets it fetch
+   * what it needs.
+   */
+  private async nextAfter(reports: readonly IngestReport[] | null, startedAt: number): Promise<number> {
+    const regular = startedAt + this.cfg.intervalMs + this.jitter();
+    const retry = reports === null ? [] : reports.filter((r) => r.retryable);
+    const noCatalog = reports !== null && retry.length === 0 ? await noCatalogYet(this.o.db).catch(() => true) : false;
+    if (reports !== null && retry.length === 0 && !noCatalog) {
+      this.failures = 0;
+      return regular;
+    }
+    this.failures++;
+    let at = Date.now() + retryDelayMs(this.cfg, this.failures);
+    // Only waits on the refetch rule left: nothing can change before the earliest of them.
+    const waits = (retry.length > 0 ? retry : (reports ?? []).filter((r) => r.outcome === 'skipped')).map((r) => r.notBefore?.getTime() ?? null);
+    if (waits.length > 0 && waits.every((w) => w !== null)) at = Math.max(at, Math.min(...(waits as number[])));
+    at = Math.min(at, regular);
+    this.stats.retries++;
+    this.o.metrics?.retries.inc();
+    const why = reports === null ? 'the cycle failed' : retry.length > 0 ? retry.map((r) => `${r.group}: ${r.message}`).join('; ') : 'no catalog yet';
+    this.o.logger.warn({ failures: this.failures, retryAt: new Date(at).toISOString(), why: why.slice(0, 500) }, 'catalog ingest: retry scheduled');
+    return at;
+  }
+
+  /**
+   * Fencing at commit: read the lease record from the store and go on only
+   * if it is still ours (same holder, same tenure by acquiredAt, at our
+   * token or a later renewal of it) and not run out. A record that is ours
+   * but stale (renewals late) gets a few renewal periods to be renewed
+   * before we give up: a taker could step in at any moment.
+   */
+  private async confirmLease(token: number, acquiredAt: number | null): Promise<void> {
+    const leases = this.o.leases;
+    if (acquiredAt === null) throw new FencedError('catalog ingest holds no lease; not committing');
+    for (let attempt = 0; ; attempt++) {
+      const rec = await leases.inspect(CATALOG_LEASE_KEY);
+      if (rec === null) throw new FencedError('catalog ingest lease record is gone; not committing');
+      if (rec.holder !== leases.holder || rec.acquiredAt !== acquiredAt || rec.revision < token) {
+        const who = rec.holder === leases.holder ? 'a later tenure of ours' : `held by ${rec.holder}`;
+        throw new FencedError(`catalog ingest lease is ${who} (revision ${rec.revision}); the load held revision ${token}; not committing`);
+      }
+      if (rec.expiresAt - leases.safetyMs > Date.now()) return;
+      if (attempt >= 3) throw new FencedError(`catalog ingest lease (revision ${rec.revision}) ran out in the store and was not renewed; not committing`);
+      await sleep(Math.max(50, Math.floor(leases.leaseMs / 3)));
+    }
+  }
+
   private fence(): LeaseFence {
-    const token = this.singleton.lease?.fenceToken ?? 0;
-    return { token, valid: () => this.isLeader };
+    const lease = this.singleton.lease;
+    const token = lease?.fenceToken ?? 0;
+    const acquiredAt = lease?.acquiredAt ?? null;
+    return { token, confirm: () => this.confirmLease(token, acquiredAt) };
   }
 
   private deps(): IngestDeps {
@@ -176,6 +292,8 @@ export class CatalogIngest {
       logger: this.o.logger,
       hostId: this.o.hostId,
       fence: this.fence(),
+      signal: this.stopSignal.signal,
+      ...(this.o.pacing ? { pacing: this.o.pacing } : {}),
     };
   }
 
@@ -184,11 +302,18 @@ export class CatalogIngest {
     if (this.cycle) return this.cycle;
     if (!this.isLeader) return Promise.resolve([]);
     const startedAt = Date.now();
-    this.cycle = this.cycleBody(groups ?? this.cfg.groups).finally(() => {
-      this.cycle = null;
-      // Even when leadership wavered during the cycle: the next one is an interval away, never at once.
-      this.nextCycleAt = startedAt + this.cfg.intervalMs + this.jitter();
-    });
+    this.cycle = (async () => {
+      let reports: IngestReport[] | null = null;
+      try {
+        reports = await this.cycleBody(groups ?? this.cfg.groups);
+        return reports;
+      } finally {
+        // The outcome sets the schedule even when leadership wavered meanwhile (onLead leaves it be: its read is older).
+        // Stopping: nothing to schedule; a load cut short is stored as aborted, and the next leader retries it soon.
+        if (!this.stopSignal.signal.aborted) this.setNextCycleAt(await this.nextAfter(reports, startedAt).catch(() => startedAt + this.cfg.intervalMs));
+        this.cycle = null;
+      }
+    })();
     return this.cycle;
   }
 
@@ -198,10 +323,14 @@ export class CatalogIngest {
       config: this.o.config,
       deps: () => this.deps(),
       groups,
-      stillLeader: () => this.isLeader,
+      // Known lost (taken over, released, stopping): start nothing new. A
+      // lease that only ran out locally while we were busy is not "lost":
+      // the commit check asks the store.
+      stillLeader: () => !this.stopSignal.signal.aborted && this.singleton.lease !== null,
       onRequest: () => this.stats.requests++,
       snapshotPath: this.o.snapshotPath ?? SNAPSHOT_PATH,
       signal: this.stopSignal.signal,
+      kept: this.kept,
     });
     this.lastReports = reports;
     return reports;
@@ -234,12 +363,23 @@ export interface CycleOptions {
   config: Config;
   deps: () => IngestDeps;
   groups: readonly string[];
-  /** Checked before each group and after each download. */
+  /** Checked before each group and after each download: false when the lease is known lost (start nothing new). */
   stillLeader: () => boolean;
   onRequest?: () => void;
   snapshotPath: string;
   /** Aborts an in-flight download (the actor stopping). */
   signal?: AbortSignal;
+  /**
+   * Downloads whose load was rolled back for our reasons, by group: the
+   * cycle loads such a body again instead of asking CelesTrak, keeps a body
+   * whose load is rolled back, and drops it once loaded.
+   */
+  kept?: Map<string, KeptBody>;
+}
+
+/** How long a kept download may stand in for a new one: the refetch interval, and at least the longest retry delay. */
+function keptForMs(cfg: Config['catalog']): number {
+  return Math.max(cfg.minRefetchMs, cfg.retryMaxMs);
 }
 
 function embedded(cfg: Config): boolean {
@@ -287,6 +427,17 @@ export async function runCatalogCycle(o: CycleOptions): Promise<IngestReport[]> 
     if (!o.stillLeader()) break;
     const deps = o.deps();
     const startedAt = new Date();
+    const kept = o.kept?.get(group);
+    if (kept && (kept.format !== format || startedAt.getTime() - kept.downloadedAt >= keptForMs(cfg))) o.kept?.delete(group);
+    else if (kept) {
+      // A retry of a load that was rolled back for our reasons: the same bytes again, no new request.
+      o.kept?.delete(group);
+      const report = await ingestCatalogText(deps, { text: kept.text, format, source: kept.url, group, full: true, httpStatus: null, bytes: kept.bytes, startedAt });
+      if (report.retryable && o.stillLeader()) o.kept?.set(group, kept);
+      reports.push(report);
+      if (report.outcome === 'ok') continue;
+      break;
+    }
     const fallbackCandidate = i === 0 && snapshotFallbackEnabled(o.config) && (await noCatalogYet(deps.db));
     // CelesTrak: no more than one download of the same data per 2 h. Runs
     // without an HTTP status (network failures) never reached them.
@@ -294,6 +445,9 @@ export async function runCatalogCycle(o: CycleOptions): Promise<IngestReport[]> 
       const last = (await listIngestRuns(deps.db, { kind: 'catalog', group, outcomes: ['ok', 'not_modified', 'http_error', 'failed'], limit: 20 }))
         .find((r) => r.httpStatus !== null && !r.source.startsWith('snapshot:') && r.source.startsWith('http'));
       if (last && startedAt.getTime() - last.startedAt.getTime() < cfg.minRefetchMs) {
+        const notBefore = new Date(last.startedAt.getTime() + cfg.minRefetchMs);
+        // The last download was never loaded (rolled back for our reasons, its body not kept here): load it when the rule allows.
+        const lost = isAbortedRun(last);
         reports.push(
           await recordUnloaded(deps, {
             group,
@@ -301,8 +455,12 @@ export async function runCatalogCycle(o: CycleOptions): Promise<IngestReport[]> 
             format,
             outcome: 'skipped',
             httpStatus: null,
-            message: `last download ${Math.round((startedAt.getTime() - last.startedAt.getTime()) / 1000)} s ago, under the ${Math.round(cfg.minRefetchMs / 1000)} s minimum`,
+            message:
+              `last download ${Math.round((startedAt.getTime() - last.startedAt.getTime()) / 1000)} s ago, under the ${Math.round(cfg.minRefetchMs / 1000)} s minimum` +
+              (lost ? `; that download was not loaded, fetched again from ${notBefore.toISOString()}` : ''),
             startedAt,
+            retryable: lost,
+            notBefore,
           }),
         );
         // A node restarted offline after an interrupted first load still gets its catalog.
@@ -318,11 +476,15 @@ export async function runCatalogCycle(o: CycleOptions): Promise<IngestReport[]> 
     o.onRequest?.();
     deps.metrics?.requests.inc({ status: res.status === null ? 'error' : String(res.status) });
     if (!o.stillLeader()) {
-      reports.push(await recordUnloaded(deps, { group, source: res.url, format, outcome: 'failed', httpStatus: res.status, message: 'lease lost during the download; not written', startedAt }));
+      // Known lost (taken over or stopping): whoever leads next loads the group, after the refetch rule.
+      reports.push(
+        await recordUnloaded(deps, { group, source: res.url, format, outcome: 'failed', httpStatus: res.status, message: `${ABORTED_PREFIX}lease lost during the download; not written`, startedAt, retryable: true }),
+      );
       break;
     }
     if (res.kind === 'ok') {
       const report = await ingestCatalogText(deps, { text: res.text, format, source: res.url, group, full: true, httpStatus: 200, bytes: res.bytes, startedAt });
+      if (report.retryable && o.stillLeader()) o.kept?.set(group, { text: res.text, bytes: res.bytes, url: res.url, format, downloadedAt: startedAt.getTime() });
       reports.push(report);
       // A 200 with nothing usable in it (an error page, a cut body) says the source is in trouble: stop too.
       if (report.outcome === 'ok') continue;

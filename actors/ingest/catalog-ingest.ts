@@ -1,13 +1,26 @@
 /**
  * The one write path of a catalog load, whatever its source (a GP download,
  * a file or URL given to `catalog load`, the shipped snapshot): validate with
- * the pure parsers, write objects and element sets in batches (one
- * transaction per batch), store the ingest report, then tell the trackers
- * which ids changed. Idempotent: a replayed load writes nothing and
- * publishes nothing.
+ * the pure parsers, write objects and element sets in one transaction, store
+ * the ingest report, then tell the trackers which ids changed. Idempotent: a
+ * replayed load writes nothing and publishes nothing.
+ *
+ * Busy is not dead: the load shares its event loop with lease renewals,
+ * heartbeats and HTTP answers, so no step of it runs long. Parsing and
+ * validation (SGP4 initialisation included) run in time slices
+ * (catalog-slice.ts); the write is many small statements, each sized from
+ * the time the previous one took, with a loop turn between them (PGlite runs
+ * each statement as one synchronous WASM call).
+ *
+ * Fencing at commit: a load under the catalog lease carries the lease's
+ * fencing token and asks the lease store, right before COMMIT, whether the
+ * lease is still ours. If not, the transaction rolls back: an aborted load
+ * writes no catalog row at all. It is never abandoned halfway because the
+ * local lease deadline passed while the loop was busy.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { FencedError, errorMessage } from '../../protocol/errors.js';
+import { FencedError, StarWeatherError, errorMessage } from '../../protocol/errors.js';
 import { CATALOG_CHANGED_MAX_IDS, CatalogChangedMessage, type IngestRunSummary } from '../../protocol/messages/catalog.js';
 import type { Names } from '../../protocol/names.js';
 import type { Transport } from '../../protocol/transport.js';
@@ -17,18 +30,56 @@ import { insertElementSets, type ElementSetInput } from '../storage/element-sets
 import { recordIngestRun, type IngestOutcome, type RejectSample } from '../storage/ingest-runs.js';
 import { countByCode, type Rejection } from '../tracker/rejection.js';
 import type { CatalogMetrics } from './catalog-metrics.js';
-import { parseCatalogText, type CatalogFormat, type CatalogRecord } from './catalog-parse.js';
+import { StorageError } from '../storage/errors.js';
+import { parseCatalogSliced, type CatalogFormat, type CatalogRecord } from './catalog-parse.js';
+import { SliceAbortedError, TimeSlicer, type SlicePacing } from './catalog-slice.js';
 
-/** Objects per write transaction: large enough to amortise round trips, small enough to keep a transaction short. */
-export const CATALOG_BATCH = 2000;
+/**
+ * Objects in the first write statement of a load; later statements are sized
+ * from the time the previous one took. Small, because the first statement
+ * of a load is the slowest per row (cold plan and code).
+ */
+export const CATALOG_BATCH = 50;
+/** Bounds of the statement size, objects. */
+export const CATALOG_BATCH_MIN = 25;
+export const CATALOG_BATCH_MAX = 2000;
+/** Time one write statement should take, ms (PGlite: synchronous on this loop). */
+export const CATALOG_STATEMENT_MS = 5;
+/**
+ * Message prefix of a run that did not complete for a reason on our side
+ * (lease lost at commit, database error, stop): the input was fine and the
+ * same load may be run again. A new ingest leader reads it back from
+ * ingest_runs to schedule a retry instead of waiting a whole cycle.
+ */
+export const ABORTED_PREFIX = 'aborted: ';
 /** Rejection samples kept per code in a report. */
 export const SAMPLES_PER_CODE = 5;
 
 export interface LeaseFence {
-  /** The lease's fencing token, stored with the run. */
+  /** The lease's fencing token when the load started, stored with the run. */
   readonly token: number;
-  /** Local validity (no I/O); false: stop writing. */
-  valid(): boolean;
+  /**
+   * Asks the lease store (not the local clock) whether the lease is still
+   * ours: the same holder and tenure, at `token` or a later renewal of it.
+   * Resolves when it is; throws FencedError when it is not. Called before
+   * the write starts and right before it commits.
+   */
+  confirm(): Promise<void>;
+}
+
+/** The input itself cannot be loaded (nothing valid in it): not retried, the source is in trouble. */
+class UnusableInputError extends StarWeatherError {
+  constructor(message: string) {
+    super('SW_ERR_INVALID_ARGUMENT', message);
+  }
+}
+
+/** Why a load was aborted, for sw_catalog_loads_aborted_total. */
+function abortCause(err: unknown): string {
+  if (err instanceof FencedError) return 'fenced';
+  if (err instanceof SliceAbortedError) return 'stopped';
+  if (err instanceof StorageError) return 'storage';
+  return 'error';
 }
 
 export interface IngestDeps {
@@ -40,7 +91,12 @@ export interface IngestDeps {
   logger?: Logger | null;
   hostId?: string | null;
   fence?: LeaseFence | null;
+  /** Objects in the first write statement (later ones adapt); tests set it small to get many statements. */
   batchSize?: number;
+  /** Slice length and the per-slice hook (tests: a slow parse). */
+  pacing?: SlicePacing;
+  /** Aborted: the load stops at its next slice boundary and rolls back (the actor stopping). */
+  signal?: AbortSignal;
 }
 
 export interface IngestSource {
@@ -79,6 +135,28 @@ export interface IngestReport {
   message: string;
   startedAt: Date;
   finishedAt: Date;
+  /**
+   * The load did not complete for a reason on our side (lease lost at
+   * commit, database error, stop), or a group was skipped whose last
+   * download never got loaded: run it again soon, not a whole cycle later.
+   */
+  retryable: boolean;
+  /** A retry is pointless before this (the 2 h refetch rule); null: no constraint. */
+  notBefore: Date | null;
+  /** How the work was spread over the loop (not stored). */
+  work: LoadWork | null;
+}
+
+export interface LoadWork {
+  parseMs: number;
+  writeMs: number;
+  /** Loop turns yielded during the load. */
+  slices: number;
+  /** The longest stretch between two yields, ms (parse and row building; synchronous). */
+  longestSliceMs: number;
+  /** Write statements, and the longest one, ms (PGlite: synchronous; PostgreSQL: mostly waiting). */
+  statements: number;
+  longestStatementMs: number;
 }
 
 export function summary(r: IngestReport): IngestRunSummary {
@@ -146,7 +224,17 @@ async function finish(deps: IngestDeps, report: IngestReport, fenceToken: number
 /** Record a run that loaded nothing (403, other non-200, network failure, skip). */
 export function recordUnloaded(
   deps: IngestDeps,
-  run: { group: string; source: string; format: CatalogFormat | null; outcome: Exclude<IngestOutcome, 'ok'>; httpStatus: number | null; message: string; startedAt: Date },
+  run: {
+    group: string;
+    source: string;
+    format: CatalogFormat | null;
+    outcome: Exclude<IngestOutcome, 'ok'>;
+    httpStatus: number | null;
+    message: string;
+    startedAt: Date;
+    retryable?: boolean;
+    notBefore?: Date | null;
+  },
 ): Promise<IngestReport> {
   return finish(
     deps,
@@ -164,6 +252,9 @@ export function recordUnloaded(
       changedIds: [],
       snapshotDate: null,
       finishedAt: new Date(),
+      retryable: run.retryable ?? false,
+      notBefore: run.notBefore ?? null,
+      work: null,
     },
     deps.fence?.token ?? null,
   );
@@ -189,13 +280,14 @@ export async function publishChanged(deps: IngestDeps, ids: readonly number[], f
   return sent;
 }
 
-interface Batch {
-  objects: CatalogObjectInput[];
+/** One object and its element sets: all sets of an object land in the same statement pair. */
+interface ObjectRows {
+  obj: CatalogObjectInput;
   sets: ElementSetInput[];
 }
 
-/** Groups records by object into batches of at most `size` objects; all sets of one object land in the same batch. */
-function batches(records: readonly CatalogRecord[], source: string, size: number): Batch[] {
+/** Groups records by object, in time slices. */
+async function objectRows(records: readonly CatalogRecord[], source: string, slicer: TimeSlicer): Promise<ObjectRows[]> {
   const byId = new Map<number, { obj: CatalogObjectInput; sets: Map<number, ElementSetInput> }>();
   for (const r of records) {
     let entry = byId.get(r.noradId);
@@ -218,70 +310,118 @@ function batches(records: readonly CatalogRecord[], source: string, size: number
         tleLine2: r.line2 ?? null,
       });
     }
+    await slicer.maybeYield();
   }
-  const out: Batch[] = [];
-  let cur: Batch = { objects: [], sets: [] };
+  const out: ObjectRows[] = [];
   for (const { obj, sets } of byId.values()) {
-    cur.objects.push(obj);
-    cur.sets.push(...sets.values());
-    if (cur.objects.length >= size) {
-      out.push(cur);
-      cur = { objects: [], sets: [] };
-    }
+    out.push({ obj, sets: [...sets.values()] });
+    await slicer.maybeYield();
   }
-  if (cur.objects.length > 0) out.push(cur);
   return out;
+}
+
+/** Next statement size from the time the last one took: aim at CATALOG_STATEMENT_MS, change by at most 2x. */
+function nextSize(size: number, tookMs: number): number {
+  const want = tookMs > 0 ? Math.round((size * CATALOG_STATEMENT_MS) / tookMs) : size * 2;
+  return Math.max(CATALOG_BATCH_MIN, Math.min(CATALOG_BATCH_MAX, Math.max(Math.floor(size / 2), Math.min(size * 2, want))));
 }
 
 /**
  * Validate and write one catalog text. Never throws for bad input: a bad
- * record is counted, a failed write or a lost lease ends the run with outcome
- * `failed` (batches committed before stay: they are valid and idempotent).
+ * record is counted; an input with nothing valid in it ends the run with
+ * outcome `failed`; a failed write, a stop or a lease lost at commit rolls
+ * the whole load back (outcome `failed`, message ABORTED_PREFIX…,
+ * `retryable`).
  */
 export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): Promise<IngestReport> {
   const startedAt = input.startedAt ?? new Date();
-  const parsed = parseCatalogText(input.text, input.format);
-  const rejectedByCode = countByCode(parsed.rejects);
-  for (const [code, n] of Object.entries(rejectedByCode)) deps.metrics?.rejected.inc({ code }, n);
+  const slicer = new TimeSlicer(deps.pacing, deps.signal);
+  const fence = deps.fence ?? null;
   const sourceLabel = input.source.length > 200 ? input.source.slice(0, 200) : input.source;
   const inserted = new Set<number>();
   const changed = new Set<number>();
   let elementSetsNew = 0;
   let message = '';
   let outcome: IngestOutcome = 'ok';
-  const fence = deps.fence ?? null;
+  let retryable = false;
+  let parsed: Awaited<ReturnType<typeof parseCatalogSliced>> = { records: [], rejects: [], total: 0 };
+  const work: LoadWork = { parseMs: 0, writeMs: 0, slices: 0, longestSliceMs: 0, statements: 0, longestStatementMs: 0 };
   try {
-    if (parsed.total > 0 && parsed.records.length === 0) throw new Error(`no valid record in ${parsed.total}`);
-    if (parsed.total === 0) throw new Error('no records in the input');
-    for (const b of batches(parsed.records, sourceLabel, deps.batchSize ?? CATALOG_BATCH)) {
-      // PGlite runs its WASM on this thread and resolves without a macrotask
-      // turn: yield so timers (lease renewal, heartbeats) run between batches.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      // Check the lease before each write: a leader paused past its lease must not keep writing.
-      if (fence && !fence.valid()) throw new FencedError('catalog ingest lease lost during the load; the new leader runs the next cycle');
-      const r = await deps.db.transaction(async (tx) => {
-        const objs = await upsertObjects(tx, b.objects, input.group);
-        const sets = await insertElementSets(tx, b.sets);
+    const t0 = performance.now();
+    parsed = await parseCatalogSliced(input.text, input.format, slicer);
+    const rejectedByCode = countByCode(parsed.rejects);
+    for (const [code, n] of Object.entries(rejectedByCode)) deps.metrics?.rejected.inc({ code }, n);
+    if (parsed.total > 0 && parsed.records.length === 0) throw new UnusableInputError(`no valid record in ${parsed.total}`);
+    if (parsed.total === 0) throw new UnusableInputError('no records in the input');
+    const rows = await objectRows(parsed.records, sourceLabel, slicer);
+    work.parseMs = performance.now() - t0;
+    const t1 = performance.now();
+    // Not ours any more: do not even start (and do not hold the database).
+    if (fence) await fence.confirm();
+    const wrote = await deps.db.transaction(async (tx) => {
+      const objsNew: number[] = [];
+      const ids = new Set<number>();
+      let setsNew = 0;
+      let size = Math.max(1, deps.batchSize ?? CATALOG_BATCH);
+      for (let i = 0; i < rows.length; ) {
+        const part = rows.slice(i, i + size);
+        i += part.length;
+        // PGlite runs each statement as one synchronous WASM call and resolves
+        // without a macrotask turn: give timers and I/O a turn after each
+        // (this also ends the load when stopping).
+        let took = 0;
+        const timed = async <T>(statement: () => Promise<T>): Promise<T> => {
+          const s0 = performance.now();
+          const out = await statement();
+          const ms = performance.now() - s0;
+          took = Math.max(took, ms);
+          work.statements++;
+          if (ms > work.longestStatementMs) work.longestStatementMs = ms;
+          await slicer.yield();
+          return out;
+        };
+        const objs = await timed(() => upsertObjects(tx, part.map((r) => r.obj), input.group));
+        const sets = await timed(() => insertElementSets(tx, part.flatMap((r) => r.sets)));
         // A decay verdict came from an element set that is now superseded
         // (often a stale one: SGP4 decays old elements early). CelesTrak's
         // groups stop listing objects that really re-entered, so a fresh
         // element set means the object is back in service.
-        await reactivateObjects(tx, sets);
-        return { objs, sets };
-      });
-      for (const id of r.objs.inserted) inserted.add(id);
-      for (const id of r.objs.inserted) changed.add(id);
-      for (const id of r.objs.updated) changed.add(id);
-      for (const id of r.sets) changed.add(id);
-      elementSetsNew += r.sets.length;
-    }
+        if (sets.length > 0) await timed(() => reactivateObjects(tx, sets));
+        if (deps.batchSize === undefined) size = nextSize(size, took);
+        objsNew.push(...objs.inserted);
+        for (const id of objs.inserted) ids.add(id);
+        for (const id of objs.updated) ids.add(id);
+        for (const id of sets) ids.add(id);
+        setsNew += sets.length;
+      }
+      // Fencing at commit, against the store: a lease lost while we worked rolls everything back.
+      if (fence) await fence.confirm();
+      return { objsNew, ids, setsNew };
+    });
+    work.writeMs = performance.now() - t1;
+    for (const id of wrote.objsNew) inserted.add(id);
+    for (const id of wrote.ids) changed.add(id);
+    elementSetsNew = wrote.setsNew;
     deps.metrics?.accepted.inc(parsed.records.length);
     message = `${parsed.records.length} accepted, ${parsed.rejects.length} rejected, ${changed.size} changed`;
   } catch (err) {
     outcome = 'failed';
-    message = errorMessage(err);
+    inserted.clear();
+    changed.clear();
+    elementSetsNew = 0;
+    if (err instanceof UnusableInputError) {
+      message = err.message;
+    } else {
+      retryable = true;
+      const cause = abortCause(err);
+      deps.metrics?.aborted.inc({ cause });
+      message = `${ABORTED_PREFIX}${errorMessage(err)}; nothing written (${cause}), retried in minutes`;
+    }
   }
+  work.slices = slicer.stats.slices;
+  work.longestSliceMs = slicer.stats.longestMs;
   const changedIds = [...changed].sort((a, b) => a - b);
+  const rejectedByCode = countByCode(parsed.rejects);
   const report: IngestReport = {
     runId: null,
     group: input.group ?? 'file',
@@ -302,9 +442,11 @@ export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): 
     message,
     startedAt,
     finishedAt: new Date(),
+    retryable,
+    notBefore: null,
+    work,
   };
   await finish(deps, report, fence?.token ?? null);
-  // Committed batches are real changes even when a later one failed: tell the trackers.
   await publishChanged(deps, changedIds, input.full && outcome === 'ok', input.group);
   return report;
 }

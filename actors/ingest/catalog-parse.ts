@@ -6,9 +6,11 @@
  * not propagate.
  */
 import { createSatrec, elementSetFromOmm, elementSetFromTle, type ElementSet } from '../tracker/element-set.js';
-import { ommToJson, parseOmmCsv, parseOmmJson, validateOmm, type OmmRecord } from '../tracker/omm.js';
+import { ommCsvItems, ommToJson, validateOmm, type OmmRecord } from '../tracker/omm.js';
 import type { Rejection } from '../tracker/rejection.js';
-import { parseTleText } from '../tracker/tle.js';
+import { tleTextItems, type TleRecord } from '../tracker/tle.js';
+import { jsonArrayElements } from './catalog-json.js';
+import type { TimeSlicer } from './catalog-slice.js';
 
 /** Formats a catalog can come in: CelesTrak GP FORMAT values plus OMM CSV. */
 export type CatalogFormat = 'json' | 'tle' | '3le' | 'csv';
@@ -69,72 +71,108 @@ function sgp4Rejection(es: ElementSet, line: number): Rejection | null {
   return initError === 0 ? null : { code: 'SGP4_INIT', reason: `SGP4 initialisation failed with error code ${initError}`, line, noradId: es.noradId };
 }
 
-/** OMM JSON validated record by record, so a later SGP4 rejection can name the record's position. */
-function ommJsonWithLines(text: string): { records: Array<[OmmRecord, number]>; rejects: Rejection[] } {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    // parseOmmJson words the parse error the same way for every caller.
-    return { records: [], rejects: [...parseOmmJson(text).rejects] };
-  }
-  const records: Array<[OmmRecord, number]> = [];
-  const rejects: Rejection[] = [];
-  (Array.isArray(doc) ? doc : [doc]).forEach((item, i) => {
-    const r = validateOmm(item, i + 1);
-    if (r.ok) records.push([r.value, i + 1]);
-    else rejects.push(r.rejection);
-  });
-  return { records, rejects };
+/**
+ * One step of a catalog parse: an accepted record, a rejected one, a
+ * document-level failure (JSON that is not JSON: everything collected so far
+ * is void), or null (progress only, a chance to yield).
+ */
+export type CatalogStep = { readonly record: CatalogRecord } | { readonly reject: Rejection } | { readonly malformed: Rejection } | null;
+
+function tleStep(t: TleRecord, line: number): CatalogStep {
+  const bad = sgp4Rejection(elementSetFromTle(t), line);
+  if (bad) return { reject: bad };
+  return {
+    record: {
+      noradId: t.noradId,
+      name: t.name.trim() || `NORAD ${t.noradId}`,
+      intlDesignator: designatorFromTle(t.intlDesignator),
+      epochMs: Math.round(t.epochMs),
+      format: 'tle',
+      line1: t.line1,
+      line2: t.line2,
+    },
+  };
 }
 
-/** CSV records do not carry their line; SGP4 rejections of CSV rows say line 0 (unknown). */
-function withoutLines(r: { records: OmmRecord[]; rejects: Rejection[] }): { records: Array<[OmmRecord, number]>; rejects: Rejection[] } {
-  return { records: r.records.map((o) => [o, 0]), rejects: r.rejects };
+function ommStep(o: OmmRecord, line: number): CatalogStep {
+  const bad = sgp4Rejection(elementSetFromOmm(o), line);
+  if (bad) return { reject: bad };
+  return {
+    record: {
+      noradId: o.noradId,
+      name: (o.name || `NORAD ${o.noradId}`).slice(0, 200),
+      intlDesignator: o.objectId || null,
+      epochMs: Math.round(o.epochMs),
+      format: 'omm',
+      omm: ommObject(o),
+    },
+  };
 }
 
-export function parseCatalogText(text: string, format: CatalogFormat): CatalogParseResult {
-  const records: CatalogRecord[] = [];
-  const rejects: Rejection[] = [];
+/**
+ * The catalog parse as a generator: one record per step, each parsed,
+ * validated and SGP4-initialised, so a caller can spread a 15k-record
+ * catalog over many short slices of the event loop (parseCatalogSliced).
+ * Rejection lines: TLE/3LE and CSV give the record's first line, JSON the
+ * record's 1-based position in the array.
+ */
+export function* catalogSteps(text: string, format: CatalogFormat): Generator<CatalogStep> {
+  const body = text.replace(/^\uFEFF/, '');
   if (format === 'tle' || format === '3le') {
-    // parseTleText reads both: a 3LE name line is optional per record.
-    const parsed = parseTleText(text.replace(/^\uFEFF/, ''));
-    rejects.push(...parsed.rejects);
-    for (const t of parsed.records) {
-      const es = elementSetFromTle(t);
-      const bad = sgp4Rejection(es, 0);
-      if (bad) {
-        rejects.push(bad);
-        continue;
-      }
-      records.push({
-        noradId: t.noradId,
-        name: t.name.trim() || `NORAD ${t.noradId}`,
-        intlDesignator: designatorFromTle(t.intlDesignator),
-        epochMs: Math.round(t.epochMs),
-        format: 'tle',
-        line1: t.line1,
-        line2: t.line2,
-      });
+    // One reader for both: a 3LE name line is optional per record.
+    for (const item of tleTextItems(body)) {
+      if (item === null) yield null;
+      else yield item.parsed.ok ? tleStep(item.parsed.value, item.line) : { reject: item.parsed.rejection };
+    }
+  } else if (format === 'csv') {
+    for (const item of ommCsvItems(body)) {
+      if (item === null) yield null;
+      else yield item.parsed.ok ? ommStep(item.parsed.value, item.line) : { reject: item.parsed.rejection };
     }
   } else {
-    const parsed = format === 'json' ? ommJsonWithLines(text.replace(/^\uFEFF/, '')) : withoutLines(parseOmmCsv(text.replace(/^\uFEFF/, '')));
-    rejects.push(...parsed.rejects);
-    for (const [o, line] of parsed.records) {
-      const bad = sgp4Rejection(elementSetFromOmm(o), line);
-      if (bad) {
-        rejects.push(bad);
-        continue;
+    for (const step of jsonArrayElements(body)) {
+      if (step.kind === 'progress') yield null;
+      else if (step.kind === 'malformed') yield { malformed: { code: 'OMM_PARSE', reason: step.reason, line: 0 } };
+      else if (step.kind === 'oversized') yield { reject: { code: 'OMM_PARSE', reason: `record of ${step.chars} characters is not an OMM record`, line: step.index } };
+      else {
+        const r = validateOmm(step.value, step.index);
+        yield r.ok ? ommStep(r.value, step.index) : { reject: r.rejection };
       }
-      records.push({
-        noradId: o.noradId,
-        name: (o.name || `NORAD ${o.noradId}`).slice(0, 200),
-        intlDesignator: o.objectId || null,
-        epochMs: Math.round(o.epochMs),
-        format: 'omm',
-        omm: ommObject(o),
-      });
     }
   }
-  return { records, rejects, total: records.length + rejects.length };
+}
+
+/** Collects steps; a malformed document voids what came before it, as a whole-document parse would. */
+class Collector {
+  records: CatalogRecord[] = [];
+  rejects: Rejection[] = [];
+  add(step: CatalogStep): void {
+    if (step === null) return;
+    if ('record' in step) this.records.push(step.record);
+    else if ('reject' in step) this.rejects.push(step.reject);
+    else {
+      this.records = [];
+      this.rejects = [step.malformed];
+    }
+  }
+  result(): CatalogParseResult {
+    return { records: this.records, rejects: this.rejects, total: this.records.length + this.rejects.length };
+  }
+}
+
+/** The whole parse in one synchronous call: for small inputs and tests. A catalog load uses parseCatalogSliced. */
+export function parseCatalogText(text: string, format: CatalogFormat): CatalogParseResult {
+  const c = new Collector();
+  for (const step of catalogSteps(text, format)) c.add(step);
+  return c.result();
+}
+
+/** The same parse in time slices: yields to the event loop whenever the slicer's slice is used up. */
+export async function parseCatalogSliced(text: string, format: CatalogFormat, slicer: TimeSlicer): Promise<CatalogParseResult> {
+  const c = new Collector();
+  for (const step of catalogSteps(text, format)) {
+    c.add(step);
+    await slicer.maybeYield();
+  }
+  return c.result();
 }

@@ -207,30 +207,58 @@ function splitCsvLine(line: string): string[] | undefined {
   return out;
 }
 
-/** Parses CelesTrak's OMM CSV (header row of OMM keywords, one record per line). */
-export function parseOmmCsv(text: string): OmmParseResult {
-  const lines = text.split(/\r?\n/);
-  const header = splitCsvLine(lines[0] ?? '');
+/** One step of an OMM CSV parse: a record or a rejection with its 1-based line; null is progress without a result (blank lines). */
+export type OmmCsvItem = { readonly line: number; readonly parsed: Parsed<OmmRecord> } | null;
+
+/**
+ * The CSV parse as a generator, one row per step, so a caller on a shared
+ * event loop can yield between steps (catalog ingest runs it in time
+ * slices). parseOmmCsv drains it. Rows are read one at a time from the text.
+ */
+export function* ommCsvItems(text: string): Generator<OmmCsvItem> {
+  let pos = 0;
+  let i = 0;
+  const nextLine = (): string | undefined => {
+    if (pos > text.length) return undefined;
+    const nl = text.indexOf('\n', pos);
+    const end = nl === -1 ? text.length : nl;
+    const line = end > pos && text.charCodeAt(end - 1) === 13 ? text.slice(pos, end - 1) : text.slice(pos, end);
+    pos = nl === -1 ? text.length + 1 : nl + 1;
+    i++;
+    return line;
+  };
+  const header = splitCsvLine(nextLine() ?? '');
   if (!header || !header.includes('NORAD_CAT_ID')) {
-    return { records: [], rejects: [{ code: 'OMM_PARSE', reason: 'CSV header row with OMM keywords (NORAD_CAT_ID, ...) expected', line: 1 }] };
+    yield { line: 1, parsed: { ok: false, rejection: { code: 'OMM_PARSE', reason: 'CSV header row with OMM keywords (NORAD_CAT_ID, ...) expected', line: 1 } } };
+    return;
   }
-  const records: OmmRecord[] = [];
-  const rejects: Rejection[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
+  let blank = 0;
+  for (let line = nextLine(); line !== undefined; line = nextLine()) {
+    if (line.trim() === '') {
+      if (++blank % 1024 === 0) yield null;
+      continue;
+    }
     const cells = splitCsvLine(line);
     if (!cells || cells.length !== header.length) {
-      rejects.push({ code: 'OMM_PARSE', reason: `row has ${cells ? cells.length : 'unterminated quoted'} cells, header has ${header.length}`, line: i + 1 });
+      yield { line: i, parsed: { ok: false, rejection: { code: 'OMM_PARSE', reason: `row has ${cells ? cells.length : 'unterminated quoted'} cells, header has ${header.length}`, line: i } } };
       continue;
     }
     const obj: Record<string, string> = {};
     header.forEach((k, j) => {
       if (cells[j] !== '') obj[k.trim()] = cells[j]!;
     });
-    const r = validateOmm(obj, i + 1);
-    if (r.ok) records.push(r.value);
-    else rejects.push(r.rejection);
+    yield { line: i, parsed: validateOmm(obj, i) };
+  }
+}
+
+/** Parses CelesTrak's OMM CSV (header row of OMM keywords, one record per line). */
+export function parseOmmCsv(text: string): OmmParseResult {
+  const records: OmmRecord[] = [];
+  const rejects: Rejection[] = [];
+  for (const item of ommCsvItems(text)) {
+    if (item === null) continue;
+    if (item.parsed.ok) records.push(item.parsed.value);
+    else rejects.push(item.parsed.rejection);
   }
   return { records, rejects };
 }

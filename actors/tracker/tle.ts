@@ -237,42 +237,80 @@ export interface TleParseResult {
   readonly rejects: Rejection[];
 }
 
+/** One step of a TLE text parse: a record or a rejection, with the 1-based line it starts on; null is progress without a result (blank lines). */
+export type TleTextItem = { readonly line: number; readonly parsed: Parsed<TleRecord> } | null;
+
+/** Lines of `text` without their CR/LF ending, one at a time (no copy of the whole text into an array). */
+function* lineCursor(text: string): Generator<string> {
+  let pos = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', pos);
+    const end = nl === -1 ? text.length : nl;
+    yield end > pos && text.charCodeAt(end - 1) === 13 ? text.slice(pos, end - 1) : text.slice(pos, end);
+    if (nl === -1) return;
+    pos = nl + 1;
+  }
+}
+
+/**
+ * The TLE/3LE parse as a generator, one record (or rejection) per step, so a
+ * caller on a shared event loop can stop between steps and yield (catalog
+ * ingest runs it in time slices). parseTleText drains it.
+ */
+export function* tleTextItems(text: string, opts: TleParseOptions = {}): Generator<TleTextItem> {
+  const lines = lineCursor(text);
+  let pendingName: string | undefined;
+  let pendingNameLine = 0;
+  const isLine = (s: string | undefined, n: '1' | '2') => s !== undefined && s.length > 2 && s[0] === n && s[1] === ' ';
+  let next = lines.next();
+  let i = 0;
+  let blank = 0;
+  while (!next.done) {
+    const line = next.value;
+    next = lines.next();
+    i++;
+    if (line.trim() === '') {
+      // A long run of blank lines still hands control back now and then.
+      if (++blank % 1024 === 0) yield null;
+      continue;
+    }
+    const following = next.done ? undefined : next.value;
+    if (isLine(line, '1') && isLine(following, '2')) {
+      const r = parseTle(pendingName ?? '', line, following!, i, opts);
+      yield { line: i, parsed: r };
+      pendingName = undefined;
+      next = lines.next();
+      i++;
+      continue;
+    }
+    if (isLine(line, '1') || isLine(line, '2')) {
+      yield { line: i, parsed: { ok: false, rejection: { code: 'TLE_ORPHAN_LINE', reason: `line ${line[0]} without its ${line[0] === '1' ? 'line 2' : 'line 1'}`, line: i } } };
+      pendingName = undefined;
+      continue;
+    }
+    if (pendingName !== undefined) {
+      yield { line: pendingNameLine, parsed: { ok: false, rejection: { code: 'TLE_ORPHAN_LINE', reason: `name line ${JSON.stringify(pendingName)} not followed by lines 1 and 2`, line: pendingNameLine } } };
+    }
+    pendingName = line.startsWith('0 ') ? line.slice(2) : line;
+    pendingNameLine = i;
+  }
+  if (pendingName !== undefined) {
+    yield { line: pendingNameLine, parsed: { ok: false, rejection: { code: 'TLE_ORPHAN_LINE', reason: `name line ${JSON.stringify(pendingName)} at end of input without lines 1 and 2`, line: pendingNameLine } } };
+  }
+}
+
 /**
  * Parses a TLE (2-line) or 3LE (name + 2 lines, name optionally prefixed
  * "0 ") text, CRLF or LF. A line that does not belong to a record is rejected
  * on its own and parsing resynchronises on the next "1 " line.
  */
 export function parseTleText(text: string, opts: TleParseOptions = {}): TleParseResult {
-  const lines = text.split(/\r?\n/);
   const records: TleRecord[] = [];
   const rejects: Rejection[] = [];
-  let pendingName: string | undefined;
-  let pendingNameLine = 0;
-  const isLine = (s: string | undefined, n: '1' | '2') => s !== undefined && s.length > 2 && s[0] === n && s[1] === ' ';
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
-    if (isLine(line, '1') && isLine(lines[i + 1], '2')) {
-      const r = parseTle(pendingName ?? '', line, lines[i + 1]!, i + 1, opts);
-      if (r.ok) records.push(r.value);
-      else rejects.push(r.rejection);
-      pendingName = undefined;
-      i++;
-      continue;
-    }
-    if (isLine(line, '1') || isLine(line, '2')) {
-      rejects.push({ code: 'TLE_ORPHAN_LINE', reason: `line ${line[0]} without its ${line[0] === '1' ? 'line 2' : 'line 1'}`, line: i + 1 });
-      pendingName = undefined;
-      continue;
-    }
-    if (pendingName !== undefined) {
-      rejects.push({ code: 'TLE_ORPHAN_LINE', reason: `name line ${JSON.stringify(pendingName)} not followed by lines 1 and 2`, line: pendingNameLine });
-    }
-    pendingName = line.startsWith('0 ') ? line.slice(2) : line;
-    pendingNameLine = i + 1;
-  }
-  if (pendingName !== undefined) {
-    rejects.push({ code: 'TLE_ORPHAN_LINE', reason: `name line ${JSON.stringify(pendingName)} at end of input without lines 1 and 2`, line: pendingNameLine });
+  for (const item of tleTextItems(text, opts)) {
+    if (item === null) continue;
+    if (item.parsed.ok) records.push(item.parsed.value);
+    else rejects.push(item.parsed.rejection);
   }
   return { records, rejects };
 }
