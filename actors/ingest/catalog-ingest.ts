@@ -32,7 +32,7 @@ import { countByCode, type Rejection } from '../tracker/rejection.js';
 import type { CatalogMetrics } from './catalog-metrics.js';
 import { StorageError } from '../storage/errors.js';
 import { parseCatalogSliced, type CatalogFormat, type CatalogRecord } from './catalog-parse.js';
-import { SliceAbortedError, TimeSlicer, type SlicePacing } from './catalog-slice.js';
+import { SliceAbortedError, catalogSlicer, type SlicePacing, type TimeSlicer } from './catalog-slice.js';
 
 /**
  * Objects in the first write statement of a load; later statements are sized
@@ -335,7 +335,7 @@ function nextSize(size: number, tookMs: number): number {
  */
 export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): Promise<IngestReport> {
   const startedAt = input.startedAt ?? new Date();
-  const slicer = new TimeSlicer(deps.pacing, deps.signal);
+  const slicer = catalogSlicer(deps.pacing, deps.signal);
   const fence = deps.fence ?? null;
   const sourceLabel = input.source.length > 200 ? input.source.slice(0, 200) : input.source;
   const inserted = new Set<number>();

@@ -7,9 +7,10 @@
  * yields a macrotask turn (setImmediate, so timers and I/O run) before the
  * next step.
  */
-import { performance } from 'node:perf_hooks';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StarWeatherError } from '../../protocol/errors.js';
+import { TimeSlicer } from '../runtime/time-slice.js';
+
+export { TimeSlicer, type SliceStats } from '../runtime/time-slice.js';
 
 /** Work between two yields, ms: well under the ~20 ms a control loop tolerates, large enough to keep the yield overhead small. */
 export const CATALOG_SLICE_MS = 5;
@@ -24,13 +25,6 @@ export interface SlicePacing {
   afterSlice?: () => Promise<void>;
 }
 
-export interface SliceStats {
-  /** Yields taken. */
-  slices: number;
-  /** The longest stretch between two yields, ms (synchronous work plus any awaited I/O in between). */
-  longestMs: number;
-}
-
 /** Thrown at a slice boundary when the work's signal is aborted (the actor stopping). */
 export class SliceAbortedError extends StarWeatherError {
   constructor(why: string) {
@@ -38,32 +32,11 @@ export class SliceAbortedError extends StarWeatherError {
   }
 }
 
-export class TimeSlicer {
-  readonly stats: SliceStats = { slices: 0, longestMs: 0 };
-  private readonly sliceMs: number;
-  private readonly afterSlice: (() => Promise<void>) | undefined;
-  private readonly signal: AbortSignal | undefined;
-  private sliceStart = performance.now();
-
-  constructor(pacing: SlicePacing = {}, signal?: AbortSignal) {
-    this.sliceMs = pacing.sliceMs ?? CATALOG_SLICE_MS;
-    this.afterSlice = pacing.afterSlice;
-    this.signal = signal;
-  }
-
-  /** Yield if this slice is used up. Cheap when it is not (one clock read). */
-  async maybeYield(): Promise<void> {
-    if (performance.now() - this.sliceStart >= this.sliceMs) await this.yield();
-  }
-
-  /** Yield now, then start a new slice. Throws SliceAbortedError when the signal was aborted. */
-  async yield(): Promise<void> {
-    const used = performance.now() - this.sliceStart;
-    if (used > this.stats.longestMs) this.stats.longestMs = used;
-    this.stats.slices++;
-    await nextTurn();
-    if (this.afterSlice) await this.afterSlice();
-    if (this.signal?.aborted) throw new SliceAbortedError('stopped: the catalog load was cut short at a slice boundary');
-    this.sliceStart = performance.now();
-  }
+/** The runtime's TimeSlicer, paced and stopped as a catalog load needs. */
+export function catalogSlicer(pacing: SlicePacing = {}, signal?: AbortSignal): TimeSlicer {
+  return new TimeSlicer(pacing.sliceMs ?? CATALOG_SLICE_MS, {
+    ...(pacing.afterSlice ? { afterSlice: pacing.afterSlice } : {}),
+    ...(signal ? { signal } : {}),
+    abortError: () => new SliceAbortedError('stopped: the catalog load was cut short at a slice boundary'),
+  });
 }

@@ -12,6 +12,7 @@
  * above ~20 ms on a control loop).
  */
 import { performance } from 'node:perf_hooks';
+import { StarWeatherError } from '../../protocol/errors.js';
 
 /** Default slice: well under the 20 ms the control loop tolerates, well above a loop turn's cost. */
 export const DEFAULT_SLICE_MS = 5;
@@ -21,14 +22,33 @@ export function yieldToLoop(): Promise<void> {
   return new Promise<void>((r) => setImmediate(r));
 }
 
+export interface SliceHooks {
+  /** Awaited after every yield (tests: an async delay per slice that stretches work over many lease lengths without blocking the loop). */
+  afterSlice?: () => Promise<void>;
+  /** Checked at every slice boundary: long work stops there once it is aborted. */
+  signal?: AbortSignal;
+  /** The error thrown at a slice boundary after `signal` aborted (default SW_ERR_CLOSED). */
+  abortError?: () => Error;
+}
+
+export interface SliceStats {
+  /** Turns given to the loop. */
+  slices: number;
+  /** The longest stretch between two yields, ms (the work's synchronous part plus any awaited I/O in between). */
+  longestMs: number;
+}
+
 export class TimeSlicer {
   private readonly budgetMs: number;
+  private readonly hooks: SliceHooks;
   private since: number;
   /** Turns given to the loop so far (tests assert that long work yields). */
   yields = 0;
+  readonly stats: SliceStats = { slices: 0, longestMs: 0 };
 
-  constructor(budgetMs = DEFAULT_SLICE_MS) {
+  constructor(budgetMs = DEFAULT_SLICE_MS, hooks: SliceHooks = {}) {
     this.budgetMs = budgetMs;
+    this.hooks = hooks;
     this.since = performance.now();
   }
 
@@ -37,11 +57,21 @@ export class TimeSlicer {
     return performance.now() - this.since >= this.budgetMs;
   }
 
-  /** Give the loop one turn and start a new slice. */
+  /** Give the loop one turn and start a new slice; throws at the boundary once the signal is aborted. */
   async pause(): Promise<void> {
+    const used = performance.now() - this.since;
+    if (used > this.stats.longestMs) this.stats.longestMs = used;
+    this.stats.slices++;
     await yieldToLoop();
     this.yields++;
+    if (this.hooks.afterSlice) await this.hooks.afterSlice();
+    if (this.hooks.signal?.aborted) throw this.hooks.abortError?.() ?? new StarWeatherError('SW_ERR_CLOSED', 'work stopped at a slice boundary: aborted');
     this.since = performance.now();
+  }
+
+  /** Same as pause(). */
+  yield(): Promise<void> {
+    return this.pause();
   }
 
   /** pause() if the slice is used up; the common call between steps. */

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { jsonArrayElements, type JsonElementStep } from '../../actors/ingest/catalog-json.js';
 import { parseCatalogSliced, parseCatalogText } from '../../actors/ingest/catalog-parse.js';
-import { SliceAbortedError, TimeSlicer } from '../../actors/ingest/catalog-slice.js';
+import { SliceAbortedError, catalogSlicer } from '../../actors/ingest/catalog-slice.js';
 import { retryDelayMs } from '../../actors/ingest/catalog-actor.js';
 import { SNAPSHOT_PATH } from '../../actors/tracker/snapshot.js';
 import { ommRecord } from '../integration/catalog-fixtures.js';
@@ -137,7 +137,7 @@ test('the sliced parse gives what the one-call parse gives (TLE snapshot, OMM JS
     'A,2026-100A,2026-05-07T12:00:00,15.5,0.0005,51.6,120.5,90.1,270.2,100001,0.0001,0.00001,0\n' +
     'B,2026-100B,2026-05-07T12:00:00,15.5,0.0005,51.6,120.5,90.1,270.2\n';
   for (const [text, format] of [[snapshot, '3le'], [json, 'json'], ['[{"oops', 'json'], [csv, 'csv']] as const) {
-    const slicer = new TimeSlicer({ sliceMs: 0 });
+    const slicer = catalogSlicer({ sliceMs: 0 });
     const sliced = await parseCatalogSliced(text, format, slicer);
     assert.deepEqual(sliced, parseCatalogText(text, format), format);
     assert.ok(slicer.stats.slices > 0);
@@ -151,7 +151,7 @@ test('the sliced parse gives what the one-call parse gives (TLE snapshot, OMM JS
 test('TimeSlicer: yields once a slice is used up, runs the per-slice hook, stops on abort', async () => {
   let hooks = 0;
   const ac = new AbortController();
-  const slicer = new TimeSlicer({ sliceMs: 0, afterSlice: async () => void hooks++ }, ac.signal);
+  const slicer = catalogSlicer({ sliceMs: 0, afterSlice: async () => void hooks++ }, ac.signal);
   let ticks = 0;
   const iv = setInterval(() => ticks++, 0);
   try {
