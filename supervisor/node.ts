@@ -99,7 +99,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   checkStorageLayout(cfg, o.mode);
   const log = o.logger ?? createLogger({ nodeId: cfg.nodeId, role: 'supervisor', level: cfg.logLevel, destination: 1 });
   const selfWatch: LivenessWatch | null = o.selfWatch
-    ? startLiveness({ beatMs: Math.min(1000, cfg.cluster.heartbeatMs), selfHangTimeoutMs: cfg.supervisor.hangTimeoutMs, label: `node ${cfg.nodeId}` })
+    ? startLiveness({ beatMs: Math.min(1000, cfg.cluster.heartbeatMs), selfHangTimeoutMs: cfg.supervisor.hangTimeoutMs, startupGraceMs: cfg.supervisor.startupTimeoutMs, label: `node ${cfg.nodeId}` })
     : null;
   const registry = new Registry();
   registry.setDefaultLabels({ node: cfg.nodeId });
@@ -237,6 +237,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     log.error({ err }, 'supervisor failed to start');
     void supervisor.stop();
   }
+  selfWatch?.started();
   const done = finish();
   return {
     supervisor,

@@ -2,8 +2,11 @@
  * Load shedding for the gateway's HTTP routes (issue 10 "Degrade, don't
  * collapse"). A monitor samples this process's event loop every window:
  * the p99 of its delay (perf_hooks.monitorEventLoopDelay) and its
- * utilisation (performance.eventLoopUtilization). While the last window was
- * over either threshold, a request to a sheddable route is answered 503
+ * utilisation (performance.eventLoopUtilization). While the last two windows
+ * were over a threshold (sustained overload: one long stall, such as startup
+ * or a single big request, is over by the time anyone could be shed, and
+ * shedding then would only refuse work the loop has time for), a request to
+ * a sheddable route is answered 503
  * with Retry-After and a problem body before any of its work is done; the
  * routes that report on the node (/health, /metrics: `config.shed: false`)
  * are always served, so an overloaded node still says how it is.
@@ -48,6 +51,8 @@ export class LoadMonitor {
   private elu: EventLoopUtilization;
   private timer: NodeJS.Timeout | null = null;
   private last: LoadSample = { delayP99Ms: 0, utilization: 0, overloaded: false, cause: null, at: 0 };
+  /** Windows in a row over a threshold. */
+  private overWindows = 0;
 
   constructor(private readonly limits: OverloadLimits) {
     this.histogram = monitorEventLoopDelay({ resolution: HISTOGRAM_RESOLUTION_MS });
@@ -84,7 +89,9 @@ export class LoadMonitor {
         : l.maxEventLoopUtilization > 0 && utilization > l.maxEventLoopUtilization
           ? 'event_loop_utilization'
           : null;
-    this.last = { delayP99Ms, utilization, overloaded: cause !== null, cause, at: Date.now() };
+    this.overWindows = cause === null ? 0 : this.overWindows + 1;
+    const overloaded = this.overWindows >= 2;
+    this.last = { delayP99Ms, utilization, overloaded, cause: overloaded ? cause : null, at: Date.now() };
     return this.last;
   }
 

@@ -13,6 +13,7 @@ interface Data {
   beatMs: number;
   beatFd: number | null;
   selfHangTimeoutMs: number | null;
+  startupGraceMs: number;
   label: string;
   tickMs: number;
 }
@@ -42,9 +43,10 @@ function beat(): void {
       if (code !== 'EAGAIN') pipeBroken = true;
     }
   }
-  if (data.selfHangTimeoutMs !== null && stalled > data.selfHangTimeoutMs) {
+  const limit = data.selfHangTimeoutMs === null ? null : Atomics.load(stamp, 1) === 1n ? data.selfHangTimeoutMs : Math.max(data.selfHangTimeoutMs, data.startupGraceMs);
+  if (limit !== null && stalled > limit) {
     try {
-      writeSync(2, `FATAL ${data.label}: the event loop has made no progress for ${stalled} ms (hang timeout ${data.selfHangTimeoutMs} ms): ending the process so that its process manager restarts it\n`);
+      writeSync(2, `FATAL ${data.label}: the event loop has made no progress for ${stalled} ms (hang timeout ${limit} ms): ending the process so that its process manager restarts it\n`);
     } catch {
       // stderr closed: end all the same
     }

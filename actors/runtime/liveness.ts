@@ -38,6 +38,12 @@ export interface LivenessOptions {
   beatFd?: number;
   /** End the process (SIGKILL, after a line on stderr) once the loop made no progress for this long. */
   selfHangTimeoutMs?: number;
+  /**
+   * Until `started()` is called the self hang limit is at least this long:
+   * loading modules, opening the embedded database and migrating may hold
+   * the loop for a while on a loaded machine, as a starting host's may.
+   */
+  startupGraceMs?: number;
   /** Named in the stderr line (node id, role). */
   label: string;
 }
@@ -45,6 +51,8 @@ export interface LivenessOptions {
 export interface LivenessWatch {
   /** Milliseconds since the main loop last turned (0 when it is turning). */
   stalledMs(): number;
+  /** Startup is over: from now on the plain hang timeout applies. */
+  started(): void;
   stop(): Promise<void>;
 }
 
@@ -59,7 +67,8 @@ export function monoNowMs(): number {
  */
 export function startLiveness(options: LivenessOptions): LivenessWatch {
   if (!(options.beatMs >= 10)) throw new RangeError(`beatMs must be >= 10 (got ${options.beatMs})`);
-  const shared = new SharedArrayBuffer(8);
+  // [0]: the progress stamp; [1]: 1 once startup is over.
+  const shared = new SharedArrayBuffer(16);
   const stamp = new BigInt64Array(shared);
   const touch = (): void => {
     Atomics.store(stamp, 0, BigInt(Math.round(monoNowMs())));
@@ -74,6 +83,7 @@ export function startLiveness(options: LivenessOptions): LivenessWatch {
       beatMs: options.beatMs,
       beatFd: options.beatFd ?? null,
       selfHangTimeoutMs: options.selfHangTimeoutMs ?? null,
+      startupGraceMs: options.startupGraceMs ?? 0,
       label: options.label,
       tickMs: PROGRESS_TICK_MS,
     },
@@ -89,6 +99,7 @@ export function startLiveness(options: LivenessOptions): LivenessWatch {
   let stopped: Promise<void> | null = null;
   return {
     stalledMs: () => Math.max(0, monoNowMs() - Number(Atomics.load(stamp, 0)) - PROGRESS_TICK_MS),
+    started: () => void Atomics.store(stamp, 1, 1n),
     stop() {
       stopped ??= (async () => {
         clearInterval(ticker);

@@ -68,9 +68,19 @@ export function renderCluster(root: HTMLElement, v: ClusterView): void {
               h(
                 'table',
                 { class: 'grid' },
-                h('tr', {}, h('th', {}, 'Host'), h('th', {}, 'Role'), h('th', {}, 'State'), h('th', {}, 'Actors'), h('th', {}, 'Restarts'), h('th', {}, 'PID')),
+                h('tr', {}, h('th', {}, 'Host'), h('th', {}, 'Role'), h('th', {}, 'State'), h('th', {}, 'Actors'), h('th', {}, 'Restarts'), h('th', {}, 'PID'), h('th', { title: 'event-loop delay p99; slow is busy, not dead: never a reason to restart' }, 'Loop')),
                 ...n.hosts.map((x) =>
-                  h('tr', { class: `state-${x.state}` }, h('td', {}, x.hostId), h('td', {}, x.role), h('td', {}, x.state), h('td', {}, x.actors), h('td', {}, x.restarts), h('td', {}, x.pid)),
+                  h(
+                    'tr',
+                    { class: `state-${x.state}${x.slow ? ' slow' : ''}` },
+                    h('td', {}, x.hostId),
+                    h('td', {}, x.role),
+                    h('td', {}, x.state),
+                    h('td', {}, x.actors),
+                    h('td', {}, x.restarts),
+                    h('td', {}, x.pid),
+                    h('td', { 'data-testid': 'host-loop' }, loopCell(x)),
+                  ),
                 ),
               ),
               h('div', { class: 'sub' }, `dead letters ${n.deadLetters} · queues ${Object.entries(n.queues).map(([q, d]) => `${q} ${d.depth}`).join(', ') || '—'}`),
@@ -78,6 +88,13 @@ export function renderCluster(root: HTMLElement, v: ClusterView): void {
           ),
         ),
   );
+}
+
+/** Event-loop figures of a host: its p99 delay, and "slow" (busy, not dead) with the current stall when there is one. */
+function loopCell(x: { slow?: boolean | undefined; eventLoopP99Ms?: number | undefined; stalledMs?: number | undefined }): string {
+  const p99 = x.eventLoopP99Ms === undefined ? '—' : `${Math.round(x.eventLoopP99Ms)} ms`;
+  if (!x.slow) return p99;
+  return (x.stalledMs ?? 0) > 0 ? `slow · stalled ${(x.stalledMs! / 1000).toFixed(1)} s` : `slow · ${p99}`;
 }
 
 export function renderIngest(root: HTMLElement, s: IngestStatus): void {
