@@ -10,6 +10,7 @@
  * The same code runs in a forked child (main.ts, IPC) and inline in the
  * supervisor's process (embedded transport): `send` is the only difference.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { TSchema } from '@sinclair/typebox';
 import type { Config } from '../../config/load.js';
@@ -29,6 +30,11 @@ import { roleSpec } from './roles.js';
 import type { HostContext, NodeView, RunningService } from './services.js';
 import { names as protocolNames } from '../../protocol/names.js';
 import { openStorage, type Storage } from '../storage/index.js';
+
+/** A cached supervisor health report younger than this is served as is; older ones are refreshed in the background. */
+const HEALTH_FRESH_MS = 250;
+/** Older than this, a /health request waits for a new report. */
+const HEALTH_STALE_MS = 2000;
 
 export interface HostOptions {
   config: Config;
@@ -129,11 +135,34 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       const req: NodeViewRequest = { v: 1, type: 'node-view', requestId, want };
       options.send(req);
     });
+  // The supervisor's health report, kept fresh in the background: /health is
+  // answered from here without an IPC round trip through two loaded loops
+  // (a report at most HEALTH_FRESH_MS old; older than HEALTH_STALE_MS, a
+  // request waits for a new one).
+  let healthCache: { at: number; value: { status: 'ok' | 'degraded' } & Record<string, unknown> } | null = null;
+  let healthAsking: Promise<{ status: 'ok' | 'degraded' } & Record<string, unknown>> | null = null;
+  const askHealth = (): Promise<{ status: 'ok' | 'degraded' } & Record<string, unknown>> => {
+    healthAsking ??= (async () => {
+      try {
+        const a = await askSupervisor('health');
+        if (!a.health || (a.health.status !== 'ok' && a.health.status !== 'degraded')) throw new Error('supervisor sent no health report');
+        const value = a.health as { status: 'ok' | 'degraded' } & Record<string, unknown>;
+        healthCache = { at: performance.now(), value };
+        return value;
+      } finally {
+        healthAsking = null;
+      }
+    })();
+    return healthAsking;
+  };
   const nodeView: NodeView = options.nodeView ?? {
     async health() {
-      const a = await askSupervisor('health');
-      if (!a.health || (a.health.status !== 'ok' && a.health.status !== 'degraded')) throw new Error('supervisor sent no health report');
-      return a.health as { status: 'ok' | 'degraded' } & Record<string, unknown>;
+      const age = healthCache ? performance.now() - healthCache.at : Infinity;
+      if (healthCache && age < HEALTH_STALE_MS) {
+        if (age > HEALTH_FRESH_MS) void askHealth().catch(() => undefined);
+        return healthCache.value;
+      }
+      return askHealth();
     },
     async metrics() {
       const a = await askSupervisor('metrics');

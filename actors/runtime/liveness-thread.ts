@@ -22,14 +22,24 @@ const data = workerData as Data;
 const stamp = new BigInt64Array(data.shared);
 let seq = 0;
 let pipeBroken = false;
+/** When this thread last ran its beat, and when it last came back from a pause of the whole process. */
+let lastBeatAt = performance.timeOrigin + performance.now();
+let resumedAt = 0;
 
-function stalledMs(): number {
-  const now = performance.timeOrigin + performance.now();
-  return Math.max(0, Math.round(now - Number(Atomics.load(stamp, 0)) - data.tickMs));
+function stalledMs(now: number): number {
+  // Time the whole process was stopped (SIGSTOP, a frozen VM) is not the
+  // main loop's fault: this thread did not run either. Count the stall only
+  // from when this thread found itself running again.
+  const since = Math.max(Number(Atomics.load(stamp, 0)), resumedAt);
+  return Math.max(0, Math.round(now - since - data.tickMs));
 }
 
 function beat(): void {
-  const stalled = stalledMs();
+  const now = performance.timeOrigin + performance.now();
+  // A gap far beyond the beat period: this thread (so the process) was not running.
+  if (now - lastBeatAt > data.beatMs + 1000) resumedAt = now;
+  lastBeatAt = now;
+  const stalled = stalledMs(now);
   if (data.beatFd !== null && !pipeBroken) {
     const line = `${JSON.stringify({ v: 1, type: 'beat', seq: ++seq, stalledMs: stalled, pid: process.pid })}\n`;
     try {

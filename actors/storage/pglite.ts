@@ -3,11 +3,12 @@
  * under a data directory, so `npm start` keeps its data across restarts.
  * PGlite is one connection in one process: its own mutex serializes queries
  * and transactions, and a lock file keeps a second process off the same
- * directory (two writers would corrupt it).
+ * directory (two writers would corrupt it). It runs on its own thread
+ * (pglite-worker.ts), so its WASM execution never holds the event loop.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { Worker } from 'node:worker_threads';
 import { copyLine, copySql, ident, type CopyValue, type Database, type Queryable, type QueryResult } from './db.js';
 import { StorageError } from './errors.js';
 
@@ -63,30 +64,83 @@ function takeLock(dir: string): string {
   throw new StorageError(`cannot lock ${dir}`);
 }
 
-type Runner = Pick<PGlite, 'query'> | Transaction;
+/** An error from the PGlite thread, rebuilt with PostgreSQL's fields (code is the SQLSTATE). */
+class PgliteError extends Error {
+  readonly code: string | undefined;
+  readonly detail: string | undefined;
+  readonly severity: string | undefined;
+  constructor(e: { message: string; name?: string; code?: string; detail?: string; severity?: string }) {
+    super(e.message);
+    this.name = e.name ?? 'PgliteError';
+    this.code = e.code;
+    this.detail = e.detail;
+    this.severity = e.severity;
+  }
+}
 
-function queryable(run: Runner): Queryable {
+type Reply = { id: number; ok: true; rows?: unknown[]; rowCount?: number; tx?: number } | { id: number; ok: false; error: { message: string; name?: string; code?: string } };
+
+/** The request side of the PGlite thread (pglite-worker.ts). */
+class PgliteThread {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private dead: Error | null = null;
+
+  constructor(worker: Worker) {
+    this.worker = worker;
+    worker.on('message', (r: Reply) => {
+      const w = this.waiting.get(r.id);
+      if (!w) return;
+      this.waiting.delete(r.id);
+      w.resolve(r);
+    });
+    const fail = (err: Error): void => {
+      this.dead = err;
+      for (const w of this.waiting.values()) w.reject(err);
+      this.waiting.clear();
+    };
+    worker.on('error', (err) => fail(new StorageError(`embedded database thread failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => fail(new StorageError(`embedded database thread exited (code ${code})`)));
+  }
+
+  async call(req: Record<string, unknown>): Promise<Reply & { ok: true }> {
+    if (this.dead) throw this.dead;
+    const id = this.nextId++;
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...req, id });
+    });
+    if (!reply.ok) throw new PgliteError(reply.error);
+    return reply;
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+function queryable(thread: PgliteThread, tx: number | null): Queryable {
   return {
     async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
       try {
-        const r = await run.query<R>(sql, params as unknown[]);
-        return { rows: r.rows, rowCount: r.fields.length > 0 ? r.rows.length : (r.affectedRows ?? 0) };
+        const r = await thread.call({ op: 'query', tx, sql, params: [...params] });
+        return { rows: (r.rows ?? []) as R[], rowCount: r.rowCount ?? 0 };
       } catch (err) {
         throw fail(sql, err);
       }
     },
     async copyRows(table: string, columns: readonly string[], rows: Iterable<readonly CopyValue[]>): Promise<number> {
-      // PGlite reads COPY input from a Blob mounted at /dev/blob (PGlite docs, "/dev/blob").
       const sql = copySql(table, columns, "'/dev/blob'");
-      const parts: string[] = [];
+      let text = '';
       let n = 0;
       for (const row of rows) {
-        parts.push(copyLine(row));
+        text += copyLine(row);
         n++;
       }
       if (n === 0) return 0;
       try {
-        await run.query(sql, [], { blob: new Blob(parts) });
+        await thread.call({ op: 'copy', tx, sql, text });
         return n;
       } catch (err) {
         throw fail(sql, err);
@@ -95,20 +149,47 @@ function queryable(run: Runner): Queryable {
   };
 }
 
+/**
+ * Open the embedded database. PGlite runs on a thread of its own
+ * (pglite-worker.ts): its statements execute synchronously in WASM, and the
+ * loop that carries heartbeats, leases and HTTP answers must not wait on
+ * them. The lock file is taken here, by the process.
+ */
 export async function openPglite(options: PgliteOptions): Promise<Database> {
   const schema = options.schema ?? 'public';
   ident(schema);
   mkdirSync(options.dataDir, { recursive: true });
   const lock = takeLock(options.dataDir);
-  let db: PGlite;
+  let thread: PgliteThread;
   try {
-    db = await PGlite.create(join(options.dataDir, 'pgdata'));
-    await db.exec(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}; SET search_path TO ${ident(schema)}`);
+    const worker = new Worker(new URL('./pglite-worker.js', import.meta.url), {
+      workerData: { pgdata: join(options.dataDir, 'pgdata'), setup: `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}; SET search_path TO ${ident(schema)}` },
+    });
+    let onMessage!: (r: Reply) => void;
+    let onError!: (e: Error) => void;
+    let onExit!: (code: number) => void;
+    const ready = await new Promise<Reply>((resolve, reject) => {
+      onMessage = resolve;
+      onError = reject;
+      onExit = (code) => reject(new Error(`the database thread exited (code ${code})`));
+      worker.once('message', onMessage);
+      worker.once('error', onError);
+      worker.once('exit', onExit);
+    }).finally(() => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    });
+    if (!ready.ok) {
+      await worker.terminate();
+      throw new PgliteError(ready.error);
+    }
+    thread = new PgliteThread(worker);
   } catch (err) {
     releaseLock(lock);
     throw new StorageError(`cannot open embedded database in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
   }
-  const base = queryable(db);
+  const base = queryable(thread, null);
   let closed = false;
   return {
     backend: 'pglite',
@@ -116,17 +197,32 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
     query: base.query,
     copyRows: base.copyRows,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      let tx: number;
       try {
-        return await db.transaction((tx) => fn(queryable(tx)));
+        tx = (await thread.call({ op: 'begin' })).tx!;
       } catch (err) {
+        throw fail('BEGIN', err);
+      }
+      let result: T;
+      try {
+        result = await fn(queryable(thread, tx));
+      } catch (err) {
+        await thread.call({ op: 'end', tx, commit: false }).catch(() => undefined);
         throw err instanceof StorageError ? err : fail('transaction', err);
       }
+      try {
+        await thread.call({ op: 'end', tx, commit: true });
+      } catch (err) {
+        throw fail('COMMIT', err);
+      }
+      return result;
     },
     async close() {
       if (closed) return;
       closed = true;
       try {
-        await db.close();
+        await thread.call({ op: 'close' }).catch(() => undefined);
+        await thread.terminate();
       } finally {
         releaseLock(lock);
       }

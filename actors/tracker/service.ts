@@ -112,7 +112,7 @@ function trackerMetrics(registry: Registry): TrackerMetrics {
     qaFlags: metric(registry, 'sw_tracker_qa_flags_total', () => new Counter({ name: 'sw_tracker_qa_flags_total', help: 'States carrying each QA flag', labelNames: ['flag'], registers: r })),
     switchovers: metric(registry, 'sw_tracker_switchovers_total', () => new Counter({ name: 'sw_tracker_switchovers_total', help: 'Element-set switch-overs, by whether the jump was above the QA threshold', labelNames: ['over_threshold'], registers: r })),
     switchJumpKm: metric(registry, 'sw_tracker_switch_jump_km', () => new Histogram({ name: 'sw_tracker_switch_jump_km', help: 'Position jump at element-set switch-over, km', buckets: [0.01, 0.1, 1, 5, 25, 100, 1000, 10000], registers: r })),
-    decays: metric(registry, 'sw_tracker_decays_total', () => new Counter({ name: 'sw_tracker_decays_total', help: 'Objects passivated as decayed', registers: r })),
+    decays: metric(registry, 'sw_tracker_decays_total', () => new Counter({ name: 'sw_tracker_decays_total', help: 'Objects found decayed (each object once: the first host to record its decay counts it)', registers: r })),
     loadRejects: metric(registry, 'sw_tracker_load_rejects_total', () => new Counter({ name: 'sw_tracker_load_rejects_total', help: 'Stored element sets a tracker could not load, by reason code', labelNames: ['code'], registers: r })),
     cacheErrors: metric(registry, 'sw_tracker_cache_errors_total', () => new Counter({ name: 'sw_tracker_cache_errors_total', help: 'Failed hot-cache frame writes', registers: r })),
   };
@@ -181,6 +181,14 @@ export class TrackerRuntime {
   private shards!: ShardManager;
   private readonly gens = new Map<number, number>();
   private catalogIndex: Promise<CatalogIndex> | null = null;
+  /**
+   * Objects this host saw decay. The catalog index may predate the decay
+   * (its status write is asynchronous, and the index is cached): they are not
+   * activated again on a shard reacquisition or a reconcile, so a decay is
+   * processed once, until the catalog lists the object as active with a new
+   * element set.
+   */
+  private readonly decayedIds = new Set<number>();
   private loadMark: Date | null = null;
   private timer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
@@ -344,6 +352,7 @@ export class TrackerRuntime {
   }
 
   private activate(id: number, shard: number, name: string, row: elementSets.ElementSet): boolean {
+    if (this.decayedIds.has(id)) return false;
     const loaded = loadElementSet(row, name);
     if (!loaded.ok) {
       this.m.loadRejects.inc({ code: loaded.code });
@@ -435,6 +444,8 @@ export class TrackerRuntime {
       }
       for (const e of idx.byShard.get(shard) ?? []) if (!present.has(e.id) || changed.has(e.id)) toLoad.push({ ...e, shard });
     }
+    // Changed and listed active again (new elements after a decay): track it again.
+    for (const e of toLoad) if (changed.has(e.id)) this.decayedIds.delete(e.id);
     const gens = new Map([...owned].map((s) => [s, this.gens.get(s)]));
     const rows = await this.loadRows(toLoad.map((e) => e.id));
     const tMs = Date.now();
@@ -641,6 +652,7 @@ export class TrackerRuntime {
     for (const a of prep.decayed) {
       if (a.slot < 0) continue;
       this.table.remove(a);
+      this.decayedIds.add(a.noradId);
       this.track(this.decayed(a, tMs)).catch(() => undefined);
     }
     return { published, frames };
@@ -666,7 +678,6 @@ export class TrackerRuntime {
   }
 
   private async decayed(actor: TrackerActor, tMs: number): Promise<void> {
-    this.m.decays.inc();
     const id = actor.noradId;
     // Fencing: only the shard's holder records the decay (idempotent anyway).
     if (!this.shards.owns(actor.shard)) return;
@@ -679,6 +690,8 @@ export class TrackerRuntime {
       await catalog.setObjectStatus(db, id, 'decayed');
       const isNew = await alerts.raiseAlert(db, { id: alertId, kind: 'decay', severity: 'warning', noradId: id, message, payload, raisedAt });
       if (isNew) {
+        // Counted once per object, cluster-wide: the alert id is the object's.
+        this.m.decays.inc();
         this.ctx.transport.publish(
           this.ctx.names.subjects.alerts,
           AlertRaisedMessage.encode({ v: 1, id: alertId, kind: 'decay', severity: 'warning', noradId: id, message, raisedAt: raisedAt.toISOString(), payload }),

@@ -8,7 +8,10 @@
  *   and back within 10 s;
  * - the tracker host stopped with SIGSTOP past the heartbeat timeout is
  *   killed for no beats and restarted, its shards move to the new host, and
- *   every object is published again within 10 s.
+ *   every object is published again within 10 s;
+ * - the whole node (supervisor and hosts) stopped with SIGSTOP for 20 s,
+ *   then SIGCONT (a VM pause): the supervisor notices its own pause and
+ *   kills no healthy host (R8b).
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -220,5 +223,25 @@ describe('busy is not dead: a cluster node under a blocking handler, a hang and 
     } finally {
       if (isAlive(before0.pid)) process.kill(before0.pid, 'SIGKILL');
     }
+  });
+
+  test('R8b: the whole node stopped for 20 s and continued: no healthy host is killed', async () => {
+    const h0 = (await health())!;
+    const all = [node.proc.pid!, ...h0.hosts.map((x) => x.pid)];
+    const m0 = await metricsText();
+    for (const pid of all) process.kill(pid, 'SIGSTOP');
+    await sleep(20_000);
+    for (const pid of all) process.kill(pid, 'SIGCONT');
+    const resumedAt = Date.now();
+    await until('every object published again after the pause', 20_000, () => completeTicks().some((t) => t > resumedAt), 100);
+    await sleep(HEARTBEAT_TIMEOUT_MS * 3);
+    const h1 = (await health())!;
+    const m1 = await metricsText();
+    const kills = counter(m1, 'starweather_supervisor_hung_kills_total') - counter(m0, 'starweather_supervisor_hung_kills_total');
+    const paused = counter(m1, 'starweather_supervisor_paused_seconds_total') - counter(m0, 'starweather_supervisor_paused_seconds_total');
+    console.log(`whole node SIGSTOPped 20 s: supervisor counted ${paused.toFixed(1)} s of its own pause, hung kills ${kills}, first complete tick ${completeTicks().find((t) => t > resumedAt)! - resumedAt} ms after SIGCONT`);
+    assert.equal(kills, 0, 'no host killed');
+    assert.deepEqual(h1.hosts.map((x) => [x.role, x.pid, x.restarts]), h0.hosts.map((x) => [x.role, x.pid, x.restarts]), 'same host processes');
+    assert.ok(paused >= 15, `the supervisor noticed its pause (${paused} s)`);
   });
 });

@@ -201,6 +201,19 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
     assert.ok(!frames.slice(before).some((f) => f.ids.includes(DECAY_ID)), 'no longer propagated');
   });
 
+  test('a decay is processed once: the shard reacquired from the cached catalog index does not bring the object back', async () => {
+    await until('decay recorded', 10_000, async () => (await catalog.getObject(storage.db, DECAY_ID))?.status === 'decayed');
+    // The index the host loaded at start still lists the object as active; a
+    // reacquisition of its shard (as after a lease loss) reads that index.
+    const rt = runtime() as unknown as { acquire(shard: number): Promise<void>; table: { actors: Array<{ noradId: number } | undefined> } };
+    await rt.acquire(shardOf(String(DECAY_ID), 8));
+    const before = frames.length;
+    await sleep(2500);
+    assert.ok(!rt.table.actors.some((a) => a?.noradId === DECAY_ID), 'not activated again');
+    assert.ok(!frames.slice(before).some((f) => f.ids.includes(DECAY_ID)), 'not propagated again');
+    assert.equal(alertsSeen.filter((x) => x.id === `decay:${DECAY_ID}`).length, 1, 'one decay alert for the object');
+  });
+
   test('a newer element set switches over on catalog.changed and reports the jump', async () => {
     const r = records[5]!;
     const rt = runtime();
