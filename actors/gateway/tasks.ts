@@ -6,14 +6,15 @@
  *
  * POST /tasks/{id}/retry (Bearer key) re-drives a failed task: its dead
  * letters go back on their queues with a new delivery budget
- * (runtime/dead-letter-relay.ts redriveTask) → 202 + Location; 404 for an
- * unknown task, 409 for one that is not failed (or whose dead letter is not
- * recorded yet), 503 when the gateway has no bus or the bus refused.
+ * (runtime/dead-letter-relay.ts redriveTask) → 202 + Location (`pending`
+ * lists re-drives the bus did not take yet: recorded, and enqueued by the
+ * dead-letter relay when it does); 404 for an unknown task, 409 for one that
+ * is not failed (or whose dead letter is not recorded yet), 503 when the
+ * gateway has no bus.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { QUEUE_PRIORITY, QUEUES } from '../../protocol/names.js';
-import { StarWeatherError } from '../../protocol/errors.js';
 import type { Transport } from '../../protocol/transport.js';
 import { redriveTask } from '../runtime/dead-letter-relay.js';
 import type { Storage } from '../storage/index.js';
@@ -67,17 +68,7 @@ export const tasksPlugin: FastifyPluginAsync<TasksOptions> = async (app, o) => {
       if (!o.transport) throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', 'no task queue on this gateway');
       const storage = await o.storage();
       const id = req.params.id;
-      let r;
-      try {
-        r = await redriveTask(storage, o.transport, id);
-      } catch (err) {
-        if (err instanceof StarWeatherError && (err.code === 'SW_ERR_TRANSPORT' || err.code === 'SW_ERR_CLOSED')) {
-          // Nothing committed: the task is still failed and the request can be repeated.
-          reply.header('retry-after', '5');
-          throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', `the task queue did not accept the re-drive (${err.message.slice(0, 200)}); retry the request`);
-        }
-        throw err;
-      }
+      const r = await redriveTask(storage, o.transport, id);
       switch (r.outcome) {
         case 'not-found':
           throw notFound(`task ${id} does not exist`);
@@ -92,7 +83,7 @@ export const tasksPlugin: FastifyPluginAsync<TasksOptions> = async (app, o) => {
             .code(202)
             .header('location', location)
             .header('cache-control', 'no-store')
-            .send({ ...(view ? taskResponse(view) : { id }), redriven: r.msgIds });
+            .send({ ...(view ? taskResponse(view) : { id }), redriven: r.msgIds, pending: r.pending });
         }
       }
     },

@@ -17,16 +17,28 @@
  * A database error rejects the record, and the feed hands it back later.
  *
  * The manual re-drive (POST /tasks/{id}/retry, `starweather tasks retry`) is
- * redriveTask below: it re-enqueues every dead letter that failed the task,
- * under `<taskId>#retry<n>` so JetStream's de-duplication keeps it, and
- * reopens the task, in one transaction.
+ * redriveTask below: it reopens the task and marks every dead letter that
+ * failed it re-driven under `<taskId>#retry<n>` (so JetStream's
+ * de-duplication keeps the new message), commits, then enqueues them. A
+ * re-drive whose enqueue was not confirmed (the bus refused, the process
+ * died) is enqueued again by the relay's periodic check (same id: a copy
+ * that did land is de-duplicated).
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../../protocol/errors.js';
 import type { DeadLetter } from '../../protocol/messages/dead-letter.js';
 import { WorkTaskMessage, type WorkTask } from '../../protocol/messages/work-task.js';
 import type { Transport, WorkConsumer } from '../../protocol/transport.js';
-import { deadLetterKey, isDeadLetterRedriven, markDeadLetterRedriven, openDeadLettersOf, recordDeadLetter } from '../storage/dead-letters.js';
+import {
+  confirmRedriveEnqueued,
+  deadLetterKey,
+  isDeadLetterRedriven,
+  markDeadLetterRedriven,
+  openDeadLettersOf,
+  recordDeadLetter,
+  unconfirmedRedrives,
+  type DeadLetterRecord,
+} from '../storage/dead-letters.js';
 import type { Storage } from '../storage/index.js';
 import { failTaskForDeadLetter, getTask, lockTask, refreshTaskView, reopenTask, type TaskState, type TaskView } from '../storage/tasks.js';
 
@@ -68,6 +80,8 @@ export interface DeadLetterRelayOptions {
   logger: Logger;
   /** The task row a dead-lettered task fails when it is not its own id (a tile or finalize → its scene); null: its own. */
   ownerOf?(task: WorkTask): string | null;
+  /** Period of the check for re-drives whose enqueue was never confirmed (default 15 s; 0: off). */
+  pendingCheckMs?: number;
 }
 
 export interface DeadLetterRelayStats {
@@ -79,22 +93,46 @@ export interface DeadLetterRelayStats {
   autoRedriven: number;
   /** Records the database refused for now (handed back by the feed). */
   errors: number;
+  /** Re-drives enqueued again because their first enqueue was not confirmed. */
+  requeuedRedrives: number;
 }
 
 export class DeadLetterRelay {
-  readonly stats: DeadLetterRelayStats = { relayed: 0, failed: 0, autoRedriven: 0, errors: 0 };
+  readonly stats: DeadLetterRelayStats = { relayed: 0, failed: 0, autoRedriven: 0, errors: 0, requeuedRedrives: 0 };
   private consumer: WorkConsumer | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private checking: Promise<number> | null = null;
 
   constructor(private readonly o: DeadLetterRelayOptions) {}
 
   async start(): Promise<void> {
     this.consumer = await this.o.transport.consumeDeadLetters((dl) => this.relay(dl));
+    const period = this.o.pendingCheckMs ?? 15_000;
+    if (period > 0) {
+      this.timer = setInterval(() => void this.enqueuePending(period).catch((err) => this.o.logger.warn({ err: errorMessage(err) }, 'pending re-drive check failed; next period retries')), period);
+      this.timer.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.checking?.catch(() => undefined);
     const c = this.consumer;
     this.consumer = null;
     await c?.stop();
+  }
+
+  /** Enqueue re-drives committed at least `olderThanMs` ago and never confirmed; returns how many. One check at a time. */
+  enqueuePending(olderThanMs: number): Promise<number> {
+    this.checking ??= (async () => {
+      const pending = await unconfirmedRedrives(this.o.storage.db, olderThanMs);
+      for (const d of pending) await enqueueRedrive(this.o.storage, this.o.transport, d);
+      this.stats.requeuedRedrives += pending.length;
+      if (pending.length > 0) this.o.logger.warn({ redrives: pending.map((d) => d.redriveMsgId) }, 're-drives whose enqueue was not confirmed: enqueued again');
+      return pending.length;
+    })().finally(() => (this.checking = null));
+    return this.checking;
   }
 
   /** One dead letter; idempotent. Exposed for tests. */
@@ -129,9 +167,10 @@ export class DeadLetterRelay {
       const finished = own !== null && (own.state === 'done' || own.state === 'failed');
       if (!finished && autoRedriveVerdict(dl, own ? own.attempts : null)) {
         const msgId = autoRedriveMsgId(dl.taskId);
-        // Enqueue first, then mark: a crash in between enqueues again (the same id: de-duplicated).
-        await this.o.transport.enqueue(dl.queue, msgId, Buffer.from(dl.original, 'base64'));
+        // Mark, then enqueue, then confirm: a crash in between is enqueued again by enqueuePending (the same id).
         await markDeadLetterRedriven(db, key, msgId);
+        await this.o.transport.enqueue(dl.queue, msgId, Buffer.from(dl.original, 'base64'));
+        await confirmRedriveEnqueued(db, key);
         this.stats.autoRedriven++;
         log.warn({ redriveMsgId: msgId, startedDeliveries: own ? own.attempts : null }, 'exhausted without every delivery reaching a handler (a dying host held it): re-driven once');
         return;
@@ -150,39 +189,54 @@ export type RedriveResult =
   | { outcome: 'not-found' }
   | { outcome: 'not-failed'; state: TaskState }
   | { outcome: 'no-dead-letter' }
-  | { outcome: 'redriven'; redrives: number; msgIds: string[]; view: TaskView | null };
+  | { outcome: 'redriven'; redrives: number; msgIds: string[]; pending: string[]; view: TaskView | null };
+
+/** Enqueue one committed re-drive (its dead letter's original bytes under its redrive msg id) and confirm it. */
+async function enqueueRedrive(storage: Storage, transport: Transport, d: Pick<DeadLetterRecord, 'queue' | 'original' | 'redriveMsgId' | 'dedupeKey'>): Promise<void> {
+  if (!d.redriveMsgId) return;
+  await transport.enqueue(d.queue, d.redriveMsgId, Buffer.from(d.original, 'base64'));
+  await confirmRedriveEnqueued(storage.db, d.dedupeKey);
+}
 
 /**
  * Re-drive a failed task: every dead letter that failed it and was not
  * re-driven yet goes back on its queue under `<taskId>#retry<n>` (a new
  * delivery budget; the task id users see is unchanged), and the task returns
  * to the furthest stage it had reached. One transaction holds the task row,
- * so two retries at once re-drive once (the second finds it no longer failed).
- * The enqueues come before the commit: a commit that fails after them leaves
- * the same n for the next try, whose enqueues are then de-duplicated.
+ * so two retries at once re-drive once (the second finds it no longer
+ * failed). The enqueues come after the commit, so a handler that picks the
+ * task up at once finds it reopened; one the bus did not take now is listed
+ * in `pending` and enqueued by the relay's check (DeadLetterRelay.enqueuePending).
  */
 export async function redriveTask(storage: Storage, transport: Transport, id: string): Promise<RedriveResult> {
-  const result = await storage.db.transaction(async (tx): Promise<RedriveResult> => {
+  const plan = await storage.db.transaction(async (tx) => {
     const row = await lockTask(tx, id);
-    if (!row) return { outcome: 'not-found' };
-    if (row.state !== 'failed') return { outcome: 'not-failed', state: row.state };
+    if (!row) return { outcome: 'not-found' } as const;
+    if (row.state !== 'failed') return { outcome: 'not-failed', state: row.state } as const;
     const dls = (await openDeadLettersOf(tx, id)).filter((d) => d.taskId !== null);
-    if (dls.length === 0) return { outcome: 'no-dead-letter' };
+    if (dls.length === 0) return { outcome: 'no-dead-letter' } as const;
     const n = row.redrives + 1;
-    const msgIds: string[] = [];
+    const redrives: DeadLetterRecord[] = [];
     for (const d of dls) {
       const msgId = retryMsgId(d.taskId!, n);
-      await transport.enqueue(d.queue, msgId, Buffer.from(d.original, 'base64'));
       await markDeadLetterRedriven(tx, d.dedupeKey, msgId);
-      msgIds.push(msgId);
+      redrives.push({ ...d, redriveMsgId: msgId });
     }
     await reopenTask(tx, id, n);
-    return { outcome: 'redriven', redrives: n, msgIds, view: null };
+    return { outcome: 'redriven', n, redrives } as const;
   });
-  if (result.outcome !== 'redriven') return result;
+  if (plan.outcome !== 'redriven') return plan;
   // The cache follows the database; an outage there only costs a database read later. A short
   // life: the re-driven task may already be running on another host, whose next stage write
   // could land in the cache before this one.
   const view = await refreshTaskView(storage.db, storage.cache, id, REOPENED_VIEW_TTL_MS).catch(() => null);
-  return { ...result, view };
+  const pending: string[] = [];
+  for (const d of plan.redrives) {
+    try {
+      await enqueueRedrive(storage, transport, d);
+    } catch {
+      pending.push(d.redriveMsgId!);
+    }
+  }
+  return { outcome: 'redriven', redrives: plan.n, msgIds: plan.redrives.map((d) => d.redriveMsgId!), pending, view };
 }

@@ -95,10 +95,26 @@ export async function openDeadLettersOf(q: Queryable, ownerTaskId: string): Prom
   return r.rows.map(fromRow);
 }
 
-/** Mark a dead letter re-driven under `msgId`; false when it already was. */
+/** Mark a dead letter re-driven under `msgId` (the enqueue not confirmed yet); false when it already was. */
 export async function markDeadLetterRedriven(q: Queryable, dedupeKey: string, msgId: string, at: Date = new Date()): Promise<boolean> {
   const r = await q.query(`UPDATE dead_letters SET redriven_at = $3, redrive_msg_id = $2 WHERE dedupe_key = $1 AND redriven_at IS NULL`, [dedupeKey, msgId, at]);
   return r.rowCount === 1;
+}
+
+/** The bus confirmed the re-drive's enqueue. */
+export async function confirmRedriveEnqueued(q: Queryable, dedupeKey: string, at: Date = new Date()): Promise<void> {
+  await q.query(`UPDATE dead_letters SET redrive_enqueued_at = coalesce(redrive_enqueued_at, $2) WHERE dedupe_key = $1`, [dedupeKey, at]);
+}
+
+/** Re-drives committed at least `olderThanMs` ago whose enqueue was never confirmed (the process died, the bus refused), oldest first. */
+export async function unconfirmedRedrives(q: Queryable, olderThanMs: number, limit = 100): Promise<DeadLetterRecord[]> {
+  const r = await q.query<Row>(
+    `SELECT ${COLS} FROM dead_letters
+      WHERE redriven_at IS NOT NULL AND redrive_enqueued_at IS NULL AND redriven_at < now() - make_interval(secs => $1::double precision / 1000)
+      ORDER BY redriven_at LIMIT ${Math.min(Math.max(1, limit), 10_000)}`,
+    [olderThanMs],
+  );
+  return r.rows.map(fromRow);
 }
 
 /** Whether the dead letter with this key was re-driven already (false also when it is not recorded). */

@@ -36,7 +36,7 @@ import { DeadLetterRelay, autoRedriveVerdict } from '../../actors/runtime/dead-l
 import { connectNats, type NatsTransport } from '../../actors/runtime/transport/nats.js';
 import { sweepVerdict } from '../../actors/runtime/transport/nats-dead-letter.js';
 import { enqueueTask } from '../../actors/runtime/worker.js';
-import { listDeadLetters, openDeadLettersOf } from '../../actors/storage/dead-letters.js';
+import { listDeadLetters, markDeadLetterRedriven, openDeadLettersOf } from '../../actors/storage/dead-letters.js';
 import type { Storage } from '../../actors/storage/index.js';
 import { MemoryCache } from '../../actors/storage/memory-cache.js';
 import { migrate } from '../../actors/storage/migrate.js';
@@ -132,7 +132,8 @@ test('a handler that always fails ends failed with the reason at /tasks/{id}; re
     assert.equal(retried.headers.get('location'), '/tasks/dlq-flaky-1');
     const body = (await retried.json()) as Record<string, unknown>;
     assert.deepEqual(body.redriven, ['dlq-flaky-1#retry1']);
-    assert.equal(body.state, 'queued');
+    assert.deepEqual(body.pending, [], 'on the queue');
+    assert.ok(body.state === 'queued' || body.state === 'done', `reopened (or already done): ${String(body.state)}`);
     assert.equal(body.error, null);
     const done = await waitFor('dlq-flaky-1 done after the retry', 30_000, async () => {
       const v = await getJson(`${api.url}/tasks/dlq-flaky-1`);
@@ -151,7 +152,9 @@ test('a handler that always fails ends failed with the reason at /tasks/{id}; re
     const env = { ...process.env, STARWEATHER_GATEWAY_URL: api.url, STARWEATHER_API_KEY: KEY, NATS_URL: '', DATABASE_URL: '', REDIS_URL: '' };
     const ok = await run(process.execPath, [CLI, 'tasks', 'retry', 'dlq-flaky-2'], { env });
     assert.match(ok.stdout, /task dlq-flaky-2 re-driven/);
-    await waitFor('dlq-flaky-2 done after `starweather tasks retry`', 30_000, async () => (await getTask(cluster.db, 'dlq-flaky-2'))?.state === 'done', 200);
+    await waitFor('dlq-flaky-2 done after `starweather tasks retry`', 30_000, async () => (await getTask(cluster.db, 'dlq-flaky-2'))?.state === 'done', 200).catch(async (err) => {
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(await getTask(cluster.db, 'dlq-flaky-2'))}; dead letters ${JSON.stringify((await listDeadLetters(cluster.db)).map((d) => [d.msgId, d.redriveMsgId, d.reason]))}\n${cluster.hosts.get('tile-a')?.stderr.slice(-4000)}`);
+    });
     const missing = await run(process.execPath, [CLI, 'tasks', 'retry', 'dlq-nope'], { env }).then(
       () => null,
       (err: { code?: number; stderr?: string }) => err,
@@ -245,6 +248,13 @@ test('prefetch budget: a task exhausted by a host that only held it is re-driven
     assert.equal(dls.length, 3);
     assert.equal(dls.find((d) => d.msgId === 'held-1')?.redriveMsgId, 'held-1#auto');
     assert.equal(relay.stats.autoRedriven, 1);
+    // A re-drive committed but never enqueued (the process died in between) is enqueued by the relay's check, once.
+    const ranDl = dls.find((d) => d.msgId === 'ran-1')!;
+    assert.equal(await markDeadLetterRedriven(db, ranDl.dedupeKey, 'ran-1#retry1'), true);
+    const before = (await t.queueStats('weather')).depth;
+    assert.equal(await relay.enqueuePending(0), 1);
+    assert.equal((await t.queueStats('weather')).depth, before + 1, 'ran-1#retry1 is on the queue');
+    assert.equal(await relay.enqueuePending(0), 0, 'confirmed: not enqueued again');
   } finally {
     await relay?.stop().catch(() => undefined);
     await t?.close().catch(() => undefined);
