@@ -82,6 +82,9 @@ export interface Config {
     concurrency: number;
     sceneCache: number;
     sceneMaxBytes: number;
+    /** Finalize reconciler (actors/tile/pipeline/reconcile.ts): period (0 = off) and the idle time a complete scene must have. */
+    reconcileIntervalMs: number;
+    reconcileIdleMs: number;
     productMaxPx: number;
     modelPath: string;
     stormMinOvershoots: number;

@@ -41,9 +41,13 @@ export interface Names {
   readonly streams: {
     work(queue: QueueName): string;
     deadLetter: string;
+    /** Stored MAX_DELIVERIES advisories of the work consumers (what the exhausted-task sweep trusts). */
+    advisories: string;
   };
   readonly consumers: {
     work(queue: QueueName): string;
+    /** The storage relay's durable consumer on the dead-letter stream. */
+    deadLetterRelay: string;
   };
   readonly buckets: {
     members: string;
@@ -78,9 +82,11 @@ export function names(namespace = 'sw'): Names {
     streams: {
       work: (q) => `${NS}_WORK_${q.toUpperCase()}`,
       deadLetter: `${NS}_DLQ`,
+      advisories: `${NS}_ADVISORIES`,
     },
     consumers: {
       work: (q) => `worker-${q}`,
+      deadLetterRelay: 'dlq-relay',
     },
     buckets: {
       members: `${ns}_members`,

@@ -65,6 +65,9 @@ export interface Topology {
   workConsumer(queue: QueueName): ConsumerSpec;
 }
 
+/** Stored MAX_DELIVERIES advisories are kept a day: the sweep runs every 15 s. */
+export const ADVISORY_MAX_AGE_MS = 24 * 3600_000;
+
 export function topology(n: Names, s: TopologySettings = DEFAULT_TOPOLOGY): Topology {
   const work = new Map<QueueName, StreamSpec>();
   const consumers = new Map<QueueName, ConsumerSpec>();
@@ -100,9 +103,35 @@ export function topology(n: Names, s: TopologySettings = DEFAULT_TOPOLOGY): Topo
     maxAgeMs: s.deadLetterMaxAgeMs,
     discard: 'old',
   };
+  // The server's MAX_DELIVERIES advisories, stored: a core subscription can
+  // miss one (a reconnect), and the exhausted-task sweep moves a message to
+  // the DLQ only with the server's own delivery count for it (never on a
+  // configured value: NATS 2.9 can keep an acked message after a kill -9).
+  const advisories: StreamSpec = {
+    name: n.streams.advisories,
+    subjects: QUEUES.map((q) => n.subjects.maxDeliveriesAdvisory(n.streams.work(q), n.consumers.work(q))),
+    retention: 'limits',
+    storage: 'file',
+    replicas: s.replicas,
+    duplicateWindowMs: Math.min(s.dedupeWindowMs, ADVISORY_MAX_AGE_MS),
+    maxAgeMs: ADVISORY_MAX_AGE_MS,
+    discard: 'old',
+  };
+  // The storage relay (actors/runtime/dead-letter-relay.ts): every dead letter
+  // is recorded in the database and its task failed, at least once.
+  const relay: ConsumerSpec = {
+    stream: dlq.name,
+    durable: n.consumers.deadLetterRelay,
+    filterSubject: n.subjects.deadLetterAll,
+    ackPolicy: 'explicit',
+    ackWaitMs: s.ackWaitMs,
+    // Finite (RELIABILITY.md), and far beyond any database outage at the relay's backoff.
+    maxDeliver: 100_000,
+    maxAckPending: 256,
+  };
   return {
-    streams: [...work.values(), dlq],
-    consumers: [...consumers.values()],
+    streams: [...work.values(), dlq, advisories],
+    consumers: [...consumers.values(), relay],
     buckets: [
       { bucket: n.buckets.members, history: 1, replicas: s.replicas, description: 'live actor hosts (expiresAt in value)' },
       { bucket: n.buckets.leases, history: 1, replicas: s.replicas, description: 'shard and singleton leases (CAS, fencing by revision)' },

@@ -124,6 +124,13 @@ export interface Transport {
   /** Dead letters, oldest first (for status, the API and tests). */
   deadLetters(limit?: number): Promise<DeadLetter[]>;
   deadLetterCount(): Promise<number>;
+  /**
+   * Dead letters as a durable feed (the storage relay): each record is handed
+   * to one of the registered handlers at least once, oldest first, and again
+   * after a rejection, until a handler resolves for it. Several processes may
+   * register; they share the feed like workers share a queue.
+   */
+  consumeDeadLetters(handler: (dl: DeadLetter) => Promise<void>): Promise<WorkConsumer>;
 
   kv(bucket: BucketName): Promise<KvBucket>;
 

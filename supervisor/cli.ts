@@ -7,11 +7,14 @@
  *   starweather status [--json]           the cluster as its nodes report it (needs NATS_URL)
  *   starweather catalog load <file|url>   validate and write a catalog (TLE, 3LE, OMM JSON or CSV)
  *   starweather catalog refresh           ask the ingest leader for a CelesTrak cycle now
+ *   starweather tasks retry <id>          re-drive a failed (dead-lettered) task through the gateway
  *
  * Exit codes: 0 clean stop; 1 failure (restart intensity exhausted, could not
  * connect, no node answered `status`); 2 bad usage or a bad config value
  * (the message names the key).
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config/load.js';
 import { ConfigError, StarWeatherError, errorMessage } from '../protocol/errors.js';
@@ -44,6 +47,12 @@ Commands:
                         With NATS_URL: ask the catalog ingest leader to run a
                         CelesTrak cycle now and print its report. Without:
                         run one cycle on the embedded database.
+  tasks retry <id>      Re-drive a failed (dead-lettered) task with a new
+                        delivery budget: POST /tasks/<id>/retry on the
+                        gateway at STARWEATHER_GATEWAY_URL (default
+                        http://127.0.0.1:<STARWEATHER_PORT>), with the key
+                        from STARWEATHER_API_KEY or <dataDir>/api-key. Exits 1
+                        when the gateway refuses (unknown task, not failed).
 
 Options:
   --roles <list>        Roles for start/node (overrides STARWEATHER_ROLES)
@@ -152,6 +161,42 @@ async function status(cfg: Config, json: boolean, waitMs: number): Promise<numbe
   }
 }
 
+/** `tasks retry <id>`: the gateway does the work; this only finds it and the key. */
+async function tasksCommand(args: string[], values: { json?: boolean }): Promise<number> {
+  const [sub, id, extra] = args;
+  if (sub !== 'retry' || id === undefined || extra !== undefined) throw new UsageError('usage: starweather tasks retry <task id>');
+  if (!/^[A-Za-z0-9._:\-]{1,200}$/.test(id)) throw new UsageError(`not a task id: ${JSON.stringify(id)}`);
+  const cfg = config({});
+  const base = (process.env.STARWEATHER_GATEWAY_URL || `http://127.0.0.1:${cfg.http.port}`).replace(/\/+$/, '');
+  let key = cfg.gateway.apiKey;
+  if (!key) {
+    const file = join(cfg.dataDir, 'api-key');
+    key = (await readFile(file, 'utf8').catch(() => '')).trim();
+    if (!key) return fail(`no API key: set STARWEATHER_API_KEY (or run where ${file} holds the gateway's key)`, 2);
+  }
+  const url = `${base}/tasks/${encodeURIComponent(id)}/retry`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(60_000) });
+  } catch (err) {
+    return fail(`cannot reach the gateway at ${base}: ${errorMessage(err)}`, 1);
+  }
+  const text = await res.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = { detail: text.slice(0, 500) };
+  }
+  if (res.status === 202) {
+    if (values.json) process.stdout.write(`${JSON.stringify(body)}\n`);
+    else process.stdout.write(`task ${id} re-driven (${String(body.state ?? 'queued')}; ${((body.redriven as string[] | undefined) ?? []).join(', ')}); follow it at ${base}${res.headers.get('location') ?? `/tasks/${id}`}\n`);
+    return 0;
+  }
+  if (values.json) process.stderr.write(`${JSON.stringify(body)}\n`);
+  return fail(`${res.status} ${String(body.code ?? '')}: ${String(body.detail ?? body.title ?? text.slice(0, 200))}`, res.status === 401 ? 2 : 1);
+}
+
 async function catalogCommand(args: string[], values: { roles?: string; json?: boolean; wait?: string; format?: string; group?: string }): Promise<number> {
   if (values.roles !== undefined) throw new UsageError('--roles is for start and node');
   const cfg = config({});
@@ -205,6 +250,7 @@ export async function cli(argv: string[]): Promise<number> {
   }
   try {
     if (command === 'catalog') return await catalogCommand(positionals.slice(1), values);
+    if (command === 'tasks') return await tasksCommand(positionals.slice(1), values);
     if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
     const overrides: Record<string, unknown> = {};
     if (values.roles !== undefined) {

@@ -130,7 +130,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   });
   await app.register(alertsApiPlugin, { storage: o.storage });
   if (o.cluster) await app.register(clusterPlugin, { view: o.cluster });
-  await app.register(tasksPlugin, { storage: o.storage });
+  await app.register(tasksPlugin, { storage: o.storage, transport: o.transport ?? null });
   // Rendered tile-pipeline products (enhanced IR, cloud-top height), served from the database through this node's file cache.
   await app.register(productsPlugin, { storage: o.storage });
   const policy = o.assetPolicy;

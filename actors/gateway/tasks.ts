@@ -3,16 +3,28 @@
  * L3, done or failed), attempts, error and a timestamp per stage. Read
  * through the hot cache with the database as fallback (storage/tasks.ts
  * readTaskView); stage changes write both through recordTaskStage.
+ *
+ * POST /tasks/{id}/retry (Bearer key) re-drives a failed task: its dead
+ * letters go back on their queues with a new delivery budget
+ * (runtime/dead-letter-relay.ts redriveTask) → 202 + Location (`pending`
+ * lists re-drives the bus did not take yet: recorded, and enqueued by the
+ * dead-letter relay when it does); 404 for an unknown task, 409 for one that
+ * is not failed (or whose dead letter is not recorded yet), 503 when the
+ * gateway has no bus.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { QUEUE_PRIORITY, QUEUES } from '../../protocol/names.js';
+import type { Transport } from '../../protocol/transport.js';
+import { redriveTask } from '../runtime/dead-letter-relay.js';
 import type { Storage } from '../storage/index.js';
 import { readTaskView, type TaskView } from '../storage/tasks.js';
-import { notFound } from './errors.js';
+import { HttpProblem, notFound } from './errors.js';
 
 export interface TasksOptions {
   storage(): Promise<Storage>;
+  /** The bus re-drives are enqueued on; absent: POST /tasks/{id}/retry answers 503. */
+  transport?: Transport | null;
 }
 
 const API_STATE = { queued: 'queued', l1: 'L1', l2: 'L2', l3: 'L3', done: 'done', failed: 'failed' } as const;
@@ -30,6 +42,7 @@ export function taskResponse(v: TaskView): Record<string, unknown> {
     state: API_STATE[v.state],
     attempts: v.attempts,
     error: v.error,
+    redrives: v.redrives ?? 0,
     timestamps: { queued: v.queuedAt, L1: v.l1At, L2: v.l2At, L3: v.l3At, done: v.doneAt, failed: v.failedAt },
     updatedAt: v.updatedAt,
   };
@@ -43,4 +56,36 @@ export const tasksPlugin: FastifyPluginAsync<TasksOptions> = async (app, o) => {
     if (!v) throw notFound(`task ${req.params.id} does not exist`);
     return reply.header('cache-control', 'no-store').send(taskResponse(v));
   });
+
+  app.post<{ Params: { id: string } }>(
+    '/tasks/:id/retry',
+    {
+      // Before the body is read: a client without the key costs nothing.
+      onRequest: app.requireApiKey,
+      schema: { params, description: 'Re-drive a failed (dead-lettered) task with a new delivery budget. Needs the API key.' },
+    },
+    async (req, reply) => {
+      if (!o.transport) throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', 'no task queue on this gateway');
+      const storage = await o.storage();
+      const id = req.params.id;
+      const r = await redriveTask(storage, o.transport, id);
+      switch (r.outcome) {
+        case 'not-found':
+          throw notFound(`task ${id} does not exist`);
+        case 'not-failed':
+          throw new HttpProblem(409, 'SW_ERR_CONFLICT', `task ${id} is ${API_STATE[r.state]}, not failed: only a failed task can be retried`);
+        case 'no-dead-letter':
+          throw new HttpProblem(409, 'SW_ERR_CONFLICT', `task ${id} failed, but no dead letter to re-drive is recorded for it (yet): try again shortly`);
+        case 'redriven': {
+          const location = `/tasks/${encodeURIComponent(id)}`;
+          const view = r.view ?? (await readTaskView(storage.cache, storage.db, id));
+          return reply
+            .code(202)
+            .header('location', location)
+            .header('cache-control', 'no-store')
+            .send({ ...(view ? taskResponse(view) : { id }), redriven: r.msgIds, pending: r.pending });
+        }
+      }
+    },
+  );
 };

@@ -25,6 +25,10 @@ export interface TaskRecord {
   doneAt: Date | null;
   failedAt: Date | null;
   updatedAt: Date;
+  /** Re-drives after a dead letter so far (the n of the `<id>#retry<n>` message id). */
+  redrives: number;
+  /** When the last re-drive reopened it. */
+  reopenedAt: Date | null;
 }
 
 export interface TaskInput {
@@ -56,14 +60,17 @@ interface Row {
   done_at: Date | null;
   failed_at: Date | null;
   updated_at: Date;
+  redrives: number;
+  reopened_at: Date | null;
 }
 
-const COLS = 'id, kind, item, priority, state, attempts, error, queued_at, l1_at, l2_at, l3_at, done_at, failed_at, updated_at';
+const COLS = 'id, kind, item, priority, state, attempts, error, queued_at, l1_at, l2_at, l3_at, done_at, failed_at, updated_at, redrives, reopened_at';
 
 function fromRow(r: Row): TaskRecord {
   return {
     id: r.id, kind: r.kind, item: r.item, priority: Number(r.priority), state: r.state, attempts: Number(r.attempts), error: r.error,
     queuedAt: r.queued_at, l1At: r.l1_at, l2At: r.l2_at, l3At: r.l3_at, doneAt: r.done_at, failedAt: r.failed_at, updatedAt: r.updated_at,
+    redrives: Number(r.redrives ?? 0), reopenedAt: r.reopened_at ?? null,
   };
 }
 
@@ -121,6 +128,83 @@ export async function recordAttempt(q: Queryable, id: string, deliveries: number
       WHERE id = $1 AND (attempts < $2 OR ($3::text IS NOT NULL AND error IS DISTINCT FROM $3::text))`,
     [id, deliveries, error === undefined || error === null ? null : String(error).slice(0, 4000)],
   );
+  return r.rowCount === 1;
+}
+
+/**
+ * Fail a task because of a dead letter that was given up on at `deadLetterAt`:
+ * as failTask, but never a task re-driven after that moment (a late or
+ * replayed dead letter of an earlier run must not fail the new one).
+ */
+export async function failTaskForDeadLetter(q: Queryable, id: string, error: string, deadLetterAt: Date, at: Date = new Date()): Promise<boolean> {
+  checkId(id);
+  const r = await q.query(
+    `UPDATE tasks SET state = 'failed', error = $2, failed_at = coalesce(failed_at, $3), updated_at = $3
+      WHERE id = $1 AND state NOT IN ('done', 'failed') AND (reopened_at IS NULL OR reopened_at <= $4)`,
+    [id, String(error).slice(0, 4000), at, deadLetterAt],
+  );
+  return r.rowCount === 1;
+}
+
+/** The row, locked until the end of the transaction `q` belongs to (re-drives). */
+export async function lockTask(q: Queryable, id: string): Promise<TaskRecord | null> {
+  checkId(id);
+  const r = await q.query<Row>(`SELECT ${COLS} FROM tasks WHERE id = $1 FOR UPDATE`, [id]);
+  return r.rows[0] ? fromRow(r.rows[0]) : null;
+}
+
+/**
+ * A failed task re-driven: back to the furthest stage it had reached
+ * (queued, l1, l2 or l3), error and failed_at cleared, `redrives` set and
+ * reopened_at now. Only from failed; true when it changed.
+ */
+export async function reopenTask(q: Queryable, id: string, redrives: number, at: Date = new Date()): Promise<boolean> {
+  checkId(id);
+  if (!Number.isInteger(redrives) || redrives < 0) throw new StorageArgumentError('redrives must be a non-negative integer');
+  const r = await q.query(
+    `UPDATE tasks SET state = CASE WHEN l3_at IS NOT NULL THEN 'l3' WHEN l2_at IS NOT NULL THEN 'l2' WHEN l1_at IS NOT NULL THEN 'l1' ELSE 'queued' END,
+        error = NULL, failed_at = NULL, redrives = $2, reopened_at = $3, updated_at = $3
+      WHERE id = $1 AND state = 'failed'`,
+    [id, redrives, at],
+  );
+  return r.rowCount === 1;
+}
+
+/**
+ * Write the task's current view to the hot cache (after a change made
+ * outside recordTaskStage); null when there is no such task. Served for
+ * `ttlMs`, or OPEN_VIEW_TTL_MS unless done (see there).
+ */
+export async function refreshTaskView(q: Queryable, cache: TaskViewCache, id: string, ttlMs?: number): Promise<TaskView | null> {
+  const row = await getTask(q, id);
+  if (!row) return null;
+  const view = taskView(row);
+  await setViewBriefly(cache, view, ttlMs);
+  return view;
+}
+
+/**
+ * Tile scenes whose tiles are all stored while their task still sits at l1
+ * or l2 and has not changed for `idleMs`: the finalize was never enqueued
+ * (the host that stored the last tile died first) or was lost. At most `limit`.
+ */
+export async function scenesAwaitingFinalize(q: Queryable, idleMs: number, limit = 100): Promise<Array<{ taskId: string; collection: string; itemId: string; fingerprint: string; queue: 'high' | 'weather' }>> {
+  const r = await q.query<{ task_id: string; collection_id: string; item_id: string; fingerprint: string; priority: number }>(
+    `SELECT s.task_id, s.collection_id, s.item_id, s.fingerprint, t.priority
+       FROM tasks t JOIN tile_scenes s ON s.task_id = t.id
+      WHERE t.state IN ('l1', 'l2') AND t.updated_at < now() - make_interval(secs => $1::double precision / 1000)
+        AND (SELECT count(*) FROM tile_results r WHERE r.task_id = s.task_id AND r.fingerprint = s.fingerprint) >= s.tile_count
+      ORDER BY t.updated_at LIMIT ${Math.min(Math.max(1, limit), 10_000)}`,
+    [idleMs],
+  );
+  // The scene's queue: high for a priority (0) scene, weather otherwise (as pipeline/tasks.ts workQueue).
+  return r.rows.map((x) => ({ taskId: x.task_id, collection: x.collection_id, itemId: x.item_id, fingerprint: x.fingerprint, queue: (Number(x.priority) === 0 ? 'high' : 'weather') as 'high' | 'weather' }));
+}
+
+/** Bump an open task's updated_at (the reconciler's mark: it acted, so the scene's idle time starts again). */
+export async function touchTask(q: Queryable, id: string, at: Date = new Date()): Promise<boolean> {
+  checkId(id);
+  const r = await q.query(`UPDATE tasks SET updated_at = $2 WHERE id = $1 AND state NOT IN ('done', 'failed')`, [id, at]);
   return r.rowCount === 1;
 }
 
@@ -185,6 +269,7 @@ export interface TaskView {
   doneAt: string | null;
   failedAt: string | null;
   updatedAt: string;
+  redrives: number;
 }
 
 const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
@@ -193,6 +278,7 @@ export function taskView(t: TaskRecord): TaskView {
   return {
     id: t.id, kind: t.kind, item: t.item, priority: t.priority, state: t.state, attempts: t.attempts, error: t.error,
     queuedAt: iso(t.queuedAt)!, l1At: iso(t.l1At), l2At: iso(t.l2At), l3At: iso(t.l3At), doneAt: iso(t.doneAt), failedAt: iso(t.failedAt), updatedAt: iso(t.updatedAt)!,
+    redrives: t.redrives,
   };
 }
 
@@ -203,7 +289,7 @@ export function isTaskView(v: unknown): v is TaskView {
 
 /** The cache part of the task transitions: where a view is written and read. */
 export interface TaskViewCache {
-  setTaskStatus(taskId: string, status: Record<string, unknown>): Promise<void>;
+  setTaskStatus(taskId: string, status: Record<string, unknown>, ttlMs?: number): Promise<void>;
   getTaskStatus<T extends Record<string, unknown>>(taskId: string): Promise<T | null>;
 }
 
@@ -227,8 +313,22 @@ export async function readTaskView(cache: TaskViewCache, q: Queryable, id: strin
   const row = await getTask(q, id);
   if (!row) return null;
   const view = taskView(row);
-  await cache.setTaskStatus(id, view);
+  await setViewBriefly(cache, view);
   return view;
+}
+
+/**
+ * How long a view written outside recordTaskStage (a reader's fill, a dead
+ * letter, a re-drive) may be served, unless it is done: cache writes are not
+ * ordered with the database's, so such a copy can land just after the newer
+ * one of the host moving the task on (a failed task can be re-driven too).
+ */
+export const OPEN_VIEW_TTL_MS = 5000;
+
+async function setViewBriefly(cache: TaskViewCache, view: TaskView, ttlMs?: number): Promise<void> {
+  if (ttlMs !== undefined) await cache.setTaskStatus(view.id, view, ttlMs);
+  else if (view.state === 'done') await cache.setTaskStatus(view.id, view);
+  else await cache.setTaskStatus(view.id, view, OPEN_VIEW_TTL_MS);
 }
 
 /**

@@ -5,6 +5,10 @@
  * and high queues. The cloud model is loaded on the first tile, so a host
  * without it still starts (and says so in /health) and its tiles fail with a
  * clear reason instead of the host crash-looping.
+ *
+ * It also runs the dead-letter relay (runtime/dead-letter-relay.ts: every dead
+ * letter recorded, its scene failed or, for a task a dying host only held,
+ * re-driven once) and the finalize reconciler (pipeline/reconcile.ts).
  */
 import { availableParallelism } from 'node:os';
 import { errorMessage } from '../../protocol/errors.js';
@@ -26,11 +30,13 @@ export const tileService: RoleService = {
   async start(ctx: HostContext): Promise<RunningService> {
     const cfg = ctx.config;
     // Loaded here, not at import: every role's host imports roles.ts, and only tile hosts need onnxruntime, sharp and h5wasm.
-    const [{ loadTileKernels }, { SceneSource }, { TilePipeline }, { ThreadedCloudSegmenter }] = await Promise.all([
+    const [{ loadTileKernels }, { SceneSource }, { TilePipeline }, { ThreadedCloudSegmenter }, { FinalizeReconciler }, { DeadLetterRelay }] = await Promise.all([
       import('./pipeline/kernel-binding.js'),
       import('./pipeline/scene-source.js'),
       import('./pipeline/tasks.js'),
       import('./segment/unet-thread.js'),
+      import('./pipeline/reconcile.js'),
+      import('../runtime/dead-letter-relay.js'),
     ]);
     const storage = await ctx.storage();
     const { kernels, note } = await loadTileKernels(cfg.tile.kernels);
@@ -100,9 +106,31 @@ export const tileService: RoleService = {
     ctx.registerTask(IMAGERY_TILE_KIND, { payload: ImageryTileTaskMessage, handle: (p, t) => pipeline.tile(p, t) });
     ctx.registerTask(IMAGERY_FINALIZE_KIND, { payload: ImageryFinalizeTaskMessage, handle: (p, t) => pipeline.finalize(p, t) });
     ctx.registerTask(STORM_WARNING_KIND, { payload: StormWarningTaskMessage, handle: (p, t) => pipeline.stormWarning(p, t) });
+    const relay = new DeadLetterRelay({
+      transport: ctx.transport,
+      storage,
+      logger: ctx.logger.child({ component: 'dead-letter-relay' }),
+      // A tile or finalize that dies fails its scene's task (the task users see).
+      ownerOf: (task) => {
+        if (task.kind !== IMAGERY_TILE_KIND && task.kind !== IMAGERY_FINALIZE_KIND) return null;
+        const scene = (task.payload as { sceneTaskId?: unknown } | null)?.sceneTaskId;
+        return typeof scene === 'string' ? scene : null;
+      },
+    });
+    await relay.start();
+    const reconciler = new FinalizeReconciler({
+      storage,
+      transport: ctx.transport,
+      logger: ctx.logger.child({ component: 'finalize-reconciler' }),
+      intervalMs: cfg.tile.reconcileIntervalMs,
+      idleMs: cfg.tile.reconcileIdleMs,
+    });
+    reconciler.start();
     return {
-      health: () => ({ tile: { kernels: kernels.name, ...pipeline.stats, ...(modelError ? { modelError } : {}) } }),
+      health: () => ({ tile: { kernels: kernels.name, ...pipeline.stats, reconciledFinalizes: reconciler.enqueued, deadLetters: { ...relay.stats }, ...(modelError ? { modelError } : {}) } }),
       async stop() {
+        await reconciler.stop();
+        await relay.stop().catch(() => undefined);
         const s = segmenter;
         segmenter = null;
         if (s) await s.then((m) => m.close()).catch(() => undefined);

@@ -18,6 +18,19 @@ export const DeadLetterSchema = Type.Object(
     deliveries: Type.Integer({ minimum: 0 }),
     failedAt: Type.String({ format: 'date-time' }),
     original: Type.String({ contentEncoding: 'base64' }),
+    /**
+     * The work message id (Nats-Msg-Id) it was delivered under: the task id,
+     * or `<id>#retry<n>` / `<id>#auto` for a re-driven task. Absent in
+     * records written before re-drives existed.
+     */
+    msgId: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+    /**
+     * How `deliveries` is known: `delivery`, the count of the delivery a
+     * handler held when it gave up; `advisory`, the server's MAX_DELIVERIES
+     * advisory (live or as stored in the advisory stream); never a
+     * configured value. Absent in older records.
+     */
+    deliveriesFrom: Type.Optional(Type.Union([Type.Literal('delivery'), Type.Literal('advisory')])),
   },
   { additionalProperties: false },
 );

@@ -322,6 +322,29 @@ export function runTransportContract(
       }),
     );
 
+    test('consumeDeadLetters: every dead letter reaches the feed with how its count is known; a rejected one comes back', { timeout: TEST_TIMEOUT }, () =>
+      withTransport(async (t) => {
+        const seen: string[] = [];
+        let rejected = false;
+        const feed = await t.consumeDeadLetters(async (dl) => {
+          seen.push(`${dl.taskId}:${dl.msgId}:${dl.deliveriesFrom}:${dl.deliveries}`);
+          if (dl.taskId === 'dl-b' && !rejected) {
+            rejected = true;
+            throw new Error('database down');
+          }
+        });
+        await t.enqueue('high', 'dl-a', task('high', 'dl-a'));
+        await t.enqueue('high', 'dl-b', task('high', 'dl-b'));
+        const c = await t.consume('high', { prefetch: 2 }, (m) => m.deadLetter('SW_ERR_SCHEMA', 'bad'));
+        await waitFor(() => seen.some((x) => x.startsWith('dl-a')) && seen.filter((x) => x.startsWith('dl-b')).length >= 2, 15_000, 'both dead letters, and dl-b again');
+        await c.stop();
+        await sleep(300);
+        await feed.stop();
+        assert.deepEqual(seen.filter((x) => x.startsWith('dl-a')), ['dl-a:dl-a:delivery:1'], 'taken once');
+        assert.deepEqual(seen.filter((x) => x.startsWith('dl-b')), ['dl-b:dl-b:delivery:1', 'dl-b:dl-b:delivery:1'], 'rejected, then handed back');
+      }),
+    );
+
     test('competing consumers share 200 tasks, each processed once', { timeout: TEST_TIMEOUT }, () =>
       withTransport(async (t) => {
         const N = 200;

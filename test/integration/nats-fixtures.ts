@@ -40,6 +40,7 @@ export async function deleteNamespace(servers: string | string[], n: Names): Pro
     const streams = [
       ...QUEUES.map((q) => n.streams.work(q)),
       n.streams.deadLetter,
+      n.streams.advisories,
       `KV_${n.buckets.members}`,
       `KV_${n.buckets.leases}`,
       `KV_${n.buckets.shards}`,

@@ -51,7 +51,8 @@ test('names are namespaced and valid NATS tokens', () => {
   const t = topology(n, DEFAULT_TOPOLOGY);
   // Work-queue streams need non-overlapping filters: one consumer per subject.
   const filters = t.consumers.map((c) => c.filterSubject);
-  assert.equal(new Set(filters).size, QUEUES.length);
+  assert.equal(new Set(filters).size, QUEUES.length + 1, 'one per work queue, plus the dead-letter relay');
+  assert.equal(t.consumers.length, QUEUES.length + 1);
   for (const c of t.consumers) assert.ok(c.maxDeliver > 0, 'MaxDeliver must be finite (RELIABILITY.md)');
 });
 

@@ -39,8 +39,12 @@ class Task {
 export interface QueueHost {
   /** True once close() has finished: settling calls are refused. */
   readonly closed: boolean;
-  /** Store and publish a dead letter; idempotent per (queue, msgId). Throws on an invalid code. */
-  recordDeadLetter(queue: QueueName, msgId: string, data: Uint8Array, deliveries: number, code: string, reason: string): void;
+  /**
+   * Store and publish a dead letter; idempotent per (queue, msgId). Throws on
+   * an invalid code. `from` says how `deliveries` is known: the delivery a
+   * handler held, or the queue's own count (what the server's advisory is on NATS).
+   */
+  recordDeadLetter(queue: QueueName, msgId: string, data: Uint8Array, deliveries: number, code: string, reason: string, from: 'delivery' | 'advisory'): void;
   reportError(err: unknown): void;
 }
 
@@ -237,7 +241,7 @@ export class WorkQueue {
   deadLetter(task: Task, code: string, reason: string): Promise<void> {
     if (this.host.closed) return Promise.reject(new ClosedError('embedded transport'));
     try {
-      this.host.recordDeadLetter(this.name, task.msgId, task.data, task.deliveryCount, code, String(reason));
+      this.host.recordDeadLetter(this.name, task.msgId, task.data, task.deliveryCount, code, String(reason), 'delivery');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -282,7 +286,7 @@ export class WorkQueue {
   /** MaxDeliver reached without an ack: dead-letter it, as the NATS transport does from the advisory. */
   private expire(task: Task, code: 'SW_ERR_TIMEOUT' | 'SW_ERR_HANDLER', reason: string): void {
     try {
-      this.host.recordDeadLetter(this.name, task.msgId, task.data, task.deliveryCount, code, reason);
+      this.host.recordDeadLetter(this.name, task.msgId, task.data, task.deliveryCount, code, reason, 'advisory');
     } catch (err) {
       this.host.reportError(err);
     }

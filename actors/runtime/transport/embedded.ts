@@ -92,6 +92,13 @@ export class EmbeddedTransport implements Transport, QueueHost {
   private readonly deadLetterKeys = new Ring<string>(16);
   private readonly deadLetterSeen = new Set<string>();
   private readonly maxDeadLetters: number;
+  /** Dead letters not yet taken by a consumeDeadLetters handler. */
+  private feedBacklog: Array<{ dl: DeadLetter; attempt: number; notBefore?: number }> = [];
+  private feeds: Array<{ handler: (dl: DeadLetter) => Promise<void>; stopped: boolean }> = [];
+  private feedTurn = 0;
+  private feedBusy = false;
+  private feedRunning: Promise<void> = Promise.resolve();
+  private feedTimer: NodeJS.Timeout | null = null;
   private readonly statusListeners = new Set<(status: TransportStatus) => void>();
   private sweepTimer: NodeJS.Timeout | null;
   /** close() called: new work is refused. */
@@ -207,7 +214,7 @@ export class EmbeddedTransport implements Transport, QueueHost {
 
   // ---- QueueHost ----
 
-  recordDeadLetter(queue: QueueName, msgId: string, data: Uint8Array, deliveries: number, code: string, reason: string): void {
+  recordDeadLetter(queue: QueueName, msgId: string, data: Uint8Array, deliveries: number, code: string, reason: string, from: 'delivery' | 'advisory'): void {
     const key = `${queue}\u0000${msgId}`;
     if (this.deadLetterSeen.has(key)) return;
     // As in nats-dead-letter.ts: a bad code must not leave the task stuck, so
@@ -229,6 +236,8 @@ export class EmbeddedTransport implements Transport, QueueHost {
       deliveries,
       failedAt: new Date().toISOString(),
       original: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),
+      msgId,
+      deliveriesFrom: from,
     });
     this.deadLetterSeen.add(key);
     this.deadLetterList.push(record);
@@ -236,6 +245,63 @@ export class EmbeddedTransport implements Transport, QueueHost {
     this.deadLetterKeys.push(key);
     while (this.deadLetterList.length > this.maxDeadLetters) this.dropOldestDeadLetter();
     if (!this.closed) this.pubsub.publish(this.names.subjects.deadLetter(queue), DeadLetterMessage.encode(record));
+    this.feedBacklog.push({ dl: record, attempt: 0 });
+    while (this.feedBacklog.length > this.maxDeadLetters) this.feedBacklog.shift();
+    this.pumpFeeds();
+  }
+
+  /**
+   * The durable feed, in memory: every dead letter recorded since start
+   * waits in a backlog until a registered handler resolved for it; a
+   * rejection puts it back after a growing delay (1 s doubling to 60 s).
+   * One record is handled at a time.
+   */
+  async consumeDeadLetters(handler: (dl: DeadLetter) => Promise<void>): Promise<WorkConsumer> {
+    this.check();
+    if (typeof handler !== 'function') throw invalid('handler must be a function');
+    const feed = { handler, stopped: false };
+    this.feeds.push(feed);
+    this.pumpFeeds();
+    return {
+      stop: async () => {
+        feed.stopped = true;
+        this.feeds = this.feeds.filter((f) => f !== feed);
+        await this.feedRunning;
+      },
+    };
+  }
+
+  private pumpFeeds(): void {
+    if (this.feedBusy || this.closing) return;
+    const now = Date.now();
+    const i = this.feedBacklog.findIndex((e) => (e.notBefore ?? 0) <= now);
+    const feed = this.feeds[this.feedTurn++ % Math.max(1, this.feeds.length)];
+    if (i < 0 || !feed) {
+      const next = this.feedBacklog.reduce((m, e) => Math.min(m, e.notBefore ?? 0), Number.POSITIVE_INFINITY);
+      if (feed && Number.isFinite(next) && !this.feedTimer) {
+        this.feedTimer = setTimeout(() => {
+          this.feedTimer = null;
+          this.pumpFeeds();
+        }, Math.max(0, next - now));
+        this.feedTimer.unref();
+      }
+      return;
+    }
+    const [entry] = this.feedBacklog.splice(i, 1);
+    this.feedBusy = true;
+    this.feedRunning = (async () => {
+      try {
+        await feed.handler(entry!.dl);
+      } catch (err) {
+        this.reportError(err);
+        entry!.attempt++;
+        entry!.notBefore = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(6, entry!.attempt - 1));
+        this.feedBacklog.push(entry!);
+      } finally {
+        this.feedBusy = false;
+      }
+      setImmediate(() => this.pumpFeeds());
+    })();
   }
 
   reportError(err: unknown): void {
@@ -292,6 +358,10 @@ export class EmbeddedTransport implements Transport, QueueHost {
     await this.pubsub.flush();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    if (this.feedTimer) clearTimeout(this.feedTimer);
+    this.feedTimer = null;
+    this.feeds = [];
+    await this.feedRunning;
     for (const q of this.queues.values()) q.shutdown();
     for (const b of this.buckets.values()) b.close();
     this.statusListeners.clear();

@@ -7,7 +7,9 @@
  * Nats-Msg-Id, retried with the same id across reconnects and leader
  * elections; ack is a double ack; a task that exhausts MaxDeliver is moved
  * to the dead-letter stream even when no handler ever settled it (the
- * MAX_DELIVERIES advisory path); the topology is read back after provisioning.
+ * MAX_DELIVERIES advisory path, with the advisories also stored in a stream
+ * for the sweep), always with a delivery count that was observed, never a
+ * configured one; the topology is read back after provisioning.
  */
 import { ClosedConnectionError, connect, headers as natsHeaders, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
@@ -31,7 +33,7 @@ import type {
   WorkMessage,
 } from '../../../protocol/transport.js';
 import { PullLoop } from './nats-consume.js';
-import { deadLetterMsgId, encodeDeadLetter } from './nats-dead-letter.js';
+import { DeadLetterFeed, deadLetterMsgId, encodeDeadLetter, parseExhaustedAdvisory, requeueMsgId, sweepVerdict, type ExhaustedAdvisory } from './nats-dead-letter.js';
 import { backoffMs, describe, isClosed, isNotFound, isTransient, sleep } from './nats-errors.js';
 import { NatsKvBucket } from './nats-kv.js';
 import { provisionTopology } from './nats-provision.js';
@@ -68,6 +70,11 @@ const SWEEP_INTERVAL_MS = 15_000;
 const SWEEP_MAX_SCAN = 1000;
 const SWEEP_CONFIRM_MS = 2000;
 const SWEEP_MIN_GAP_MS = 5000;
+/** Stored advisories read back per sweep at most (newest first). */
+const ADVISORY_SCAN = 5000;
+/** An unobserved stuck message is requeued this many times at most, then left and reported. */
+const MAX_REQUEUES = 3;
+const REQUEUES_HEADER = 'Sw-Requeues';
 
 export async function connectNats(opts: NatsTransportOptions): Promise<NatsTransport> {
   let nc: NatsConnection;
@@ -118,6 +125,7 @@ export class NatsTransport implements Transport {
   private readonly requestTimeoutMs: number;
   private readonly onError: (err: unknown, context: string) => void;
   private readonly loops = new Set<PullLoop>();
+  private readonly feeds = new Set<DeadLetterFeed>();
   private readonly advisories = new Map<QueueName, NatsSubscription>();
   private readonly sweepTimers = new Map<QueueName, NodeJS.Timeout>();
   private readonly lastSweep = new Map<QueueName, number>();
@@ -269,7 +277,7 @@ export class NatsTransport implements Transport {
    * Every retry carries the same Nats-Msg-Id, so a publish that was stored
    * but whose ack was lost comes back as a duplicate, not a second copy.
    */
-  private async publishDurable(subject: string, stream: string, msgId: string, data: Uint8Array): Promise<EnqueueResult> {
+  private async publishDurable(subject: string, stream: string, msgId: string, data: Uint8Array, extra?: Record<string, string>): Promise<EnqueueResult> {
     // Headers (msg id, expected stream) need a little room next to the data.
     const limit = this.maxPayload() - 512;
     if (data.length > limit) {
@@ -287,6 +295,7 @@ export class NatsTransport implements Transport {
         const h = natsHeaders();
         h.set('Nats-Msg-Id', msgId);
         h.set('Nats-Expected-Stream', stream);
+        for (const [k, v] of Object.entries(extra ?? {})) h.set(k, v);
         const reply = await this.replies.request(subject, data, Math.max(250, Math.min(this.requestTimeoutMs, left)), h);
         return parsePubAck(reply.data, stream);
       } catch (err) {
@@ -418,6 +427,8 @@ export class NatsTransport implements Transport {
           code,
           reason,
           deliveries: m.info.deliveryCount,
+          deliveriesFrom: 'delivery',
+          msgId,
           maxBytes: this.maxPayload(),
         });
         await this.publishDurable(this.names.subjects.deadLetter(queue), this.names.streams.deadLetter, deadLetterMsgId(queue, msgId), bytes);
@@ -478,21 +489,16 @@ export class NatsTransport implements Transport {
   }
 
   private async onMaxDeliveries(queue: QueueName, payload: Uint8Array): Promise<void> {
-    let advisory: { stream_seq?: unknown; deliveries?: unknown };
-    try {
-      advisory = JSON.parse(new TextDecoder().decode(payload)) as typeof advisory;
-    } catch (err) {
-      throw new StarWeatherError('SW_ERR_DECODE', `max-deliveries advisory is not JSON: ${describe(err)}`, { cause: err });
-    }
-    const seq = advisory.stream_seq;
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
-      throw new StarWeatherError('SW_ERR_DECODE', `max-deliveries advisory without a valid stream_seq`);
-    }
-    const deliveries = typeof advisory.deliveries === 'number' ? advisory.deliveries : this.settings.maxDeliver;
-    await this.moveExhausted(queue, seq, deliveries);
+    const advisory = parseExhaustedAdvisory(payload);
+    // Without the server's own count nothing moves (the sweep reads the stored copy later).
+    if (!advisory) throw new StarWeatherError('SW_ERR_DECODE', `max-deliveries advisory without a valid stream_seq and deliveries`);
+    await this.moveExhausted(queue, advisory.streamSeq, advisory.deliveries);
   }
 
-  /** Dead-letter stream message `seq` of `queue` (code SW_ERR_TIMEOUT) and delete it. Idempotent. */
+  /**
+   * Dead-letter stream message `seq` of `queue` (code SW_ERR_TIMEOUT) and
+   * delete it. `deliveries` is the server's count from its advisory. Idempotent.
+   */
   private async moveExhausted(queue: QueueName, seq: number, deliveries: number): Promise<boolean> {
     const stream = this.names.streams.work(queue);
     let stored;
@@ -514,6 +520,8 @@ export class NatsTransport implements Transport {
       code: 'SW_ERR_TIMEOUT',
       reason: 'max deliveries reached without ack',
       deliveries,
+      deliveriesFrom: 'advisory',
+      msgId,
       maxBytes: this.maxPayload(),
     });
     await this.publishDurable(this.names.subjects.deadLetter(queue), this.names.streams.deadLetter, deadLetterMsgId(queue, msgId), bytes);
@@ -533,11 +541,16 @@ export class NatsTransport implements Transport {
 
   /**
    * Finds tasks that exhausted MaxDeliver but are still on the work stream
-   * (their advisory was missed). Only decidable while nothing is in flight:
+   * (their advisory was missed). Only looked for while nothing is in flight:
    * on a work-queue stream, a message at or below the consumer's delivered
-   * sequence is either acked (and gone), pending (num_ack_pending counts
-   * expired and nak-delayed ones too), or exhausted. So with
-   * num_ack_pending = 0, every such message still stored is exhausted.
+   * sequence is then either acked (and gone), or exhausted, or (NATS 2.9
+   * after a kill -9) acked but still stored. The last two look the same, so
+   * the sweep trusts only the server's word: a message moves to the DLQ when
+   * the stored MAX_DELIVERIES advisory for it says it was delivered at least
+   * MaxDeliver times (sweepVerdict). One without that record is requeued
+   * (republished, then deleted): an acked one then runs once more (handlers
+   * are idempotent) and is acked again; an exhausted one gets a new round and
+   * an advisory this time. Returns the number dead-lettered.
    */
   async sweepExhausted(queue: QueueName): Promise<number> {
     if (this.closing || this.nc.isClosed()) return 0;
@@ -548,26 +561,129 @@ export class NatsTransport implements Transport {
     if (si.state.messages <= ci.num_pending) return 0;
     const upTo = Math.min(ci.delivered.stream_seq, si.state.first_seq + SWEEP_MAX_SCAN - 1);
     const maxDeliver = ci.config.max_deliver ?? this.settings.maxDeliver;
-    const candidates: number[] = [];
+    const candidates = new Map<number, number>();
     for (let seq = si.state.first_seq; seq <= upTo; seq++) {
       if (this.closing) return 0;
       try {
-        if ((await this.jsm.streams.getMessage(stream, { seq })) !== null) candidates.push(seq);
+        const sm = await this.jsm.streams.getMessage(stream, { seq });
+        if (sm !== null) candidates.set(seq, sm.time.getTime());
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
     }
-    if (candidates.length === 0) return 0;
+    if (candidates.size === 0) return 0;
     // In a cluster the consumer can count an ack before the stream has
     // applied the removal; a message acked that way is gone a moment later.
-    // Only what is still there after the pause is exhausted.
+    // Only what is still there after the pause is looked at.
     await sleep(SWEEP_CONFIRM_MS);
+    const advisories = await this.storedAdvisories(queue, candidates);
     let moved = 0;
-    for (const seq of candidates) {
+    for (const seq of candidates.keys()) {
       if (this.closing) break;
-      if (await this.moveExhausted(queue, seq, maxDeliver)) moved++;
+      const advisory = advisories.get(seq);
+      if (sweepVerdict(advisory, maxDeliver) === 'dead-letter') {
+        if (await this.moveExhausted(queue, seq, advisory!.deliveries)) moved++;
+      } else {
+        await this.requeueUnobserved(queue, seq);
+      }
     }
     return moved;
+  }
+
+  /**
+   * The stored MAX_DELIVERIES advisories of `queue`'s consumer for the given
+   * stream sequences (seq → the time the message was stored): newest first,
+   * at most ADVISORY_SCAN read. An advisory older than the message it names
+   * is about an earlier stream of the same name and is ignored.
+   */
+  private async storedAdvisories(queue: QueueName, wanted: Map<number, number>): Promise<Map<number, ExhaustedAdvisory>> {
+    const out = new Map<number, ExhaustedAdvisory>();
+    const stream = this.names.streams.advisories;
+    const subject = this.names.subjects.maxDeliveriesAdvisory(this.names.streams.work(queue), this.names.consumers.work(queue));
+    let info;
+    try {
+      info = await this.jsm.streams.info(stream);
+    } catch (err) {
+      if (isNotFound(err)) return out;
+      throw err;
+    }
+    if (info.state.messages === 0) return out;
+    const low = Math.max(info.state.first_seq, info.state.last_seq - ADVISORY_SCAN + 1);
+    for (let top = info.state.last_seq; top >= low && out.size < wanted.size && !this.closing; top -= 16) {
+      const batch: number[] = [];
+      for (let s = top; s > top - 16 && s >= low; s--) batch.push(s);
+      const got = await Promise.all(
+        batch.map((s) =>
+          this.jsm.streams.getMessage(stream, { seq: s }).catch((err: unknown) => {
+            if (isNotFound(err)) return null;
+            throw err;
+          }),
+        ),
+      );
+      for (const m of got) {
+        if (!m || m.subject !== subject) continue;
+        const a = parseExhaustedAdvisory(m.data);
+        if (!a || out.has(a.streamSeq)) continue;
+        const storedAt = wanted.get(a.streamSeq);
+        if (storedAt !== undefined && m.time.getTime() >= storedAt) out.set(a.streamSeq, a);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * A stuck message without a stored advisory: publish it again (a new
+   * Nats-Msg-Id, so the de-dup window keeps it; a header counts the
+   * requeues), then delete the old copy. After MAX_REQUEUES it is left where
+   * it is and reported: something keeps the advisories from being stored.
+   */
+  private async requeueUnobserved(queue: QueueName, seq: number): Promise<boolean> {
+    const stream = this.names.streams.work(queue);
+    let stored;
+    try {
+      stored = await this.jsm.streams.getMessage(stream, { seq });
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    if (!stored) return false;
+    const msgId = stored.header?.get('Nats-Msg-Id') || `${stream}:${seq}`;
+    const requeues = Number(stored.header?.get(REQUEUES_HEADER) || 0);
+    if (Number.isInteger(requeues) && requeues >= MAX_REQUEUES) {
+      this.onError(
+        new StarWeatherError('SW_ERR_TRANSPORT', `${stream} #${seq} (${msgId}) is stuck after ${requeues} requeues and no stored MAX_DELIVERIES advisory: left on the stream`),
+        `exhausted-task sweep ${queue}`,
+      );
+      return false;
+    }
+    await this.publishDurable(this.names.subjects.work(queue), stream, requeueMsgId(msgId, seq), stored.data, { [REQUEUES_HEADER]: String(requeues + 1) });
+    await this.removeWorkMessage(stream, seq);
+    this.onError(
+      new StarWeatherError('SW_ERR_TRANSPORT', `${stream} #${seq} (${msgId}) was stuck without an observed MaxDeliver (acked before a server crash, or its advisory was lost): requeued, not dead-lettered`),
+      `exhausted-task sweep ${queue}`,
+    );
+    return true;
+  }
+
+  async consumeDeadLetters(handler: (dl: DeadLetter) => Promise<void>): Promise<WorkConsumer> {
+    this.assertOpen('consumeDeadLetters');
+    const stream = this.names.streams.deadLetter;
+    const durable = this.names.consumers.deadLetterRelay;
+    try {
+      await this.api(`consumer ${stream}/${durable}`, () => this.jsm.consumers.info(stream, durable), this.provisionTimeoutMs);
+    } catch (err) {
+      if (!(err instanceof StarWeatherError) || err.code !== 'SW_ERR_NOT_FOUND') throw err;
+      throw new StarWeatherError('SW_ERR_TRANSPORT', `${err.message} (call provision() first)`, { cause: err });
+    }
+    const feed = new DeadLetterFeed({ js: this.js, stream, durable, handler, onError: (err) => this.onError(err, 'dead-letter feed') });
+    this.feeds.add(feed);
+    feed.start();
+    return {
+      stop: async () => {
+        this.feeds.delete(feed);
+        await feed.stop();
+      },
+    };
   }
 
   async queueStats(queue: QueueName): Promise<QueueStats> {
@@ -667,6 +783,8 @@ export class NatsTransport implements Transport {
     for (const w of this.reconnectWaiters) w();
     await Promise.all([...this.loops].map((l) => l.stop().catch((err) => this.onError(err, 'stop consumer'))));
     this.loops.clear();
+    await Promise.all([...this.feeds].map((f) => f.stop().catch((err) => this.onError(err, 'stop dead-letter feed'))));
+    this.feeds.clear();
     for (const sub of this.advisories.values()) sub.unsubscribe();
     this.advisories.clear();
     for (const timer of this.sweepTimers.values()) clearInterval(timer);

@@ -4,6 +4,7 @@ import { migration002 } from './002-ingest-runs.js';
 import { migration003 } from './003-imagery-ingest.js';
 import { migration004 } from './004-tile-results.js';
 import { migration005 } from './005-stac-item-bytes.js';
+import { migration006 } from './006-dead-letter-redrive.js';
 
 /** Every migration, in version order. Never edit an applied one: add a new version. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006];
