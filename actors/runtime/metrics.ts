@@ -95,7 +95,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     tasks: new Counter({
       name: 'sw_tasks_total',
-      help: 'Work tasks handled, by queue, kind and outcome (ok; retry: nak'ed for a later delivery; dead_letter; transient: held after a dependency failure, no delivery spent)',
+      help: 'Work tasks handled, by queue, kind and outcome (ok; retry: given back for a later delivery; dead_letter; transient: held after a dependency failure, no delivery spent)',
       labelNames: ['queue', 'kind', 'outcome'] as const,
       registers,
     }),

@@ -151,7 +151,9 @@ function verdictOf(e: unknown, hint: Dependency | null): ErrorClass | null {
       if (isNatsClosed(e) || isNatsTransient(e)) return { kind: 'transient', dependency: 'bus', reason: natsReason(e) };
       return { kind: 'failure', dependency: 'bus', reason: natsReason(e) };
     }
-    if (e.name === 'MaxRetriesPerRequestError' || /^Connection is closed\.?$/.test(e.message)) return { kind: 'transient', dependency: 'cache', reason: e.name };
+    // ioredis: no server, or one that went away.
+    if (e.name === 'MaxRetriesPerRequestError') return { kind: 'transient', dependency: 'cache', reason: 'max_retries_per_request' };
+    if (/^Connection is closed\.?$/.test(e.message)) return { kind: 'transient', dependency: hint ?? 'cache', reason: 'connection_closed' };
     // AbortSignal.timeout() and NATS request timeouts.
     if (e.name === 'TimeoutError') return { kind: 'transient', dependency: hint ?? 'unknown', reason: 'timeout' };
   }
