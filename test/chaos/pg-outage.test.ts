@@ -177,7 +177,11 @@ test(`R5 (worker side): PostgreSQL stopped for ${OUTAGE_MS / 1000} s under a ste
   await producer;
 
   const want = new Set(accepted);
-  await until(`all ${want.size} accepted tasks written`, 120_000, async () => (await rows()) >= want.size, 250);
+  try {
+    await until(`all ${want.size} accepted tasks written`, 120_000, async () => (await rows()) >= want.size, 250);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: ${await rows()} rows, ${await bus.deadLetterCount()} dead letters`);
+  }
   const doneAt = Date.now();
   await until('the queue drained', 30_000, async () => (await bus!.queueStats('satellite')).depth === 0, 250);
 
