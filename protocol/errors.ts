@@ -21,7 +21,9 @@ export type ErrorCode =
   | 'SW_ERR_INVALID_ARGUMENT'
   | 'SW_ERR_STORAGE'
   | 'SW_ERR_PATH_TRAVERSAL'
-  | 'SW_ERR_ESCALATED';
+  | 'SW_ERR_ESCALATED'
+  /** A dependency (database, bus, cache) is down for now: retry later (HTTP 503). */
+  | 'SW_ERR_UNAVAILABLE';
 
 export class StarWeatherError extends Error {
   readonly code: ErrorCode;

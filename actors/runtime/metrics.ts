@@ -25,6 +25,14 @@ export interface Metrics {
   /** Task starts held back by overload shedding, by queue. */
   readonly tasksHeld?: Counter<'queue'>;
   readonly deadLetters: Counter<'queue' | 'code'>;
+  /** Task failures classified transient (a dependency down), by queue and dependency: held, not charged a delivery. */
+  readonly transientFailures?: Counter<'queue' | 'dependency'>;
+  /** Circuit breaker of a worker's queue: 0 closed, 1 open, 2 half-open, by queue and the dependency that opened it. */
+  readonly breakerState?: Gauge<'queue' | 'dependency'>;
+  /** The breaker's current delay before its next probe (0 while closed), by queue. */
+  readonly breakerDelay?: Gauge<'queue'>;
+  /** Tasks parked by transient failures, by queue. */
+  readonly tasksParked?: Gauge<'queue'>;
   readonly mailboxRejected: Counter<'kind'>;
   /** Handler failures inside actors, by what supervision decided. */
   readonly actorFailures: Counter<'kind' | 'directive'>;
@@ -35,7 +43,7 @@ export interface Metrics {
   close(): void;
 }
 
-export type TaskOutcome = 'ok' | 'retry' | 'dead_letter';
+export type TaskOutcome = 'ok' | 'retry' | 'dead_letter' | 'transient';
 
 export interface MetricsOptions {
   /** Event-loop delay window; p99 is reported over the last full window. Default 10 s. */
@@ -87,7 +95,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     tasks: new Counter({
       name: 'sw_tasks_total',
-      help: 'Work tasks handled, by queue, kind and outcome (ok, retry, dead_letter)',
+      help: 'Work tasks handled, by queue, kind and outcome (ok; retry: given back for a later delivery; dead_letter; transient: held after a dependency failure, no delivery spent)',
       labelNames: ['queue', 'kind', 'outcome'] as const,
       registers,
     }),
@@ -113,6 +121,30 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'sw_dead_letters_total',
       help: 'Tasks given up on and written to the dead-letter stream, by queue and reason code',
       labelNames: ['queue', 'code'] as const,
+      registers,
+    }),
+    transientFailures: new Counter({
+      name: 'sw_worker_transient_failures_total',
+      help: 'Task failures classified transient (a dependency down: database, bus, cache, network; or a timeout), by queue and dependency. Such a task is held and retried without using up its delivery budget',
+      labelNames: ['queue', 'dependency'] as const,
+      registers,
+    }),
+    breakerState: new Gauge({
+      name: 'sw_worker_breaker_state',
+      help: 'Circuit breaker of a worker queue after transient failures: 0 closed, 1 open (no task of the queue starts), 2 half-open (one probe task runs), by queue and the dependency that opened it',
+      labelNames: ['queue', 'dependency'] as const,
+      registers,
+    }),
+    breakerDelay: new Gauge({
+      name: 'sw_worker_breaker_delay_seconds',
+      help: 'Current delay of a worker queue circuit breaker before its next probe (0 while closed), by queue',
+      labelNames: ['queue'] as const,
+      registers,
+    }),
+    tasksParked: new Gauge({
+      name: 'sw_worker_tasks_parked',
+      help: 'Tasks a worker holds after a transient failure, waiting for their queue circuit breaker to close, by queue',
+      labelNames: ['queue'] as const,
       registers,
     }),
     mailboxRejected: new Counter({

@@ -10,8 +10,31 @@
  *   may know it) and dead-lettered as SW_ERR_UNKNOWN_MESSAGE on the last
  *   delivery;
  * - a handler that returns is acked (double ack on NATS);
- * - a handler that throws is nak'ed with exponential backoff and jitter, and
- *   dead-lettered with its error code and message on the last delivery.
+ * - a handler that throws is classified (transient.ts classifyError):
+ *   - `transient` (a dependency is down: PostgreSQL, NATS, the network, a
+ *     timeout): the delivery is NOT given back. NATS counts every delivery
+ *     toward MaxDeliver, so a nak would spend the task's budget on an outage
+ *     (a 36 s PostgreSQL restart used to dead-letter 28 tasks). Instead the
+ *     worker keeps ("parks") the message, extends its ack deadline with
+ *     working() like any held task, and frees its concurrency slot. The
+ *     queue's circuit breaker opens: no task of that queue starts while it
+ *     is open, so nothing else is spent on a dependency known to be down.
+ *     After a backoff (retryDelayMs, at least 100 ms, doubling per
+ *     consecutive opening, capped at transientMaxDelayMs, jittered) it lets one task through as a probe
+ *     (half-open). A success anywhere in the queue closes the breaker and
+ *     every parked task runs again, on the same delivery; a transient
+ *     failure reopens it with a longer delay. Parked tasks keep their
+ *     consume slots, so a host whose breaker is open stops pulling once
+ *     they are full. A task that has been parked for transientGiveUpMs is
+ *     treated as an ordinary failure again (a "transient" error that never
+ *     clears is a bug, and must end in the dead-letter stream eventually);
+ *   - anything else (`failure`, and `invalid` too: a file that does not
+ *     decode may be re-fetched whole next time): nak'ed with exponential
+ *     backoff and jitter, and dead-lettered with its error code and message
+ *     on the last delivery.
+ *   Nothing is lost or doubled by parking: the message stays unacked until
+ *   it is settled, and if this host dies the server redelivers it after
+ *   AckWait (handlers are idempotent, as for any redelivery).
  *
  * AckWait is the visibility timeout (RELIABILITY.md): every task this worker
  * holds, buffered or running, gets `working()` every AckWait/3 so a long
@@ -33,6 +56,7 @@ import { QUEUES, type QueueName } from '../../protocol/names.js';
 import type { EnqueueResult, Transport, WorkConsumer, WorkMessage } from '../../protocol/transport.js';
 import type { Metrics, TaskOutcome } from './metrics.js';
 import { PriorityScheduler, type QueueWeights } from './priority.js';
+import { classifyError, type Dependency, type ErrorClass } from './transient.js';
 
 export interface TaskContext {
   /** The decoded envelope. */
@@ -45,6 +69,14 @@ export interface TaskContext {
   readonly log: Logger;
   /** Extend the ack deadline now (the worker also does it every AckWait/3). */
   heartbeat(): void;
+  /**
+   * Whether throwing `err` now ends the task (dead letter) rather than having
+   * it retried: true for an ordinary failure on the last delivery; false for
+   * a transient failure (a dependency that is down), which is retried
+   * without using up the delivery budget. A handler that records "failed"
+   * on its task record asks this first.
+   */
+  isFinal(err: unknown): boolean;
 }
 
 export interface TaskHandler<S extends TSchema = TSchema> {
@@ -66,6 +98,18 @@ export interface TaskWorkerOptions {
   ackWaitMs: number;
   /** Longest nak delay. Default 60 000 ms. */
   maxRetryDelayMs?: number;
+  /**
+   * Longest circuit-breaker delay after transient failures (a dependency
+   * down), before the next probe task: the longest it takes to notice that
+   * the dependency is back. A probe is one task failing fast, so this can
+   * be short. Default 15 000 ms.
+   */
+  transientMaxDelayMs?: number;
+  /**
+   * A task parked this long by transient failures counts its next failure
+   * against its delivery budget again. Default 1 800 000 ms (30 min).
+   */
+  transientGiveUpMs?: number;
   /** Queues to consume; default all three. */
   queues?: QueueName[];
   weights?: Partial<QueueWeights>;
@@ -96,7 +140,43 @@ export interface WorkerStats {
   rejected: number;
   /** Current overload level (see OverloadLevel). */
   overload: OverloadLevel;
+  /** Transient failures (a dependency down): parked, not charged a delivery. */
+  transient: number;
+  /** Tasks parked now, waiting for their queue's breaker to close. */
+  parked: number;
+  /** Circuit breakers that are not closed, by queue. */
+  breakers: Partial<Record<QueueName, BreakerView>>;
 }
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface BreakerView {
+  state: BreakerState;
+  /** The dependency whose failure opened it. */
+  dependency: Dependency | null;
+  /** The current open delay (ms). */
+  delayMs: number;
+  /** Consecutive openings without a success in between. */
+  level: number;
+  /** Since when (epoch ms) the queue has not had a success. */
+  since: number;
+}
+
+interface Breaker {
+  state: BreakerState;
+  dependency: Dependency | null;
+  level: number;
+  delayMs: number;
+  since: number;
+  closedAt: number;
+  timer: NodeJS.Timeout | null;
+  /** A probe task is running (half-open). */
+  probing: boolean;
+  /** Tasks that failed transiently, held unsettled until the breaker closes. */
+  parked: Job[];
+}
+
+const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, open: 1, 'half-open': 2 };
 
 interface Job {
   readonly msg: WorkMessage;
@@ -106,6 +186,10 @@ interface Job {
   readonly payload: unknown;
   settled: boolean;
   controller: AbortController | null;
+  /** When this task first failed transiently on this host (epoch ms). */
+  transientSince: number | null;
+  /** Started as its queue's half-open probe. */
+  probe: boolean;
   /** Resolves the promise the transport's consume loop is waiting on. */
   finish(): void;
 }
@@ -129,6 +213,7 @@ export function retryDelay(baseMs: number, deliveryCount: number, capMs: number,
 
 export class TaskWorker {
   private readonly opts: Required<Omit<TaskWorkerOptions, 'weights' | 'shedLagMs' | 'loopDelayMs'>> & { weights: Partial<QueueWeights> | undefined };
+  private readonly breakers = new Map<QueueName, Breaker>();
   private readonly shedLagMs: number;
   private loopDelayMs: (() => number) | null;
   private loopMonitor: IntervalHistogram | null = null;
@@ -148,7 +233,7 @@ export class TaskWorker {
   /** Deliveries received and not yet released back to the transport. */
   private holding = 0;
   private idleWaiters: Array<() => void> = [];
-  private readonly counts = { processed: 0, failed: 0, deadLettered: 0, rejected: 0 };
+  private readonly counts = { processed: 0, failed: 0, deadLettered: 0, rejected: 0, transient: 0 };
 
   constructor(options: TaskWorkerOptions) {
     const int = (name: string, v: number, min: number): void => {
@@ -161,7 +246,19 @@ export class TaskWorker {
     const queues = options.queues ?? [...QUEUES];
     for (const q of queues) if (!QUEUES.includes(q)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown queue ${JSON.stringify(q)}`);
     const { shedLagMs, loopDelayMs, ...rest } = options;
-    this.opts = { ...rest, maxRetryDelayMs: options.maxRetryDelayMs ?? 60_000, queues, weights: options.weights };
+    if (options.transientMaxDelayMs !== undefined) int('transientMaxDelayMs', options.transientMaxDelayMs, 1);
+    if (options.transientGiveUpMs !== undefined) int('transientGiveUpMs', options.transientGiveUpMs, 0);
+    this.opts = {
+      ...rest,
+      maxRetryDelayMs: options.maxRetryDelayMs ?? 60_000,
+      transientMaxDelayMs: options.transientMaxDelayMs ?? 15_000,
+      transientGiveUpMs: options.transientGiveUpMs ?? 1_800_000,
+      queues,
+      weights: options.weights,
+    };
+    for (const q of queues) {
+      this.breakers.set(q, { state: 'closed', dependency: null, level: 0, delayMs: 0, since: 0, closedAt: 0, timer: null, probing: false, parked: [] });
+    }
     this.shedLagMs = shedLagMs ?? 0;
     this.loopDelayMs = loopDelayMs ?? null;
     this.log = options.logger;
@@ -206,7 +303,13 @@ export class TaskWorker {
   }
 
   stats(): WorkerStats {
-    return { inFlight: this.running.size, buffered: this.scheduler.buffered(), ...this.counts, overload: this.overload };
+    let parked = 0;
+    const breakers: Partial<Record<QueueName, BreakerView>> = {};
+    for (const [q, b] of this.breakers) {
+      parked += b.parked.length;
+      if (b.state !== 'closed') breakers[q] = { state: b.state, dependency: b.dependency, delayMs: b.delayMs, level: b.level, since: b.since };
+    }
+    return { inFlight: this.running.size, buffered: this.scheduler.buffered(), ...this.counts, overload: this.overload, parked, breakers };
   }
 
   /** Re-read the loop delay every half second and set the overload level. */
@@ -247,8 +350,10 @@ export class TaskWorker {
     return this.overload;
   }
 
-  /** Whether a task of `queue` may start now, at the current overload level. */
+  /** Whether a task of `queue` may start now: its breaker, then the overload level. */
   private eligible = (queue: QueueName): boolean => {
+    const b = this.breakers.get(queue);
+    if (b && (b.state === 'open' || (b.state === 'half-open' && b.probing))) return false;
     const held = (queue === 'weather' && this.overload >= 1) || (queue === 'satellite' && this.overload >= 2);
     if (!held) return true;
     if ((this.runningByQueue.get(queue) ?? 0) >= 1) {
@@ -262,6 +367,15 @@ export class TaskWorker {
     this.draining = true;
     const stopping = this.consumers.map((c) => c.stop());
     for (const { item } of this.scheduler.clear()) this.handBack(item, 'draining: not started');
+    for (const b of this.breakers.values()) {
+      if (b.timer) clearTimeout(b.timer);
+      b.timer = null;
+      // Back to the queue after the breaker's delay: the dependency is still
+      // down as far as this host knows, and an immediate redelivery would
+      // only fail again elsewhere.
+      for (const job of b.parked.splice(0)) this.handBack(job, 'draining: parked after a transient failure', b.delayMs);
+    }
+    this.updateParkedGauges();
     if (this.holding > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
@@ -333,13 +447,16 @@ export class TaskWorker {
       release();
       return;
     }
-    const job: Job = { msg, queue, task, handler, payload, settled: false, controller: null, finish: release };
+    const job: Job = { msg, queue, task, handler, payload, settled: false, controller: null, transientSince: null, probe: false, finish: release };
     this.scheduler.push(queue, job);
     this.pump();
   }
 
   private pump(): void {
     for (let next = this.scheduler.take(this.eligible); next !== null; next = this.scheduler.take(this.eligible)) {
+      const b = this.breakers.get(next.queue);
+      next.item.probe = b?.state === 'half-open';
+      if (b && next.item.probe) b.probing = true;
       void this.run(next.item);
     }
   }
@@ -360,6 +477,7 @@ export class TaskWorker {
       heartbeat: () => {
         if (!job.settled) msg.working();
       },
+      isFinal: (err) => this.verdict(job, classifyError(err)) === 'dead_letter',
     };
     const t0 = performance.now();
     let failure: { err: unknown } | null = null;
@@ -372,6 +490,11 @@ export class TaskWorker {
     this.running.delete(job);
     this.runningByQueue.set(queue, (this.runningByQueue.get(queue) ?? 1) - 1);
     this.scheduler.done();
+    const breaker = this.breakers.get(queue)!;
+    const wasProbe = job.probe;
+    job.probe = false;
+    if (wasProbe) breaker.probing = false;
+    let parked = false;
     try {
       if (job.settled) {
         // Handed back by a drain that ran out of time; whatever happened is
@@ -379,8 +502,9 @@ export class TaskWorker {
         log.warn({ failed: failure !== null }, 'task finished after it was handed back');
         return;
       }
-      job.settled = true;
       if (failure === null) {
+        job.settled = true;
+        this.breakerSuccess(queue, breaker);
         try {
           await msg.ack();
           this.counts.processed++;
@@ -391,21 +515,140 @@ export class TaskWorker {
         }
         return;
       }
-      this.counts.failed++;
       const { err } = failure;
-      if (msg.deliveryCount >= msg.maxDeliver) {
-        log.error({ err, deliveries: msg.deliveryCount }, 'task failed on its last delivery; dead-lettering it');
+      const cls = classifyError(err);
+      const verdict = this.verdict(job, cls);
+      if (verdict === 'park') {
+        this.counts.transient++;
+        job.transientSince ??= Date.now();
+        this.opts.metrics.transientFailures?.inc({ queue, dependency: cls.dependency ?? 'unknown' });
+        this.count(queue, task.kind, 'transient');
+        if (this.draining) {
+          job.settled = true;
+          log.warn({ err, dependency: cls.dependency, reason: cls.reason }, 'task failed transiently while draining; handing it back');
+          safeNak(msg, breaker.delayMs, log);
+          return;
+        }
+        parked = true;
+        breaker.parked.push(job);
+        this.breakerFailure(queue, breaker, cls, wasProbe);
+        log.warn({ err: errorMessage(err), dependency: cls.dependency, reason: cls.reason, deliveries: msg.deliveryCount, breaker: breaker.state, retryInMs: breaker.delayMs }, 'task failed: a dependency is down; holding the task (its delivery budget is not spent)');
+        this.updateParkedGauges();
+        return;
+      }
+      job.settled = true;
+      this.counts.failed++;
+      if (wasProbe) this.probeInconclusive(queue, breaker);
+      if (verdict === 'dead_letter') {
+        const why = cls.kind === 'transient' ? `task failed transiently for ${Date.now() - (job.transientSince ?? Date.now())} ms, past the give-up time, on its last delivery` : 'task failed on its last delivery';
+        log.error({ err, deliveries: msg.deliveryCount, class: cls.kind, reason: cls.reason }, `${why}; dead-lettering it`);
         await this.deadLetter(queue, msg, task.kind, errorCode(err), errorMessage(err));
       } else {
         const delay = retryDelay(this.opts.retryDelayMs, msg.deliveryCount, this.opts.maxRetryDelayMs);
-        log.warn({ err, deliveries: msg.deliveryCount, retryInMs: delay }, 'task failed; will retry');
+        log.warn({ err, deliveries: msg.deliveryCount, retryInMs: delay, class: cls.kind, reason: cls.reason }, 'task failed; will retry');
         safeNak(msg, delay, log);
         this.count(queue, task.kind, 'retry');
       }
     } finally {
-      job.finish();
+      if (!parked) job.finish();
       this.pump();
     }
+  }
+
+  /** What a failure of `job` with class `cls` leads to now. */
+  private verdict(job: Job, cls: ErrorClass): 'park' | 'retry' | 'dead_letter' {
+    if (cls.kind === 'transient' && (job.transientSince === null || Date.now() - job.transientSince < this.opts.transientGiveUpMs)) return 'park';
+    return job.msg.deliveryCount >= job.msg.maxDeliver ? 'dead_letter' : 'retry';
+  }
+
+  /** A task of `queue` succeeded: whatever it depends on is back; run the parked tasks. */
+  private breakerSuccess(queue: QueueName, b: Breaker): void {
+    // The level is kept: a breaker that reopens soon after closing backs off further.
+    if (b.state === 'closed') return;
+    if (b.timer) clearTimeout(b.timer);
+    b.timer = null;
+    const downMs = Date.now() - b.since;
+    this.log.info({ queue, dependency: b.dependency, downMs, parked: b.parked.length }, 'circuit breaker closed: a task succeeded; running the parked tasks');
+    this.setBreakerState(queue, b, 'closed');
+    b.closedAt = Date.now();
+    b.probing = false;
+    for (const job of b.parked.splice(0)) this.scheduler.push(queue, job);
+    this.updateParkedGauges();
+  }
+
+  /** A task of `queue` failed transiently: open its breaker (or reopen it after a failed probe). */
+  private breakerFailure(queue: QueueName, b: Breaker, cls: ErrorClass, wasProbe: boolean): void {
+    const now = Date.now();
+    if (b.state === 'open') return;
+    if (b.state === 'half-open' && !wasProbe) {
+      // A task that started before the probe: it says the same as the probe will.
+      if (b.probing) return;
+    }
+    if (b.state === 'closed') {
+      // Reopened soon after closing: the dependency is flapping, or the
+      // success that closed it did not touch it. Back off further.
+      const recently = b.closedAt > 0 && now - b.closedAt <= 2 * b.delayMs + this.baseDelay();
+      b.level = recently ? b.level + 1 : 0;
+      b.since = recently ? b.since : now;
+    } else {
+      b.level++;
+    }
+    if (b.dependency && b.dependency !== cls.dependency) this.opts.metrics.breakerState?.set({ queue, dependency: b.dependency }, 0);
+    b.dependency = cls.dependency ?? 'unknown';
+    b.delayMs = retryDelay(this.baseDelay(), b.level + 1, this.opts.transientMaxDelayMs);
+    this.setBreakerState(queue, b, 'open');
+    this.opts.metrics.breakerDelay?.set({ queue }, b.delayMs / 1000);
+    if (b.timer) clearTimeout(b.timer);
+    b.timer = setTimeout(() => this.halfOpen(queue, b), b.delayMs);
+    b.timer.unref();
+    if (b.level === 0) this.log.warn({ queue, dependency: cls.dependency, reason: cls.reason, retryInMs: b.delayMs }, 'circuit breaker open: a dependency is down; starting no tasks of this queue until a probe succeeds');
+  }
+
+  /** The breaker's delay is over: let one task through. */
+  private halfOpen(queue: QueueName, b: Breaker): void {
+    b.timer = null;
+    if (this.draining || b.state !== 'open') return;
+    this.setBreakerState(queue, b, 'half-open');
+    b.probing = false;
+    this.offerProbe(queue, b);
+    this.pump();
+  }
+
+  /** A probe failed for a reason that says nothing about the dependency: let another task probe. */
+  private probeInconclusive(queue: QueueName, b: Breaker): void {
+    if (b.state !== 'half-open') return;
+    this.offerProbe(queue, b);
+  }
+
+  /** Make sure a task is there to probe with: a buffered one, else the oldest parked one. */
+  private offerProbe(queue: QueueName, b: Breaker): void {
+    if (this.scheduler.buffered(queue) > 0) return;
+    const job = b.parked.shift();
+    if (job) {
+      this.scheduler.push(queue, job);
+      this.updateParkedGauges();
+      return;
+    }
+    // Nothing left that failed: nothing to hold back either.
+    this.setBreakerState(queue, b, 'closed');
+    b.closedAt = Date.now();
+  }
+
+  private baseDelay(): number {
+    return Math.max(100, this.opts.retryDelayMs);
+  }
+
+  private setBreakerState(queue: QueueName, b: Breaker, state: BreakerState): void {
+    const g = this.opts.metrics.breakerState;
+    if (g && b.dependency) g.set({ queue, dependency: b.dependency }, BREAKER_STATE_VALUE[state]);
+    if (state === 'closed') this.opts.metrics.breakerDelay?.set({ queue }, 0);
+    b.state = state;
+  }
+
+  private updateParkedGauges(): void {
+    const g = this.opts.metrics.tasksParked;
+    if (!g) return;
+    for (const [q, b] of this.breakers) g.set({ queue: q }, b.parked.length);
   }
 
   /** Malformed envelope or payload: never retried. */
@@ -446,10 +689,10 @@ export class TaskWorker {
     }
   }
 
-  private handBack(job: Job, why: string): void {
+  private handBack(job: Job, why: string, delayMs = 0): void {
     if (job.settled) return;
     job.settled = true;
-    safeNak(job.msg, 0, this.log);
+    safeNak(job.msg, delayMs, this.log);
     this.count(job.queue, job.task.kind, 'retry');
     this.log.debug({ task: job.task.id, why }, 'task handed back to the queue');
     job.finish();
@@ -458,6 +701,7 @@ export class TaskWorker {
   private heartbeatAll(): void {
     for (const job of this.running) if (!job.settled) safeWorking(job.msg, this.log);
     for (const { item } of this.scheduler.items()) safeWorking(item.msg, this.log);
+    for (const b of this.breakers.values()) for (const job of b.parked) safeWorking(job.msg, this.log);
   }
 
   private count(queue: QueueName, kind: string, outcome: TaskOutcome): void {

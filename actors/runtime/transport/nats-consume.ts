@@ -6,6 +6,13 @@
  * mode in RELIABILITY.md). Each request is a bounded fetch; several can be
  * open at once so a slot freed during a long poll is refilled at once.
  *
+ * A delivery's slot is free again only once its handler has settled it. The
+ * TaskWorker keeps a task that failed because a dependency is down unsettled
+ * (parked, with working() heartbeats, its delivery count unchanged) until
+ * its queue's circuit breaker closes; so while a dependency is down this
+ * loop fills its slots with parked and held tasks and then stops pulling,
+ * instead of taking more tasks only to hold them.
+ *
  * Reconnects: a fetch that fails (disconnect, missed heartbeats, consumer
  * leader moving) ends with an error, and the loop starts a new one after a
  * jittered backoff. Nothing is lost: unacked messages are redelivered by the

@@ -395,7 +395,9 @@ export class TilePipeline {
     const { db, cache } = this.d.storage;
     try {
       if (ctx.task.id === sceneTaskId) await recordAttempt(db, sceneTaskId, ctx.deliveryCount, reason);
-      if (ctx.deliveryCount >= ctx.maxDeliver) await recordTaskStage(db, cache, sceneTaskId, 'failed', { error: reason });
+      // Only when the worker gives up on it: a transient failure (a dependency
+      // down) is retried without spending a delivery, on the last one too.
+      if (ctx.isFinal(err)) await recordTaskStage(db, cache, sceneTaskId, 'failed', { error: reason });
     } catch (e) {
       ctx.log.warn({ err: errorMessage(e) }, 'could not record the failure on the scene task');
     }
