@@ -306,6 +306,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
           ackWaitMs: cfg.work.ackWaitMs,
           queues: [...spec.queues],
           shedLagMs: cfg.work.shedLagMs,
+          transientMaxDelayMs: cfg.work.transientMaxDelayMs,
+          transientGiveUpMs: cfg.work.transientGiveUpMs,
         });
         for (const [kind, h] of handlers) worker.register(kind, h);
       }
@@ -335,7 +337,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       hostId,
       // Actors really activated by this host's services.
       actors: services.reduce((n, s) => n + (s.running.actors?.() ?? 0), 0),
-      inFlight: stats ? stats.inFlight + stats.buffered : 0,
+      // Parked tasks (held through a dependency outage) are in flight too.
+      inFlight: stats ? stats.inFlight + stats.buffered + stats.parked : 0,
       eventLoopP99Ms: Math.round(metrics.eventLoop.p99Seconds() * 1000 * 100) / 100,
       queueDepths: { ...queueDepths },
     };
