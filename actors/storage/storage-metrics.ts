@@ -62,7 +62,11 @@ export function registerStorageMetrics(registry: Registry, cache: () => HotCache
     },
   });
   const seen = new Map<string, number>();
-  const dbErrors = new Counter({ name: 'sw_db_errors_total', help: 'Database errors of this process, by kind (connection, pool_timeout, closed, timeout, query)', labelNames: ['kind'], registers,
+  const dbErrors = new Counter({
+    name: 'sw_db_errors_total',
+    help: 'Database errors of this process, by kind (connection, pool_timeout, closed, timeout, query)',
+    labelNames: ['kind'],
+    registers,
     collect() {
       const now = dbErrorCounts();
       for (const k of DB_ERROR_KINDS) {
