@@ -54,6 +54,7 @@ export interface Config {
     startupTimeoutMs: number;
     shutdownTimeoutMs: number;
     statusIntervalMs: number;
+    queueStallMs: number;
   };
   /** Extension points an operator can load without changing the code. */
   plugins: { handlers: string[] };

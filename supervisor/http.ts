@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Role } from '../protocol/messages/cluster.js';
 import type { ChildStatus, Supervisor } from './supervisor.js';
+import type { DependencyStatus } from '../actors/runtime/dependency-probe.js';
 
 export interface HostHealth {
   id: string;
@@ -51,6 +52,10 @@ export interface HealthReport {
   problems: string[];
   /** Hosts that are busy right now (slow, not dead): reported, never restarted for it. */
   slowHosts: string[];
+  /** Database, cache and bus as last probed (dependency-probe.ts); empty when this node probes none. */
+  dependencies: DependencyStatus[];
+  /** Work queues with messages whose depth has not gone down for queueStallMs: depth and for how long. */
+  stalledQueues: Array<{ queue: string; depth: number; stalledMs: number }>;
   invalidIpcMessages: number;
   at: number;
 }
@@ -72,18 +77,78 @@ export interface SupervisorHealthOptions {
   registry: Registry;
   /** How long /metrics waits for children's metrics (default 1000 ms). */
   childMetricsTimeoutMs?: number;
+  /** Dependencies as probed (DependencyProbe.current()); a dependency that is down makes the node degraded. */
+  dependencies?: () => DependencyStatus[];
+  /**
+   * A queue with messages whose depth has not gone down for this long is not
+   * draining (nothing acked, or acks slower than arrivals the whole time):
+   * degraded. Default 60000 ms; 0: not checked.
+   */
+  queueStallMs?: number;
+  /** How often queue depths are sampled for that check; default 1000 ms. */
+  queueSampleMs?: number;
+}
+
+interface QueueWatch {
+  depth: number;
+  /** Since when the depth has not gone down (ms since the epoch). */
+  since: number;
+}
+
+/**
+ * Follows queue depths (the deepest any host reports for a queue) and says
+ * which have held messages without their depth going down for `stallMs`.
+ */
+export class QueueDrainWatch {
+  private readonly q = new Map<string, QueueWatch>();
+  constructor(private readonly stallMs: number) {}
+
+  sample(depths: ReadonlyMap<string, number>, now = Date.now()): void {
+    for (const [queue, depth] of depths) {
+      const w = this.q.get(queue);
+      if (!w || depth < w.depth || depth === 0) this.q.set(queue, { depth, since: now });
+      else w.depth = depth;
+    }
+    for (const queue of [...this.q.keys()]) if (!depths.has(queue)) this.q.delete(queue);
+  }
+
+  stalled(now = Date.now()): Array<{ queue: string; depth: number; stalledMs: number }> {
+    if (this.stallMs <= 0) return [];
+    const out: Array<{ queue: string; depth: number; stalledMs: number }> = [];
+    for (const [queue, w] of this.q) if (w.depth > 0 && now - w.since >= this.stallMs) out.push({ queue, depth: w.depth, stalledMs: now - w.since });
+    return out;
+  }
+}
+
+/** The deepest depth any host reports for each queue. */
+function queueDepths(children: readonly ChildStatus[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of children) for (const [q, d] of Object.entries(c.queueDepths)) if (Number.isFinite(d)) out.set(q, Math.max(out.get(q) ?? 0, d));
+  return out;
 }
 
 /** Health and metrics of a supervisor and its hosts. */
-export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource {
+export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource & { close(): void } {
+  const drain = new QueueDrainWatch(o.queueStallMs ?? 60_000);
+  const sampler = (o.queueStallMs ?? 60_000) > 0 ? setInterval(() => drain.sample(queueDepths(o.supervisor.status())), o.queueSampleMs ?? 1000) : null;
+  sampler?.unref();
   return {
+    close() {
+      if (sampler) clearInterval(sampler);
+    },
     health(): HealthReport {
       const now = Date.now();
       const transport = o.transport();
       const problems: string[] = [];
       const slowHosts: string[] = [];
       if (!transport.connected) problems.push(`transport ${transport.kind} is not connected`);
-      const hosts = o.supervisor.status().map((c): HostHealth => {
+      const status = o.supervisor.status();
+      drain.sample(queueDepths(status), now);
+      const stalledQueues = drain.stalled(now);
+      for (const q of stalledQueues) problems.push(`queue ${q.queue} is not draining: ${q.depth} messages, depth not down for ${Math.round(q.stalledMs / 1000)} s`);
+      const dependencies = o.dependencies?.() ?? [];
+      for (const d of dependencies) if (!d.ok) problems.push(`${d.name} (${d.kind}) unavailable for ${Math.max(0, Math.round((now - d.since) / 1000))} s: ${d.detail ?? 'down'}`);
+      const hosts = status.map((c): HostHealth => {
         const age = c.lastHeartbeatAt === null ? null : now - c.lastHeartbeatAt;
         const beating = c.lastBeatAt !== null && now - c.lastBeatAt <= o.staleHeartbeatMs;
         if (c.state !== 'running') problems.push(`host ${c.id} is ${c.state}`);
@@ -129,6 +194,8 @@ export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource {
         hosts,
         problems,
         slowHosts,
+        dependencies,
+        stalledQueues,
         invalidIpcMessages: o.supervisor.invalidMessages,
         at: now,
       };

@@ -9,6 +9,13 @@
  * (RELIABILITY.md, "Security controls"); ws clears the socket timeout once
  * a connection is upgraded. Load shedding (overload.ts) is the first hook:
  * an overloaded gateway answers 503 before reading a body or checking a key.
+ *
+ * Work outlives no socket (issue 11): the socket is closed after
+ * `connectionTimeoutMs` without traffic, so every request gets a shorter
+ * budget (`requestBudgetMs`): one not answered by then (a database or bus
+ * that is down or hung) is answered 503 with Retry-After and a problem body
+ * rather than losing its connection. A task enqueue (30 s of retries in the
+ * transport) is given `enqueueBudgetMs` of them (stac/transactions.ts).
  */
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
@@ -17,7 +24,8 @@ import type { Logger } from 'pino';
 import type { NodeView } from '../host/services.js';
 import type { Storage } from '../storage/index.js';
 import { requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
-import { useProblemDetails } from './errors.js';
+import { DEPENDENCY_RETRY_AFTER_S, problem, sendProblem, useProblemDetails, WORK_BUDGETS } from './errors.js';
+import type { DependencyStatus } from '../runtime/dependency-probe.js';
 import { alertsApiPlugin } from './alerts-api.js';
 import type { AlertsFeed } from './alerts-feed.js';
 import { clusterPlugin, type ClusterView } from './cluster-view.js';
@@ -70,12 +78,19 @@ export interface GatewayAppOptions {
   onShed?(route: string, cause: string): void;
   /** Receives a reader of the load monitor's last sample (for /health and metrics). */
   exposeLoad?(read: () => LoadSample): void;
+  /** The gateway's dependencies as last probed (runtime/dependency-probe.ts), for /health. */
+  dependencies?(): DependencyStatus[];
 }
 
 export const DEFAULT_OVERLOAD_LIMITS: OverloadLimits = { maxEventLoopDelayMs: 1000, maxEventLoopUtilization: 0, sampleMs: 1000, retryAfterS: 2 };
 
 export const HTTP_LIMITS = {
+  /** A socket without traffic for this long is closed (node's server.timeout). */
   connectionTimeoutMs: 10_000,
+  /** A request not answered within this is answered 503 + Retry-After (before the socket timeout closes it). */
+  requestBudgetMs: WORK_BUDGETS.requestMs,
+  /** How long a write waits for the task queue to take its task (the transport retries up to 30 s). */
+  enqueueBudgetMs: WORK_BUDGETS.enqueueMs,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   /** STAC item routes have their own caps (stac/transactions.ts; items with many assets exceed 64 KiB). */
@@ -99,6 +114,19 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   const monitor = new LoadMonitor(overload);
   shedWhenOverloaded(app, monitor, overload.retryAfterS, o.onShed);
   o.exposeLoad?.(() => monitor.current());
+  // The budget, from the end of the body (the socket's idle clock starts there too): answered 503 before the socket timeout would drop the connection.
+  app.addHook('preHandler', (_req, reply, done) => {
+    const t = setTimeout(() => {
+      if (reply.sent || reply.raw.headersSent) return;
+      o.onReject?.('deadline');
+      reply.header('retry-after', String(DEPENDENCY_RETRY_AFTER_S));
+      sendProblem(reply, problem(503, 'SW_ERR_UNAVAILABLE', `the request was not answered within ${HTTP_LIMITS.requestBudgetMs / 1000} s (a dependency is slow or unavailable); retry after ${DEPENDENCY_RETRY_AFTER_S} s`));
+    }, HTTP_LIMITS.requestBudgetMs);
+    t.unref();
+    reply.raw.once('close', () => clearTimeout(t));
+    reply.raw.once('finish', () => clearTimeout(t));
+    done();
+  });
   // Per gateway, in memory: several gateways need a shared store (Redis) for one global limit.
   await app.register(rateLimit, {
     global: true,
@@ -112,7 +140,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   app.decorate('requireApiKey', requireApiKey(o.apiKey ?? writesDisabled('writes disabled: no API key loaded'), o.onReject));
   // At the root, so every plugin can declare websocket routes; maxPayload bounds every client message.
   await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false } });
-  await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth });
+  await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth, ...(o.dependencies ? { dependencies: o.dependencies } : {}) });
   await app.register(satellitesPlugin, {
     storage: o.storage,
     shardCount: o.shardCount,

@@ -2,11 +2,19 @@
  * State fanout: the latest state of every object, from the tracker frames on
  * the bus, pushed to websocket clients once per tick.
  *
- * - Frames of one tick (one per shard) are coalesced, then the states that
- *   changed are sent: one frame per distinct subscription, encoded once and
- *   shared by every client with that subscription. A tick is flushed as soon
- *   as every shard heard in the previous tick has sent its frame, else
- *   `coalesceMs` after its first frame (a shard that moved or died).
+ * - One flush per tick, whatever the number of shards (issue 11): the frames
+ *   of a tick (one per shard, from one or several hosts) are collected until
+ *   every shard heard in the previous tick has sent its frame, else until
+ *   `coalesceMs` after the tick's first frame (a shard that moved or died),
+ *   then the states that changed are sent once: one frame per distinct
+ *   subscription, encoded once and shared by every client with that
+ *   subscription. A frame of a tick already flushed (a shard taken over mid
+ *   tick, a slow host, a second publisher during a failover) does not cause
+ *   another flush: its states go out with the next tick's, and its shard is
+ *   expected in the next tick. Ticks that arrive in a burst (a backlog after
+ *   a NATS reconnect) are merged while one is open, and two flushes are at
+ *   least half a tick period apart (the period as observed from tick times),
+ *   so a burst is not a burst of frames to clients.
  * - Bbox-only subscriptions (the map viewport case) are matched through a
  *   10° grid of the changed states, so thousands of viewports do not each
  *   walk every object; frames go out smallest first, so the many small
@@ -18,8 +26,11 @@
  * - Backpressure: a client with more than `maxBufferedBytes` unsent skips
  *   the frame (latest wins: the next tick carries newer states), and so does
  *   one whose send queue still held an unsent frame (outbox.ts: the new
- *   frame replaces it); after `maxSkippedFrames` skips in a row it is
- *   closed. Server memory per client is thus bounded by the bound plus one
+ *   frame replaces it). Skips are counted per flush, hence per tick, and
+ *   flushes are spaced as above, so a run of `maxSkippedFrames` skips means
+ *   the client's own queue did not drain for that many ticks: it is closed
+ *   then (1008), and never because frames of one tick arrived in pieces or
+ *   in a burst. Server memory per client is bounded by the bound plus one
  *   frame.
  * - Every flush has a sequence number, written into each frame's reserved
  *   header word (protocol/messages/ws.ts); each state remembers the flush
@@ -51,8 +62,10 @@ export interface FanoutClient {
 export interface FanoutOptions {
   maxBufferedBytes: number;
   maxSkippedFrames: number;
-  /** How long to wait for the other shards' frames of a tick before sending. Default 20 ms (a host publishes all its shards within a few ms). */
+  /** How long after a tick's first frame to wait for the other shards' frames before sending. Default 50 ms (hosts publish at the tick instant; a busy one a few tens of ms late). */
   coalesceMs?: number;
+  /** Tick period assumed until two ticks have been seen (ms); default 1000 (the tracker's). */
+  tickPeriodMs?: number;
   /** States not refreshed for this long are dropped (object passivated or its tracker gone). Default 30 s. */
   staleMs?: number;
   groupsOf(id: number): readonly string[] | undefined;
@@ -125,10 +138,17 @@ export class StateFanout {
   private sweepTimer: NodeJS.Timeout | null = null;
   private pendingTickMs = 0;
   private seq = 0;
-  /** Shards heard for the newest tick, and for the one before (the early-flush test). */
-  private curTickMs = 0;
-  private curShards = new Set<number>();
-  private prevShards = new Set<number>();
+  /** The tick being collected (null: none open), and the shards heard for it. */
+  private openTickMs: number | null = null;
+  private openShards = new Set<number>();
+  /** The newest tick flushed, and the shards heard for it (late frames included): what the next tick waits for. */
+  private flushedTickMs = -Infinity;
+  private flushedShards = new Set<number>();
+  /** When the flush timer fires (performance.now() ms), and when the last flush ran. */
+  private timerDue = Infinity;
+  private lastFlushAt = -Infinity;
+  /** Observed tick period (ms): the difference between consecutive tick times. */
+  private periodMs: number;
   private readonly coalesceMs: number;
   private readonly staleMs: number;
   private readonly s = {
@@ -145,7 +165,8 @@ export class StateFanout {
   };
 
   constructor(private readonly o: FanoutOptions) {
-    this.coalesceMs = o.coalesceMs ?? 20;
+    this.coalesceMs = o.coalesceMs ?? 50;
+    this.periodMs = o.tickPeriodMs ?? 1000;
     this.staleMs = o.staleMs ?? 30_000;
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.max(1000, Math.floor(this.staleMs / 3)));
     this.sweepTimer.unref();
@@ -181,26 +202,78 @@ export class StateFanout {
       this.dirty.add(id);
     }
     if (header.tickMs > this.pendingTickMs) this.pendingTickMs = header.tickMs;
-    if (header.tickMs > this.curTickMs) {
-      if (this.curShards.size > 0) this.prevShards = this.curShards;
-      this.curShards = new Set();
-      this.curTickMs = header.tickMs;
-    }
-    if (header.tickMs === this.curTickMs) {
-      this.curShards.add(header.shard);
-      if (this.dirty.size > 0 && this.prevShards.size > 0 && this.curShards.size >= this.prevShards.size && [...this.prevShards].every((x) => this.curShards.has(x))) {
-        // Every shard of the last tick is in: no reason to wait out the coalescing window.
-        this.flush();
-        return true;
-      }
-    }
-    if (this.flushTimer === null && this.dirty.size > 0) {
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = null;
-        this.flush();
-      }, this.coalesceMs);
-    }
+    this.track(header.tickMs, header.shard);
     return true;
+  }
+
+  /**
+   * Tick bookkeeping for one frame (its states are already applied): open,
+   * extend or complete the tick it belongs to and schedule the one flush.
+   */
+  private track(tickMs: number, shard: number): void {
+    const now = performance.now();
+    if (tickMs <= this.flushedTickMs) {
+      // A tick already flushed: no flush of its own. Its shard is expected next tick; its states ride with the next flush.
+      if (tickMs === this.flushedTickMs) this.flushedShards.add(shard);
+      // Should no next tick come (a tracker that stopped), they go out 1.5 periods after the last flush.
+      if (this.dirty.size > 0 && this.openTickMs === null) this.schedule(Math.max(now + this.coalesceMs, this.lastFlushAt + 1.5 * this.periodMs));
+      return;
+    }
+    if (this.openTickMs === null) {
+      this.notePeriod(tickMs);
+      this.openTickMs = tickMs;
+      this.openShards = new Set([shard]);
+      // The deadline counts from the tick's first frame; the timer may be one set for late frames (later): replace it.
+      this.schedule(now + this.coalesceMs, true);
+    } else if (tickMs === this.openTickMs) {
+      this.openShards.add(shard);
+    } else if (tickMs > this.openTickMs) {
+      // A newer tick while one is still open (a backlog arriving at once): merge, keep the open tick's deadline.
+      this.notePeriod(tickMs);
+      this.openTickMs = tickMs;
+      this.openShards = new Set([shard]);
+    } else return; // an older unflushed tick of a merged burst: its states are in, nothing to track
+    if (this.complete()) this.schedule(Math.max(now, this.lastFlushAt + this.minGapMs()), true);
+  }
+
+  /** Every shard heard in the last flushed tick has sent its frame for the open one. */
+  private complete(): boolean {
+    if (this.flushedShards.size === 0 || this.openShards.size < this.flushedShards.size) return false;
+    for (const x of this.flushedShards) if (!this.openShards.has(x)) return false;
+    return true;
+  }
+
+  private notePeriod(tickMs: number): void {
+    const last = this.openTickMs ?? this.flushedTickMs;
+    const d = tickMs - last;
+    if (Number.isFinite(d) && d > 0 && d <= 60_000) this.periodMs = d;
+  }
+
+  /** Two flushes are at least half a tick period apart (at most 1 s), so a burst of ticks is not a burst of frames. */
+  private minGapMs(): number {
+    return Math.min(1000, this.periodMs / 2);
+  }
+
+  /** Arm the flush timer for `due`; an earlier timer stays unless `replace`. */
+  private schedule(due: number, replace = false): void {
+    if (this.flushTimer !== null) {
+      if (!replace && this.timerDue <= due) return;
+      if (replace && this.timerDue === due) return;
+      clearTimeout(this.flushTimer);
+    }
+    const delay = Math.max(0, due - performance.now());
+    this.timerDue = due;
+    if (delay === 0 && replace && this.dirty.size > 0) {
+      this.flushTimer = null;
+      this.timerDue = Infinity;
+      this.flush();
+      return;
+    }
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.timerDue = Infinity;
+      this.flush();
+    }, delay);
   }
 
   addClient(client: FanoutClient): void {
@@ -260,9 +333,18 @@ export class StateFanout {
     if (this.flushTimer !== null) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
+      this.timerDue = Infinity;
+    }
+    if (this.openTickMs !== null) {
+      // The open tick is done: what its frames brought goes out now; its late frames wait for the next one.
+      this.flushedTickMs = this.openTickMs;
+      this.flushedShards = this.openShards;
+      this.openTickMs = null;
+      this.openShards = new Set();
     }
     if (this.dirty.size === 0) return;
     const startedAt = performance.now();
+    this.lastFlushAt = startedAt;
     const tickMs = this.pendingTickMs;
     this.s.tickToFlushMsTotal += Math.max(0, Date.now() - tickMs);
     const dirty = this.dirty;

@@ -5,15 +5,23 @@
  * supervisor cannot be asked, /health answers 503 rather than guessing.
  * Neither is rate limited or shed for overload (overload.ts): they are how
  * an operator sees that the node is overloaded.
+ *
+ * The gateway adds what it sees of its own dependencies (issue 11): while
+ * its database, its Redis cache or its bus connection is down
+ * (runtime/dependency-probe.ts), /health says `degraded` (503) with one
+ * reason per dependency in `problems`, and lists them in `dependencies`.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { NodeView } from '../host/services.js';
+import type { DependencyStatus } from '../runtime/dependency-probe.js';
 import { problem, sendProblem } from './errors.js';
 
 export interface HealthPluginOptions {
   nodeView: NodeView;
   /** The gateway's own health fields (websocket clients, states known...). */
   gateway(): Record<string, unknown>;
+  /** The gateway's dependencies as last probed (DependencyProbe.current()). */
+  dependencies?(): DependencyStatus[];
 }
 
 export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app, o) => {
@@ -23,6 +31,19 @@ export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app,
       report = await o.nodeView.health();
     } catch (err) {
       return sendProblem(reply, problem(503, 'SW_ERR_UNAVAILABLE', `node view unavailable: ${err instanceof Error ? err.message : String(err)}`));
+    }
+    const deps = o.dependencies?.() ?? [];
+    if (deps.length > 0) {
+      const now = Date.now();
+      const problems = Array.isArray(report.problems) ? [...(report.problems as string[])] : [];
+      const listed = Array.isArray(report.dependencies) ? (report.dependencies as DependencyStatus[]) : [];
+      for (const d of deps) {
+        if (d.ok) continue;
+        const reason = `${d.name} (${d.kind}) unavailable for ${Math.max(0, Math.round((now - d.since) / 1000))} s: ${d.detail ?? 'down'}`;
+        // The supervisor may already report the same dependency (an inline node shares its storage): once.
+        if (!problems.some((p) => p.startsWith(`${d.name} (${d.kind}) unavailable`))) problems.push(reason);
+      }
+      report = { ...report, status: problems.length > 0 ? 'degraded' : report.status, problems, dependencies: [...listed.filter((x) => !deps.some((d) => d.name === x.name)), ...deps] };
     }
     reply.code(report.status === 'ok' ? 200 : 503).header('cache-control', 'no-store');
     return { ...report, gateway: o.gateway() };

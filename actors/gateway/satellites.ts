@@ -9,16 +9,25 @@
  * document can be generated from the routes; checks a schema cannot express
  * (from < to, window bounds) are made here and answered with the same 400
  * problem.
+ *
+ * During a database outage (issue 11) `/satellites/{id}` answers from what
+ * the gateway holds: the latest state from the hot cache or the bus, and the
+ * object and element set as this gateway last read them (a bounded cache of
+ * recent answers). The answer then carries `degraded` with the reason and
+ * the fields it could not fill (`missing`); with nothing held it is a 503
+ * with Retry-After like every other route that needs the database.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { SatelliteStateMessage, type SatelliteState } from '../../protocol/messages/satellite-state.js';
 import { getObject, searchObjects, type CatalogObject } from '../storage/catalog.js';
 import { latestElementSet, type ElementSet as StoredElementSet } from '../storage/element-sets.js';
+import type { HotCache } from '../storage/cache.js';
 import type { Storage } from '../storage/index.js';
 import { groundTrack } from '../tracker/ground-track.js';
 import { predictPasses } from '../tracker/passes.js';
 import { badRequest, HttpProblem, notFound } from './errors.js';
+import { isDbUnavailable } from '../storage/db-errors.js';
 import { SatrecCache } from './elements.js';
 import { readSatelliteState, type TrackedState } from '../tracker/state-cache.js';
 
@@ -114,15 +123,65 @@ export interface SatellitesPluginOptions {
   latestFromBus?(noradId: number): TrackedState | null;
 }
 
+/** The catalog row and newest element set of the objects asked for lately, least recently used evicted past `capacity`. */
+export class RecentObjects {
+  private readonly m = new Map<number, { obj: CatalogObject; es: StoredElementSet | null }>();
+  constructor(private readonly capacity = 5000) {}
+  set(id: number, obj: CatalogObject, es: StoredElementSet | null): void {
+    this.m.delete(id);
+    this.m.set(id, { obj, es });
+    if (this.m.size > this.capacity) this.m.delete(this.m.keys().next().value!);
+  }
+  get(id: number): { obj: CatalogObject; es: StoredElementSet | null } | undefined {
+    return this.m.get(id);
+  }
+  get size(): number {
+    return this.m.size;
+  }
+}
+
 export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = async (app, o) => {
   const satrecs = new SatrecCache();
+  // The objects and element sets read lately: what /satellites/{id}, its track and passes answer from while the database is down.
+  const recent = new RecentObjects();
+
+  /** The answer of `/satellites/{id}` from an object, its element set and a tracked state. */
+  const satelliteAnswer = (obj: CatalogObject | null, es: StoredElementSet | null, tracked: TrackedState | null, id: number) => {
+    let state: SatelliteState | null = null;
+    // The frame carries no element-set fields: those of the newest stored
+    // set, which the tracker switches to on catalog.changed. An object
+    // without one is not tracked, so a state without one is not shown.
+    if (tracked !== null && es) {
+      const full = { ...tracked, epoch: es.epoch.toISOString(), elementSetSource: es.source };
+      if (SatelliteStateMessage.check(full)) state = full;
+      else o.onInvalidState?.(id);
+    }
+    return {
+      object: obj ? objectJson(obj) : null,
+      elementSet: es ? elementSetJson(es) : null,
+      state,
+      qa: state ? { flags: state.flags, flagBits: state.flagBits, good: state.good, at: state.t } : null,
+    };
+  };
 
   /** The object and its newest element set, as a propagatable SatRec; 404/409 problems otherwise. */
   const loadOrbit = async (id: number) => {
-    const { db } = await o.storage();
-    const obj = await getObject(db, id);
-    if (!obj) throw notFound(`no object with NORAD id ${id}`);
-    const es = await latestElementSet(db, id);
+    let obj: CatalogObject;
+    let es: StoredElementSet | null;
+    try {
+      const { db } = await o.storage();
+      const found = await getObject(db, id);
+      if (!found) throw notFound(`no object with NORAD id ${id}`);
+      obj = found;
+      es = await latestElementSet(db, id);
+      recent.set(id, obj, es);
+    } catch (err) {
+      // The database is down: the element set this gateway read lately still propagates.
+      const held = isDbUnavailable(err) ? recent.get(id) : undefined;
+      if (!held?.es) throw err;
+      obj = held.obj;
+      es = held.es;
+    }
     if (!es) throw new HttpProblem(409, 'SW_ERR_NO_ELEMENTS', `object ${id} has no element set yet`);
     const loaded = satrecs.get(es, obj.name);
     if (!loaded.ok) throw new HttpProblem(409, 'SW_ERR_BAD_ELEMENTS', `object ${id}: ${loaded.reason}`);
@@ -162,31 +221,50 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
   app.get<{ Params: Static<typeof NoradIdParam> }>(
     '/satellites/:id',
     { schema: { params: NoradIdParam } },
-    async (req) => {
+    async (req, reply) => {
       const id = req.params.id;
-      const { db, cache } = await o.storage();
-      const obj = await getObject(db, id);
-      if (!obj) throw notFound(`no object with NORAD id ${id}`);
-      const [es, cached] = await Promise.all([
-        latestElementSet(db, id),
-        readSatelliteState(cache, o.shardCount, id, { onMalformed: () => o.onInvalidState?.(id) }),
-      ]);
-      const tracked = cached ?? o.latestFromBus?.(id) ?? null;
-      let state: SatelliteState | null = null;
-      // The frame carries no element-set fields: those of the newest stored
-      // set, which the tracker switches to on catalog.changed. An object
-      // without one is not tracked, so a state without one is not shown.
-      if (tracked !== null && es) {
-        const full = { ...tracked, epoch: es.epoch.toISOString(), elementSetSource: es.source };
-        if (SatelliteStateMessage.check(full)) state = full;
-        else o.onInvalidState?.(id);
+      let obj: CatalogObject;
+      let es: StoredElementSet | null;
+      let cache: HotCache | null = null;
+      let statePromise: Promise<TrackedState | null> | null = null;
+      const readState = (): Promise<TrackedState | null> =>
+        (cache ? readSatelliteState(cache, o.shardCount, id, { onMalformed: () => o.onInvalidState?.(id) }) : Promise.resolve(null))
+          .then((cached) => cached ?? o.latestFromBus?.(id) ?? null)
+          .catch(() => o.latestFromBus?.(id) ?? null);
+      try {
+        // A storage that cannot be opened (the database down when this host started) is an outage too.
+        const storage = await o.storage();
+        cache = storage.cache;
+        const found = await getObject(storage.db, id);
+        if (!found) throw notFound(`no object with NORAD id ${id}`);
+        obj = found;
+        statePromise = readState();
+        es = await latestElementSet(storage.db, id);
+      } catch (err) {
+        if (!isDbUnavailable(err)) throw err;
+        // The database is down: answer from what this gateway holds, if anything.
+        const held = recent.get(id);
+        const tracked = await (statePromise ?? readState());
+        if (!held && !tracked) throw err;
+        const body = satelliteAnswer(held?.obj ?? null, held?.es ?? null, tracked, id);
+        const missing: string[] = [];
+        if (!held) missing.push('object', 'elementSet');
+        else if (!held.es) missing.push('elementSet');
+        let partial: Record<string, unknown> | null = null;
+        if (body.state === null && tracked) {
+          // A state without its element set's epoch and source: shown as tracked, those two named missing.
+          partial = { ...tracked };
+          missing.push('state.epoch', 'state.elementSetSource');
+        } else if (body.state === null) missing.push('state');
+        reply.header('cache-control', 'no-store');
+        return {
+          ...body,
+          ...(partial ? { state: partial, qa: { flags: tracked!.flags, flagBits: tracked!.flagBits, good: tracked!.good, at: tracked!.t } } : {}),
+          degraded: { reason: 'the database is unavailable: answered from this gateway\'s memory', missing },
+        };
       }
-      return {
-        object: objectJson(obj),
-        elementSet: es ? elementSetJson(es) : null,
-        state,
-        qa: state ? { flags: state.flags, flagBits: state.flagBits, good: state.good, at: state.t } : null,
-      };
+      recent.set(id, obj, es);
+      return satelliteAnswer(obj, es, await statePromise, id);
     },
   );
 

@@ -18,6 +18,8 @@ import { StateFanout } from './fanout.js';
 import { GroupIndex } from './groups.js';
 import type { LoadSample } from './overload.js';
 import type { WsPluginStats } from './ws.js';
+import { DependencyProbe } from '../runtime/dependency-probe.js';
+import { registerStorageMetrics } from '../storage/storage-metrics.js';
 
 /** Group index reload period: a lost catalog.changed hint delays a change at most this long. */
 const GROUP_RELOAD_MS = 5 * 60_000;
@@ -41,6 +43,9 @@ export const gatewayService: RoleService = {
       registers,
     });
     const groups = new GroupIndex(async () => (await ctx.storage()).db);
+    // Its dependencies as /health shows them, and the cache and database metrics of this host (issue 11).
+    const probe = new DependencyProbe({ storage: () => ctx.storage(), transport: ctx.transport }).start();
+    registerStorageMetrics(ctx.metrics.registry, () => probe.cache());
     const fanout = new StateFanout({
       maxBufferedBytes: cfg.gateway.wsMaxBufferedBytes,
       maxSkippedFrames: cfg.gateway.wsMaxSkippedFrames,
@@ -103,6 +108,7 @@ export const gatewayService: RoleService = {
     const stopAll = async (): Promise<void> => {
       for (const s of subs) s.unsubscribe();
       clearInterval(reloadTimer);
+      probe.stop();
       if (debounce) clearTimeout(debounce);
       fanout.close();
     };
@@ -143,6 +149,7 @@ export const gatewayService: RoleService = {
         onReject: (reason) => rejected.inc({ reason }),
         onInvalidState: () => ctx.metrics.messagesRejected.inc({ where: 'gateway.satellite-state', code: 'SW_ERR_SCHEMA' }),
         shardCount: cfg.cluster.shardCount,
+        dependencies: () => probe.current(),
       });
       await app.listen({ host: cfg.http.host, port: cfg.http.port });
     } catch (err) {

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { copyLine, copySql, ident, type CopyValue, type Database, type Queryable, type QueryResult } from './db.js';
+import { recordDbError } from './db-errors.js';
 import { StorageError } from './errors.js';
 
 export interface PgOptions {
@@ -21,6 +22,7 @@ export interface PgOptions {
 }
 
 function fail(sql: string, err: unknown): StorageError {
+  recordDbError(err);
   const msg = err instanceof Error ? err.message : String(err);
   return new StorageError(`${msg} [sql: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`, { cause: err });
 }

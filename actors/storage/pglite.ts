@@ -10,6 +10,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { copyLine, copySql, ident, type CopyValue, type Database, type Queryable, type QueryResult } from './db.js';
+import { recordDbError } from './db-errors.js';
 import { StorageError } from './errors.js';
 
 export interface PgliteOptions {
@@ -20,6 +21,7 @@ export interface PgliteOptions {
 }
 
 function fail(sql: string, err: unknown): StorageError {
+  recordDbError(err);
   const msg = err instanceof Error ? err.message : String(err);
   return new StorageError(`${msg} [sql: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`, { cause: err });
 }

@@ -4,6 +4,11 @@
  * failure is turned into a counted miss or dropped write: the cache must
  * never be the reason a request fails. On every `ready` (first connect and
  * each reconnect) the refill hooks run.
+ *
+ * Nothing is dropped silently (issue 11): stats() counts dropped writes and
+ * failed reads and says whether Redis is available (storage-metrics.ts
+ * exports them as sw_cache_*), and the first write dropped while Redis is
+ * unreachable is reported through onError, once per outage.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { StorageArgumentError } from './errors.js';
@@ -32,6 +37,8 @@ export class RedisCache implements HotCache {
   readonly #onError: (err: unknown) => void;
   #refilling: Promise<void> | undefined;
   #closed = false;
+  /** Set once a write was dropped for want of a connection; cleared on ready (one report per outage). */
+  #dropping = false;
 
   constructor(options: RedisCacheOptions) {
     if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(options.prefix)) throw new StorageArgumentError('cache prefix must be 1..100 of [A-Za-z0-9_.:-]');
@@ -51,7 +58,10 @@ export class RedisCache implements HotCache {
     this.#redis = new Redis(options.url, redisOptions);
     // Without a listener an 'error' event would crash the process.
     this.#redis.on('error', (err) => this.#onError(err));
-    this.#redis.on('ready', () => this.#refill());
+    this.#redis.on('ready', () => {
+      this.#dropping = false;
+      this.#refill();
+    });
   }
 
   /** Resolves once connected (or rejects after `timeoutMs`); the cache works either way. */
@@ -96,6 +106,10 @@ export class RedisCache implements HotCache {
   async #write(fn: (r: Redis) => Promise<unknown>, count: number): Promise<void> {
     if (this.#closed || this.#redis.status !== 'ready') {
       this.#stats.droppedWrites += count;
+      if (!this.#closed && !this.#dropping) {
+        this.#dropping = true;
+        this.#onError(new Error(`Redis unavailable (${this.#redis.status}): dropping cache writes until it reconnects (counted in sw_cache_dropped_writes_total)`));
+      }
       return;
     }
     try {

@@ -257,7 +257,7 @@ test('bbox classes matched through the grid send exactly what matches() selects 
   f.close();
 });
 
-test('a tick is flushed as soon as every shard of the previous tick has sent its frame; frames go out smallest first', () => {
+test('a tick is flushed as soon as every shard of the previous tick has sent its frame; frames go out smallest first', async () => {
   const f = newFanout({ coalesceMs: 60_000 });
   const small = new TestClient();
   const big = new TestClient();
@@ -272,11 +272,40 @@ test('a tick is flushed as soon as every shard of the previous tick has sent its
   f.ingest(frame(0, 1000, [1, 2]));
   f.ingest(frame(1, 1000, [3]));
   f.flush();
-  // Second tick: the flush happens when shard 1 (the last of the previous tick's shards) arrives.
-  f.ingest(frame(1, 2000, [3]));
+  // Ticks 20 ms apart: two flushes are at least 10 ms apart.
+  await new Promise((r) => setTimeout(r, 15));
+  // Second tick: the flush happens when shard 0 (the last of the previous tick's shards) arrives.
+  f.ingest(frame(1, 1020, [3]));
   assert.deepEqual(order, ['small:1000', 'big:1000']);
-  f.ingest(frame(0, 2000, [1, 2]));
-  assert.deepEqual(order, ['small:1000', 'big:1000', 'small:2000', 'big:2000']);
+  f.ingest(frame(0, 1020, [1, 2]));
+  assert.deepEqual(order, ['small:1000', 'big:1000', 'small:1020', 'big:1020']);
+  f.close();
+});
+
+test('a tick with more shards than the previous one is one flush; its extra shards are expected next tick', async () => {
+  const f = newFanout({ coalesceMs: 60_000 });
+  const a = new TestClient();
+  f.addClient(a);
+  f.subscribe(a, normalizeSubscription({ all: true }));
+  f.ingest(frame(0, 1000, [1]));
+  f.flush();
+  await new Promise((r) => setTimeout(r, 15));
+  // Tick 1020: shard 0 completes it (the previous tick had only shard 0); shards 1..3 (taken over) come after.
+  for (const s of [0, 1, 2, 3]) f.ingest(frame(s, 1020, [1 + s * 10]));
+  assert.equal(f.stats().flushes, 2, 'one flush for tick 1020, not one per extra shard');
+  assert.equal(a.sent.length, 2);
+  assert.deepEqual([...decodeTrackerFrame(a.sent[1]!).columns.ids], [1]);
+  await new Promise((r) => setTimeout(r, 15));
+  // Tick 1040 waits for all four shards, then one flush carries them and tick 1020's late states.
+  for (const s of [3, 2, 1]) f.ingest(frame(s, 1040, [1 + s * 10]));
+  assert.equal(f.stats().flushes, 2);
+  f.ingest(frame(0, 1040, [1]));
+  assert.equal(f.stats().flushes, 3);
+  assert.deepEqual([...decodeTrackerFrame(a.sent[2]!).columns.ids].sort((x, y) => x - y), [1, 11, 21, 31]);
+  // A second publisher's frame for a shard of the tick just flushed (a failover overlap): no flush of its own.
+  f.ingest(frame(2, 1040, [21]));
+  assert.equal(f.stats().flushes, 3);
+  assert.equal(f.stats().skippedFrames, 0);
   f.close();
 });
 

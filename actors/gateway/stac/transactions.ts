@@ -35,7 +35,7 @@ import { StorageArgumentError } from '../../storage/errors.js';
 import type { Storage } from '../../storage/index.js';
 import { deleteItem, getCollection, insertItemsOnce, itemColumns, itemExists, upsertItem, type StacDoc } from '../../storage/stac.js';
 import { createTasks, type TaskState } from '../../storage/tasks.js';
-import { badRequest, HttpProblem, notFound } from '../errors.js';
+import { badRequest, DEPENDENCY_RETRY_AFTER_S, HttpProblem, notFound, WORK_BUDGETS } from '../errors.js';
 import { RegistrationBatcher } from './batcher.js';
 import { queueFor } from './collections.js';
 import { IdParam } from './read.js';
@@ -199,15 +199,27 @@ async function writeAllTx(storage: Storage, plans: Planned[], mode: 'insert' | '
 /** Step 2: enqueue every task still queued (a retry re-enqueues; the queue de-duplicates). */
 async function enqueueAll(transport: Transport, collection: string, regs: Registration[]): Promise<void> {
   const pending = regs.filter((r) => r.status === 'queued');
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.all(
+    const all = Promise.all(
       pending.map((r) =>
         enqueueTask(transport, { queue: r.queue, id: r.taskId, kind: IMAGERY_SCENE_KIND, payload: { v: 1, collection, itemId: r.itemId }, payloadType: ImagerySceneTaskMessage }),
       ),
     );
+    // The transport retries for up to 30 s; the request has less (app.ts HTTP_LIMITS): answer 503 in time.
+    // An enqueue still retrying lands later or not at all; either way the client's retry is safe (de-duplicated).
+    all.catch(() => undefined);
+    await Promise.race([
+      all,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not stored within ${WORK_BUDGETS.enqueueMs / 1000} s`)), WORK_BUDGETS.enqueueMs);
+      }),
+    ]);
   } catch (err) {
     // The rows are written; the client's retry finds them and enqueues again.
-    throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', `the task queue did not accept the task (${(err as Error).message?.slice(0, 200) ?? 'error'}); retry the request`);
+    throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', `the task queue did not accept the task (${(err as Error).message?.slice(0, 200) ?? 'error'}); the item is stored, retry the request`, DEPENDENCY_RETRY_AFTER_S);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
