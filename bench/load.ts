@@ -256,7 +256,7 @@ function startCli(args: string[], env: Record<string, string | undefined>, log: 
   const fd = openSync(log, 'a');
   const cleanEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) cleanEnv[k] = v;
-  const proc = spawn('/bin/bash', ['-c', `ulimit -n ${NOFILE} 2>/dev/null; exec "${process.execPath}" "$0" "$@"`, CLI, ...args], { env: cleanEnv, detached: true, stdio: ['ignore', fd, fd] });
+  const proc = spawn('/bin/bash', ['-c', `ulimit -n ${NOFILE} 2>/dev/null; exec "${process.execPath}" ${process.env.SW_BENCH_NODE_FLAGS ?? ""} "$0" "$@"`, CLI, ...args], { env: cleanEnv, detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
   return { t: track(proc, name, true), exited };

@@ -182,6 +182,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     transport: () => ({ kind: transport.kind, connected }),
     staleHeartbeatMs: cfg.supervisor.hangTimeoutMs,
     registry,
+    queueStallMs: cfg.supervisor.queueStallMs,
   });
   healthSource = source;
   supervisor.setNodeView(async (want) => (want === 'health' ? { health: source.health() as unknown as Record<string, unknown> } : { metrics: await source.metrics() }));
@@ -211,6 +212,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       await http?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'http close failed'));
       await transport.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'transport close failed'));
       if (sharedStorage) await (await sharedStorage.catch(() => null))?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'storage close failed'));
+      source.close();
       log.info({ outcome }, 'node stopped');
       await selfWatch?.stop();
       return outcome.code;

@@ -48,6 +48,7 @@ import {
 } from '../../protocol/frames/tracker-state.js';
 import { inBbox, matches, type Subscription } from './subscription.js';
 import { shardOf } from '../runtime/sharding.js';
+import { TimeSlicer } from '../runtime/time-slice.js';
 import { decodeStateRecord, type TrackedState } from '../tracker/state-cache.js';
 
 /** What the hub needs from a websocket connection. */
@@ -135,6 +136,9 @@ export class StateFanout {
   private readonly clients = new Map<FanoutClient, ClientState>();
   private readonly classes = new Map<string, SubscriptionClass>();
   private flushTimer: NodeJS.Timeout | null = null;
+  /** A sliced flush is running; another was asked for meanwhile. */
+  private flushing = false;
+  private flushAgain = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private pendingTickMs = 0;
   private seq = 0;
@@ -266,13 +270,13 @@ export class StateFanout {
     if (delay === 0 && replace && this.dirty.size > 0) {
       this.flushTimer = null;
       this.timerDue = Infinity;
-      this.flush();
+      this.flushSliced();
       return;
     }
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
       this.timerDue = Infinity;
-      this.flush();
+      this.flushSliced();
     }, delay);
   }
 
@@ -328,8 +332,43 @@ export class StateFanout {
     return { matched: entries.length, snapshot, seq: this.seq, sub: cls.sub };
   }
 
-  /** Send the states changed since the last flush to every subscription class. */
+  /** Send the states changed since the last flush to every subscription class, in one synchronous stretch (tests, benches). */
   flush(): void {
+    const steps = this.flushSteps();
+    while (!steps.next().done) {
+      // run to the end
+    }
+  }
+
+  /**
+   * The same flush in time slices (issue 10): encoding ~100 subscription
+   * classes and writing to thousands of sockets is tens of milliseconds of
+   * CPU, which on a shared loop (the embedded default) would hold /health,
+   * acks and lease renewals behind it. One flush at a time; a flush asked for
+   * meanwhile runs right after.
+   */
+  private flushSliced(): void {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = true;
+    void (async () => {
+      try {
+        const slicer = new TimeSlicer();
+        const steps = this.flushSteps();
+        while (!steps.next().done) if (slicer.due()) await slicer.pause();
+      } finally {
+        this.flushing = false;
+        if (this.flushAgain) {
+          this.flushAgain = false;
+          if (this.dirty.size > 0) this.flushSliced();
+        }
+      }
+    })();
+  }
+
+  private *flushSteps(): Generator<void, void, void> {
     if (this.flushTimer !== null) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
@@ -391,10 +430,17 @@ export class StateFanout {
       // Encoded once, shared by every client of the class.
       out.push({ frame: encodeRecords(tickMs, seq, entries), cls });
       this.s.encodes += 1;
+      yield;
     }
     // Smallest first: most clients watch a viewport; they should not wait behind whole-catalog frames.
     out.sort((a, b) => a.frame.byteLength - b.frame.byteLength);
-    for (const { frame, cls } of out) for (const c of [...cls.clients]) this.deliver(c, frame);
+    let n = 0;
+    for (const { frame, cls } of out) {
+      for (const c of [...cls.clients]) {
+        this.deliver(c, frame);
+        if (++n % 32 === 0) yield;
+      }
+    }
     this.s.lastTickMs = tickMs;
     this.s.flushes += 1;
     this.s.flushMsTotal += performance.now() - startedAt;

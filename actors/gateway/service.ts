@@ -19,7 +19,6 @@ import { GroupIndex } from './groups.js';
 import type { LoadSample } from './overload.js';
 import type { WsPluginStats } from './ws.js';
 import { DependencyProbe } from '../runtime/dependency-probe.js';
-import { registerStorageMetrics } from '../storage/storage-metrics.js';
 
 /** Group index reload period: a lost catalog.changed hint delays a change at most this long. */
 const GROUP_RELOAD_MS = 5 * 60_000;
@@ -43,9 +42,8 @@ export const gatewayService: RoleService = {
       registers,
     });
     const groups = new GroupIndex(async () => (await ctx.storage()).db);
-    // Its dependencies as /health shows them, and the cache and database metrics of this host (issue 11).
+    // Its dependencies as /health shows them (issue 11); the host registers the cache and database metrics.
     const probe = new DependencyProbe({ storage: () => ctx.storage(), transport: ctx.transport }).start();
-    registerStorageMetrics(ctx.metrics.registry, () => probe.cache());
     const fanout = new StateFanout({
       maxBufferedBytes: cfg.gateway.wsMaxBufferedBytes,
       maxSkippedFrames: cfg.gateway.wsMaxSkippedFrames,

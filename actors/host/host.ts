@@ -30,6 +30,7 @@ import { roleSpec } from './roles.js';
 import type { HostContext, NodeView, RunningService } from './services.js';
 import { names as protocolNames } from '../../protocol/names.js';
 import { openStorage, type Storage } from '../storage/index.js';
+import { registerStorageMetrics } from '../storage/storage-metrics.js';
 
 /** A cached supervisor health report younger than this is served as is; older ones are refreshed in the background. */
 const HEALTH_FRESH_MS = 250;
@@ -252,7 +253,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     // Services start after membership (they may take leases) and before the
     // worker (they may register task handlers).
     let ownStorage: Promise<Storage> | null = null;
-    const storage =
+    const openedStorage =
       options.storage ??
       ((): Promise<Storage> => {
         if (!ownStorage) {
@@ -262,6 +263,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         }
         return ownStorage;
       });
+    // The cache and database metrics of every host that uses storage (issue 11: dropped cache writes were invisible).
+    let storageInUse: Storage | null = null;
+    const storage = async (): Promise<Storage> => (storageInUse = await openedStorage());
+    // Inline hosts share one storage: one of them (the gateway's) reports it, so the node's sums stay true.
+    if (!options.storage || role === 'gateway') registerStorageMetrics(metrics.registry, () => storageInUse?.cache ?? null);
     let servicesStarting = true;
     const ctx: HostContext = {
       config: cfg,
