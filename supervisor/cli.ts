@@ -131,7 +131,13 @@ async function status(cfg: Config, json: boolean, waitMs: number): Promise<numbe
       const bucket = await transport.kv('members');
       const now = Date.now();
       membersReadAt = now;
+      // A NATS KV listing taken while hosts heartbeat can report a key twice: keep the newest per key.
+      const newest = new Map<string, { revision: number; value: Uint8Array }>();
       for (const e of await bucket.entries()) {
+        const seen = newest.get(e.key);
+        if (!seen || seen.revision < e.revision) newest.set(e.key, e);
+      }
+      for (const e of newest.values()) {
         try {
           const m = MemberMessage.decode(e.value);
           if (m.expiresAt > now) members.push(m);

@@ -556,14 +556,19 @@ export class Supervisor extends EventEmitter {
   }
 
   /**
-   * A clock that runs only while this supervisor runs: the time between two
-   * checks counts at most one check period plus PAUSE_SLACK_MS, so a stall
+   * A clock that runs only while this supervisor runs: a gap between two
+   * checks longer than one check period plus PAUSE_SLACK_MS counts as one
+   * check period, so a stall
    * of our own loop (which inline children share) or a SIGSTOP/VM pause of
    * the whole process is never counted as a child's silence.
    */
   private awakeNow(): number {
-    const since = performance.now() - this.lastCheckMono;
-    return this.awakeMs + Math.min(since, this.checkEveryMs + PAUSE_SLACK_MS);
+    return this.awakeMs + this.awakeSpan(performance.now() - this.lastCheckMono);
+  }
+
+  /** How much of a gap between checks counts as awake: all of it, unless it was a pause (then one check period). */
+  private awakeSpan(gap: number): number {
+    return gap > this.checkEveryMs + PAUSE_SLACK_MS ? this.checkEveryMs : gap;
   }
 
   private command(rec: ChildRecord, cmd: SupervisorCommand): boolean {
@@ -658,7 +663,7 @@ export class Supervisor extends EventEmitter {
       this.log.info({ pausedMs: Math.round(paused) }, 'supervisor did not run for a while; not counting it against any child');
       this.emit('paused', { pausedMs: paused });
     }
-    this.awakeMs += Math.min(gap, this.checkEveryMs + PAUSE_SLACK_MS);
+    this.awakeMs += this.awakeSpan(gap);
     this.lastCheckMono = mono;
     const now = this.awakeMs;
     for (const rec of this.records) {

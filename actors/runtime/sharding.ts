@@ -405,9 +405,7 @@ export class ShardManager {
       renewed = await this.leases.renew(o.lease);
     } catch (err) {
       // Unknown outcome: keep the shard only until its local deadline, and try again soon.
-      this.stats.renewErrors++;
-      this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
-      this.logger.warn({ shard, kind: this.kind, error: errorMessage(err) }, 'lease renewal failed; shard stays owned until its local deadline');
+      this.renewFailed(shard, err, 'lease renewal failed; shard stays owned until its local deadline');
       if (this.owned.get(shard) === o && o.lease.isValid()) {
         clearTimeout(o.renewTimer);
         o.renewTimer = this.armRenew(shard, Math.max(20, Math.min(Math.floor(this.renewEveryMs / 3), Math.floor(o.lease.remainingMs() / 2))));
@@ -436,6 +434,13 @@ export class ShardManager {
       return;
     }
     this.replace(shard, o, renewed);
+  }
+
+  /** A renewal (or reclaim) that failed with a bus error: its outcome is unknown. */
+  private renewFailed(shard: number, err: unknown, what: string): void {
+    this.stats.renewErrors++;
+    this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
+    this.logger.warn({ shard, kind: this.kind, error: errorMessage(err) }, what);
   }
 
   /** Swap in a renewed lease, with fresh expiry and renewal timers. */
@@ -476,9 +481,7 @@ export class ShardManager {
       renewed = await this.leases.renew(o.lease);
     } catch (err) {
       // Cannot prove the lease is still ours: let it go, as at any deadline.
-      this.stats.renewErrors++;
-      this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
-      this.logger.warn({ shard, kind: this.kind, error: errorMessage(err) }, 'lease reclaim after a pause failed; shard released');
+      this.renewFailed(shard, err, 'lease reclaim after a pause failed; shard released');
       o.reclaiming = false;
       this.dropExpired(shard, o);
       return;

@@ -88,6 +88,8 @@ class PgliteThread {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private dead: Error | null = null;
+  /** close() was called: later calls fail as PGlite's own do after close. */
+  closed = false;
 
   constructor(worker: Worker) {
     this.worker = worker;
@@ -107,6 +109,7 @@ class PgliteThread {
   }
 
   async call(req: Record<string, unknown>): Promise<Reply & { ok: true }> {
+    if (this.closed && req.op !== 'close') throw new Error('PGlite is closed');
     if (this.dead) throw this.dead;
     const id = this.nextId++;
     const reply = await new Promise<Reply>((resolve, reject) => {
@@ -222,6 +225,7 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
     async close() {
       if (closed) return;
       closed = true;
+      thread.closed = true;
       try {
         await thread.call({ op: 'close' }).catch(() => undefined);
         await thread.terminate();

@@ -45,7 +45,8 @@ test('R9: every requested field reads back equal', async () => {
       assert.equal(config.max_age, s.maxAgeMs * NS, `${s.name} max_age`);
       assert.equal(config.discard, s.discard === 'new' ? DiscardPolicy.New : DiscardPolicy.Old, `${s.name} discard`);
     }
-    assert.equal(topo.streams.length, QUEUES.length + 1);
+    // The work queues, the dead-letter stream and the stored MaxDeliver advisories.
+    assert.equal(topo.streams.length, QUEUES.length + 2);
     for (const c of topo.consumers) {
       const { config } = await jsm.consumers.info(c.stream, c.durable);
       assert.equal(config.durable_name, c.durable);
