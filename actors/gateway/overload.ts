@@ -16,7 +16,8 @@
  * while every request is still answered promptly, and shedding then would
  * turn busy into unavailable.
  */
-import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { LoopDelayWindow } from '../runtime/loop-delay.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { problem, sendProblem } from './errors.js';
 
@@ -47,7 +48,7 @@ export interface LoadSample {
 const HISTOGRAM_RESOLUTION_MS = 10;
 
 export class LoadMonitor {
-  private readonly histogram: IntervalHistogram;
+  private readonly delay: LoopDelayWindow;
   private elu: EventLoopUtilization;
   private timer: NodeJS.Timeout | null = null;
   private last: LoadSample = { delayP99Ms: 0, utilization: 0, overloaded: false, cause: null, at: 0 };
@@ -55,13 +56,13 @@ export class LoadMonitor {
   private overWindows = 0;
 
   constructor(private readonly limits: OverloadLimits) {
-    this.histogram = monitorEventLoopDelay({ resolution: HISTOGRAM_RESOLUTION_MS });
+    this.delay = new LoopDelayWindow(HISTOGRAM_RESOLUTION_MS);
     this.elu = performance.eventLoopUtilization();
   }
 
   start(): void {
     if (this.timer) return;
-    this.histogram.enable();
+    this.delay.start();
     this.elu = performance.eventLoopUtilization();
     this.timer = setInterval(() => this.sample(), this.limits.sampleMs);
     // A monitor alone must not keep the process alive.
@@ -71,14 +72,12 @@ export class LoadMonitor {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.histogram.disable();
+    this.delay.stop();
   }
 
   /** Take a sample now (the timer calls this every window). */
   sample(): LoadSample {
-    // The histogram's samples include its own timer period: what is beyond it is the delay.
-    const delayP99Ms = this.histogram.count > 0 ? Math.max(0, this.histogram.percentile(99) / 1e6 - HISTOGRAM_RESOLUTION_MS) : 0;
-    this.histogram.reset();
+    const delayP99Ms = this.delay.takeP99Ms();
     const now = performance.eventLoopUtilization();
     const utilization = performance.eventLoopUtilization(now, this.elu).utilization;
     this.elu = now;

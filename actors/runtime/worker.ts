@@ -46,7 +46,7 @@
  * never held back. Held tasks stay buffered with their working() heartbeats
  * and start as soon as the delay falls: delayed, never dropped.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { LoopDelayWindow } from './loop-delay.js';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import { ProtocolError, StarWeatherError, errorCode, errorMessage } from '../../protocol/errors.js';
@@ -216,7 +216,7 @@ export class TaskWorker {
   private readonly breakers = new Map<QueueName, Breaker>();
   private readonly shedLagMs: number;
   private loopDelayMs: (() => number) | null;
-  private loopMonitor: IntervalHistogram | null = null;
+  private loopMonitor: LoopDelayWindow | null = null;
   private overloadTimer: NodeJS.Timeout | null = null;
   private overload: OverloadLevel = 0;
   private calmWindows = 0;
@@ -315,15 +315,10 @@ export class TaskWorker {
   /** Re-read the loop delay every half second and set the overload level. */
   private watchLoad(): void {
     if (!this.loopDelayMs) {
-      const monitor = monitorEventLoopDelay({ resolution: 20 });
-      monitor.enable();
-      this.loopMonitor = monitor;
-      // The histogram counts the sampling interval itself; the delay is what comes on top.
-      this.loopDelayMs = () => {
-        const v = monitor.count > 0 ? Math.max(0, monitor.percentile(99) / 1e6 - 20) : 0;
-        monitor.reset();
-        return v;
-      };
+      const window = new LoopDelayWindow(20);
+      window.start();
+      this.loopMonitor = window;
+      this.loopDelayMs = () => window.takeP99Ms();
     }
     this.overloadTimer = setInterval(() => this.assessLoad(), 500);
     this.overloadTimer.unref();
@@ -393,7 +388,7 @@ export class TaskWorker {
     this.heartbeatTimer = null;
     if (this.overloadTimer) clearInterval(this.overloadTimer);
     this.overloadTimer = null;
-    this.loopMonitor?.disable();
+    this.loopMonitor?.stop();
     this.log.info(this.stats(), 'task worker drained');
   }
 
