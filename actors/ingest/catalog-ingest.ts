@@ -76,8 +76,12 @@ class UnusableInputError extends StarWeatherError {
 
 /** Why a load was aborted, for sw_catalog_loads_aborted_total. */
 function abortCause(err: unknown): string {
-  if (err instanceof FencedError) return 'fenced';
-  if (err instanceof SliceAbortedError) return 'stopped';
+  // The fence check before COMMIT runs inside the transaction, whose wrapper
+  // turns any error into a StorageError: look down the cause chain first.
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof FencedError) return 'fenced';
+    if (e instanceof SliceAbortedError) return 'stopped';
+  }
   if (err instanceof StorageError) return 'storage';
   return 'error';
 }
