@@ -294,9 +294,7 @@ class BridgeServer implements TransportBridgeServer {
 
   private subscribe(sid: number, subject: string): void {
     if (this.subs.has(sid)) throw invalid(`subscription ${sid} already exists`);
-    // The data is the transport's own copy for this message (the embedded
-    // bus copies on publish), so it is cloned once, when the batch is posted.
-    const sub = this.transport.subscribe(subject, (m) => this.out.push({ t: 'deliver', sid, subject: m.subject, data: m.data }, m.data.byteLength));
+    const sub = this.transport.subscribe(subject, (m) => this.out.push({ t: 'deliver', sid, subject: m.subject, data: m.data }));
     this.subs.set(sid, sub);
   }
 
@@ -379,7 +377,6 @@ class BridgeServer implements TransportBridgeServer {
       });
       this.out.push(
         { t: 'work', cid, did, queue: msg.queue, msgId: msg.msgId, data: msg.data, deliveryCount: msg.deliveryCount, maxDeliver: msg.maxDeliver },
-        msg.data.byteLength,
       );
     });
   }
@@ -434,7 +431,7 @@ class BridgeServer implements TransportBridgeServer {
     if (this.watches.has(wid)) return this.replyError(id, invalid(`watch ${wid} already exists`));
     const p = this.bucket(bucket).then((b) =>
       b.watch((c) => {
-        if (this.watches.has(wid)) this.out.push({ t: 'kv-change', wid, key: c.key, value: c.value, revision: c.revision }, c.value?.byteLength ?? 0);
+        if (this.watches.has(wid)) this.out.push({ t: 'kv-change', wid, key: c.key, value: c.value, revision: c.revision });
       }, prefix),
     );
     const held = p.then(

@@ -64,6 +64,8 @@ export interface ThreadTransportOptions {
   closeTimeoutMs?: number;
 }
 
+const MAX_REMEMBERED_SUBJECTS = 4096;
+
 function invalid(message: string): StarWeatherError {
   return new StarWeatherError('SW_ERR_INVALID_ARGUMENT', message);
 }
@@ -90,10 +92,10 @@ function fn<F>(v: F, what: string): F {
   return v;
 }
 
-/** A copy the caller cannot change after the call returns (Buffer.from: small ones share a pooled slab). */
+/** Bytes are copied when the frame is queued (thread-wire.ts), so the caller may reuse its buffer at once. */
 function bytes(v: unknown, what: string): Uint8Array {
   if (!(v instanceof Uint8Array)) throw invalid(`${what} must be a Uint8Array`);
-  return Buffer.from(v);
+  return v;
 }
 
 type CallBody<T extends BridgeCallType> = Omit<Extract<BridgeCall, { t: T }>, 't' | 'id'>;
@@ -173,16 +175,16 @@ class BridgedKvBucket implements KvBucket {
   }
 
   put(key: string, value: Uint8Array): Promise<number> {
-    return this.run(() => this.client.call('kv-put', { bucket: this.bucket, key: str(key, 'KV key'), value: bytes(value, 'KV value') }, value.byteLength));
+    return this.run(() => this.client.call('kv-put', { bucket: this.bucket, key: str(key, 'KV key'), value: bytes(value, 'KV value') }));
   }
 
   create(key: string, value: Uint8Array): Promise<number> {
-    return this.run(() => this.client.call('kv-create', { bucket: this.bucket, key: str(key, 'KV key'), value: bytes(value, 'KV value') }, value.byteLength));
+    return this.run(() => this.client.call('kv-create', { bucket: this.bucket, key: str(key, 'KV key'), value: bytes(value, 'KV value') }));
   }
 
   update(key: string, value: Uint8Array, revision: number): Promise<number> {
     return this.run(() =>
-      this.client.call('kv-update', { bucket: this.bucket, key: str(key, 'KV key'), value: bytes(value, 'KV value'), revision: num(revision, 'KV revision') }, value.byteLength),
+      this.client.call('kv-update', { bucket: this.bucket, key: str(key, 'KV key'), value: bytes(value, 'KV value'), revision: num(revision, 'KV revision') }),
     );
   }
 
@@ -231,6 +233,8 @@ export class ThreadTransport implements Transport {
   private readonly feeds = new Map<number, BridgedConsumer<(dl: DeadLetter) => Promise<void>>>();
   private readonly statusListeners = new Map<number, (status: TransportStatus) => void>();
   private readonly buckets = new Map<BucketName, BridgedKvBucket>();
+  /** Publish subjects that passed their check. */
+  private readonly publishSubjects = new Set<string>();
   /**
    * A work message dropped unsettled (its handler returned without settling
    * and nothing holds it any more) can never be settled from here: the
@@ -268,10 +272,17 @@ export class ThreadTransport implements Transport {
 
   publish(subject: string, data: Uint8Array): void {
     this.check();
-    assertPublishSubject(subject);
+    // Checked here too (a bad subject throws in the caller, as in-thread);
+    // the tracker publishes on the same 256 subjects every tick, so the
+    // ones already seen skip the tokenizing.
+    if (!this.publishSubjects.has(subject)) {
+      assertPublishSubject(subject);
+      if (this.publishSubjects.size >= MAX_REMEMBERED_SUBJECTS) this.publishSubjects.clear();
+      this.publishSubjects.add(subject);
+    }
     if (!(data instanceof Uint8Array)) throw invalid('data must be a Uint8Array');
     if (data.byteLength > MAX_PAYLOAD_BYTES) throw invalid(`payload of ${data.byteLength} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
-    this.out.push({ t: 'publish', subject, data: Buffer.from(data) }, data.byteLength);
+    this.out.push({ t: 'publish', subject, data });
   }
 
   subscribe(subject: string, handler: (msg: BusMessage) => void): Subscription {
@@ -298,7 +309,7 @@ export class ThreadTransport implements Transport {
 
   async enqueue(queue: QueueName, msgId: string, data: Uint8Array): Promise<EnqueueResult> {
     this.check();
-    return this.call('enqueue', { queue: str(queue, 'queue'), msgId: str(msgId, 'msgId'), data: bytes(data, 'data') }, data.byteLength);
+    return this.call('enqueue', { queue: str(queue, 'queue'), msgId: str(msgId, 'msgId'), data: bytes(data, 'data') });
   }
 
   async consume(queue: QueueName, options: ConsumeOptions, handler: WorkHandler): Promise<WorkConsumer> {
@@ -382,17 +393,17 @@ export class ThreadTransport implements Transport {
   // ---- for the message, consumer and bucket objects ----
 
   /** Queue a one-way frame; dropped once the port is closed. */
-  post(frame: BridgeRequest, size = 0): void {
-    if (!this.closed) this.out.push(frame, size);
+  post(frame: BridgeRequest): void {
+    if (!this.closed) this.out.push(frame);
   }
 
   /** Send request `t` and resolve with its answer (checked against what `t` answers with). */
-  call<T extends BridgeCallType>(t: T, body: CallBody<T>, size = 0): Promise<BridgeReplyValue<T>> {
+  call<T extends BridgeCallType>(t: T, body: CallBody<T>): Promise<BridgeReplyValue<T>> {
     if (this.closed) return Promise.reject(new ClosedError('thread transport'));
     const id = this.nextId++;
     return new Promise<BridgeReplyValue<T>>((resolve, reject) => {
       this.pending.set(id, { t, resolve: resolve as (v: unknown) => void, reject });
-      this.out.push({ ...body, t, id } as unknown as BridgeRequest, size);
+      this.out.push({ ...body, t, id } as unknown as BridgeRequest);
     });
   }
 
