@@ -9,6 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { EmbeddedTransport } from '../../actors/runtime/transport/embedded.js';
 import { serveTransport } from '../../actors/runtime/transport/thread-bridge.js';
 import { ThreadTransport } from '../../actors/runtime/transport/thread-client.js';
@@ -352,6 +354,34 @@ test('close() releases what the client held at once (an unsettled message is nak
     // The bus is the server's: still open.
     await bus.provision();
     await assert.rejects(client.enqueue('high', 'late', new Uint8Array([1])), { code: 'SW_ERR_CLOSED' });
+  } finally {
+    await client.close();
+    await server.close();
+    await bus.close();
+  }
+});
+
+test('a message the client dropped unsettled is forgotten by the server once collected, and left to AckWait', { timeout: 30_000 }, async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const n = freshNames();
+  const bus = new EmbeddedTransport({ names: n, topology: { ackWaitMs: 30_000 } });
+  const { server, client } = localPair(bus);
+  try {
+    let seen = 0;
+    await client.consume('high', { prefetch: 1 }, async () => {
+      seen++; // returns without settling and keeps nothing
+    });
+    await bus.enqueue('high', 'dropped-2', enc.encode('x'));
+    await waitFor(() => seen === 1 && server.stats.inFlight === 1, 5000, 'the delivery');
+    for (let i = 0; i < 100 && server.stats.inFlight > 0; i++) {
+      gc();
+      await sleep(10);
+    }
+    assert.equal(server.stats.inFlight, 0, 'forgotten once nothing can settle it');
+    // Not nak'd: the bus still has it in flight until AckWait, as for any dropped message.
+    assert.deepEqual(await bus.queueStats('high'), { depth: 1, inFlight: 1 });
+    assert.equal(seen, 1);
   } finally {
     await client.close();
     await server.close();
