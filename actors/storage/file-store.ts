@@ -71,7 +71,18 @@ export interface FileStoreStats {
   rejectedKeys: number;
 }
 
-export class FileStore {
+/** What a file store's users call: FileStore, or its bridge on a host thread (thread-storage.ts). */
+export interface Files {
+  readonly root: string;
+  readonly maxBytes: number;
+  put(key: string, data: Uint8Array | string): Promise<{ etag: string; size: number }>;
+  get(key: string): Promise<StoredFile | null>;
+  head(key: string): Promise<{ etag: string; size: number } | null>;
+  delete(key: string): Promise<boolean>;
+  stats(): FileStoreStats;
+}
+
+export class FileStore implements Files {
   readonly root: string;
   readonly maxBytes: number;
   /** Map order is recency: first = least recently used. */

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Config } from '../../config/load.js';
 import type { HotCache } from './cache.js';
 import type { Database } from './db.js';
-import { FileStore } from './file-store.js';
+import { FileStore, type Files } from './file-store.js';
 import { taskStatusRefill } from './hot-state.js';
 import { MemoryCache } from './memory-cache.js';
 import { migrate, type MigrateResult } from './migrate.js';
@@ -26,7 +26,7 @@ export { migrate, checksum, type Migration, type MigrateResult } from './migrate
 export { MIGRATIONS } from './migrations/index.js';
 export { MemoryCache } from './memory-cache.js';
 export { RedisCache } from './redis-cache.js';
-export { FileStore, keyPath, etagOf } from './file-store.js';
+export { FileStore, keyPath, etagOf, type Files, type StoredFile, type FileStoreStats } from './file-store.js';
 export * from './hot-state.js';
 export * as partitions from './partitions.js';
 export * as catalog from './catalog.js';
@@ -41,7 +41,7 @@ export * as ingestRuns from './ingest-runs.js';
 export interface Storage {
   db: Database;
   cache: HotCache;
-  files: FileStore;
+  files: Files;
   migration: MigrateResult;
   maintenance: PartitionMaintenance;
   close(): Promise<void>;

@@ -11,8 +11,16 @@
  *   main → { id, op: 'query', tx, sql, params } | { id, op: 'copy', tx, sql, text }
  *        | { id, op: 'begin' } | { id, op: 'end', tx, commit } | { id, op: 'close' }
  *   worker → { id, ok: true, rows, rowCount } | { id, ok: true, tx } | { id, ok: false, error }
+ *
+ * Clients: the main thread on the parent port, and any number of attached
+ * ports (role hosts on threads of their own, actors/storage/thread-storage.ts):
+ *   main → { op: 'attach', client, port } | { op: 'detach', client }
+ * An attached port speaks the protocol above except 'close' (PGlite is the
+ * main thread's to close). A client that goes away (detach, its port
+ * closed, its thread terminated) has its open transactions rolled back:
+ * PGlite runs one transaction at a time, so a dead host's must not hold it.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 
 type Request =
@@ -57,6 +65,8 @@ try {
 
 interface OpenTx {
   tx: Transaction;
+  /** The client that began it: 0 for the main thread, else an attached port's id. */
+  client: number;
   /** Resolves the transaction callback: commit (true) or roll back (false). */
   finish: (commit: boolean) => void;
   /** Settles when PGlite has committed or rolled back. */
@@ -75,18 +85,20 @@ function runner(tx: number | null): Pick<PGlite, 'query'> | Transaction {
   return t.tx;
 }
 
-async function handle(req: Request): Promise<void> {
+type Reply = (msg: unknown) => void;
+
+async function handle(req: Request, client: number, reply: Reply): Promise<void> {
   try {
     switch (req.op) {
       case 'query': {
         const r = await runner(req.tx).query(req.sql, req.params);
-        port.postMessage({ id: req.id, ok: true, rows: r.rows, rowCount: r.fields.length > 0 ? r.rows.length : (r.affectedRows ?? 0) });
+        reply({ id: req.id, ok: true, rows: r.rows, rowCount: r.fields.length > 0 ? r.rows.length : (r.affectedRows ?? 0) });
         return;
       }
       case 'copy': {
         // PGlite reads COPY input from a Blob mounted at /dev/blob (PGlite docs, "/dev/blob").
         await runner(req.tx).query(req.sql, [], { blob: new Blob([req.text]) });
-        port.postMessage({ id: req.id, ok: true, rows: [], rowCount: 0 });
+        reply({ id: req.id, ok: true, rows: [], rowCount: 0 });
         return;
       }
       case 'begin': {
@@ -97,7 +109,7 @@ async function handle(req: Request): Promise<void> {
         const decided = new Promise<boolean>((r) => (finish = r));
         const done = db
           .transaction(async (tx) => {
-            open.set(id, { tx, finish, done: Promise.resolve() });
+            open.set(id, { tx, client, finish, done: Promise.resolve() });
             started();
             if (!(await decided)) throw new Rollback('rolled back');
           })
@@ -112,30 +124,69 @@ async function handle(req: Request): Promise<void> {
         const t = open.get(id);
         if (!t) throw new Error('could not begin a transaction');
         t.done = done;
-        port.postMessage({ id: req.id, ok: true, tx: id });
+        reply({ id: req.id, ok: true, tx: id });
         return;
       }
       case 'end': {
         const t = open.get(req.tx);
-        if (!t) throw new Error(`transaction ${req.tx} is not open`);
+        if (!t || t.client !== client) throw new Error(`transaction ${req.tx} is not open`);
         open.delete(req.tx);
         t.finish(req.commit);
         await t.done;
-        port.postMessage({ id: req.id, ok: true, rows: [], rowCount: 0 });
+        reply({ id: req.id, ok: true, rows: [], rowCount: 0 });
         return;
       }
       case 'close': {
+        if (client !== 0) throw new Error('only the owner closes the database');
         for (const t of open.values()) t.finish(false);
         await Promise.allSettled([...open.values()].map((t) => t.done));
         open.clear();
         await db.close();
-        port.postMessage({ id: req.id, ok: true, rows: [], rowCount: 0 });
+        reply({ id: req.id, ok: true, rows: [], rowCount: 0 });
         return;
       }
     }
   } catch (err) {
-    port.postMessage({ id: req.id, ok: false, error: serial(err) });
+    reply({ id: req.id, ok: false, error: serial(err) });
   }
 }
 
-port.on('message', (req: Request) => void handle(req));
+/** Roll back what a departed client left open. */
+function dropClient(client: number): void {
+  for (const [id, t] of open) {
+    if (t.client !== client) continue;
+    open.delete(id);
+    t.finish(false);
+  }
+}
+
+const clients = new Map<number, MessagePort>();
+
+function detach(client: number): void {
+  const p = clients.get(client);
+  if (!p) return;
+  clients.delete(client);
+  p.close();
+  dropClient(client);
+}
+
+type Control = { op: 'attach'; client: number; port: MessagePort } | { op: 'detach'; client: number };
+
+port.on('message', (req: Request | Control) => {
+  if (req.op === 'attach') {
+    const { client, port: p } = req;
+    clients.set(client, p);
+    // 'close' fires when either side goes, a terminated thread included.
+    p.on('close', () => detach(client));
+    p.on('message', (r: Request) => {
+      if (r === null || typeof r !== 'object' || typeof r.id !== 'number') return;
+      void handle(r, client, (m) => p.postMessage(m));
+    });
+    return;
+  }
+  if (req.op === 'detach') {
+    detach(req.client);
+    return;
+  }
+  void handle(req, 0, (m) => port.postMessage(m));
+});

@@ -8,7 +8,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { copyLine, copySql, ident, type CopyValue, type Database, type Queryable, type QueryResult } from './db.js';
 import { recordDbError } from './db-errors.js';
 import { StorageError } from './errors.js';
@@ -82,30 +82,39 @@ class PgliteError extends Error {
 
 type Reply = { id: number; ok: true; rows?: unknown[]; rowCount?: number; tx?: number } | { id: number; ok: false; error: { message: string; name?: string; code?: string } };
 
-/** The request side of the PGlite thread (pglite-worker.ts). */
+/**
+ * The request side of the PGlite thread (pglite-worker.ts): over the
+ * Worker itself (the owner, this module) or over a port attached to it
+ * (a role host on a thread of its own, pgliteClient below).
+ */
 class PgliteThread {
-  private readonly worker: Worker;
+  private readonly endpoint: Worker | MessagePort;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private dead: Error | null = null;
   /** close() was called: later calls fail as PGlite's own do after close. */
   closed = false;
 
-  constructor(worker: Worker) {
-    this.worker = worker;
-    worker.on('message', (r: Reply) => {
+  constructor(endpoint: Worker | MessagePort) {
+    this.endpoint = endpoint;
+    endpoint.on('message', (r: Reply) => {
       const w = this.waiting.get(r.id);
       if (!w) return;
       this.waiting.delete(r.id);
       w.resolve(r);
     });
-    const fail = (err: Error): void => {
-      this.dead = err;
-      for (const w of this.waiting.values()) w.reject(err);
-      this.waiting.clear();
-    };
-    worker.on('error', (err) => fail(new StorageError(`embedded database thread failed: ${err.message}`, { cause: err })));
-    worker.on('exit', (code) => fail(new StorageError(`embedded database thread exited (code ${code})`)));
+    if (endpoint instanceof Worker) {
+      endpoint.on('error', (err) => this.fail(new StorageError(`embedded database thread failed: ${err.message}`, { cause: err })));
+      endpoint.on('exit', (code) => this.fail(new StorageError(`embedded database thread exited (code ${code})`)));
+    } else {
+      endpoint.on('close', () => this.fail(new StorageError('embedded database connection closed')));
+    }
+  }
+
+  fail(err: Error): void {
+    this.dead ??= err;
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
   }
 
   async call(req: Record<string, unknown>): Promise<Reply & { ok: true }> {
@@ -114,14 +123,15 @@ class PgliteThread {
     const id = this.nextId++;
     const reply = await new Promise<Reply>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...req, id });
+      this.endpoint.postMessage({ ...req, id });
     });
     if (!reply.ok) throw new PgliteError(reply.error);
     return reply;
   }
 
-  terminate(): Promise<number> {
-    return this.worker.terminate();
+  async terminate(): Promise<void> {
+    if (this.endpoint instanceof Worker) await this.endpoint.terminate();
+    else this.endpoint.close();
   }
 }
 
@@ -166,8 +176,9 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
   mkdirSync(options.dataDir, { recursive: true });
   const lock = takeLock(options.dataDir);
   let thread: PgliteThread;
+  let worker: Worker;
   try {
-    const worker = new Worker(new URL('./pglite-worker.js', import.meta.url), {
+    worker = new Worker(new URL('./pglite-worker.js', import.meta.url), {
       workerData: { pgdata: join(options.dataDir, 'pgdata'), setup: `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}; SET search_path TO ${ident(schema)}` },
     });
     let onMessage!: (r: Reply) => void;
@@ -194,6 +205,23 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
     releaseLock(lock);
     throw new StorageError(`cannot open embedded database in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
   }
+  const db = database(thread, schema, async () => {
+    try {
+      await thread.call({ op: 'close' }).catch(() => undefined);
+      await thread.terminate();
+    } finally {
+      releaseLock(lock);
+    }
+  });
+  owners.set(db, { thread, worker });
+  return db;
+}
+
+/** The owner side of each open embedded database: what attachPgliteClient needs. */
+const owners = new WeakMap<Database, { thread: PgliteThread; worker: Worker }>();
+let nextClient = 1;
+
+function database(thread: PgliteThread, schema: string, shut: () => Promise<void>): Database {
   const base = queryable(thread, null);
   let closed = false;
   return {
@@ -226,12 +254,48 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
       if (closed) return;
       closed = true;
       thread.closed = true;
-      try {
-        await thread.call({ op: 'close' }).catch(() => undefined);
-        await thread.terminate();
-      } finally {
-        releaseLock(lock);
-      }
+      await shut();
     },
   };
+}
+
+export interface PgliteAttachment {
+  /** For the client's thread (transfer it): pgliteClient(port, schema) there. */
+  port: MessagePort;
+  /** Cut the client off and roll back what it left open; idempotent. */
+  detach(): void;
+}
+
+/**
+ * A second connection to an open embedded database, for another thread: a
+ * port straight to the PGlite thread, so the client's statements never pass
+ * through this thread's loop. PGlite still runs one statement and one
+ * transaction at a time for all its clients.
+ */
+export function attachPgliteClient(db: Database): PgliteAttachment {
+  const owner = owners.get(db);
+  if (!owner) throw new StorageError('not an embedded database opened by openPglite');
+  if (owner.thread.closed) throw new StorageError('the embedded database is closed');
+  const client = nextClient++;
+  const { port1, port2 } = new MessageChannel();
+  owner.worker.postMessage({ op: 'attach', client, port: port1 }, [port1]);
+  let detached = false;
+  return {
+    port: port2,
+    detach() {
+      if (detached) return;
+      detached = true;
+      if (!owner.thread.closed) owner.worker.postMessage({ op: 'detach', client });
+    },
+  };
+}
+
+/** The Database of a port from attachPgliteClient; close() closes only this connection. */
+export function pgliteClient(port: MessagePort, schema: string): Database {
+  ident(schema);
+  const thread = new PgliteThread(port);
+  return database(thread, schema, async () => {
+    thread.fail(new Error('PGlite is closed'));
+    await thread.terminate();
+  });
 }

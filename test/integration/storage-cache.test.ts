@@ -1,6 +1,8 @@
 /**
  * The hot-state cache contract, run on Redis (127.0.0.1:6379, a random key
- * prefix deleted afterwards) and on the in-memory cache: the same tests.
+ * prefix deleted afterwards), on the in-memory cache, and on the memory
+ * cache as a host thread sees it across the storage bridge
+ * (actors/storage/thread-storage.ts): the same tests.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,11 +13,39 @@ import type { HotCache } from '../../actors/storage/cache.js';
 import { MemoryCache } from '../../actors/storage/memory-cache.js';
 import { RedisCache } from '../../actors/storage/redis-cache.js';
 import { StorageArgumentError } from '../../actors/storage/errors.js';
+import { openStorage, type Storage } from '../../actors/storage/index.js';
+import { openThreadStorage, storageThreadHandles } from '../../actors/storage/thread-storage.js';
+import { loadConfig } from '../../config/load.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
 const KINDS: ReadonlyArray<{ name: string; open: () => Promise<HotCache> }> = [
   { name: 'memory', open: async () => new MemoryCache() },
+  {
+    name: 'memory across the storage bridge',
+    open: async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'sw-cache-bridge-'));
+      const cfg = loadConfig({ env: {}, overrides: { dataDir } });
+      const owner: Storage = await openStorage(cfg);
+      const launch = storageThreadHandles(owner);
+      const view = await openThreadStorage(cfg, launch.handles);
+      cleanups.push(async () => {
+        await view.close();
+        launch.release();
+        await owner.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      });
+      return view.cache;
+    },
+  },
   {
     name: 'redis',
     open: async () => {

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { StarWeatherError } from '../../../protocol/errors.js';
 import { readAssetFile, safeFetch, type AssetPolicy } from '../../gateway/ssrf.js';
-import type { FileStore } from '../../storage/file-store.js';
+import type { Files } from '../../storage/file-store.js';
 import type { StacDoc } from '../../storage/stac.js';
 import { sceneFileKey } from '../../storage/tile-results.js';
 import { readSceneOffLoop } from '../formats/read-thread.js';
@@ -52,7 +52,7 @@ export function sceneFingerprint(assets: readonly SceneAsset[]): string {
 
 export interface SceneSourceOptions {
   policy: AssetPolicy;
-  files: FileStore;
+  files: Files;
   /** Largest object read (whole files, not headers). */
   maxBytes: number;
   fetchTimeoutMs: number;
