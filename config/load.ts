@@ -55,6 +55,7 @@ export interface Config {
     shutdownTimeoutMs: number;
     statusIntervalMs: number;
     queueStallMs: number;
+    embeddedHosts: 'thread' | 'inline';
   };
   /** Extension points an operator can load without changing the code. */
   plugins: { handlers: string[] };

@@ -4,6 +4,7 @@
  * started. Source: Erlang/OTP "supervisor" reference manual (child_spec(),
  * restart types, shutdown).
  */
+import type { MessagePort } from 'node:worker_threads';
 import { StarWeatherError } from '../protocol/errors.js';
 import type { Role } from '../protocol/messages/cluster.js';
 import type { SupervisorCommand } from '../protocol/messages/host-ipc.js';
@@ -57,6 +58,31 @@ export interface InlineStart {
   run(ctx: InlineContext): Promise<InlineChild>;
 }
 
+/** What a thread child needs for one incarnation: fresh ports (bus, storage) and data. */
+export interface ThreadLaunch {
+  /** Structured-cloneable data merged into the worker's workerData. */
+  workerData: Record<string, unknown>;
+  /** Ports inside workerData, moved to the worker. */
+  transferList: MessagePort[];
+  /** Called once the incarnation has ended: release the owner-side ends. */
+  release(): void;
+}
+
+/**
+ * Run the host on a worker thread of the supervisor's process: used with the
+ * embedded transport, whose bus (and PGlite, and memory cache) the main
+ * thread owns and bridges to the thread over MessagePorts. The host gets an
+ * event loop of its own, so one role's CPU work never stalls another's
+ * (issue 10); a hung host is terminated like a SIGKILLed process.
+ */
+export interface ThreadStart {
+  mode: 'thread';
+  /** Absolute path of the thread entry module (dist/actors/host/thread-main.js). */
+  module: string;
+  /** Fresh ports and data for each incarnation. */
+  launch(ctx: { childId: string; hostId: string }): Promise<ThreadLaunch>;
+}
+
 export interface ChildSpec {
   /** Unique among the supervisor's children; stable across restarts. */
   id: string;
@@ -64,7 +90,7 @@ export interface ChildSpec {
   restart: RestartType;
   /** Time the child gets to drain and exit before SIGKILL. */
   shutdownTimeoutMs: number;
-  start: ProcessStart | InlineStart;
+  start: ProcessStart | InlineStart | ThreadStart;
 }
 
 const ID_RE = /^[A-Za-z0-9._-]{1,100}$/;
@@ -77,6 +103,7 @@ export function validateChildSpecs(specs: readonly ChildSpec[]): void {
     seen.add(s.id);
     if (!['permanent', 'transient', 'temporary'].includes(s.restart)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child ${s.id}: unknown restart type ${String(s.restart)}`);
     if (!Number.isFinite(s.shutdownTimeoutMs) || s.shutdownTimeoutMs < 0) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child ${s.id}: shutdownTimeoutMs must be ≥ 0`);
+    if (s.start.mode === 'thread' && !s.start.module) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child ${s.id}: thread start needs a module path`);
     if (s.start.mode === 'process' && !s.start.module) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `child ${s.id}: process start needs a module path`);
   }
 }

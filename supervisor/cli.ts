@@ -22,7 +22,7 @@ import { names } from '../protocol/names.js';
 import { MemberMessage, type ClusterStatus, type Member } from '../protocol/messages/cluster.js';
 import { createTransport } from '../actors/runtime/transport/index.js';
 import { collectClusterStatus } from './cluster-status.js';
-import { startNode } from './node.js';
+import { nodeMode, startNode } from './node.js';
 import { catalogLoad, catalogRefresh } from '../actors/ingest/catalog-commands.js';
 import { CATALOG_FORMATS } from '../actors/ingest/catalog-parse.js';
 
@@ -80,8 +80,7 @@ function config(overrides: Record<string, unknown>): Config {
 }
 
 async function runNode(cfg: Config): Promise<number> {
-  const mode = cfg.nats.url ? 'process' : 'inline';
-  const node = await startNode({ config: cfg, mode, selfWatch: true });
+  const node = await startNode({ config: cfg, mode: nodeMode(cfg), selfWatch: true });
   return node.done;
 }
 

@@ -16,9 +16,11 @@ import type { DependencyStatus } from '../actors/runtime/dependency-probe.js';
 export interface HostHealth {
   id: string;
   role: Role;
-  mode: 'process' | 'inline';
+  mode: 'process' | 'inline' | 'thread';
   hostId: string;
   pid: number | null;
+  /** The worker thread's id (a host on a thread of the node process); null otherwise. */
+  threadId: number | null;
   state: ChildStatus['state'];
   draining: boolean;
   restarts: number;
@@ -29,7 +31,7 @@ export interface HostHealth {
   eventLoopP99Ms: number;
   /** How long its loop had gone without a turn at its last liveness beat. */
   stalledMs: number;
-  /** Wall time of its last liveness beat (forked hosts); null for inline hosts. */
+  /** Wall time of its last liveness beat (forked hosts) or progress seen (thread hosts); null for inline hosts. */
   lastBeatAt: number | null;
   inFlight: number;
   queueDepths: Record<string, number>;
@@ -167,6 +169,7 @@ export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource &
           mode: c.mode,
           hostId: c.hostId,
           pid: c.pid,
+          threadId: c.threadId,
           state: c.state,
           draining: c.draining || (c.info?.draining ?? false),
           restarts: c.restarts,

@@ -1,8 +1,11 @@
 /**
  * One StarWeather node: the transport, a supervisor with one actor host per
  * role, cluster status, and /health + /metrics. With NATS each host is a
- * forked process; with the embedded bus (no NATS_URL) the hosts run inline,
- * because an in-process bus cannot span processes.
+ * forked process; with the embedded bus (no NATS_URL) each host runs on a
+ * worker thread of this process (supervisor.embeddedHosts `thread`, the
+ * default), with the bus, PGlite and the memory cache owned by the main
+ * thread and bridged to the hosts over MessagePorts, or inline on the main
+ * loop (`inline`).
  *
  * On a node with the gateway role the supervisor binds no port: the gateway
  * service serves /health and /metrics on http.port, showing this
@@ -11,6 +14,7 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
 import { ConfigError, errorMessage } from '../protocol/errors.js';
@@ -22,7 +26,9 @@ import { createTransport } from '../actors/runtime/transport/index.js';
 import { startHost } from '../actors/host/host.js';
 import { startLiveness, type LivenessWatch } from '../actors/runtime/liveness.js';
 import { openStorage, type Storage } from '../actors/storage/index.js';
-import type { ChildSpec, InlineChild } from './child-spec.js';
+import { storageThreadHandles } from '../actors/storage/thread-storage.js';
+import { serveTransport } from '../actors/runtime/transport/thread-bridge.js';
+import type { ChildSpec, InlineChild, ThreadLaunch } from './child-spec.js';
 import { Supervisor } from './supervisor.js';
 import { ClusterStatusReporter } from './cluster-status.js';
 import { startNodeServer, supervisorHealth, type NodeHealthSource, type NodeServer } from './http.js';
@@ -31,11 +37,23 @@ import { startNodeServer, supervisorHealth, type NodeHealthSource, type NodeServ
 export const ROLE_ORDER: readonly Role[] = ['tracker', 'worker', 'tile', 'ingest', 'gateway'];
 
 export const HOST_ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', 'actors', 'host', 'main.js');
+export const THREAD_HOST_ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', 'actors', 'host', 'thread-main.js');
+
+export type NodeMode = 'process' | 'inline' | 'thread';
+
+/** The mode a node's config asks for: forked hosts on NATS; threads (or inline) on the embedded bus. */
+export function nodeMode(cfg: Config): NodeMode {
+  if (cfg.nats.url) return 'process';
+  return cfg.supervisor.embeddedHosts;
+}
 
 export interface NodeOptions {
   config: Config;
-  /** process: fork a host per role (NATS); inline: run hosts in this process (embedded bus). */
-  mode: 'process' | 'inline';
+  /**
+   * process: fork a host per role (NATS); thread: a worker thread per role
+   * (embedded bus, bridged); inline: run hosts on this loop (embedded bus).
+   */
+  mode: NodeMode;
   logger?: Logger;
   /** Install SIGTERM/SIGINT handlers that drain (default true). */
   handleSignals?: boolean;
@@ -62,15 +80,25 @@ export interface RunningNode {
   readonly done: Promise<number>;
 }
 
-export function childSpecs(cfg: Config, mode: 'process' | 'inline', inline: (role: Role, hostId: string, send: (m: unknown) => void) => Promise<InlineChild>): ChildSpec[] {
+export interface ChildStarters {
+  inline: (role: Role, hostId: string, send: (m: unknown) => void) => Promise<InlineChild>;
+  thread: (role: Role) => Promise<ThreadLaunch>;
+}
+
+export function childSpecs(cfg: Config, mode: NodeMode, starters: ChildStarters): ChildSpec[] {
   const roles = ROLE_ORDER.filter((r) => cfg.roles.includes(r));
+  const start = (role: Role): ChildSpec['start'] => {
+    if (mode === 'process') return { mode: 'process', module: HOST_ENTRY };
+    if (mode === 'thread') return { mode: 'thread', module: THREAD_HOST_ENTRY, launch: () => starters.thread(role) };
+    return { mode: 'inline', run: (ctx) => starters.inline(role, ctx.hostId, ctx.send) };
+  };
   return roles.map(
     (role): ChildSpec => ({
       id: role,
       role,
       restart: 'permanent',
       shutdownTimeoutMs: cfg.supervisor.shutdownTimeoutMs,
-      start: mode === 'process' ? { mode: 'process', module: HOST_ENTRY } : { mode: 'inline', run: (ctx) => inline(role, ctx.hostId, ctx.send) },
+      start: start(role),
     }),
   );
 }
@@ -83,7 +111,7 @@ export const STORAGE_ROLES: readonly Role[] = ['tracker', 'tile', 'ingest', 'gat
  * per data directory. A node that forks more than one storage role needs a
  * shared PostgreSQL (DATABASE_URL); say so before anything starts.
  */
-export function checkStorageLayout(cfg: Config, mode: 'process' | 'inline'): void {
+export function checkStorageLayout(cfg: Config, mode: NodeMode): void {
   if (mode !== 'process' || cfg.database.url) return;
   const using = STORAGE_ROLES.filter((r) => cfg.roles.includes(r));
   if (using.length > 1) {
@@ -151,9 +179,45 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     return { command: (c) => host.command(c), kill: () => host.kill(), exited: host.exited };
   };
 
+  // A thread host's bus and storage: fresh ports per incarnation, served by
+  // this thread; release() drops whatever the incarnation held (its
+  // subscriptions, consumers, unsettled work, open transaction).
+  const thread = async (role: Role): Promise<ThreadLaunch> => {
+    const releases: Array<() => void> = [];
+    const release = (): void => {
+      for (const r of releases.splice(0).reverse()) {
+        try {
+          r();
+        } catch (err) {
+          log.warn({ err: errorMessage(err), role }, 'releasing a host thread\'s ports failed');
+        }
+      }
+    };
+    try {
+      const bus = new MessageChannel();
+      const server = serveTransport(transport, bus.port1, { onError: (err, context) => log.warn({ err: errorMessage(err), context, role }, 'bus bridge error') });
+      releases.push(() => {
+        void server.close().catch(() => undefined);
+        bus.port1.close();
+      });
+      const transferList: MessagePort[] = [bus.port2];
+      let storageHandles: unknown = null;
+      if (STORAGE_ROLES.includes(role)) {
+        const h = storageThreadHandles(await storage(), { onError: (err) => log.warn({ err: errorMessage(err), role }, 'storage bridge error') });
+        releases.push(() => h.release());
+        storageHandles = h.handles;
+        transferList.push(...h.transferList);
+      }
+      return { workerData: { config: cfg, transportPort: bus.port2, storage: storageHandles }, transferList, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  };
+
   const supervisor = new Supervisor({
     nodeId: cfg.nodeId,
-    children: childSpecs(cfg, o.mode, inline),
+    children: childSpecs(cfg, o.mode, { inline, thread }),
     maxRestarts: cfg.supervisor.maxRestarts,
     restartWindowMs: cfg.supervisor.restartWindowMs,
     backoff: { baseMs: cfg.supervisor.backoffBaseMs, maxMs: cfg.supervisor.backoffMaxMs, jitter: 'full' },

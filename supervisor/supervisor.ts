@@ -32,12 +32,13 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { HostHeartbeatMessage, type HostHeartbeat } from '../protocol/messages/cluster.js';
-import { HOST_ENV, HostInfoMessage, HostMetricsMessage, LIVENESS_FD, LivenessBeatMessage, NodeViewRequestMessage, type HostInfo, type NodeViewAnswer, type NodeViewRequest, type SupervisorCommand } from '../protocol/messages/host-ipc.js';
+import { HOST_ENV, THREAD_PROGRESS_SLOTS, HostInfoMessage, HostMetricsMessage, LIVENESS_FD, LivenessBeatMessage, NodeViewRequestMessage, type HostInfo, type NodeViewAnswer, type NodeViewRequest, type SupervisorCommand, type ThreadHostData } from '../protocol/messages/host-ipc.js';
 import { nextDelay, validateBackoff, type BackoffPolicy } from './backoff.js';
-import { shouldRestart, validateChildSpecs, type ChildSpec, type InlineChild } from './child-spec.js';
+import { shouldRestart, validateChildSpecs, type ChildSpec, type InlineChild, type ThreadLaunch } from './child-spec.js';
 
 export type ChildState = 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
 
@@ -65,9 +66,11 @@ const PAUSE_SLACK_MS = 1000;
 export interface ChildStatus {
   id: string;
   role: ChildSpec['role'];
-  mode: 'process' | 'inline';
+  mode: 'process' | 'inline' | 'thread';
   hostId: string;
   pid: number | null;
+  /** The worker thread's id (thread children), else null. */
+  threadId: number | null;
   state: ChildState;
   draining: boolean;
   /** Restarts since the supervisor started. */
@@ -130,7 +133,14 @@ interface ChildRecord {
   hostId: string;
   proc: ChildProcess | null;
   inline: InlineChild | null;
-  /** Set while an inline child's run() is in progress. */
+  worker: Worker | null;
+  /** The current thread incarnation's ports, released when it ends. */
+  launch: ThreadLaunch | null;
+  /** A thread child's progress counter (shared memory) and when we last saw it move. */
+  progress: Int32Array | null;
+  progressSeen: number;
+  progressAwake: number;
+  /** Set while an inline child's run() or a thread child's launch() is in progress. */
   pending: Promise<void> | null;
   state: ChildState;
   restarts: number;
@@ -240,6 +250,11 @@ export class Supervisor extends EventEmitter {
       hostId: '',
       proc: null,
       inline: null,
+      worker: null,
+      launch: null,
+      progress: null,
+      progressSeen: 0,
+      progressAwake: 0,
       pending: null,
       state: 'stopped',
       restarts: 0,
@@ -295,7 +310,8 @@ export class Supervisor extends EventEmitter {
       role: r.spec.role,
       mode: r.spec.start.mode,
       hostId: r.hostId,
-      pid: r.proc?.pid ?? (r.inline ? process.pid : null),
+      pid: r.proc?.pid ?? (r.inline || r.worker ? process.pid : null),
+      threadId: r.worker?.threadId ?? null,
       state: r.state,
       draining: r.stopping,
       restarts: r.restarts,
@@ -328,7 +344,7 @@ export class Supervisor extends EventEmitter {
    */
   async collectChildMetrics(timeoutMs = 1000): Promise<unknown[][]> {
     const asks = this.records
-      .filter((r) => (r.proc || r.inline) && r.state === 'running')
+      .filter((r) => (r.proc || r.inline || r.worker) && r.state === 'running')
       .map(
         (r) =>
           new Promise<unknown[] | null>((resolve) => {
@@ -377,6 +393,7 @@ export class Supervisor extends EventEmitter {
     rec.startedAwake = this.awakeNow();
     const start = rec.spec.start;
     if (start.mode === 'process') this.spawnProcess(rec, start);
+    else if (start.mode === 'thread') this.spawnThread(rec, start);
     else this.spawnInline(rec, start);
   }
 
@@ -459,6 +476,51 @@ export class Supervisor extends EventEmitter {
       if (current()) rec.pending = null;
     });
     this.log.info({ child: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, incarnation }, 'inline child started');
+    this.emit('child-start', { id: rec.spec.id, pid: process.pid, hostId: rec.hostId, incarnation });
+  }
+
+  private spawnThread(rec: ChildRecord, start: Extract<ChildSpec['start'], { mode: 'thread' }>): void {
+    const incarnation = rec.incarnation;
+    const current = () => rec.incarnation === incarnation;
+    const progress = new SharedArrayBuffer(THREAD_PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+    rec.progress = new Int32Array(progress);
+    rec.progressSeen = 0;
+    rec.progressAwake = this.awakeNow();
+    rec.pending = (async () => {
+      let launch: ThreadLaunch;
+      try {
+        launch = await start.launch({ childId: rec.spec.id, hostId: rec.hostId });
+      } catch (err) {
+        this.log.error({ err, child: rec.spec.id }, 'thread child could not be prepared');
+        if (current()) this.onExit(rec, null, 1, null);
+        return;
+      }
+      if (!current() || this.stopping) {
+        launch.release();
+        return;
+      }
+      const data: Omit<ThreadHostData, 'config' | 'transportPort' | 'storage'> = { role: rec.spec.role, hostId: rec.hostId, childId: rec.spec.id, progress };
+      let worker: Worker;
+      try {
+        worker = new Worker(start.module, { workerData: { ...launch.workerData, ...data }, transferList: launch.transferList, env: { ...process.env, ...this.opts.childEnv, STARWEATHER_NODE_ID: this.nodeId } });
+      } catch (err) {
+        launch.release();
+        this.log.error({ err, child: rec.spec.id }, 'worker thread failed to start');
+        this.onExit(rec, null, 1, null);
+        return;
+      }
+      rec.worker = worker;
+      rec.launch = launch;
+      worker.on('message', (m: unknown) => {
+        if (current()) this.onMessage(rec, m);
+      });
+      // An uncaught error ends the thread; 'exit' follows with code 1.
+      worker.on('error', (err) => this.log.error({ err, child: rec.spec.id, threadId: worker.threadId }, 'host thread crashed'));
+      worker.on('exit', (code) => this.onExit(rec, worker, code, null));
+      this.log.info({ child: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, threadId: worker.threadId, incarnation }, 'thread child started');
+    })().finally(() => {
+      if (current()) rec.pending = null;
+    });
     this.emit('child-start', { id: rec.spec.id, pid: process.pid, hostId: rec.hostId, incarnation });
   }
 
@@ -547,7 +609,7 @@ export class Supervisor extends EventEmitter {
   }
 
   private isSlow(rec: ChildRecord): boolean {
-    if (!rec.proc && !rec.inline) return false;
+    if (!rec.proc && !rec.inline && !rec.worker) return false;
     return (rec.heartbeat?.eventLoopP99Ms ?? 0) > this.slowLagMs || rec.stalledMs > this.slowLagMs;
   }
 
@@ -572,6 +634,15 @@ export class Supervisor extends EventEmitter {
   }
 
   private command(rec: ChildRecord, cmd: SupervisorCommand): boolean {
+    if (rec.worker) {
+      try {
+        rec.worker.postMessage(cmd);
+        return true;
+      } catch (err) {
+        this.log.debug({ err, child: rec.spec.id }, 'thread command failed');
+        return false;
+      }
+    }
     if (rec.inline) {
       try {
         rec.inline.command(cmd);
@@ -594,12 +665,23 @@ export class Supervisor extends EventEmitter {
 
   // ---------------------------------------------------------------- exits and restarts
 
-  private onExit(rec: ChildRecord, handle: ChildProcess | InlineChild | null, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(rec: ChildRecord, handle: ChildProcess | InlineChild | Worker | null, code: number | null, signal: NodeJS.Signals | null): void {
     // One exit per incarnation: 'error' and 'exit' may both fire.
-    if (handle !== null && handle !== rec.proc && handle !== rec.inline) return;
+    if (handle !== null && handle !== rec.proc && handle !== rec.inline && handle !== rec.worker) return;
     const pid = rec.proc?.pid ?? null;
     rec.proc = null;
     rec.inline = null;
+    rec.worker = null;
+    rec.progress = null;
+    // The thread's ports (bus, storage) are released only now: its
+    // subscriptions, consumers and in-flight work go back to the owner.
+    const launch = rec.launch;
+    rec.launch = null;
+    try {
+      launch?.release();
+    } catch (err) {
+      this.log.warn({ err, child: rec.spec.id }, 'releasing a thread child\'s ports failed');
+    }
     this.metrics?.up.set({ child: rec.spec.id, role: rec.spec.role }, 0);
     const reason: ChildExit['reason'] = rec.stopping ? (rec.stopTimedOut ? 'shutdown-timeout' : 'shutdown') : rec.hung ? 'hung' : 'exit';
     const exit: ChildExit = { code, signal, reason, ...(reason === 'hung' && rec.hangCause ? { hangCause: rec.hangCause } : {}), at: Date.now() };
@@ -668,7 +750,8 @@ export class Supervisor extends EventEmitter {
     const now = this.awakeMs;
     for (const rec of this.records) {
       if (rec.stopping || rec.hung || (rec.state !== 'starting' && rec.state !== 'running')) continue;
-      if (!rec.proc && !rec.inline) continue;
+      if (!rec.proc && !rec.inline && !rec.worker) continue;
+      if (rec.worker && rec.progress) this.sampleProgress(rec, now);
       const verdict = this.judge(rec, now);
       if (verdict === null) continue;
       rec.hung = true;
@@ -680,8 +763,34 @@ export class Supervisor extends EventEmitter {
     }
   }
 
+  /** Read a thread child's progress counter: a moving counter is a loop that turns. */
+  private sampleProgress(rec: ChildRecord, now: number): void {
+    const seen = Atomics.load(rec.progress!, 0);
+    if (seen !== rec.progressSeen) {
+      rec.progressSeen = seen;
+      rec.progressAwake = now;
+    }
+    const stalled = Math.round(now - rec.progressAwake);
+    const wasSlow = this.isSlow(rec);
+    rec.stalledMs = stalled;
+    rec.beatAwake = now;
+    rec.lastBeatAt = Date.now();
+    if (this.isSlow(rec) !== wasSlow) this.updateSlow(rec);
+  }
+
   /** Null while the child is alive (busy or not); otherwise why it is hung. */
   private judge(rec: ChildRecord, now: number): { cause: HangCause; fields: Record<string, number> } | null {
+    if (rec.worker) {
+      // A thread cannot be stopped apart from its process, so only progress
+      // counts; a starting host (loading modules, joining) gets its startup
+      // allowance.
+      const progressLimit = rec.heartbeatAwake === null ? Math.max(this.opts.hangTimeoutMs, this.startupTimeoutMs) : this.opts.hangTimeoutMs;
+      if (rec.stalledMs > progressLimit) return { cause: 'no_progress', fields: { stalledMs: rec.stalledMs } };
+      if (rec.heartbeatAwake === null && now - rec.startedAwake > this.startupTimeoutMs) {
+        return { cause: 'no_start', fields: { startingMs: Math.round(now - rec.startedAwake) } };
+      }
+      return null;
+    }
     if (rec.proc && rec.beatAwake !== null) {
       // It has a liveness thread: judge progress, never punctuality.
       const silentMs = now - rec.beatAwake;
@@ -712,13 +821,16 @@ export class Supervisor extends EventEmitter {
       } catch {
         // already gone; 'exit' follows
       }
+    } else if (rec.worker) {
+      // terminate() stops even a thread in an endless synchronous loop; 'exit' follows.
+      void rec.worker.terminate().catch(() => undefined);
     } else if (rec.inline) {
       rec.inline.kill();
     }
   }
 
   private waitFirstHeartbeat(rec: ChildRecord, timeoutMs: number): Promise<void> {
-    if (rec.lastHeartbeatAt !== null || (!rec.proc && !rec.inline && !rec.pending)) return Promise.resolve();
+    if (rec.lastHeartbeatAt !== null || (!rec.proc && !rec.inline && !rec.worker && !rec.pending)) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       rec.firstHeartbeatWaiters.push(() => {
@@ -729,7 +841,7 @@ export class Supervisor extends EventEmitter {
   }
 
   private waitExit(rec: ChildRecord, timeoutMs: number): Promise<ChildExit | null> {
-    if (!rec.proc && !rec.inline) return Promise.resolve(rec.lastExit);
+    if (!rec.proc && !rec.inline && !rec.worker) return Promise.resolve(rec.lastExit);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(null), timeoutMs);
       rec.exitWaiters.push((exit) => {
@@ -752,7 +864,7 @@ export class Supervisor extends EventEmitter {
     if (rec.pending) await rec.pending;
     // Not running (exited earlier and not restarted): nothing to stop, and
     // its earlier exit was already judged when it happened.
-    if (!rec.proc && !rec.inline) {
+    if (!rec.proc && !rec.inline && !rec.worker) {
       if (rec.state !== 'failed') rec.state = 'stopped';
       return true;
     }

@@ -1,10 +1,12 @@
 /**
  * The messages an actor host and its supervisor exchange, besides the
  * HostHeartbeat defined in protocol/messages/cluster.ts. They travel over the
- * Node IPC channel of a forked child, or as plain calls when the host runs
- * inline; both sides validate them the same way, and an invalid message is
- * counted and ignored, never trusted.
+ * Node IPC channel of a forked child, the parent port of a host on a worker
+ * thread, or as plain calls when the host runs inline; both sides validate
+ * them the same way, and an invalid message is counted and ignored, never
+ * trusted.
  */
+import type { MessagePort } from 'node:worker_threads';
 import { Type, type Static } from '@sinclair/typebox';
 import { defineMessage } from '../message.js';
 import { RoleSchema } from './cluster.js';
@@ -156,3 +158,30 @@ export const LivenessBeatMessage = defineMessage({
   schema: LivenessBeatSchema,
   subjects: 'liveness pipe of a forked actor host (stdio fd 4; not NATS)',
 });
+
+/**
+ * What a supervisor hands a host it runs on a worker thread (embedded
+ * default, issue 10), as the Worker's workerData. Messages then flow as over
+ * IPC (HostHeartbeat, HostInfo, HostMetrics, NodeViewRequest up;
+ * SupervisorCommand down) on the worker's parent port; liveness is the
+ * progress counter below instead of a beat pipe.
+ */
+export interface ThreadHostData {
+  role: string;
+  hostId: string;
+  childId: string;
+  /**
+   * THREAD_PROGRESS_SLOTS Int32 slots; the host's loop adds 1 to slot 0 every
+   * THREAD_PROGRESS_MS. The supervisor reads it from its own thread: a counter
+   * that stops moving is a loop that makes no progress.
+   */
+  progress: SharedArrayBuffer;
+  /** The node's resolved configuration (config/load.ts Config), so the host runs exactly what the node was started with. */
+  config: unknown;
+  /** The bus, bridged over a port to the transport the main thread owns (actors/runtime/transport/thread-bridge.ts). */
+  transportPort: MessagePort;
+  /** The storage the main thread owns, bridged (actors/storage/thread-storage.ts). */
+  storage: unknown;
+}
+export const THREAD_PROGRESS_SLOTS = 1;
+export const THREAD_PROGRESS_MS = 50;

@@ -49,8 +49,10 @@ test('start with no services boots on the embedded bus, serves /health and /metr
   assert.equal(body.hosts.length, 5);
   for (const h of body.hosts) {
     assert.equal(h.state, 'running');
-    assert.equal(h.mode, 'inline');
+    // The embedded default runs each role host on a worker thread of its own (issue 10).
+    assert.equal(h.mode, 'thread');
   }
+  assert.equal(new Set(body.hosts.map((h: { threadId: number }) => h.threadId)).size, 5, 'five distinct threads');
   // Honest about what is not there yet: the worker has no handlers and says so.
   const worker = body.hosts.find((h: { role: string }) => h.role === 'worker');
   assert.deepEqual(worker.handlers, []);

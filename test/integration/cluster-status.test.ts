@@ -18,6 +18,7 @@ const host: ChildStatus = {
   role: 'worker',
   mode: 'inline',
   hostId: 'n1-worker-1',
+  threadId: null,
   pid: 123,
   state: 'running',
   draining: false,
