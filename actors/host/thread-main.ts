@@ -13,6 +13,7 @@
  * every THREAD_PROGRESS_MS; the supervisor reads it from its own thread and
  * terminates the thread when it stops moving for the hang timeout.
  */
+import { readlinkSync } from 'node:fs';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../../config/load.js';
 import { errorMessage } from '../../protocol/errors.js';
@@ -24,6 +25,14 @@ import { openThreadStorage, type StorageThreadHandles } from '../storage/thread-
 import type { Storage } from '../storage/index.js';
 import { startHost } from './host.js';
 
+function osThreadId(): number | null {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return null; // not Linux
+  }
+}
+
 async function main(data: ThreadHostData): Promise<number> {
   // First, so a host stuck while loading or joining is seen too.
   const progress = new Int32Array(data.progress);
@@ -34,6 +43,8 @@ async function main(data: ThreadHostData): Promise<number> {
   if (!ROLES.includes(role)) throw new Error(`thread host: unknown role ${JSON.stringify(data.role)}`);
   const cfg = data.config as Config;
   const log = createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1 }).child({ host: data.hostId, thread: true });
+  // The OS thread id, so `top -H` / `ps -L` figures can be told apart by role.
+  log.info({ tid: osThreadId() }, 'host thread started');
   const port = parentPort!;
 
   const crash = (kind: string) => (err: unknown) => {
