@@ -56,6 +56,7 @@ export interface Config {
     statusIntervalMs: number;
     queueStallMs: number;
     embeddedHosts: 'thread' | 'inline';
+    trackerHosts: number;
   };
   /** Extension points an operator can load without changing the code. */
   plugins: { handlers: string[] };

@@ -85,6 +85,15 @@ export interface ChildStarters {
   thread: (role: Role) => Promise<ThreadLaunch>;
 }
 
+/**
+ * How many tracker hosts a node runs. One tracker host propagates every
+ * object of the shards it holds on one loop, one core; several split the
+ * shards (rendezvous hashing, as between nodes) and tick in parallel.
+ */
+export function trackerHostCount(cfg: Config): number {
+  return cfg.supervisor.trackerHosts;
+}
+
 export function childSpecs(cfg: Config, mode: NodeMode, starters: ChildStarters): ChildSpec[] {
   const roles = ROLE_ORDER.filter((r) => cfg.roles.includes(r));
   const start = (role: Role): ChildSpec['start'] => {
@@ -92,9 +101,14 @@ export function childSpecs(cfg: Config, mode: NodeMode, starters: ChildStarters)
     if (mode === 'thread') return { mode: 'thread', module: THREAD_HOST_ENTRY, launch: () => starters.thread(role) };
     return { mode: 'inline', run: (ctx) => starters.inline(role, ctx.hostId, ctx.send) };
   };
-  return roles.map(
-    (role): ChildSpec => ({
-      id: role,
+  // Child ids: the role, then role-2, role-3 … for further hosts of it.
+  const hosts = roles.flatMap((role) => {
+    const n = role === 'tracker' ? trackerHostCount(cfg) : 1;
+    return Array.from({ length: n }, (_, i) => ({ role, id: i === 0 ? role : `${role}-${i + 1}` }));
+  });
+  return hosts.map(
+    ({ role, id }): ChildSpec => ({
+      id,
       role,
       restart: 'permanent',
       shutdownTimeoutMs: cfg.supervisor.shutdownTimeoutMs,
@@ -114,10 +128,12 @@ export const STORAGE_ROLES: readonly Role[] = ['tracker', 'tile', 'ingest', 'gat
 export function checkStorageLayout(cfg: Config, mode: NodeMode): void {
   if (mode !== 'process' || cfg.database.url) return;
   const using = STORAGE_ROLES.filter((r) => cfg.roles.includes(r));
-  if (using.length > 1) {
+  const trackers = cfg.roles.includes('tracker') ? trackerHostCount(cfg) : 0;
+  if (using.length > 1 || trackers > 1) {
+    const what = trackers > 1 ? `${[...using.filter((r) => r !== 'tracker'), `${trackers} tracker hosts`].join(', ')}` : using.join(', ');
     throw new ConfigError(
       'database.url (DATABASE_URL)',
-      `cluster mode forks one process per role, and ${using.join(', ')} each open the database: set DATABASE_URL to a PostgreSQL server (the embedded database allows one process)`,
+      `cluster mode forks one process per host, and ${what} each open the database: set DATABASE_URL to a PostgreSQL server (the embedded database allows one process)`,
     );
   }
 }

@@ -29,7 +29,7 @@ async function getJson(url: string): Promise<{ status: number; type: string | nu
 
 test('start with no services boots on the embedded bus, serves /health and /metrics, exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
   const port = await freePort();
-  const s = runCli(['start'], cliEnv({ STARWEATHER_PORT: String(port) }));
+  const s = runCli(['start'], cliEnv({ STARWEATHER_PORT: String(port), STARWEATHER_TRACKER_HOSTS: '2' }));
   const base = `http://127.0.0.1:${port}`;
   let health: { status: number; body: any } | null = null;
   const up = await waitFor(async () => {
@@ -46,13 +46,23 @@ test('start with no services boots on the embedded bus, serves /health and /metr
   assert.equal(body.status, 'ok');
   assert.deepEqual(body.transport, { kind: 'embedded', connected: true });
   assert.deepEqual(body.roles, ['tracker', 'worker', 'tile', 'ingest', 'gateway']);
-  assert.equal(body.hosts.length, 5);
+  // STARWEATHER_TRACKER_HOSTS=2: two tracker hosts share the shards.
+  const trackers = 2;
+  assert.deepEqual(body.hosts.map((h: { id: string }) => h.id).sort(), ['gateway', 'ingest', 'tile', 'tracker', 'tracker-2', 'worker']);
   for (const h of body.hosts) {
     assert.equal(h.state, 'running');
     // The embedded default runs each role host on a worker thread of its own (issue 10).
     assert.equal(h.mode, 'thread');
   }
-  assert.equal(new Set(body.hosts.map((h: { threadId: number }) => h.threadId)).size, 5, 'five distinct threads');
+  assert.equal(new Set(body.hosts.map((h: { threadId: number }) => h.threadId)).size, 4 + trackers, 'a thread per host');
+  // The tracker hosts split the 256 shards between them, each shard held once.
+  let owned: number[] = [];
+  const split = await waitFor(async () => {
+    const h = (await getJson(`${base}/health`)).body as { hosts: Array<{ role: string; shards: Record<string, number> | null }> };
+    owned = h.hosts.filter((x) => x.role === 'tracker').map((x) => x.shards?.tracker ?? 0);
+    return owned.length === trackers && owned.every((n) => n > 0) && owned.reduce((a, b) => a + b, 0) === 256;
+  }, 30_000, 200);
+  assert.ok(split, `tracker shards per host: ${owned.join(', ')}`);
   // Honest about what is not there yet: the worker has no handlers and says so.
   const worker = body.hosts.find((h: { role: string }) => h.role === 'worker');
   assert.deepEqual(worker.handlers, []);
