@@ -80,8 +80,8 @@ for (const { kind, make } of BUSES) {
     test('a load whose parse spans many lease lengths commits every valid record', async () => {
       const leaseMs = 1000;
       let slices = 0;
-      // 1 ms of work per slice, then 40 ms of (async) delay: the parse of 3,000 records takes several seconds.
-      const t = await setup({}, { sliceMs: 1, afterSlice: async () => { slices++; await sleep(40); } }, leaseMs);
+      // 1 ms of work per slice, then 15 ms of (async) delay: the parse of 3,000 records takes several lease lengths.
+      const t = await setup({}, { sliceMs: 1, afterSlice: async () => { slices++; await sleep(15); } }, leaseMs);
       t.ingest.start();
       await until('the first cycle finished', 120_000, () => runs(t.ingest).length > 0, 50);
       const [run] = runs(t.ingest);

@@ -45,35 +45,34 @@ async function waitHealthy(s: Spawned, base: string, hosts: number): Promise<any
   return last;
 }
 
-for (const hosts of ['thread', 'inline'] as const) {
-  test(`embedded (starweather start, hosts on ${hosts === 'thread' ? 'worker threads, the default' : 'the main thread'}): the gateway port serves the supervisor view; the supervisor binds no port`, { timeout: 90_000 }, async () => {
-    const port = await freePort();
-    const nodePort = await freePort();
-    const s = harness.run(['start'], env({ STARWEATHER_PORT: String(port), STARWEATHER_NODE_PORT: String(nodePort), ...(hosts === 'inline' ? { STARWEATHER_EMBEDDED_HOSTS: 'inline' } : {}) }));
-    const base = `http://127.0.0.1:${port}`;
-    const health = await waitHealthy(s, base, 5);
-    assert.equal(health.status, 'ok');
-    assert.deepEqual(health.transport, { kind: 'embedded', connected: true });
-    assert.deepEqual(health.roles, ['tracker', 'worker', 'tile', 'ingest', 'gateway']);
-    for (const h of health.hosts) assert.equal(h.mode, hosts);
-    const gw = health.hosts.find((h: { role: string }) => h.role === 'gateway');
-    assert.equal(gw.state, 'running');
-    assert.equal(typeof health.gateway.clients, 'number');
-    assert.equal(await listening(nodePort), false, 'the supervisor bound its own port on a gateway node');
+// The inline option (STARWEATHER_EMBEDDED_HOSTS=inline) is covered by busy-embedded.test.ts and the nodeMode unit test.
+test('embedded (starweather start, hosts on worker threads): the gateway port serves the supervisor view; the supervisor binds no port', { timeout: 90_000 }, async () => {
+  const port = await freePort();
+  const nodePort = await freePort();
+  const s = harness.run(['start'], env({ STARWEATHER_PORT: String(port), STARWEATHER_NODE_PORT: String(nodePort) }));
+  const base = `http://127.0.0.1:${port}`;
+  const health = await waitHealthy(s, base, 5);
+  assert.equal(health.status, 'ok');
+  assert.deepEqual(health.transport, { kind: 'embedded', connected: true });
+  assert.deepEqual(health.roles, ['tracker', 'worker', 'tile', 'ingest', 'gateway']);
+  for (const h of health.hosts) assert.equal(h.mode, 'thread');
+  const gw = health.hosts.find((h: { role: string }) => h.role === 'gateway');
+  assert.equal(gw.state, 'running');
+  assert.equal(typeof health.gateway.clients, 'number');
+  assert.equal(await listening(nodePort), false, 'the supervisor bound its own port on a gateway node');
 
-    const m = await fetch(`${base}/metrics`);
-    assert.equal(m.status, 200);
-    const text = await m.text();
-    assert.match(text, /starweather_supervisor_child_up\{child="gateway",role="gateway"[^}]*\} 1/);
-    assert.match(text, /sw_gateway_ws_clients\{[^}]*role="gateway"/);
-    assert.match(text, /sw_event_loop_delay_p99_seconds\{[^}]*role="tracker"/);
+  const m = await fetch(`${base}/metrics`);
+  assert.equal(m.status, 200);
+  const text = await m.text();
+  assert.match(text, /starweather_supervisor_child_up\{child="gateway",role="gateway"[^}]*\} 1/);
+  assert.match(text, /sw_gateway_ws_clients\{[^}]*role="gateway"/);
+  assert.match(text, /sw_event_loop_delay_p99_seconds\{[^}]*role="tracker"/);
 
-    s.proc.kill('SIGTERM');
-    const exit = await s.exited;
-    assert.equal(exit.code, 0, s.stderr());
-    assert.equal(await listening(port), false);
-  });
-}
+  s.proc.kill('SIGTERM');
+  const exit = await s.exited;
+  assert.equal(exit.code, 0, s.stderr());
+  assert.equal(await listening(port), false);
+});
 
 test('forked (NATS): the gateway host asks its supervisor over IPC for /health and /metrics', { timeout: 90_000 }, async () => {
   const n = freshNames();
