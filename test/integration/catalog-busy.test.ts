@@ -43,7 +43,10 @@ function runs(ingest: CatalogIngest): Array<{ group: string; outcome: string; ac
   return (ingest.health().lastRuns as Array<{ group: string; outcome: string; accepted: number; message: string }>) ?? [];
 }
 
-for (const { kind, make } of BUSES) {
+// The embedded bus only (the default where the lease loss was seen): the
+// catalog lease on NATS is held by catalog-singleton.test.ts, and the KV
+// semantics by the transport contract suite on both buses.
+for (const { kind, make } of BUSES.filter((b) => b.kind === 'embedded')) {
   describe(`catalog ingest under a busy loop, ${kind} bus`, { timeout: 180_000 }, () => {
     const cleanups: Array<() => Promise<unknown>> = [];
     after(async () => {

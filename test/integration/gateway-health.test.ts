@@ -45,7 +45,7 @@ async function waitHealthy(s: Spawned, base: string, hosts: number): Promise<any
   return last;
 }
 
-// The inline option (STARWEATHER_EMBEDDED_HOSTS=inline) is covered by busy-embedded.test.ts and the nodeMode unit test.
+// The inline option (STARWEATHER_EMBEDDED_HOSTS=inline): the node-layout units pick it, liveness.test.ts holds inline hosts to a stall of their shared loop.
 test('embedded (starweather start, hosts on worker threads): the gateway port serves the supervisor view; the supervisor binds no port', { timeout: 90_000 }, async () => {
   const port = await freePort();
   const nodePort = await freePort();

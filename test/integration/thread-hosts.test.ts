@@ -6,8 +6,8 @@
  * - A task handler blocks the worker host's loop for 3× the heartbeat
  *   timeout: no host is killed, no shard moves, and the tracker, on a loop
  *   of its own, keeps publishing every object every second DURING the
- *   stall (the inline test, busy-embedded.test.ts, can only show that it
- *   resumes afterwards).
+ *   stall (with every host inline on one loop it could only resume
+ *   afterwards).
  * - A real hang is still caught: a handler that never returns stops the
  *   worker thread's progress counter; the supervisor terminates the thread
  *   within the hang timeout (cause no_progress), restarts it, and the task,
