@@ -85,15 +85,6 @@ export interface ChildStarters {
   thread: (role: Role) => Promise<ThreadLaunch>;
 }
 
-/**
- * How many tracker hosts a node runs. One tracker host propagates every
- * object of the shards it holds on one loop, one core; several split the
- * shards (rendezvous hashing, as between nodes) and tick in parallel.
- */
-export function trackerHostCount(cfg: Config): number {
-  return cfg.supervisor.trackerHosts;
-}
-
 export function childSpecs(cfg: Config, mode: NodeMode, starters: ChildStarters): ChildSpec[] {
   const roles = ROLE_ORDER.filter((r) => cfg.roles.includes(r));
   const start = (role: Role): ChildSpec['start'] => {
@@ -102,8 +93,10 @@ export function childSpecs(cfg: Config, mode: NodeMode, starters: ChildStarters)
     return { mode: 'inline', run: (ctx) => starters.inline(role, ctx.hostId, ctx.send) };
   };
   // Child ids: the role, then role-2, role-3 … for further hosts of it.
+  // Several tracker hosts split the node's shards (rendezvous hashing, as
+  // between nodes) and tick in parallel, on as many cores.
   const hosts = roles.flatMap((role) => {
-    const n = role === 'tracker' ? trackerHostCount(cfg) : 1;
+    const n = role === 'tracker' ? cfg.supervisor.trackerHosts : 1;
     return Array.from({ length: n }, (_, i) => ({ role, id: i === 0 ? role : `${role}-${i + 1}` }));
   });
   return hosts.map(
@@ -128,9 +121,9 @@ export const STORAGE_ROLES: readonly Role[] = ['tracker', 'tile', 'ingest', 'gat
 export function checkStorageLayout(cfg: Config, mode: NodeMode): void {
   if (mode !== 'process' || cfg.database.url) return;
   const using = STORAGE_ROLES.filter((r) => cfg.roles.includes(r));
-  const trackers = cfg.roles.includes('tracker') ? trackerHostCount(cfg) : 0;
+  const trackers = cfg.roles.includes('tracker') ? cfg.supervisor.trackerHosts : 0;
   if (using.length > 1 || trackers > 1) {
-    const what = trackers > 1 ? `${[...using.filter((r) => r !== 'tracker'), `${trackers} tracker hosts`].join(', ')}` : using.join(', ');
+    const what = using.map((r) => (r === 'tracker' && trackers > 1 ? `${trackers} tracker hosts` : r)).join(', ');
     throw new ConfigError(
       'database.url (DATABASE_URL)',
       `cluster mode forks one process per host, and ${what} each open the database: set DATABASE_URL to a PostgreSQL server (the embedded database allows one process)`,

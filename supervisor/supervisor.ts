@@ -549,10 +549,7 @@ export class Supervisor extends EventEmitter {
           this.countInvalid(rec, 'beat');
           continue;
         }
-        rec.beatAwake = this.awakeNow();
-        rec.lastBeatAt = Date.now();
-        rec.stalledMs = beat.stalledMs;
-        this.updateSlow(rec);
+        this.noteBeat(rec, this.awakeNow(), beat.stalledMs);
       }
     });
     // The pipe closes with the child; its exit is handled by 'exit'.
@@ -634,21 +631,14 @@ export class Supervisor extends EventEmitter {
   }
 
   private command(rec: ChildRecord, cmd: SupervisorCommand): boolean {
-    if (rec.worker) {
+    const { worker, inline } = rec;
+    const direct = worker ? (c: SupervisorCommand) => worker.postMessage(c) : inline ? (c: SupervisorCommand) => inline.command(c) : null;
+    if (direct) {
       try {
-        rec.worker.postMessage(cmd);
+        direct(cmd);
         return true;
       } catch (err) {
-        this.log.debug({ err, child: rec.spec.id }, 'thread command failed');
-        return false;
-      }
-    }
-    if (rec.inline) {
-      try {
-        rec.inline.command(cmd);
-        return true;
-      } catch (err) {
-        this.log.warn({ err, child: rec.spec.id }, 'inline command failed');
+        this.log.warn({ err, child: rec.spec.id }, `${worker ? 'thread' : 'inline'} command failed`);
         return false;
       }
     }
@@ -770,39 +760,41 @@ export class Supervisor extends EventEmitter {
       rec.progressSeen = seen;
       rec.progressAwake = now;
     }
-    const stalled = Math.round(now - rec.progressAwake);
-    const wasSlow = this.isSlow(rec);
-    rec.stalledMs = stalled;
-    rec.beatAwake = now;
+    this.noteBeat(rec, now, Math.round(now - rec.progressAwake));
+  }
+
+  /** A liveness reading: a forked host's beat, or a thread host's progress counter as sampled here. */
+  private noteBeat(rec: ChildRecord, awake: number, stalledMs: number): void {
+    rec.beatAwake = awake;
     rec.lastBeatAt = Date.now();
-    if (this.isSlow(rec) !== wasSlow) this.updateSlow(rec);
+    rec.stalledMs = stalledMs;
+    this.updateSlow(rec);
+  }
+
+  /**
+   * A host whose liveness is read apart from its JavaScript (a forked host's
+   * beat thread, a thread host's progress counter) is hung only when its loop
+   * makes no progress. A starting host (loading modules, connecting,
+   * provisioning) gets its startup allowance.
+   */
+  private judgeProgress(rec: ChildRecord, now: number): { cause: HangCause; fields: Record<string, number> } | null {
+    const progressLimit = rec.heartbeatAwake === null ? Math.max(this.opts.hangTimeoutMs, this.startupTimeoutMs) : this.opts.hangTimeoutMs;
+    if (rec.stalledMs > progressLimit) return { cause: 'no_progress', fields: { stalledMs: rec.stalledMs } };
+    if (rec.heartbeatAwake === null && now - rec.startedAwake > this.startupTimeoutMs) {
+      return { cause: 'no_start', fields: { startingMs: Math.round(now - rec.startedAwake) } };
+    }
+    return null;
   }
 
   /** Null while the child is alive (busy or not); otherwise why it is hung. */
   private judge(rec: ChildRecord, now: number): { cause: HangCause; fields: Record<string, number> } | null {
-    if (rec.worker) {
-      // A thread cannot be stopped apart from its process, so only progress
-      // counts; a starting host (loading modules, joining) gets its startup
-      // allowance.
-      const progressLimit = rec.heartbeatAwake === null ? Math.max(this.opts.hangTimeoutMs, this.startupTimeoutMs) : this.opts.hangTimeoutMs;
-      if (rec.stalledMs > progressLimit) return { cause: 'no_progress', fields: { stalledMs: rec.stalledMs } };
-      if (rec.heartbeatAwake === null && now - rec.startedAwake > this.startupTimeoutMs) {
-        return { cause: 'no_start', fields: { startingMs: Math.round(now - rec.startedAwake) } };
-      }
-      return null;
-    }
+    // A thread's progress is sampled by this supervisor itself, so it has no beats to miss.
+    if (rec.worker) return this.judgeProgress(rec, now);
     if (rec.proc && rec.beatAwake !== null) {
       // It has a liveness thread: judge progress, never punctuality.
       const silentMs = now - rec.beatAwake;
       if (silentMs > this.heartbeatTimeoutMs) return { cause: 'no_beats', fields: { silentMs: Math.round(silentMs) } };
-      // A starting host (loading modules, connecting, provisioning) gets its
-      // startup allowance, as before it had a liveness thread.
-      const progressLimit = rec.heartbeatAwake === null ? Math.max(this.opts.hangTimeoutMs, this.startupTimeoutMs) : this.opts.hangTimeoutMs;
-      if (rec.stalledMs > progressLimit) return { cause: 'no_progress', fields: { stalledMs: rec.stalledMs } };
-      if (rec.heartbeatAwake === null && now - rec.startedAwake > this.startupTimeoutMs) {
-        return { cause: 'no_start', fields: { startingMs: Math.round(now - rec.startedAwake) } };
-      }
-      return null;
+      return this.judgeProgress(rec, now);
     }
     if (rec.proc && rec.heartbeatAwake === null && now - rec.startedAwake <= Math.min(this.heartbeatTimeoutMs, this.startupTimeoutMs)) {
       // A freshly forked host beats within a moment; until then, wait.

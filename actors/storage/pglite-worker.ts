@@ -151,23 +151,19 @@ async function handle(req: Request, client: number, reply: Reply): Promise<void>
   }
 }
 
-/** Roll back what a departed client left open. */
-function dropClient(client: number): void {
-  for (const [id, t] of open) {
-    if (t.client !== client) continue;
-    open.delete(id);
-    t.finish(false);
-  }
-}
-
 const clients = new Map<number, MessagePort>();
 
+/** Cut a client off and roll back what it left open. */
 function detach(client: number): void {
   const p = clients.get(client);
   if (!p) return;
   clients.delete(client);
   p.close();
-  dropClient(client);
+  for (const [id, t] of open) {
+    if (t.client !== client) continue;
+    open.delete(id);
+    t.finish(false);
+  }
 }
 
 type Control = { op: 'attach'; client: number; port: MessagePort } | { op: 'detach'; client: number };

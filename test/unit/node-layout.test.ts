@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../config/load.js';
 import { ConfigError } from '../../protocol/errors.js';
-import { checkStorageLayout, childSpecs, nodeMode, trackerHostCount, type ChildStarters } from '../../supervisor/node.js';
+import { checkStorageLayout, childSpecs, nodeMode, type ChildStarters } from '../../supervisor/node.js';
 
 // childSpecs only keeps references to these; the test never starts a child.
 const starters: ChildStarters = {
@@ -27,8 +27,8 @@ test('the host mode: forked processes with NATS, threads by default without it, 
 });
 
 test('tracker hosts: one by default, or as configured', () => {
-  assert.equal(trackerHostCount(loadConfig({ env: {} })), 1);
-  assert.equal(trackerHostCount(loadConfig({ env: { STARWEATHER_TRACKER_HOSTS: '3' } })), 3);
+  assert.equal(loadConfig({ env: {} }).supervisor.trackerHosts, 1);
+  assert.equal(loadConfig({ env: { STARWEATHER_TRACKER_HOSTS: '3' } }).supervisor.trackerHosts, 3);
   assert.throws(() => loadConfig({ env: { STARWEATHER_TRACKER_HOSTS: '0' } }), ConfigError);
   assert.throws(() => loadConfig({ env: { STARWEATHER_TRACKER_HOSTS: '17' } }), ConfigError);
 });
