@@ -5,6 +5,8 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, type NatsTransport } from '../../actors/runtime/transport/nats.js';
 import { CasConflictError } from '../../protocol/errors.js';
 import type { Names } from '../../protocol/names.js';
@@ -94,6 +96,111 @@ test('watch sees only later changes, deletes as null, filtered by prefix', async
   await kv.put('map.after-unsubscribe', enc('z'));
   await new Promise((res) => setTimeout(res, 200));
   assert.equal(changes.length, 3);
+});
+
+/** Our KV feed consumers on the bucket's stream, by name (an independent look through the JetStream API). */
+async function feedConsumers(bucket: string): Promise<string[]> {
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const ci of jsm.consumers.list(`KV_${bucket}`)) names.push(ci.name);
+    return names;
+  } finally {
+    await nc.close();
+  }
+}
+
+test('a watch whose consumer is deleted on the server resumes where it was: later changes arrive once, in order, nothing replayed', async () => {
+  const kv = await t.kv('shards');
+  await kv.put('gone.before', enc('old'));
+  const changes: KvChange[] = [];
+  const sub = await kv.watch((c) => changes.push(c), 'gone.');
+  try {
+    const r1 = await kv.put('gone.a', enc('1'));
+    await waitFor('the first change', 5000, () => changes.length === 1);
+    const consumers = await feedConsumers(n.buckets.shards);
+    assert.ok(consumers.length >= 1, 'the watch has a consumer on the server');
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      const jsm = await jetstreamManager(nc);
+      for (const name of consumers) await jsm.consumers.delete(`KV_${n.buckets.shards}`, name);
+    } finally {
+      await nc.close();
+    }
+    // Written while the watch has no consumer: must still be seen once re-created.
+    const r2 = await kv.put('gone.b', enc('2'));
+    const r3 = await kv.put('gone.a', enc('3'));
+    await waitFor('the changes after the deletion', 15_000, () => changes.length >= 3);
+    await new Promise((res) => setTimeout(res, 300));
+    assert.deepEqual(
+      changes.map((c) => [c.key, dec(c.value!), c.revision]),
+      [
+        ['gone.a', '1', r1],
+        ['gone.b', '2', r2],
+        ['gone.a', '3', r3],
+      ],
+    );
+  } finally {
+    sub.unsubscribe();
+  }
+  await waitFor('the feed consumer removed after unsubscribe', 5000, async () => (await feedConsumers(n.buckets.shards)).length === 0);
+});
+
+test('a watch opened while a writer is busy sees every later revision exactly once (no gap, no repeat)', async () => {
+  const kv = await t.kv('leases');
+  let writing = true;
+  const written: number[] = [];
+  const writer = (async () => {
+    for (let i = 0; writing; i++) written.push(await kv.put(`busy.${i % 7}`, enc(String(i))));
+  })();
+  await waitFor('the writer running', 5000, () => written.length >= 20);
+  const seen: number[] = [];
+  const sub = await kv.watch((c) => seen.push(c.revision), 'busy.');
+  const afterCall = written.length;
+  await waitFor('more writes after the watch', 5000, () => written.length >= afterCall + 100);
+  writing = false;
+  await writer;
+  const last = written[written.length - 1]!;
+  await waitFor('the last write seen', 5000, () => seen.includes(last));
+  sub.unsubscribe();
+  // Oracle: the writer is the bucket's only writer under this prefix, so from
+  // the first revision written after watch() returned, every one must be seen.
+  const mustSee = written.slice(afterCall);
+  const seenSet = new Set(seen);
+  assert.deepEqual(mustSee.filter((r) => !seenSet.has(r)), [], 'no revision written after the call is missing');
+  assert.equal(seenSet.size, seen.length, 'no revision delivered twice');
+  assert.deepEqual([...seen].sort((a, b) => a - b), seen, 'revisions in order');
+});
+
+test('keys and entries while a writer churns: every live key once, deleted keys absent', async () => {
+  const kv = await t.kv('members');
+  const live = new Set<string>();
+  for (let i = 0; i < 150; i++) {
+    await kv.put(`churn.${i}`, enc(`v${i}`));
+    live.add(`churn.${i}`);
+  }
+  for (let i = 0; i < 150; i += 3) {
+    await kv.delete(`churn.${i}`);
+    live.delete(`churn.${i}`);
+  }
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) await kv.put(`churn.${1 + 3 * (i % 40)}`, enc(`w${i}`));
+  })();
+  try {
+    for (let round = 0; round < 5; round++) {
+      const keys = await kv.keys('churn.');
+      assert.deepEqual(keys, [...live].sort(), `round ${round}: keys`);
+      const entries = await kv.entries('churn.');
+      assert.deepEqual(entries.map((e) => e.key).sort(), [...live].sort(), `round ${round}: entries`);
+      for (const e of entries) assert.ok(/^[vw]\d+$/.test(dec(e.value)), `value of ${e.key}`);
+    }
+  } finally {
+    writing = false;
+    await writer;
+  }
+  await waitFor('listings leave no consumer behind', 5000, async () => (await feedConsumers(n.buckets.members)).length === 0);
 });
 
 test('core pub/sub with wildcards, flush, and unsubscribe', async () => {

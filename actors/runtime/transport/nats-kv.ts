@@ -8,6 +8,7 @@ import type { KV, KvEntry as NatsKvEntry } from '@nats-io/kv';
 import { CasConflictError, ClosedError, StarWeatherError } from '../../../protocol/errors.js';
 import type { KvBucket, KvChange, KvEntry, Subscription } from '../../../protocol/transport.js';
 import { describe, isClosed, isWrongLastSequence } from './nats-errors.js';
+import { listKv, watchKv, type KvFeedDeps } from './nats-kv-feed.js';
 
 const KEY_RE = /^[-/_=.a-zA-Z0-9]+$/;
 
@@ -48,6 +49,8 @@ export class NatsKvBucket implements KvBucket {
   readonly name: string;
   private readonly kv: KV;
   private readonly ready: (what: string) => Promise<void>;
+  private readonly feeds: KvFeedDeps;
+  private readonly onError: (err: unknown, what: string) => void;
 
   /**
    * `ready` throws ClosedError once the owning transport is closing, and
@@ -56,10 +59,12 @@ export class NatsKvBucket implements KvBucket {
    * compare-and-set whose reply was lost must be judged by the caller
    * (re-read the key), not blindly repeated.
    */
-  constructor(name: string, kv: KV, ready: (what: string) => Promise<void>) {
+  constructor(name: string, kv: KV, ready: (what: string) => Promise<void>, feeds: KvFeedDeps, onError: (err: unknown, what: string) => void) {
     this.name = name;
     this.kv = kv;
     this.ready = ready;
+    this.feeds = feeds;
+    this.onError = onError;
   }
 
   async get(key: string): Promise<KvEntry | null> {
@@ -122,65 +127,36 @@ export class NatsKvBucket implements KvBucket {
   }
 
   async keys(prefix?: string): Promise<string[]> {
-    checkPrefix(prefix);
-    await this.ready(`KV bucket ${this.name}`);
-    try {
-      const out: string[] = [];
-      const iter = await this.kv.keys(filterFor(prefix));
-      for await (const k of iter) {
-        if (!prefix || k.startsWith(prefix)) out.push(k);
-      }
-      return out.sort();
-    } catch (err) {
-      throw wrap('keys', prefix ?? '*', err);
-    }
+    return (await this.list(prefix, true)).map((e) => e.key);
   }
 
   async entries(prefix?: string): Promise<KvEntry[]> {
-    const keys = await this.keys(prefix);
-    const out: KvEntry[] = [];
-    // Bounded parallelism: buckets are small, but a burst of a few hundred
-    // concurrent requests would only queue up in the client anyway.
-    for (let i = 0; i < keys.length; i += 32) {
-      const batch = await Promise.all(keys.slice(i, i + 32).map((k) => this.get(k)));
-      for (const e of batch) if (e) out.push(e);
+    return this.list(prefix, false);
+  }
+
+  private async list(prefix: string | undefined, headersOnly: boolean): Promise<KvEntry[]> {
+    checkPrefix(prefix);
+    await this.ready(`KV bucket ${this.name}`);
+    try {
+      const all = await listKv(this.feeds, this.name, filterFor(prefix), { headersOnly });
+      return prefix ? all.filter((e) => e.key.startsWith(prefix)) : all;
+    } catch (err) {
+      throw wrap(headersOnly ? 'keys' : 'entries', prefix ?? '*', err);
     }
-    return out;
   }
 
   async watch(onChange: (change: KvChange) => void, prefix?: string): Promise<Subscription> {
     checkPrefix(prefix);
     await this.ready(`KV bucket ${this.name}`);
-    let iter;
+    const filtered = (c: KvChange): void => {
+      if (!prefix || c.key.startsWith(prefix)) onChange(c);
+    };
+    let handle;
     try {
-      // UpdatesOnly: deliver policy "new", so only changes after this call.
-      iter = await this.kv.watch({ key: filterFor(prefix), include: 'updates' });
+      handle = await watchKv(this.feeds, this.name, filterFor(prefix), filtered, this.onError);
     } catch (err) {
       throw wrap('watch', prefix ?? '*', err);
     }
-    let stopped = false;
-    void (async () => {
-      try {
-        for await (const e of iter) {
-          if (stopped) break;
-          if (prefix && !e.key.startsWith(prefix)) continue;
-          const change: KvChange = { key: e.key, value: e.operation === 'PUT' ? e.value : null, revision: e.revision };
-          try {
-            onChange(change);
-          } catch {
-            // A throwing listener must not end the watch for everyone else.
-          }
-        }
-      } catch {
-        // The iterator ends with an error only when the connection closes.
-      }
-    })();
-    return {
-      unsubscribe: () => {
-        if (stopped) return;
-        stopped = true;
-        iter.stop();
-      },
-    };
+    return { unsubscribe: () => handle.stop() };
   }
 }
