@@ -336,23 +336,17 @@ export class ShardManager {
     }
     this.running = (async () => {
       let next = this.renewEveryMs;
-      let timer: NodeJS.Timeout | undefined;
+      // Rounds never overlap (issue 11): a round that outlives a lease is
+      // reported, not abandoned. Renewals run on their own timers, so a slow
+      // round delays only acquisitions and releases, and every KV call it
+      // makes has its own timeout.
+      const slow = setTimeout(() => this.logger.warn({ kind: this.kind, leaseMs: this.leases.leaseMs }, 'shard round is taking longer than a lease'), this.leases.leaseMs);
       try {
-        // A KV call that never returns must not stop all later rounds; the
-        // abandoned round's late results are checked against `owned` anyway.
-        const round = this.round();
-        // An abandoned round that fails later must not surface as unhandled.
-        round.catch(() => undefined);
-        next = await Promise.race([
-          round,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new StarWeatherError('SW_ERR_TIMEOUT', `shard round took longer than ${this.leases.leaseMs} ms`)), this.leases.leaseMs);
-          }),
-        ]);
+        next = await this.round();
       } catch (err) {
         this.logger.error({ kind: this.kind, error: errorMessage(err) }, 'shard round failed');
       } finally {
-        clearTimeout(timer);
+        clearTimeout(slow);
         this.running = null;
       }
       if (this.again) {

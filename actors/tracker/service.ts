@@ -94,6 +94,8 @@ interface TrackerMetrics {
 export const TICK_SLICE_MS = 5;
 /** Slots propagated between two looks at the clock (~3 µs each: under a millisecond). */
 const PROPAGATE_STEP = 256;
+/** Shards loaded per batch: large enough for one query per chunk, small enough that the first ones publish soon. */
+const LOAD_BATCH_SHARDS = 64;
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -180,6 +182,9 @@ export class TrackerRuntime {
   private storage!: Storage;
   private shards!: ShardManager;
   private readonly gens = new Map<number, number>();
+  /** Shards acquired and not yet loaded, with the generation they were acquired at. */
+  private readonly pendingLoads = new Map<number, number>();
+  private loader: Promise<void> | null = null;
   private catalogIndex: Promise<CatalogIndex> | null = null;
   /**
    * Objects this host saw decay. The catalog index may predate the decay
@@ -318,37 +323,67 @@ export class TrackerRuntime {
 
   // ---- shards -------------------------------------------------------------
 
-  private async acquire(shard: number): Promise<void> {
+  /**
+   * A shard acquired: its objects are loaded in the background, batched with
+   * the other shards acquired meanwhile (one element-set query per
+   * `loadChunk` objects, not one per shard), and each shard publishes as soon
+   * as its own objects are activated. The shard manager never waits for the
+   * database: a takeover of half the catalog is lease writes only, so it can
+   * never hold up the round that follows (issue 11).
+   */
+  private acquire(shard: number): void {
     const gen = (this.gens.get(shard) ?? 0) + 1;
     this.gens.set(shard, gen);
-    let entries: Array<{ id: number; name: string }>;
-    let rows: Map<number, elementSets.ElementSet>;
-    try {
-      const idx = await this.catalog();
-      entries = idx.byShard.get(shard) ?? [];
-      rows = await this.loadRows(entries.map((e) => e.id));
-    } catch (err) {
-      // The shard stays owned but empty; a reconcile soon loads what is missing.
-      this.ctx.logger.warn({ shard, error: errorMessage(err) }, 'could not load the shard from the database; retrying shortly');
-      this.retryLater();
-      return;
-    }
-    if (this.gens.get(shard) !== gen || !this.shards.owns(shard) || this.stopped) return;
-    let n = 0;
-    // Loading an element set (SGP4 initialisation) is ~30-100 µs: a large shard is activated in slices.
-    const slicer = new TimeSlicer(TICK_SLICE_MS);
-    for (const e of entries) {
-      if (slicer.due()) {
-        await slicer.pause();
-        // Released (or taken again) during the turn: release() removed what was activated so far; this load is over.
-        if (this.gens.get(shard) !== gen || !this.shards.owns(shard) || this.stopped) return;
+    this.pendingLoads.set(shard, gen);
+    this.startLoader();
+  }
+
+  private startLoader(): void {
+    if (this.loader || this.stopped) return;
+    this.loader = this.track(
+      this.runLoads().catch((err) => this.ctx.logger.error({ error: errorMessage(err) }, 'shard loader failed; a reconcile loads what is missing')),
+    ).finally(() => {
+      this.loader = null;
+      // Shards acquired as the loader was finishing.
+      if (this.pendingLoads.size > 0) this.startLoader();
+    });
+  }
+
+  private async runLoads(): Promise<void> {
+    // Let the acquisitions of the same round join the first batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.pendingLoads.size > 0 && !this.stopped) {
+      const batch = [...this.pendingLoads].slice(0, LOAD_BATCH_SHARDS);
+      for (const [shard] of batch) this.pendingLoads.delete(shard);
+      const live = (shard: number, gen: number) => this.gens.get(shard) === gen && this.shards.owns(shard) && !this.stopped;
+      let idx: CatalogIndex;
+      let rows: Map<number, elementSets.ElementSet>;
+      try {
+        idx = await this.catalog();
+        const ids = batch.filter(([shard, gen]) => live(shard, gen)).flatMap(([shard]) => (idx.byShard.get(shard) ?? []).map((e) => e.id));
+        rows = await this.loadRows(ids);
+      } catch (err) {
+        // The shards stay owned but empty; a reconcile soon loads what is missing.
+        this.ctx.logger.warn({ shards: batch.length, error: errorMessage(err) }, 'could not load acquired shards from the database; retrying shortly');
+        this.retryLater();
+        continue;
       }
-      const row = rows.get(e.id);
-      if (!row) continue; // an object with no element set yet: nothing to propagate
-      if (this.activate(e.id, shard, e.name, row)) n++;
+      // Loading an element set (SGP4 initialisation) is ~30-100 µs: shards are activated in slices.
+      const slicer = new TimeSlicer(TICK_SLICE_MS);
+      for (const [shard, gen] of batch) {
+        let n = 0;
+        for (const e of idx.byShard.get(shard) ?? []) {
+          if (slicer.due()) await slicer.pause();
+          // Released (or taken again) during a turn: release() removed what was activated so far.
+          if (!live(shard, gen)) break;
+          const row = rows.get(e.id);
+          if (!row) continue; // an object with no element set yet: nothing to propagate
+          if (this.activate(e.id, shard, e.name, row)) n++;
+        }
+        this.ctx.logger.debug({ shard, objects: n }, 'tracker shard activated');
+      }
+      this.m.objects.set(this.table.size);
     }
-    this.m.objects.set(this.table.size);
-    this.ctx.logger.debug({ shard, objects: n }, 'tracker shard activated');
   }
 
   private activate(id: number, shard: number, name: string, row: elementSets.ElementSet): boolean {

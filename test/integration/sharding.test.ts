@@ -107,6 +107,50 @@ for (const { kind, make } of BUSES) {
       return h;
     }
 
+    test('a round slower than a lease is never overlapped by the next, and the leases it holds meanwhile stay valid', async () => {
+      const bus = await make();
+      buses.push(bus);
+      const t = await bus.connect();
+      const logger = quietLogger('slow-round');
+      const membership = new Membership({ bucket: await t.kv('members'), role: 'tracker', hostId: 'slow', nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
+      const leaseBucket = await t.kv('leases');
+      const leases = new LeaseManager({ bucket: leaseBucket, holder: 'slow', leaseMs: LEASE_MS, logger });
+      const shardCount = 4;
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const acquired: number[] = [];
+      const releases: Array<{ shard: number; reason: ReleaseReason }> = [];
+      // Each acquisition takes longer than a lease: a round over 4 shards one at a time takes ~4 leases.
+      const shards = new ShardManager({
+        kind: 'tracker',
+        shardCount,
+        membership,
+        leases,
+        leaseBucket,
+        logger,
+        concurrency: 1,
+        onAcquire: async (shard) => {
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          await new Promise((r) => setTimeout(r, LEASE_MS * 1.2));
+          inFlight--;
+          acquired.push(shard);
+        },
+        onRelease: (shard, reason) => void releases.push({ shard, reason }),
+      });
+      await membership.join();
+      await shards.start();
+      try {
+        await until('every shard acquired', 30_000, () => acquired.length === shardCount);
+        assert.equal(maxInFlight, 1, 'one acquisition at a time: no second round started while the first was still acquiring');
+        assert.deepEqual(shards.ownedShards().sort((a, b) => a - b), [0, 1, 2, 3]);
+        assert.deepEqual(releases, [], 'no lease lost while the round ran (renewals do not wait for it)');
+      } finally {
+        await shards.stop();
+        await membership.leave();
+      }
+    });
+
     test('two hosts own every shard once; a third takes about a third within seconds; drain and leave hand over', async () => {
       const bus = await make();
       buses.push(bus);
