@@ -76,6 +76,7 @@ export const KEYS: readonly KeySpec[] = [
 
   { key: 'cluster.shardCount', env: 'STARWEATHER_SHARD_COUNT', kind: 'int', default: 256, min: 1, max: 65_536, description: 'Fixed shard count; must be equal on every node' },
   { key: 'cluster.leaseMs', env: 'STARWEATHER_LEASE_MS', kind: 'int', default: 6000, min: 500, max: 600_000, description: 'Lease length for shards and singletons; renewed every third of it' },
+  { key: 'cluster.leaseOutageGraceMs', env: 'STARWEATHER_LEASE_OUTAGE_GRACE_MS', kind: 'int', default: 20_000, min: 0, max: 600_000, description: 'How long past its deadline a shard lease is kept while renewals fail only because the leases bucket has no leader (a NATS JetStream election, 4-9 s on 2.9) and the host is still connected; 0 releases at the deadline' },
   { key: 'cluster.heartbeatMs', env: 'STARWEATHER_HEARTBEAT_MS', kind: 'int', default: 1000, min: 100, max: 60_000, description: 'Membership and child heartbeat interval' },
   { key: 'cluster.memberTtlMs', env: 'STARWEATHER_MEMBER_TTL_MS', kind: 'int', default: 5000, min: 500, max: 600_000, description: 'A member that has not heartbeated for this long is gone' },
 

@@ -78,6 +78,18 @@ export class MailboxFullError extends StarWeatherError {
   }
 }
 
+/**
+ * The bus is connected, but a store on it (a KV bucket's stream) did not
+ * answer: on JetStream, no leader yet (an election after a server loss).
+ * Nobody can write to that store meanwhile, which the lease holder relies on
+ * to keep its shards through the outage (sharding.ts).
+ */
+export class StoreUnavailableError extends StarWeatherError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SW_ERR_UNAVAILABLE', message, options);
+  }
+}
+
 export class ClosedError extends StarWeatherError {
   constructor(what: string) {
     super('SW_ERR_CLOSED', `${what} is closed`);

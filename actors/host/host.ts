@@ -238,7 +238,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const leaseBucket = await transport.kv('leases');
     const hostLeases = new LeaseManager({ bucket: leaseBucket, holder: hostId, leaseMs: cfg.cluster.leaseMs, logger: log, metrics });
     const newShardManager = (kind: string, callbacks: Pick<ShardManagerOptions, 'onAcquire' | 'onRelease'>): ShardManager => {
-      const manager = new ShardManager({ kind, shardCount: cfg.cluster.shardCount, membership: joined, leases: hostLeases, leaseBucket, logger: log, metrics, ...callbacks });
+      const manager = new ShardManager({ kind, shardCount: cfg.cluster.shardCount, membership: joined, leases: hostLeases, leaseBucket, logger: log, metrics, outageGraceMs: cfg.cluster.leaseOutageGraceMs, ...callbacks });
       shardManagers.set(kind, manager);
       cleanups.push(() => manager.stop());
       return manager;

@@ -7,7 +7,7 @@
  * expired. That is also why `watch` re-evaluates its view on a timer: the
  * expiry of a dead host produces no KV event at all.
  */
-import { StarWeatherError, errorMessage } from '../../protocol/errors.js';
+import { StarWeatherError, errorCode, errorMessage } from '../../protocol/errors.js';
 import type { KvBucket, Subscription } from '../../protocol/transport.js';
 import { MemberMessage, ROLES, type Member, type Role } from '../../protocol/messages/cluster.js';
 import { performance } from 'node:perf_hooks';
@@ -15,6 +15,10 @@ import { createLogger, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { clusterMetrics, countMalformed } from './cluster-metrics.js';
 import { loopPauses, type PauseTracker } from './pause.js';
+import { isTransientError } from './transient.js';
+
+/** How long a first member write that fails transiently is retried. */
+const JOIN_RETRY_MS = 15_000;
 
 /** Host ids become one KV key token: no dots, nothing NATS would reject. */
 const HOST_ID_RE = /^[-\w=]{1,200}$/;
@@ -88,6 +92,10 @@ export class Membership {
   /** Our record as last written: we are always in our own view while joined and not draining. */
   private lastRecord: Member | null = null;
   private readonly pauses: PauseTracker;
+  /** performance.now() at which our writes started succeeding without a failure since (null: the last one failed). */
+  private busOkSince: number | null = null;
+  /** performance.now() at which the write in flight was sent (null: none). */
+  private writeSentAt: number | null = null;
 
   constructor(options: MembershipOptions) {
     if (!ROLES.includes(options.role)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown role ${JSON.stringify(options.role)}; one of ${ROLES.join(', ')}`);
@@ -118,15 +126,40 @@ export class Membership {
     return this.draining;
   }
 
+  /**
+   * How long our own member writes have been getting through without a
+   * failure (a write in flight for longer than a heartbeat counts as
+   * failing); 0 while they do not.
+   */
+  private busProvenMs(nowMono: number): number {
+    if (this.writeSentAt !== null && nowMono - this.writeSentAt > this.heartbeatMs) return 0;
+    return this.busOkSince === null ? 0 : nowMono - this.busOkSince;
+  }
+
   /** True while our own record, as last written, has not expired. */
   isLive(now: number = this.clock()): boolean {
     return this.joined && this.lastHeartbeatAt + this.memberTtlMs > now;
   }
 
-  /** Write our record, then keep it fresh every heartbeatMs. Throws if the first write fails. */
+  /**
+   * Write our record, then keep it fresh every heartbeatMs. A first write
+   * that fails transiently (a bucket just created on a cluster, an election)
+   * is retried for up to `JOIN_RETRY_MS`; anything else, or a failure past
+   * that, throws.
+   */
   async join(): Promise<void> {
     if (this.joined) return;
-    await this.writeRecord();
+    const giveUpAt = performance.now() + JOIN_RETRY_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.writeRecord();
+        break;
+      } catch (err) {
+        if (!isTransientError(err) || errorCode(err) === 'SW_ERR_CLOSED' || performance.now() >= giveUpAt) throw err;
+        this.logger.warn({ key: this.key, attempt, error: errorMessage(err) }, 'could not write the member record yet; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
     this.joined = true;
     this.scheduleHeartbeat();
   }
@@ -186,7 +219,14 @@ export class Membership {
       // their refreshes may still be waiting to be read. Two heartbeats after
       // the pause every live peer has been heard from again.
       const graceMs = 2 * this.heartbeatMs;
-      const excused = (m: Member): boolean => this.pauses.coveredBy(performance.now() - (now - m.expiresAt), graceMs);
+      // A member's silence proves nothing while the bus would not take our
+      // own writes either (a JetStream election: nobody can heartbeat): a
+      // joined host removes an expired peer only once its own heartbeats have
+      // been getting through for a whole TTL, time in which a live peer has
+      // rewritten its record. Without this, every host of a role drops every
+      // other one during an election and rebalances onto itself (issue 11).
+      const busProven = this.busProvenMs(performance.now()) >= this.memberTtlMs;
+      const excused = (m: Member): boolean => (role === this.role && this.joined && !busProven) || this.pauses.coveredBy(performance.now() - (now - m.expiresAt), graceMs);
       const members = liveOf(view.values(), now, excused);
       // A host never drops itself from its own view while it is a member: a
       // late write of our own record (a slow bus, a pause) must not make us
@@ -354,7 +394,17 @@ export class Membership {
       expiresAt: now + this.memberTtlMs,
       draining: this.draining,
     };
-    await this.bucket.put(this.key, MemberMessage.encode(member));
+    const sentAt = performance.now();
+    this.writeSentAt = sentAt;
+    try {
+      await this.bucket.put(this.key, MemberMessage.encode(member));
+    } catch (err) {
+      this.busOkSince = null;
+      throw err;
+    } finally {
+      this.writeSentAt = null;
+    }
+    this.busOkSince ??= sentAt;
     this.lastRecord = member;
     this.lastHeartbeatAt = now;
     this.stats.heartbeats++;

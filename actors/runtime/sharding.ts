@@ -117,6 +117,13 @@ export interface ShardManagerOptions {
   maxMovesPerRound?: number;
   /** Most KV calls in flight at once (default 16). */
   concurrency?: number;
+  /**
+   * How long past its local deadline a lease is kept while its renewals fail
+   * only because the store is unavailable (connected, but the leases
+   * bucket has no leader: a JetStream election, 4-9 s on NATS 2.9). Default
+   * 0: release at the deadline. See `pastDeadline`.
+   */
+  outageGraceMs?: number;
   /** Called after a lease is taken; the host may activate the shard's entities. */
   onAcquire?: (shard: number, lease: Lease) => void | Promise<void>;
   /**
@@ -141,6 +148,9 @@ export interface ShardManagerStats {
   rounds: number;
   /** Leases found past their local deadline after a pause of this host, and won back by compare-and-set. */
   reclaimed: number;
+  /** Leases held past their deadline through a store outage, and renewed once it ended. */
+  holds: number;
+  heldThroughOutage: number;
 }
 
 interface Owned {
@@ -151,6 +161,12 @@ interface Owned {
   renewTimer: NodeJS.Timeout | undefined;
   /** A reclaim (compare-and-set after a pause) is in flight. */
   reclaiming: boolean;
+  /** A renewal is in flight. */
+  renewing: boolean;
+  /** Every renewal since the last success failed with the store unavailable (connected, no leader). */
+  storeDown: boolean;
+  /** Held past the local deadline through a store outage until this performance.now() (null: not held). */
+  holdUntil: number | null;
 }
 
 async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -169,13 +185,14 @@ export class ShardManager {
   readonly hostId: string;
   readonly shardCount: number;
   readonly renewEveryMs: number;
-  readonly stats: ShardManagerStats = { acquired: 0, released: { rebalance: 0, lost: 0, expired: 0, stopped: 0 }, renewErrors: 0, acquireErrors: 0, rounds: 0, reclaimed: 0 };
+  readonly stats: ShardManagerStats = { acquired: 0, released: { rebalance: 0, lost: 0, expired: 0, stopped: 0 }, renewErrors: 0, acquireErrors: 0, rounds: 0, reclaimed: 0, holds: 0, heldThroughOutage: 0 };
   private readonly pauses: PauseTracker;
   private readonly membership: Membership;
   private readonly leases: LeaseManager;
   private readonly leaseBucket: KvBucket;
   private readonly maxMoves: number;
   private readonly concurrency: number;
+  private readonly outageGraceMs: number;
   private readonly onAcquire: ShardManagerOptions['onAcquire'];
   private readonly onRelease: ShardManagerOptions['onRelease'];
   private readonly logger: Logger;
@@ -212,6 +229,8 @@ export class ShardManager {
     this.renewEveryMs = Math.max(10, Math.floor(options.leases.leaseMs / 3));
     this.maxMoves = options.maxMovesPerRound ?? Math.max(8, Math.ceil(options.shardCount / 4));
     this.concurrency = options.concurrency ?? 16;
+    this.outageGraceMs = options.outageGraceMs ?? 0;
+    if (!Number.isSafeInteger(this.outageGraceMs) || this.outageGraceMs < 0) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'outageGraceMs must be a non-negative integer');
     if (!Number.isSafeInteger(this.maxMoves) || this.maxMoves < 1) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'maxMovesPerRound must be a positive integer');
     if (!Number.isSafeInteger(this.concurrency) || this.concurrency < 1) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', 'concurrency must be a positive integer');
     this.onAcquire = options.onAcquire;
@@ -226,13 +245,14 @@ export class ShardManager {
     return `${this.kind}.${shard}`;
   }
 
-  /** True only while we hold a locally valid lease on `shard`. */
+  /** True while we hold a locally valid lease on `shard`, or hold it through a store outage (see `pastDeadline`). */
   owns(shard: number): boolean {
     const o = this.owned.get(shard);
     if (!o) return false;
     if (o.lease.isValid()) return true;
+    if (o.holdUntil !== null && performance.now() < o.holdUntil) return true;
     this.pastDeadline(shard, o);
-    return false;
+    return this.owned.get(shard) === o && o.holdUntil !== null && performance.now() < o.holdUntil;
   }
 
   /**
@@ -389,23 +409,40 @@ export class ShardManager {
 
   private async renewShard(shard: number): Promise<void> {
     const o = this.owned.get(shard);
-    if (!o || o.reclaiming || this.stopped) return;
-    if (!o.lease.isValid()) {
+    if (!o || o.reclaiming || o.renewing || this.stopped) return;
+    if (!o.lease.isValid() && o.holdUntil === null) {
       this.pastDeadline(shard, o);
-      return;
+      if (this.owned.get(shard) !== o || o.holdUntil === null) return;
     }
     let renewed: Lease | null;
+    o.renewing = true;
     try {
       renewed = await this.leases.renew(o.lease);
     } catch (err) {
+      o.renewing = false;
+      o.storeDown = err instanceof StarWeatherError && err.code === 'SW_ERR_UNAVAILABLE';
+      if (this.owned.get(shard) !== o) return;
+      if (o.holdUntil !== null) {
+        // Held past the deadline: only an unavailable store justifies holding on.
+        if (!o.storeDown) {
+          this.renewFailed(shard, err, 'lease renewal failed while held through a store outage; shard released');
+          this.dropExpired(shard, o);
+          return;
+        }
+        this.stats.renewErrors++;
+        this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
+        o.renewTimer = this.armRenew(shard, this.retryMs());
+        return;
+      }
       // Unknown outcome: keep the shard only until its local deadline, and try again soon.
       this.renewFailed(shard, err, 'lease renewal failed; shard stays owned until its local deadline');
-      if (this.owned.get(shard) === o && o.lease.isValid()) {
+      if (o.lease.isValid()) {
         clearTimeout(o.renewTimer);
-        o.renewTimer = this.armRenew(shard, Math.max(20, Math.min(Math.floor(this.renewEveryMs / 3), Math.floor(o.lease.remainingMs() / 2))));
-      }
+        o.renewTimer = this.armRenew(shard, Math.max(20, Math.min(this.retryMs(), Math.floor(o.lease.remainingMs() / 2))));
+      } else this.pastDeadline(shard, o);
       return;
     }
+    o.renewing = false;
     if (this.owned.get(shard) !== o) {
       // Dropped locally while the renewal was in flight (deadline passed):
       // we promised the host it is gone, so give the fresh lease back.
@@ -416,9 +453,14 @@ export class ShardManager {
       this.forget(shard, o);
       this.stats.released.lost++;
       this.cm?.shardReleases.inc({ kind: this.kind, reason: 'lost' });
-      this.logger.warn({ shard, kind: this.kind }, 'lease lost on renewal');
+      this.logger.warn({ shard, kind: this.kind, held: o.holdUntil !== null }, 'lease lost on renewal');
       this.notifyRelease(shard, 'lost');
       return;
+    }
+    if (o.holdUntil !== null) {
+      this.stats.heldThroughOutage++;
+      this.cm?.leaseReclaims.inc({ kind: this.kind });
+      this.logger.info({ shard, kind: this.kind }, 'lease renewed after a store outage; ownership unchanged');
     }
     if (!renewed.isValid()) {
       // The renewal took longer than the lease allows (or we were paused while
@@ -428,6 +470,11 @@ export class ShardManager {
       return;
     }
     this.replace(shard, o, renewed);
+  }
+
+  /** How soon a failed renewal is tried again. */
+  private retryMs(): number {
+    return Math.max(20, Math.min(500, Math.floor(this.renewEveryMs / 3)));
   }
 
   /** A renewal (or reclaim) that failed with a bus error: its outcome is unknown. */
@@ -445,7 +492,7 @@ export class ShardManager {
   }
 
   private track(shard: number, lease: Lease): Owned {
-    return { lease, timer: this.armExpiry(shard, lease), renewTimer: this.armRenew(shard, this.renewEveryMs), reclaiming: false };
+    return { lease, timer: this.armExpiry(shard, lease), renewTimer: this.armRenew(shard, this.renewEveryMs), reclaiming: false, renewing: false, storeDown: false, holdUntil: null };
   }
 
   private armRenew(shard: number, delayMs: number): NodeJS.Timeout {
@@ -453,13 +500,43 @@ export class ShardManager {
   }
 
   /**
-   * The lease's local deadline has passed. If it passed while this thread's
-   * loop was not running, reclaim it by compare-and-set; otherwise (we were
-   * awake and could not renew) release it locally at once, as before.
+   * The lease's local deadline has passed.
+   * - It passed while this thread's loop was not running: reclaim it by
+   *   compare-and-set (owns() is false until that is decided).
+   * - We were awake and every renewal since the last success failed because
+   *   the store was unavailable while we were connected (or one is still in
+   *   flight, which decides as soon as it returns): a JetStream leader
+   *   election (a renewal then waits for its request timeout). Nobody can
+   *   write the leases bucket meanwhile, so nobody can take the shard: keep
+   *   it (owns() stays true) for up to `outageGraceMs` past the deadline,
+   *   renewing by compare-and-set every retry; the first renewal after the
+   *   election decides (ours again, or lost). A host that is disconnected, or
+   *   whose renewals fail any other way, may be the one cut off: it releases
+   *   at the deadline, as before.
+   * - Otherwise: release it locally at once.
    */
   private pastDeadline(shard: number, o: Owned): void {
     if (this.owned.get(shard) !== o || o.reclaiming) return;
+    if (o.holdUntil !== null) {
+      if (performance.now() >= o.holdUntil) {
+        this.logger.warn({ shard, kind: this.kind, graceMs: this.outageGraceMs }, 'store outage outlasted the grace; shard released');
+        this.dropExpired(shard, o);
+      }
+      return;
+    }
     if (this.stopped || !this.pauses.wasPausedAt(o.lease.deadlineMono)) {
+      if (!this.stopped && this.outageGraceMs > 0 && (o.storeDown || o.renewing)) {
+        o.holdUntil = o.lease.deadlineMono + this.outageGraceMs;
+        clearTimeout(o.timer);
+        o.timer = setTimeout(() => this.pastDeadline(shard, o), Math.max(0, o.holdUntil - performance.now()) + 1);
+        this.stats.holds++;
+        this.logger.warn({ shard, kind: this.kind, graceMs: this.outageGraceMs }, 'lease past its deadline while the store is unavailable; holding the shard until a renewal succeeds');
+        if (!o.renewing) {
+          clearTimeout(o.renewTimer);
+          o.renewTimer = this.armRenew(shard, 0);
+        }
+        return;
+      }
       this.dropExpired(shard, o);
       return;
     }
@@ -542,6 +619,8 @@ export class ShardManager {
     if (!o) return;
     this.forget(shard, o);
     this.stats.released[reason]++;
+    // A rebalance is ownership moving: worth a line (stops release every shard at once: counted only).
+    if (reason === 'rebalance') this.logger.info({ shard, kind: this.kind, members: this.candidates }, 'shard released to rebalance');
     this.cm?.shardReleases.inc({ kind: this.kind, reason });
     try {
       await this.onRelease?.(shard, reason);

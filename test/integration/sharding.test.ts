@@ -8,7 +8,8 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Role } from '../../protocol/messages/cluster.js';
-import type { Transport } from '../../protocol/transport.js';
+import type { KvBucket, KvChange, Transport } from '../../protocol/transport.js';
+import { StoreUnavailableError } from '../../protocol/errors.js';
 import { LeaseManager } from '../../actors/runtime/lease.js';
 import { Membership } from '../../actors/runtime/membership.js';
 import { ShardManager, shardOf, type ReleaseReason } from '../../actors/runtime/sharding.js';
@@ -62,6 +63,52 @@ function settled(hosts: Array<{ id: string; shards: ShardManager }>): boolean {
     total += owned.length;
   }
   return total === SHARDS;
+}
+
+
+/**
+ * Fault injection on a real bucket: while `down`, writes fail as a JetStream
+ * bucket without a leader fails them for a connected client (StoreUnavailableError),
+ * and reads keep working (as they do from a follower's point of view: not at all
+ * on NATS, but the shard manager never reads while renewing).
+ */
+class StoreOutage implements KvBucket {
+  down = false;
+  constructor(private readonly inner: KvBucket) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  private check(op: string, key: string): void {
+    if (this.down) throw new StoreUnavailableError(`KV ${op} ${key}: connected, but the bucket did not answer (injected)`);
+  }
+  get(key: string) {
+    return this.inner.get(key);
+  }
+  async put(key: string, value: Uint8Array) {
+    this.check('put', key);
+    return this.inner.put(key, value);
+  }
+  async create(key: string, value: Uint8Array) {
+    this.check('create', key);
+    return this.inner.create(key, value);
+  }
+  async update(key: string, value: Uint8Array, revision: number) {
+    this.check('update', key);
+    return this.inner.update(key, value, revision);
+  }
+  async delete(key: string, revision?: number) {
+    this.check('delete', key);
+    return this.inner.delete(key, revision);
+  }
+  keys(prefix?: string) {
+    return this.inner.keys(prefix);
+  }
+  entries(prefix?: string) {
+    return this.inner.entries(prefix);
+  }
+  watch(onChange: (change: KvChange) => void, prefix?: string) {
+    return this.inner.watch(onChange, prefix);
+  }
 }
 
 for (const { kind, make } of BUSES) {
@@ -148,6 +195,68 @@ for (const { kind, make } of BUSES) {
       } finally {
         await shards.stop();
         await membership.leave();
+      }
+    });
+
+    test('a store outage shorter than the grace: leases past their deadline are held and renewed, no shard moves; a longer one releases at the grace', { skip: kind !== 'embedded' ? 'the outage is injected on the embedded bus; R3 on a real 3-server cluster is test/chaos/tracker-nats-cluster' : false }, async () => {
+      const bus = await make();
+      buses.push(bus);
+      const t = await bus.connect();
+      const members = new StoreOutage(await t.kv('members'));
+      const leaseBucket = new StoreOutage(await t.kv('leases'));
+      const ledger = new OwnershipLedger();
+      const hosts = ['out-a', 'out-b'].map((id) => {
+        const logger = quietLogger(id);
+        const membership = new Membership({ bucket: members, role: 'tracker', hostId: id, nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
+        const leases = new LeaseManager({ bucket: leaseBucket, holder: id, leaseMs: LEASE_MS, logger });
+        const releases: Host['releases'] = [];
+        const shards = new ShardManager({
+          kind: 'tracker',
+          shardCount: SHARDS,
+          membership,
+          leases,
+          leaseBucket,
+          logger,
+          outageGraceMs: 2 * LEASE_MS,
+          onAcquire: (shard) => ledger.acquire(id, shard),
+          onRelease: (shard, reason) => {
+            ledger.release(id, shard);
+            releases.push({ shard, reason });
+          },
+        });
+        return { id, membership, shards, releases };
+      });
+      for (const h of hosts) {
+        await h.membership.join();
+        await h.shards.start();
+      }
+      try {
+        await until('two hosts settled', 10_000, () => settled(hosts) && ledger.allOwnedOnce(SHARDS));
+        const before = hosts.map((h) => h.shards.ownedShards().join(','));
+        // 1. An outage of 1.5 leases (longer than any lease's local validity, shorter than the grace).
+        members.down = leaseBucket.down = true;
+        await new Promise((r) => setTimeout(r, LEASE_MS * 1.5));
+        assert.deepEqual(hosts.map((h) => h.shards.ownedShards().join(',')), before, 'every shard still owned, by the same host, in the outage');
+        assert.ok(hosts.every((h) => h.shards.members().length === 2), 'neither host dropped the other from its view');
+        members.down = leaseBucket.down = false;
+        await until('every held lease renewed', 10_000, () => hosts.reduce((n, h) => n + h.shards.stats.heldThroughOutage, 0) >= SHARDS / 2);
+        await new Promise((r) => setTimeout(r, LEASE_MS));
+        assert.deepEqual(hosts.map((h) => h.shards.ownedShards().join(',')), before, 'ownership unchanged after the outage');
+        assert.deepEqual(hosts.flatMap((h) => h.releases), [], 'no shard released');
+        assert.deepEqual(ledger.violations, []);
+        // 2. An outage longer than the grace: every shard is released once the grace is over, not before.
+        const downAt = performance.now();
+        members.down = leaseBucket.down = true;
+        await until('every shard released', 15_000, () => hosts.every((h) => h.shards.ownedShards().length === 0));
+        const tookMs = performance.now() - downAt;
+        assert.ok(tookMs >= 2 * LEASE_MS, `released ${Math.round(tookMs)} ms into the outage: not before the grace`);
+        assert.ok(hosts.every((h) => h.releases.every((r) => r.reason === 'expired')), JSON.stringify(hosts.map((h) => h.releases.slice(0, 3))));
+      } finally {
+        members.down = leaseBucket.down = false;
+        for (const h of hosts) {
+          await h.shards.stop();
+          await h.membership.leave();
+        }
       }
     });
 

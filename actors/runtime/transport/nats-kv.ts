@@ -5,9 +5,9 @@
  * lease code needs to tell "someone else won" from "the bus is down".
  */
 import type { KV, KvEntry as NatsKvEntry } from '@nats-io/kv';
-import { CasConflictError, ClosedError, StarWeatherError } from '../../../protocol/errors.js';
+import { CasConflictError, ClosedError, StarWeatherError, StoreUnavailableError } from '../../../protocol/errors.js';
 import type { KvBucket, KvChange, KvEntry, Subscription } from '../../../protocol/transport.js';
-import { describe, isClosed, isWrongLastSequence } from './nats-errors.js';
+import { describe, isClosed, isTransient, isWrongLastSequence } from './nats-errors.js';
 import { listKv, watchKv, type KvFeedDeps } from './nats-kv-feed.js';
 
 const KEY_RE = /^[-/_=.a-zA-Z0-9]+$/;
@@ -38,10 +38,17 @@ function isLive(e: NatsKvEntry | null): e is NatsKvEntry {
   return e !== null && e.operation === 'PUT';
 }
 
-function wrap(op: string, key: string, err: unknown): unknown {
+/**
+ * A NATS failure as a StarWeather error. A transient failure while the
+ * connection is up (request timeout, no responders, 503) means the bucket's
+ * stream has no leader: StoreUnavailableError. Failures while disconnected
+ * stay SW_ERR_TRANSPORT: this host may be the one cut off.
+ */
+function wrap(op: string, key: string, err: unknown, connected: boolean): unknown {
   if (err instanceof StarWeatherError) return err;
   if (isClosed(err)) return new ClosedError(`KV ${op} ${key}: NATS connection`);
   if (isWrongLastSequence(err)) return new CasConflictError(key, { cause: err });
+  if (connected && isTransient(err)) return new StoreUnavailableError(`KV ${op} ${key}: connected, but the bucket did not answer (${describe(err)})`, { cause: err });
   return new StarWeatherError('SW_ERR_TRANSPORT', `KV ${op} ${key}: ${describe(err)}`, { cause: err });
 }
 
@@ -51,6 +58,7 @@ export class NatsKvBucket implements KvBucket {
   private readonly ready: (what: string) => Promise<void>;
   private readonly feeds: KvFeedDeps;
   private readonly onError: (err: unknown, what: string) => void;
+  private readonly connected: () => boolean;
 
   /**
    * `ready` throws ClosedError once the owning transport is closing, and
@@ -59,12 +67,24 @@ export class NatsKvBucket implements KvBucket {
    * compare-and-set whose reply was lost must be judged by the caller
    * (re-read the key), not blindly repeated.
    */
-  constructor(name: string, kv: KV, ready: (what: string) => Promise<void>, feeds: KvFeedDeps, onError: (err: unknown, what: string) => void) {
+  constructor(
+    name: string,
+    kv: KV,
+    ready: (what: string) => Promise<void>,
+    feeds: KvFeedDeps,
+    onError: (err: unknown, what: string) => void,
+    connected: () => boolean,
+  ) {
     this.name = name;
+    this.connected = connected;
     this.kv = kv;
     this.ready = ready;
     this.feeds = feeds;
     this.onError = onError;
+  }
+
+  private wrap(op: string, key: string, err: unknown): unknown {
+    return wrap(op, key, err, this.connected());
   }
 
   async get(key: string): Promise<KvEntry | null> {
@@ -74,7 +94,7 @@ export class NatsKvBucket implements KvBucket {
       const e = await this.kv.get(key);
       return isLive(e) ? { key, value: e.value, revision: e.revision } : null;
     } catch (err) {
-      throw wrap('get', key, err);
+      throw this.wrap('get', key, err);
     }
   }
 
@@ -84,7 +104,7 @@ export class NatsKvBucket implements KvBucket {
     try {
       return await this.kv.put(key, value);
     } catch (err) {
-      throw wrap('put', key, err);
+      throw this.wrap('put', key, err);
     }
   }
 
@@ -95,7 +115,7 @@ export class NatsKvBucket implements KvBucket {
       // kv.create also succeeds over a deleted/purged key (CAS on the marker's revision).
       return await this.kv.create(key, value);
     } catch (err) {
-      throw wrap('create', key, err);
+      throw this.wrap('create', key, err);
     }
   }
 
@@ -108,7 +128,7 @@ export class NatsKvBucket implements KvBucket {
     try {
       return await this.kv.update(key, value, revision);
     } catch (err) {
-      throw wrap('update', key, err);
+      throw this.wrap('update', key, err);
     }
   }
 
@@ -122,7 +142,7 @@ export class NatsKvBucket implements KvBucket {
       if (revision === undefined) await this.kv.delete(key);
       else await this.kv.delete(key, { previousSeq: revision });
     } catch (err) {
-      throw wrap('delete', key, err);
+      throw this.wrap('delete', key, err);
     }
   }
 
@@ -141,7 +161,7 @@ export class NatsKvBucket implements KvBucket {
       const all = await listKv(this.feeds, this.name, filterFor(prefix), { headersOnly });
       return prefix ? all.filter((e) => e.key.startsWith(prefix)) : all;
     } catch (err) {
-      throw wrap(headersOnly ? 'keys' : 'entries', prefix ?? '*', err);
+      throw this.wrap(headersOnly ? 'keys' : 'entries', prefix ?? '*', err);
     }
   }
 
@@ -155,7 +175,7 @@ export class NatsKvBucket implements KvBucket {
     try {
       handle = await watchKv(this.feeds, this.name, filterFor(prefix), filtered, this.onError);
     } catch (err) {
-      throw wrap('watch', prefix ?? '*', err);
+      throw this.wrap('watch', prefix ?? '*', err);
     }
     return { unsubscribe: () => handle.stop() };
   }

@@ -761,7 +761,7 @@ export class NatsTransport implements Transport {
           this.assertOpen(what);
           await this.untilConnected(Date.now() + this.requestTimeoutMs);
           this.assertOpen(what);
-        }, { nc: this.nc, js: this.js, jsm: this.jsm }, (err, what) => this.onError(err, what));
+        }, { nc: this.nc, js: this.js, jsm: this.jsm }, (err, what) => this.onError(err, what), () => this.connected && !this.closing);
       })();
       this.buckets.set(bucket, p);
       p.catch(() => this.buckets.delete(bucket));
