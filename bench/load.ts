@@ -56,6 +56,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { decodeTrackerFrame } from '../protocol/frames/tracker-state.js';
+import { ChaosKiller, type ChaosNode } from './chaos-killer.js';
 import { imagerySceneTaskId } from '../protocol/messages/imagery.js';
 import { names } from '../protocol/names.js';
 import { QA_PHYSICAL_FAILURE } from '../actors/tracker/qa.js';
@@ -119,6 +120,8 @@ const USAGE = `Usage: npm run bench:load -- [options]
   --nats-url URL                 (default $NATS_URL or nats://127.0.0.1:4222)
   --database-url URL             server for the run's fresh database (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
   --redis-url URL                (default redis://127.0.0.1:6379; '' = in-memory cache)
+  --chaos-every-s N              cluster mode: SIGKILL a host or a whole node every N s of the window
+                                 (bench/chaos-killer.ts; R9, \`npm run chaos\`); 0 = off (default)
 `;
 
 const { values: argv } = parseArgs({
@@ -139,6 +142,7 @@ const { values: argv } = parseArgs({
     'nats-url': { type: 'string', default: process.env.NATS_URL || 'nats://127.0.0.1:4222' },
     'database-url': { type: 'string', default: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+    'chaos-every-s': { type: 'string', default: '0' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -172,7 +176,10 @@ const OPT = {
   natsUrl: argv['nats-url']!,
   databaseUrl: argv['database-url']!,
   redisUrl: argv['redis-url']!,
+  chaosEveryS: num('chaos-every-s', 0),
 };
+// R9 (issue 11): under a kill a minute, no stall over 5 s.
+if (OPT.chaosEveryS > 0) TARGETS.frameGapS = 5;
 if (!OPT.modes) {
   process.stderr.write(`bench:load: --mode must be embedded, cluster or both\n\n${USAGE}`);
   process.exit(2);
@@ -620,7 +627,7 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
     STARWEATHER_RATE_LIMIT_MAX: '10000000',
     STARWEATHER_WS_MAX_CLIENTS: String(OPT.clients + 200),
   };
-  const nodes: Array<{ ref: NodeRef; cli: ReturnType<typeof startCli>; log: string }> = [];
+  const nodes: Array<{ ref: NodeRef; cli: ReturnType<typeof startCli>; log: string; restart?: () => ReturnType<typeof startCli>; expectExit?: boolean }> = [];
   const busy = startBusy(OPT.busy);
   let db: pg.Client | null = null;
   let dbName = '';
@@ -677,9 +684,11 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
       const logA = join(dir, 'node-a.log');
       const logB = join(dir, 'node-b.log');
       const a = startCli(['node', '--roles', ROLES_A], { ...cluster, STARWEATHER_NODE_ID: `bench-${namespace}-a`, STARWEATHER_DATA_DIR: join(dir, 'data-a'), STARWEATHER_PORT: String(port), STARWEATHER_NODE_PORT: String(await freePort()), STARWEATHER_IMAGERY_DIR: imageryDir, STARWEATHER_IMAGERY_INTERVAL_MS: '2000' }, logA, 'node A');
-      const b = startCli(['node', '--roles', ROLES_B], { ...cluster, STARWEATHER_NODE_ID: `bench-${namespace}-b`, STARWEATHER_DATA_DIR: join(dir, 'data-b'), STARWEATHER_PORT: String(await freePort()), STARWEATHER_NODE_PORT: String(nodePortB) }, logB, 'node B');
+      const envB = { ...cluster, STARWEATHER_NODE_ID: `bench-${namespace}-b`, STARWEATHER_DATA_DIR: join(dir, 'data-b'), STARWEATHER_PORT: String(await freePort()), STARWEATHER_NODE_PORT: String(nodePortB) };
+      const startB = () => startCli(['node', '--roles', ROLES_B], envB, logB, 'node B');
+      const b = startB();
       nodes.push({ ref: { name: `A (${ROLES_A})`, base: `http://127.0.0.1:${port}` }, cli: a, log: logA });
-      nodes.push({ ref: { name: `B (${ROLES_B})`, base: `http://127.0.0.1:${nodePortB}` }, cli: b, log: logB });
+      nodes.push({ ref: { name: `B (${ROLES_B})`, base: `http://127.0.0.1:${nodePortB}` }, cli: b, log: logB, restart: startB });
       db = new pg.Client({ connectionString: databaseUrl });
       // Dropping the database (cleanup, also on SIGINT) ends this connection: not a crash.
       db.on('error', () => undefined);
@@ -688,7 +697,9 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
     const gw = `http://127.0.0.1:${port}`;
     const exits: string[] = [];
     let stopping = false;
-    for (const n of nodes) void n.cli.exited.then((e) => !stopping && exits.push(`${n.ref.name} exited during the run (${e.code ?? e.signal}) at ${rel(Date.now())}`));
+    const watchExit = (n: (typeof nodes)[number]) =>
+      void n.cli.exited.then((e) => !stopping && !n.expectExit && exits.push(`${n.ref.name} exited during the run (${e.code ?? e.signal}) at ${rel(Date.now())}`));
+    for (const n of nodes) watchExit(n);
 
     // 1. Up: every node answers /health (any status: a degraded node still answers).
     const upBy = Date.now() + 180_000;
@@ -823,6 +834,52 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
     const winTo = winFrom + OPT.durationS * 1000;
     monitor.window(winFrom, winTo);
     if (wsLoad) wsLoad.proc.send({ type: 'measure', from: winFrom, to: winTo });
+    let chaos: ChaosKiller | null = null;
+    if (OPT.chaosEveryS > 0 && mode === 'cluster') {
+      const chaosNodes: ChaosNode[] = nodes.map((n) => ({
+        name: n.ref.name.slice(0, 1),
+        base: n.ref.base,
+        crashAndRestart: async () => {
+          if (!n.restart) throw new Error(`${n.ref.name} cannot be restarted by the bench`);
+          n.expectExit = true;
+          // A crash takes the hosts too: they run in process groups of their own
+          // (left alone, they would notice the closed IPC channel and drain).
+          const h = await getJson<{ hosts: Array<{ pid: number | null }> }>(`${n.ref.base}/health`, 5000);
+          killHard(n.cli.t);
+          for (const host of h?.hosts ?? []) {
+            try {
+              if (host.pid && host.pid !== n.cli.t.proc.pid) process.kill(host.pid, 'SIGKILL');
+            } catch {
+              // Already gone.
+            }
+          }
+          await n.cli.exited;
+          n.cli = n.restart();
+          n.expectExit = false;
+          watchExit(n);
+          const by = Date.now() + 120_000;
+          while (!(await fetch(`${n.ref.base}/health`, { signal: AbortSignal.timeout(5000) }).then(() => true, () => false))) {
+            if (Date.now() > by) throw new Error(`${n.ref.name} did not answer /health within 120 s of its restart`);
+            await sleep(250);
+          }
+        },
+      }));
+      // Node A holds the gateway: its hosts are killed one by one, never the gateway, never the whole node.
+      chaos = new ChaosKiller(
+        chaosNodes,
+        [
+          { node: 1, role: 'tracker' },
+          { node: 0, role: 'worker' },
+          { node: 1, whole: true },
+          { node: 1, role: 'tile' },
+          { node: 0, role: 'tracker' },
+          { node: 0, role: 'ingest' },
+          { node: 1, role: 'worker' },
+        ],
+        OPT.chaosEveryS * 1000,
+      );
+      chaos.start();
+    }
     for (let t = winFrom; Date.now() < winTo; ) {
       await sleep(Math.min(30_000, winTo - Date.now()));
       if (Date.now() - t >= 30_000 || Date.now() >= winTo) {
@@ -831,8 +888,10 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
         console.log(`[${mode}]   ${((Date.now() - winFrom) / 1000).toFixed(0)} s: frames ${monitor.frames}, largest gap so far ${fmtS(monitor.maxGap.ms)}, /health p99 ${fmtMs(h.p99)} (${h.failed} failed), load average ${loadavg()[0]!.toFixed(1)}`);
       }
     }
+    await chaos?.stop();
     await scraper.end();
     const winEnd = Date.now();
+    if (chaos) notes.push(`chaos: ${chaos.events.length} kills, one every ${OPT.chaosEveryS} s: ${chaos.events.map((e) => `${rel(e.at)} ${e.what}${e.ok ? '' : ' FAILED'} (${e.detail})`).join('; ')}`);
     const open = monitor.openGaps(winEnd);
     monitor.stop();
     loopMain.disable();

@@ -28,6 +28,7 @@ import { startLiveness, type LivenessWatch } from '../actors/runtime/liveness.js
 import { openStorage, type Storage } from '../actors/storage/index.js';
 import { storageThreadHandles } from '../actors/storage/thread-storage.js';
 import { serveTransport } from '../actors/runtime/transport/thread-bridge.js';
+import { buryExitedHosts } from './burial.js';
 import type { ChildSpec, InlineChild, ThreadLaunch } from './child-spec.js';
 import { Supervisor } from './supervisor.js';
 import { ClusterStatusReporter } from './cluster-status.js';
@@ -238,6 +239,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     registry,
   });
 
+  const burials = buryExitedHosts(supervisor, transport, log);
+
   const status = new ClusterStatusReporter({
     transport,
     names: names(cfg.namespace),
@@ -279,6 +282,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const finish = (): Promise<number> => {
     finishing ??= (async () => {
       const outcome = await supervisor.done;
+      await burials();
       status.stop();
       // One last status so peers see our hosts stopped, not just silent.
       await status.publish().catch(() => undefined);

@@ -29,6 +29,7 @@
  */
 import { StarWeatherError } from '../protocol/errors.js';
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
@@ -205,6 +206,8 @@ export class Supervisor extends EventEmitter {
   invalidMessages = 0;
 
   private readonly opts: SupervisorOptions;
+  /** Distinguishes this supervisor's host ids from those of earlier runs of the same node. */
+  private readonly bootId = randomBytes(3).toString('hex');
   private readonly startupTimeoutMs: number;
   private readonly log: Logger;
   private readonly records: ChildRecord[];
@@ -374,9 +377,12 @@ export class Supervisor extends EventEmitter {
   private spawn(rec: ChildRecord): void {
     rec.incarnation += 1;
     // A fresh id per incarnation: a restarted host is a new lease holder, so
-    // fencing can tell it from its predecessor. Membership keys allow only
-    // [-\w] in a host id, hence the replacement.
-    rec.hostId = `${this.nodeId}-${rec.spec.id}-${rec.incarnation}`.replace(/[^-\w]/g, '_');
+    // fencing can tell it from its predecessor. The supervisor's boot id
+    // keeps ids unique across restarts of the node too: a host of the
+    // previous node process may still be draining, and a lease holder that
+    // finds its own id on a lease takes it as its own. Membership keys allow
+    // only [-\w] in a host id, hence the replacement.
+    rec.hostId = `${this.nodeId}-${rec.spec.id}-${this.bootId}-${rec.incarnation}`.replace(/[^-\w]/g, '_');
     rec.state = 'starting';
     rec.hung = false;
     rec.hangCause = null;
@@ -680,7 +686,7 @@ export class Supervisor extends EventEmitter {
     const waiters = rec.exitWaiters.splice(0);
     for (const w of waiters) w(exit);
     for (const w of rec.firstHeartbeatWaiters.splice(0)) w();
-    this.emit('child-exit', { id: rec.spec.id, pid, ...exit });
+    this.emit('child-exit', { id: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, pid, ...exit });
 
     if (rec.stopping || this.stopping) {
       rec.state = 'stopped';

@@ -109,6 +109,35 @@ export type AcquireOutcome =
   /** Lost a race (CAS conflict) or could not read; retry soon. */
   | { ok: false; holder: null; expiresAt: null };
 
+/**
+ * Give back every lease `holder` holds in `bucket`, each by compare-and-set
+ * on the revision read (a lease renewed or taken meanwhile is left alone).
+ * Only for a holder known to be dead: its process (or thread) has exited and
+ * was seen to exit, so it can renew nothing any more. Then the survivors need
+ * not wait for the lease to expire. Returns the keys given back.
+ */
+export async function releaseLeasesOfDeadHolder(bucket: KvBucket, holder: string, opts: { logger?: Logger; metrics?: Metrics } = {}): Promise<string[]> {
+  const released: string[] = [];
+  for (const entry of await bucket.entries()) {
+    let record: LeaseRecord;
+    try {
+      record = LeaseMessage.decode(entry.value);
+    } catch (err) {
+      countMalformed(opts.metrics, 'kv.leases', err);
+      continue;
+    }
+    if (record.holder !== holder) continue;
+    try {
+      await bucket.delete(entry.key, entry.revision);
+      released.push(entry.key);
+    } catch (err) {
+      if (err instanceof CasConflictError) continue;
+      opts.logger?.warn({ key: entry.key, holder, error: errorMessage(err) }, 'could not give back a dead holder\'s lease; it expires on its own');
+    }
+  }
+  return released;
+}
+
 export class LeaseManager {
   readonly holder: string;
   readonly leaseMs: number;
