@@ -19,6 +19,12 @@ import { isTransientError } from './transient.js';
 
 /** How long a first member write that fails transiently is retried. */
 const JOIN_RETRY_MS = 15_000;
+/**
+ * A member record expired this long ago belongs to a dead host, outage or
+ * not: it is never excused, and a proven member deletes it (compare-and-set),
+ * since NATS 2.9 KV has no TTL to do that.
+ */
+const GHOST_AFTER_MS = 30_000;
 
 /** Host ids become one KV key token: no dots, nothing NATS would reject. */
 const HOST_ID_RE = /^[-\w=]{1,200}$/;
@@ -96,6 +102,8 @@ export class Membership {
   private busOkSince: number | null = null;
   /** performance.now() at which the write in flight was sent (null: none). */
   private writeSentAt: number | null = null;
+  /** Wall time of our last good write before the bus stopped being proven (or of our join); null once proven. */
+  private outageAnchor: number | null = null;
 
   constructor(options: MembershipOptions) {
     if (!ROLES.includes(options.role)) throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `unknown role ${JSON.stringify(options.role)}; one of ${ROLES.join(', ')}`);
@@ -149,6 +157,8 @@ export class Membership {
    */
   async join(): Promise<void> {
     if (this.joined) return;
+    // Records that expired before we joined are not excused by our own first TTL.
+    this.outageAnchor = this.clock();
     const giveUpAt = performance.now() + JOIN_RETRY_MS;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -225,8 +235,15 @@ export class Membership {
       // been getting through for a whole TTL, time in which a live peer has
       // rewritten its record. Without this, every host of a role drops every
       // other one during an election and rebalances onto itself (issue 11).
+      // Only records that expired after our bus stopped being proven (or
+      // after we joined) are excused, and not for longer than
+      // GHOST_AFTER_MS: a record that expired while our own writes got
+      // through is a dead host's, whatever happens later.
       const busProven = this.busProvenMs(performance.now()) >= this.memberTtlMs;
-      const excused = (m: Member): boolean => (role === this.role && this.joined && !busProven) || this.pauses.coveredBy(performance.now() - (now - m.expiresAt), graceMs);
+      if (busProven) this.outageAnchor = null;
+      const anchor = this.outageAnchor ?? this.lastHeartbeatAt;
+      const outageExcuse = (m: Member): boolean => role === this.role && this.joined && !busProven && m.expiresAt >= anchor && now - m.expiresAt < GHOST_AFTER_MS;
+      const excused = (m: Member): boolean => outageExcuse(m) || this.pauses.coveredBy(performance.now() - (now - m.expiresAt), graceMs);
       const members = liveOf(view.values(), now, excused);
       // A host never drops itself from its own view while it is a member: a
       // late write of our own record (a slow bus, a pause) must not make us
@@ -268,6 +285,7 @@ export class Membership {
         ]);
         if (!active) return;
         for (const [key, rec] of records) apply(key, rec.member, rec.revision, performance.now());
+        if (this.joined && this.busProvenMs(performance.now()) >= this.memberTtlMs) void this.deleteGhosts(records);
         // Keys the listing did not return are gone, unless the watch refreshed them meanwhile.
         for (const [key, rec] of view) if (!records.has(key) && rec.seenAt < startedAt) view.delete(key);
         lastResync = performance.now();
@@ -317,6 +335,20 @@ export class Membership {
         sub.unsubscribe();
       },
     };
+  }
+
+  /** Delete records expired for GHOST_AFTER_MS (a dead host nobody buried), each by compare-and-set on the revision listed. */
+  private async deleteGhosts(records: Map<string, { member: Member | null; revision: number }>): Promise<void> {
+    const now = this.clock();
+    for (const [key, rec] of records) {
+      if (rec.member === null || key === this.key || now - rec.member.expiresAt < GHOST_AFTER_MS) continue;
+      try {
+        await this.bucket.delete(key, rec.revision);
+        this.logger.info({ key, expiredMsAgo: now - rec.member.expiresAt }, 'deleted the member record of a host long gone');
+      } catch {
+        // Rewritten (it lives after all) or deleted by someone else: nothing to do.
+      }
+    }
   }
 
   /** Every record under `<role>.`, newest per key; malformed ones map to a null member. */
@@ -399,6 +431,8 @@ export class Membership {
     try {
       await this.bucket.put(this.key, MemberMessage.encode(member));
     } catch (err) {
+      // The first failure since the bus was last proven fixes the anchor; later ones keep it.
+      if (this.outageAnchor === null) this.outageAnchor = this.lastHeartbeatAt;
       this.busOkSince = null;
       throw err;
     } finally {

@@ -124,7 +124,11 @@ export interface ShardManagerOptions {
    * 0: release at the deadline. See `pastDeadline`.
    */
   outageGraceMs?: number;
-  /** Called after a lease is taken; the host may activate the shard's entities. */
+  /**
+   * Called after a lease is taken; the host may activate the shard's
+   * entities. Must be prompt (a round awaits it, and rounds never overlap):
+   * slow work such as loading belongs in the background (tracker service).
+   */
   onAcquire?: (shard: number, lease: Lease) => void | Promise<void>;
   /**
    * Called when the shard stops being ours, before the lease is given back
@@ -504,15 +508,21 @@ export class ShardManager {
    * - It passed while this thread's loop was not running: reclaim it by
    *   compare-and-set (owns() is false until that is decided).
    * - We were awake and every renewal since the last success failed because
-   *   the store was unavailable while we were connected (or one is still in
-   *   flight, which decides as soon as it returns): a JetStream leader
-   *   election (a renewal then waits for its request timeout). Nobody can
-   *   write the leases bucket meanwhile, so nobody can take the shard: keep
-   *   it (owns() stays true) for up to `outageGraceMs` past the deadline,
-   *   renewing by compare-and-set every retry; the first renewal after the
-   *   election decides (ours again, or lost). A host that is disconnected, or
-   *   whose renewals fail any other way, may be the one cut off: it releases
-   *   at the deadline, as before.
+   *   the store was unavailable while we stayed connected throughout: a
+   *   JetStream leader election. In an election nobody can write the leases
+   *   bucket, so nobody can take the shard: keep it (owns() stays true) for
+   *   up to `outageGraceMs` past the deadline, renewing by compare-and-set
+   *   every retry; the first renewal after the election decides (ours
+   *   again, or lost). A host that was disconnected, or whose renewals fail
+   *   any other way, may be the one cut off: it releases at the deadline.
+   *   The price: a host connected to a NATS server that is itself cut off
+   *   from the rest (a minority side) sees the same failures while the
+   *   majority can write, and a peer may take the shard once its lease
+   *   expires; both then act on it until the hold ends or our renewal loses
+   *   its compare-and-set. Our frames then reach only that server's
+   *   subscribers, and database writes are fenced by the lease revision.
+   *   Takers do not wait out the grace: that would make every crash take
+   *   lease + grace to fail over.
    * - Otherwise: release it locally at once.
    */
   private pastDeadline(shard: number, o: Owned): void {
@@ -525,7 +535,7 @@ export class ShardManager {
       return;
     }
     if (this.stopped || !this.pauses.wasPausedAt(o.lease.deadlineMono)) {
-      if (!this.stopped && this.outageGraceMs > 0 && (o.storeDown || o.renewing)) {
+      if (!this.stopped && this.outageGraceMs > 0 && o.storeDown) {
         o.holdUntil = o.lease.deadlineMono + this.outageGraceMs;
         clearTimeout(o.timer);
         o.timer = setTimeout(() => this.pastDeadline(shard, o), Math.max(0, o.holdUntil - performance.now()) + 1);

@@ -57,6 +57,8 @@ interface Attempt {
 }
 
 interface Opened extends Attempt {
+  /** Trouble was reported (possibly before the create request returned): the attempt is not to be used. */
+  troubled(): boolean;
   /** Messages the consumer had to deliver when it was created. */
   pendingAtStart: number;
   /** The stream sequence just before the consumer's starting point, as of its creation. */
@@ -80,10 +82,12 @@ async function openAttempt(
   const bound = await deps.js.consumers.getBoundPushConsumer({ deliver_subject: deliver, idle_heartbeat: hb });
   let lastDseq = 0;
   let troubled = false;
+  let created = false;
   const trouble = (why: string): void => {
     if (troubled) return;
     troubled = true;
-    onTrouble(why);
+    // Reported by the caller once the create returns (it may still fail): no half-made attempt is acted on.
+    if (created) onTrouble(why);
   };
   const messages = await bound.consume({
     callback: (m) => {
@@ -117,7 +121,8 @@ async function openAttempt(
       num_replicas: 1,
       mem_storage: true,
     });
-    return { messages, consumer: name, pendingAtStart: ci.num_pending, startAfter: ci.delivered.stream_seq };
+    created = true;
+    return { messages, consumer: name, pendingAtStart: ci.num_pending, startAfter: ci.delivered.stream_seq, troubled: () => troubled };
   } catch (err) {
     messages.stop();
     throw err;
@@ -151,8 +156,12 @@ export async function watchKv(
   let stopped = false;
   let lastSeq = 0;
   let current: Attempt | undefined;
+  /** A create request is in flight; trouble meanwhile is handled when it returns. */
+  let opening = false;
+  let reopen = false;
   let retryMs = RETRY_MIN_MS;
   let timer: NodeJS.Timeout | undefined;
+  let lastWhy = '';
 
   const deliverMessage = (m: JsMsg): void => {
     if (stopped || m.info.streamSequence <= lastSeq) return;
@@ -170,41 +179,63 @@ export async function watchKv(
     }
   };
 
-  const open = (config: Partial<ConsumerConfig>): Promise<Opened> =>
-    openAttempt(deps, stream, { filter_subject: `${subjectPrefix}${filter}`, ...config }, deliverMessage, (why) => restart(why));
+  const open = (config: Partial<ConsumerConfig>): Promise<Opened> => {
+    opening = true;
+    return openAttempt(deps, stream, { filter_subject: `${subjectPrefix}${filter}`, ...config }, deliverMessage, (why) => restart(why)).finally(() => {
+      opening = false;
+    });
+  };
 
-  const restart = (why: string): void => {
+  /** A create returned: use the attempt, or (stopped, troubled, or trouble reported meanwhile) close it. */
+  const settle = (a: Opened): void => {
+    if (stopped) {
+      closeAttempt(deps, stream, a);
+    } else if (a.troubled() || reopen) {
+      reopen = false;
+      closeAttempt(deps, stream, a);
+      schedule();
+    } else current = a;
+  };
+
+  const schedule = (): void => {
     // A closed connection ends the watch, as it ends every subscription.
     if (deps.nc.isClosed()) stopped = true;
-    if (stopped) return;
-    if (current) closeAttempt(deps, stream, current);
-    current = undefined;
-    if (timer) return;
+    if (stopped || timer) return;
     const wait = retryMs;
     retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
     timer = setTimeout(() => {
       timer = undefined;
       if (stopped) return;
-      open({ deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }).then(
-        (a) => {
-          if (stopped) closeAttempt(deps, stream, a);
-          else current = a;
-        },
-        (err) => {
-          onError(err, `KV watch ${bucket}: re-creating its consumer after ${why}`);
-          restart(why);
-        },
-      );
+      open({ deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }).then(settle, (err) => {
+        onError(err, `KV watch ${bucket}: re-creating its consumer after ${lastWhy}`);
+        schedule();
+      });
     }, wait);
     timer.unref?.();
+  };
+
+  const restart = (why: string): void => {
+    if (stopped) return;
+    lastWhy = why;
+    if (current) closeAttempt(deps, stream, current);
+    current = undefined;
+    if (opening) reopen = true;
+    else schedule();
   };
 
   // The first consumer starts at "new"; its starting point (as of its
   // creation, not a later info, which would skip what is still in flight to
   // us) becomes the cursor, so that a re-creation resumes exactly there.
-  const first = await open({ deliver_policy: DeliverPolicy.New });
-  current = first;
+  let first: Opened;
+  try {
+    first = await open({ deliver_policy: DeliverPolicy.New });
+  } catch (err) {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    throw err;
+  }
   if (lastSeq === 0) lastSeq = first.startAfter;
+  settle(first);
   return {
     stop: () => {
       if (stopped) return;
@@ -242,7 +273,8 @@ export async function listKv(deps: KvFeedDeps, bucket: string, filter: string, o
       },
       (why) => settle({ ok: false, why }),
     );
-    if (a.pendingAtStart === 0) settle({ ok: true });
+    if (a.troubled()) settle({ ok: false, why: 'trouble before its consumer was created' });
+    else if (a.pendingAtStart === 0) settle({ ok: true });
     const outcome = await done;
     closeAttempt(deps, stream, a);
     if (outcome.ok) return [...entries.values()].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));

@@ -44,11 +44,11 @@ function isLive(e: NatsKvEntry | null): e is NatsKvEntry {
  * stream has no leader: StoreUnavailableError. Failures while disconnected
  * stay SW_ERR_TRANSPORT: this host may be the one cut off.
  */
-function wrap(op: string, key: string, err: unknown, connected: boolean): unknown {
+function wrap(op: string, key: string, err: unknown, connectedThroughout: boolean): unknown {
   if (err instanceof StarWeatherError) return err;
   if (isClosed(err)) return new ClosedError(`KV ${op} ${key}: NATS connection`);
   if (isWrongLastSequence(err)) return new CasConflictError(key, { cause: err });
-  if (connected && isTransient(err)) return new StoreUnavailableError(`KV ${op} ${key}: connected, but the bucket did not answer (${describe(err)})`, { cause: err });
+  if (connectedThroughout && isTransient(err)) return new StoreUnavailableError(`KV ${op} ${key}: connected, but the bucket did not answer (${describe(err)})`, { cause: err });
   return new StarWeatherError('SW_ERR_TRANSPORT', `KV ${op} ${key}: ${describe(err)}`, { cause: err });
 }
 
@@ -58,7 +58,8 @@ export class NatsKvBucket implements KvBucket {
   private readonly ready: (what: string) => Promise<void>;
   private readonly feeds: KvFeedDeps;
   private readonly onError: (err: unknown, what: string) => void;
-  private readonly connected: () => boolean;
+  /** The connection's epoch (it grows at every disconnect), or -1 while disconnected. */
+  private readonly link: () => number;
 
   /**
    * `ready` throws ClosedError once the owning transport is closing, and
@@ -73,68 +74,74 @@ export class NatsKvBucket implements KvBucket {
     ready: (what: string) => Promise<void>,
     feeds: KvFeedDeps,
     onError: (err: unknown, what: string) => void,
-    connected: () => boolean,
+    link: () => number,
   ) {
     this.name = name;
-    this.connected = connected;
+    this.link = link;
     this.kv = kv;
     this.ready = ready;
     this.feeds = feeds;
     this.onError = onError;
   }
 
-  private wrap(op: string, key: string, err: unknown): unknown {
-    return wrap(op, key, err, this.connected());
+  /** Connected throughout means: connected when the call was made and when it failed, with no disconnect between. */
+  private wrap(op: string, key: string, err: unknown, linkAtStart: number): unknown {
+    return wrap(op, key, err, linkAtStart >= 0 && linkAtStart === this.link());
   }
 
   async get(key: string): Promise<KvEntry | null> {
     checkKey(key);
     await this.ready(`KV bucket ${this.name}`);
+    const link = this.link();
     try {
       const e = await this.kv.get(key);
       return isLive(e) ? { key, value: e.value, revision: e.revision } : null;
     } catch (err) {
-      throw this.wrap('get', key, err);
+      throw this.wrap('get', key, err, link);
     }
   }
 
   async put(key: string, value: Uint8Array): Promise<number> {
     checkKey(key);
     await this.ready(`KV bucket ${this.name}`);
+    const link = this.link();
     try {
       return await this.kv.put(key, value);
     } catch (err) {
-      throw this.wrap('put', key, err);
+      throw this.wrap('put', key, err, link);
     }
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
     checkKey(key);
     await this.ready(`KV bucket ${this.name}`);
+    const link = this.link();
     try {
       // kv.create also succeeds over a deleted/purged key (CAS on the marker's revision).
       return await this.kv.create(key, value);
     } catch (err) {
-      throw this.wrap('create', key, err);
+      throw this.wrap('create', key, err, link);
     }
   }
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
     checkKey(key);
     await this.ready(`KV bucket ${this.name}`);
+    const link = this.link();
     if (!Number.isSafeInteger(revision) || revision < 1) {
       throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV update ${key}: revision must be a positive integer (got ${revision})`);
     }
     try {
       return await this.kv.update(key, value, revision);
     } catch (err) {
-      throw this.wrap('update', key, err);
+      throw this.wrap('update', key, err, link);
     }
   }
 
   async delete(key: string, revision?: number): Promise<void> {
     checkKey(key);
     await this.ready(`KV bucket ${this.name}`);
+    const link = this.link();
     if (revision !== undefined && (!Number.isSafeInteger(revision) || revision < 1)) {
       throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV delete ${key}: revision must be a positive integer (got ${revision})`);
     }
@@ -142,7 +149,7 @@ export class NatsKvBucket implements KvBucket {
       if (revision === undefined) await this.kv.delete(key);
       else await this.kv.delete(key, { previousSeq: revision });
     } catch (err) {
-      throw this.wrap('delete', key, err);
+      throw this.wrap('delete', key, err, link);
     }
   }
 
@@ -157,17 +164,19 @@ export class NatsKvBucket implements KvBucket {
   private async list(prefix: string | undefined, headersOnly: boolean): Promise<KvEntry[]> {
     checkPrefix(prefix);
     await this.ready(`KV bucket ${this.name}`);
+    const link = this.link();
     try {
       const all = await listKv(this.feeds, this.name, filterFor(prefix), { headersOnly });
       return prefix ? all.filter((e) => e.key.startsWith(prefix)) : all;
     } catch (err) {
-      throw this.wrap(headersOnly ? 'keys' : 'entries', prefix ?? '*', err);
+      throw this.wrap(headersOnly ? 'keys' : 'entries', prefix ?? '*', err, link);
     }
   }
 
   async watch(onChange: (change: KvChange) => void, prefix?: string): Promise<Subscription> {
     checkPrefix(prefix);
     await this.ready(`KV bucket ${this.name}`);
+    const link = this.link();
     const filtered = (c: KvChange): void => {
       if (!prefix || c.key.startsWith(prefix)) onChange(c);
     };
@@ -175,7 +184,7 @@ export class NatsKvBucket implements KvBucket {
     try {
       handle = await watchKv(this.feeds, this.name, filterFor(prefix), filtered, this.onError);
     } catch (err) {
-      throw this.wrap('watch', prefix ?? '*', err);
+      throw this.wrap('watch', prefix ?? '*', err, link);
     }
     return { unsubscribe: () => handle.stop() };
   }

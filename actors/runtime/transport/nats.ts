@@ -135,6 +135,8 @@ export class NatsTransport implements Transport {
   private closing: Promise<void> | null = null;
   /** False between a disconnect and the next reconnect. */
   private connected = true;
+  /** Grows at every disconnect: a request that spans one was not answered by a connected bus. */
+  private linkEpoch = 0;
   private readonly reconnectWaiters = new Set<() => void>();
 
   constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, opts: NatsTransportOptions) {
@@ -156,7 +158,10 @@ export class NatsTransport implements Transport {
 
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
-      if (s.type === 'disconnect') this.connected = false;
+      if (s.type === 'disconnect') {
+        this.connected = false;
+        this.linkEpoch++;
+      }
       if (s.type === 'reconnect') {
         this.connected = true;
         for (const w of this.reconnectWaiters) w();
@@ -761,7 +766,7 @@ export class NatsTransport implements Transport {
           this.assertOpen(what);
           await this.untilConnected(Date.now() + this.requestTimeoutMs);
           this.assertOpen(what);
-        }, { nc: this.nc, js: this.js, jsm: this.jsm }, (err, what) => this.onError(err, what), () => this.connected && !this.closing);
+        }, { nc: this.nc, js: this.js, jsm: this.jsm }, (err, what) => this.onError(err, what), () => (this.connected && !this.closing ? this.linkEpoch : -1));
       })();
       this.buckets.set(bucket, p);
       p.catch(() => this.buckets.delete(bucket));
