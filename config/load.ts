@@ -12,6 +12,7 @@ export interface Config {
   namespace: string;
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logFormat: 'auto' | 'json' | 'pretty';
   nats: { url: string; replicas: number };
   database: { url: string };
   redis: { url: string };

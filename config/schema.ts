@@ -29,6 +29,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'roles', env: 'STARWEATHER_ROLES', kind: 'list', default: ['tracker', 'tile', 'ingest', 'gateway', 'worker'], values: ROLE_NAMES, description: 'Actor-host roles this node runs (comma-separated)' },
   { key: 'namespace', env: 'STARWEATHER_NAMESPACE', kind: 'string', default: 'sw', description: 'Prefix of every subject, stream and bucket; clusters sharing a NATS server differ here' },
   { key: 'dataDir', env: 'STARWEATHER_DATA_DIR', kind: 'string', default: './data', description: 'Embedded database, tile cache and generated API key live here' },
+  { key: 'logFormat', env: 'STARWEATHER_LOG_FORMAT', kind: 'enum', default: 'auto', values: ['auto', 'json', 'pretty'], description: 'Log lines: auto is readable text on a terminal and JSON lines (one object per line) otherwise' },
   { key: 'logLevel', env: 'STARWEATHER_LOG_LEVEL', kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'pino log level' },
 
   { key: 'nats.url', env: 'NATS_URL', kind: 'string', default: '', description: 'NATS server(s), comma-separated; empty: the embedded in-process bus' },

@@ -135,7 +135,7 @@ export function checkStorageLayout(cfg: Config, mode: NodeMode): void {
 export async function startNode(o: NodeOptions): Promise<RunningNode> {
   const cfg = o.config;
   checkStorageLayout(cfg, o.mode);
-  const log = o.logger ?? createLogger({ nodeId: cfg.nodeId, role: 'supervisor', level: cfg.logLevel, destination: 1 });
+  const log = o.logger ?? createLogger({ nodeId: cfg.nodeId, role: 'supervisor', level: cfg.logLevel, destination: 1, format: cfg.logFormat });
   const selfWatch: LivenessWatch | null = o.selfWatch
     ? startLiveness({ beatMs: Math.min(1000, cfg.cluster.heartbeatMs), selfHangTimeoutMs: cfg.supervisor.hangTimeoutMs, startupGraceMs: cfg.supervisor.startupTimeoutMs, label: `node ${cfg.nodeId}` })
     : null;
@@ -184,7 +184,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       transport,
       storage,
       nodeView: inlineNodeView,
-      logger: createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1 }).child({ host: hostId }),
+      logger: createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1, format: cfg.logFormat }).child({ host: hostId }),
     });
     return { command: (c) => host.command(c), kill: () => host.kill(), exited: host.exited };
   };
@@ -199,13 +199,13 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
         try {
           r();
         } catch (err) {
-          log.warn({ err: errorMessage(err), role }, 'releasing a host thread\'s ports failed');
+          log.warn({ err: errorMessage(err), childRole: role }, 'releasing a host thread\'s ports failed');
         }
       }
     };
     try {
       const bus = new MessageChannel();
-      const server = serveTransport(transport, bus.port1, { onError: (err, context) => log.warn({ err: errorMessage(err), context, role }, 'bus bridge error') });
+      const server = serveTransport(transport, bus.port1, { onError: (err, context) => log.warn({ err: errorMessage(err), context, childRole: role }, 'bus bridge error') });
       releases.push(() => {
         void server.close().catch(() => undefined);
         bus.port1.close();
@@ -213,7 +213,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       const transferList: MessagePort[] = [bus.port2];
       let storageHandles: unknown = null;
       if (STORAGE_ROLES.includes(role)) {
-        const h = storageThreadHandles(await storage(), { onError: (err) => log.warn({ err: errorMessage(err), role }, 'storage bridge error') });
+        const h = storageThreadHandles(await storage(), { onError: (err) => log.warn({ err: errorMessage(err), childRole: role }, 'storage bridge error') });
         releases.push(() => h.release());
         storageHandles = h.handles;
         transferList.push(...h.transferList);
@@ -273,9 +273,9 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       await selfWatch?.stop();
       throw err;
     }
-    log.info({ host: cfg.http.host, port: http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node listening');
+    log.info({ address: cfg.http.host, port: http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node listening');
   } else {
-    log.info({ host: cfg.http.host, port: cfg.http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node starting; the gateway host serves /health and /metrics');
+    log.info({ address: cfg.http.host, port: cfg.http.port, roles: cfg.roles, mode: o.mode, transport: transport.kind, namespace: cfg.namespace }, 'node starting; the gateway host serves /health and /metrics');
   }
 
   let finishing: Promise<number> | null = null;

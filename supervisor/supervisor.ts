@@ -444,7 +444,7 @@ export class Supervisor extends EventEmitter {
     proc.on('exit', (code, signal) => this.onExit(rec, proc, code, signal));
     const beats = proc.stdio[LIVENESS_FD] as Readable | null | undefined;
     if (beats) this.readBeats(rec, incarnation, beats);
-    this.log.info({ child: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, pid: proc.pid, incarnation }, 'child started');
+    this.log.info({ child: rec.spec.id, childRole: rec.spec.role, hostId: rec.hostId, pid: proc.pid, incarnation }, 'child started');
     this.emit('child-start', { id: rec.spec.id, pid: proc.pid ?? null, hostId: rec.hostId, incarnation });
   }
 
@@ -481,7 +481,7 @@ export class Supervisor extends EventEmitter {
     })().finally(() => {
       if (current()) rec.pending = null;
     });
-    this.log.info({ child: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, incarnation }, 'inline child started');
+    this.log.info({ child: rec.spec.id, childRole: rec.spec.role, hostId: rec.hostId, incarnation }, 'inline child started');
     this.emit('child-start', { id: rec.spec.id, pid: process.pid, hostId: rec.hostId, incarnation });
   }
 
@@ -523,7 +523,7 @@ export class Supervisor extends EventEmitter {
       // An uncaught error ends the thread; 'exit' follows with code 1.
       worker.on('error', (err) => this.log.error({ err, child: rec.spec.id, threadId: worker.threadId }, 'host thread crashed'));
       worker.on('exit', (code) => this.onExit(rec, worker, code, null));
-      this.log.info({ child: rec.spec.id, role: rec.spec.role, hostId: rec.hostId, threadId: worker.threadId, incarnation }, 'thread child started');
+      this.log.info({ child: rec.spec.id, childRole: rec.spec.role, hostId: rec.hostId, threadId: worker.threadId, incarnation }, 'thread child started');
     })().finally(() => {
       if (current()) rec.pending = null;
     });

@@ -15,6 +15,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import type { Logger } from 'pino';
@@ -70,7 +71,8 @@ export async function loadApiKey(o: LoadApiKeyOptions): Promise<ApiKeyAuth> {
       await fh.close();
     }
     const line = `StarWeather API key for write endpoints (shown once, stored in ${file}): ${key}`;
-    (o.print ?? ((l: string) => process.stdout.write(`${l}\n`)))(line);
+    // Straight to fd 1: from a host thread, process.stdout would pass through the main thread and land after the banner.
+    (o.print ?? ((l: string) => writeSync(1, `${l}\n`)))(line);
     o.log.info({ file }, 'generated an API key for write endpoints (printed once on stdout)');
     return apiKeyAuth(key, 'generated', file);
   } catch (err) {

@@ -12,7 +12,10 @@ import type { RoleService, RunningService } from '../host/services.js';
 import { AlertsFeed } from './alerts-feed.js';
 import { buildGatewayApp } from './app.js';
 import { ClusterView } from './cluster-view.js';
-import { loadApiKey } from './auth.js';
+import { loadApiKey, type ApiKeyAuth } from './auth.js';
+import { startBanner } from './banner.js';
+import { prettyFor } from '../runtime/log.js';
+import { writeSync } from 'node:fs';
 import { assetPolicyFromConfig } from './ssrf.js';
 import { StateFanout } from './fanout.js';
 import { GroupIndex } from './groups.js';
@@ -112,9 +115,10 @@ export const gatewayService: RoleService = {
     };
 
     let app;
+    let apiKey: ApiKeyAuth;
     try {
       // Before listening: a generated key is printed once, at the first start of this data dir.
-      const apiKey = await loadApiKey({ configured: cfg.gateway.apiKey, dataDir: cfg.dataDir, cluster: Boolean(cfg.nats.url || cfg.database.url), log });
+      apiKey = await loadApiKey({ configured: cfg.gateway.apiKey, dataDir: cfg.dataDir, cluster: Boolean(cfg.nats.url || cfg.database.url), log });
       app = await buildGatewayApp({
         apiKey,
         transport: ctx.transport,
@@ -157,7 +161,10 @@ export const gatewayService: RoleService = {
     }
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.http.port;
-    log.info({ host: cfg.http.host, port }, 'gateway listening');
+    log.info({ address: cfg.http.host, port }, 'gateway listening');
+    if (prettyFor(1, cfg.logFormat)) {
+      writeSync(1, startBanner({ host: cfg.http.host, port, mode: cfg.nats.url ? 'cluster' : 'embedded', nodeId: cfg.nodeId, apiKey }));
+    }
     const running = app;
     return {
       health: () => ({ port, ...fanout.stats(), ws: wsStats(), groupIndexObjects: groups.size }),

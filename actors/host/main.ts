@@ -45,7 +45,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return 2;
   }
   const hostId = args['host-id'] || process.env[HOST_ENV.hostId] || `${cfg.nodeId}-${role}-${process.pid}`.replace(/[^-\w]/g, '_');
-  const log = createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1 }).child({ host: hostId });
+  const log = createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1, format: cfg.logFormat }).child({ host: hostId });
 
   const crash = (kind: string) => (err: unknown) => {
     log.fatal({ err }, kind);

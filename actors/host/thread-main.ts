@@ -42,7 +42,7 @@ async function main(data: ThreadHostData): Promise<number> {
   const role = data.role as Role;
   if (!ROLES.includes(role)) throw new Error(`thread host: unknown role ${JSON.stringify(data.role)}`);
   const cfg = data.config as Config;
-  const log = createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1 }).child({ host: data.hostId, thread: true });
+  const log = createLogger({ nodeId: cfg.nodeId, role, level: cfg.logLevel, destination: 1, format: cfg.logFormat }).child({ host: data.hostId, thread: true });
   // The OS thread id, so `top -H` / `ps -L` figures can be told apart by role.
   log.info({ tid: osThreadId() }, 'host thread started');
   const port = parentPort!;

@@ -71,7 +71,7 @@ export async function catalogLoad(cfg: Config, source: string, options: { format
   const transport = await maybeTransport(cfg);
   try {
     const report = await withStorage(cfg, (storage) => {
-      const deps: IngestDeps = { db: storage.db, transport, names: names(cfg.namespace), logger: createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, destination: 2 }), hostId: `cli-${cfg.nodeId}` };
+      const deps: IngestDeps = { db: storage.db, transport, names: names(cfg.namespace), logger: createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, destination: 2, format: cfg.logFormat }), hostId: `cli-${cfg.nodeId}` };
       return ingestCatalogText(deps, { text: read.text, format, source, group: options.group ?? null, full: false, httpStatus: /^https?:/i.test(source) ? 200 : null, bytes: read.bytes, startedAt });
     });
     return { code: report.outcome === 'ok' ? 0 : 1, text: render([report], options.json ?? false) };
@@ -84,7 +84,7 @@ export async function catalogRefresh(cfg: Config, options: { waitMs?: number; js
   if (!cfg.nats.url) {
     // Single machine: no leader to ask; the embedded database's lock keeps a running node and this command apart.
     const reports = await withStorage(cfg, (storage) => {
-      const deps = (): IngestDeps => ({ db: storage.db, logger: createLogger({ nodeId: cfg.nodeId, level: 'warn', destination: 2 }), hostId: `cli-${cfg.nodeId}` });
+      const deps = (): IngestDeps => ({ db: storage.db, logger: createLogger({ nodeId: cfg.nodeId, level: 'warn', destination: 2, format: cfg.logFormat }), hostId: `cli-${cfg.nodeId}` });
       return runCatalogCycle({ config: cfg, deps, groups: cfg.catalog.groups, stillLeader: () => true, snapshotPath: SNAPSHOT_PATH });
     });
     return { code: reports.every(loadedOk) ? 0 : 1, text: render(reports, options.json ?? false) || 'no group configured' };

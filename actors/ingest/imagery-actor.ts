@@ -236,7 +236,7 @@ export class ImageryIngest {
    * Count, log and remember a skip. Keys that stay malformed are listed again
    * every poll: they are counted and logged once per actor, not each time.
    */
-  private skip(kind: string, what: string, reason: string): void {
+  private skip(kind: string, what: string, reason: string, log = true): void {
     if (ONCE_KINDS.has(kind)) {
       const k = `${kind}\0${what}`;
       if (this.skippedOnce.has(k)) return;
@@ -248,7 +248,7 @@ export class ImageryIngest {
     this.o.metrics?.skipped.inc({ reason: kind });
     this.lastSkips.push({ what, reason });
     if (this.lastSkips.length > 50) this.lastSkips.shift();
-    this.o.logger.warn({ what, reason }, `imagery ingest: skipped (${kind})`);
+    if (log) this.o.logger.warn({ what, reason }, `imagery ingest: skipped (${kind})`);
   }
 
   private bands(): Set<number> {
@@ -260,6 +260,9 @@ export class ImageryIngest {
     this.stats.polls++;
     const listErrorsBefore = this.stats.listErrors;
     const candidates: Candidate[] = [];
+    // Listing failures come in sets (offline, every prefix fails): one line per poll, not one per prefix.
+    const listFailures: Array<{ what: string; reason: string }> = [];
+    let listings = 0;
     for (const name of this.cfg.sources) {
       const src = SOURCES[name];
       const products = this.cfg.products.length > 0 ? this.cfg.products.filter((p) => p.startsWith(src.instrument === 'abi' ? 'ABI-' : 'AHI-')) : [...src.products];
@@ -268,17 +271,28 @@ export class ImageryIngest {
         for (const prefix of prefixesToPoll(src.instrument, product, this.now(), LOOKBACK_MS)) {
           if (this.stopping) return;
           let objects;
+          listings++;
           try {
             objects = await this.s3.list(src.bucket, prefix);
           } catch (err) {
             this.stats.listErrors++;
-            this.skip('list_error', `${src.bucket}/${prefix}`, errorMessage(err));
+            const what = `${src.bucket}/${prefix}`;
+            const reason = errorMessage(err);
+            this.skip('list_error', what, reason, false);
+            listFailures.push({ what, reason });
             continue;
           }
           this.stats.listed += objects.length;
           this.collect(candidates, src, src.bucket, objects.map((o) => ({ key: o.key, size: o.size, href: this.s3.objectUrl(src.bucket, o.key), path: null })));
         }
       }
+    }
+    if (listFailures.length > 0) {
+      const first = listFailures[0]!;
+      this.o.logger.warn(
+        { failed: listFailures.length, listings, first: first.what, reason: first.reason },
+        `imagery ingest: ${listFailures.length} of ${listings} bucket listings failed this poll (skipped; retried next poll); first: ${first.what}: ${first.reason}`,
+      );
     }
     if (this.cfg.dir) await this.collectDir(candidates);
     await this.handle(candidates, this.stats.listErrors === listErrorsBefore);

@@ -96,6 +96,8 @@ export const TICK_SLICE_MS = 5;
 const PROPAGATE_STEP = 256;
 /** Shards loaded per batch: large enough for one query per chunk, small enough that the first ones publish soon. */
 const LOAD_BATCH_SHARDS = 64;
+/** Decays are summarised in one log line per this period. */
+const DECAY_NOTE_MS = 5000;
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -182,6 +184,9 @@ export class TrackerRuntime {
   private storage!: Storage;
   private shards!: ShardManager;
   private readonly gens = new Map<number, number>();
+  /** Decays since the last summary line, and the timer that writes it. */
+  private readonly decayNotes: number[] = [];
+  private decayNoteTimer: NodeJS.Timeout | undefined;
   /** Shards acquired and not yet loaded, with the generation they were acquired at. */
   private readonly pendingLoads = new Map<number, number>();
   private loader: Promise<void> | null = null;
@@ -246,6 +251,8 @@ export class TrackerRuntime {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.decayNoteTimer) clearTimeout(this.decayNoteTimer);
+    this.flushDecayNotes();
     if (this.timer) clearTimeout(this.timer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -712,6 +719,27 @@ export class TrackerRuntime {
     }
   }
 
+  /**
+   * One warning line per few seconds for all the decays in them, not one
+   * per object: a stale catalog (the shipped snapshot started months later)
+   * decays hundreds of objects in the first ticks, and a line each buried
+   * everything else on the terminal. Each object still gets its alert.
+   */
+  private noteDecay(id: number): void {
+    this.decayNotes.push(id);
+    if (this.decayNoteTimer) return;
+    this.decayNoteTimer = setTimeout(() => this.flushDecayNotes(), DECAY_NOTE_MS);
+    this.decayNoteTimer.unref();
+  }
+
+  private flushDecayNotes(): void {
+    this.decayNoteTimer = undefined;
+    const ids = this.decayNotes.splice(0);
+    if (ids.length === 0) return;
+    const shown = ids.slice(0, 10).join(', ');
+    this.ctx.logger.warn({ objects: ids.length, noradIds: ids.slice(0, 10) }, `${ids.length} object${ids.length === 1 ? '' : 's'} decayed (their element sets place them below the atmosphere): passivated, catalog status set to decayed, one decay alert each; ${shown}${ids.length > 10 ? `, and ${ids.length - 10} more` : ''}`);
+  }
+
   private async decayed(actor: TrackerActor, tMs: number): Promise<void> {
     const id = actor.noradId;
     // Fencing: only the shard's holder records the decay (idempotent anyway).
@@ -732,7 +760,8 @@ export class TrackerRuntime {
           AlertRaisedMessage.encode({ v: 1, id: alertId, kind: 'decay', severity: 'warning', noradId: id, message, raisedAt: raisedAt.toISOString(), payload }),
         );
       }
-      this.ctx.logger.warn({ noradId: id, alertId, isNew }, 'object decayed: passivated, catalog status set to decayed');
+      this.ctx.logger.debug({ noradId: id, alertId, isNew }, 'object decayed: passivated, catalog status set to decayed');
+      this.noteDecay(id);
     } catch (err) {
       this.ctx.logger.error({ noradId: id, error: errorMessage(err) }, 'could not record a decay; the next reconcile retries');
     }
