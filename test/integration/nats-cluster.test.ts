@@ -54,7 +54,10 @@ async function killUnderLoad(victimOf: 'stream leader' | 'connected server'): Pr
 
   const consumed = new Map<string, number>();
   let ackFailures = 0;
+  /** When each first consumption happened: the longest silence after the kill is the work stall. */
+  const consumedAt: number[] = [];
   const consumer = await t.consume('satellite', { prefetch: 8 }, async (m) => {
+    if (!consumed.has(m.msgId)) consumedAt.push(Date.now());
     consumed.set(m.msgId, (consumed.get(m.msgId) ?? 0) + 1);
     assert.equal(dec(m.data), m.msgId);
     try {
@@ -86,11 +89,20 @@ async function killUnderLoad(victimOf: 'stream leader' | 'connected server'): Pr
   const victim = cluster.servers.find((s) => s.name === victimName);
   assert.ok(victim, `${victimOf} ${victimName} is one of ours`);
   await victim.kill('SIGKILL');
+  const killedAt = Date.now();
   killed = true;
   const consumedAtKill = consumed.size;
 
   await waitFor('enqueues confirmed after the kill', 30_000, () => confirmedAfterKill >= 100);
   await waitFor('consumption continues after the kill', 30_000, () => consumed.size >= consumedAtKill + 100);
+  // Work stall: the longest time without a new task consumed, from the kill until consumption resumed.
+  let stallMs = 0;
+  let prev = killedAt;
+  for (const at of consumedAt) {
+    if (at < killedAt) continue;
+    stallMs = Math.max(stallMs, at - prev);
+    prev = at;
+  }
   producing = false;
   await producers;
 
@@ -105,7 +117,7 @@ async function killUnderLoad(victimOf: 'stream leader' | 'connected server'): Pr
   ).catch((e: Error) => `unknown (${e.message})`);
   console.log(
     `cluster: killed ${victimOf} ${victim.name} (leader was ${leader}); new leader ${newLeader}; confirmed=${confirmed.length} after-kill=${confirmedAfterKill} ` +
-      `consumed=${consumed.size} duplicates=${duplicates} ackFailures=${ackFailures} backgroundErrors=${errors.length}`,
+      `consumed=${consumed.size} duplicates=${duplicates} ackFailures=${ackFailures} backgroundErrors=${errors.length} workStallMs=${stallMs}`,
   );
   assert.deepEqual(missing(), [], 'lost = 0');
   if (victim.name === leader) assert.notEqual(newLeader, leader);
