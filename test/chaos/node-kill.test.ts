@@ -29,6 +29,26 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A node on the test's NATS with its own namespace, port and data dir, fast heartbeats and restarts; `extra` wins. */
+function nodeEnv(namespace: string, port: number, dataDir: string, extra: Record<string, string>): Record<string, string | undefined> {
+  return {
+    NATS_URL,
+    DATABASE_URL: undefined,
+    REDIS_URL: undefined,
+    STARWEATHER_CONFIG: undefined,
+    STARWEATHER_HOST: '127.0.0.1',
+    STARWEATHER_NAMESPACE: namespace,
+    STARWEATHER_NODE_PORT: String(port),
+    STARWEATHER_DATA_DIR: dataDir,
+    STARWEATHER_LOG_LEVEL: 'warn',
+    STARWEATHER_HEARTBEAT_MS: '200',
+    STARWEATHER_BACKOFF_BASE_MS: '100',
+    STARWEATHER_BACKOFF_MAX_MS: '1000',
+    STARWEATHER_SHARD_COUNT: '8',
+    ...extra,
+  };
+}
+
 interface Health {
   status: string;
   hosts: Array<{ id: string; role: string; pid: number; state: string; restarts: number }>;
@@ -45,23 +65,7 @@ async function health(port: number): Promise<Health | null> {
 test('kill -9 of a host: restarted and healthy again; kill -9 of the node: no host left behind', { timeout: 120_000 }, async () => {
   const n = freshNames();
   const port = await freePort();
-  const node = spawnNode([CLI, 'node', '--roles', 'worker,tracker'], {
-    NATS_URL,
-    DATABASE_URL: undefined,
-    REDIS_URL: undefined,
-    STARWEATHER_CONFIG: undefined,
-    STARWEATHER_HOST: '127.0.0.1',
-    STARWEATHER_NAMESPACE: n.namespace,
-    STARWEATHER_NODE_PORT: String(port),
-    STARWEATHER_DATA_DIR: dir,
-    STARWEATHER_LOG_LEVEL: 'warn',
-    STARWEATHER_HEARTBEAT_MS: '200',
-    STARWEATHER_MEMBER_TTL_MS: '2000',
-    STARWEATHER_HANG_TIMEOUT_MS: '1500',
-    STARWEATHER_BACKOFF_BASE_MS: '100',
-    STARWEATHER_BACKOFF_MAX_MS: '1000',
-    STARWEATHER_SHARD_COUNT: '8',
-  });
+  const node = spawnNode([CLI, 'node', '--roles', 'worker,tracker'], nodeEnv(n.namespace, port, dir, { STARWEATHER_MEMBER_TTL_MS: '2000', STARWEATHER_HANG_TIMEOUT_MS: '1500' }));
   running.push(node);
   try {
     let h: Health | null = null;
@@ -99,24 +103,8 @@ test('kill -9 of a tracker host: its supervisor gives back its leases and member
   const n = freshNames();
   const port = await freePort();
   const leaseMs = 20_000;
-  const node = spawnNode([CLI, 'node', '--roles', 'tracker'], {
-    NATS_URL,
-    DATABASE_URL: undefined,
-    REDIS_URL: undefined,
-    STARWEATHER_CONFIG: undefined,
-    STARWEATHER_HOST: '127.0.0.1',
-    STARWEATHER_NAMESPACE: n.namespace,
-    STARWEATHER_NODE_PORT: String(port),
-    STARWEATHER_DATA_DIR: mkdtempSync(join(dir, 'burial-')),
-    STARWEATHER_LOG_LEVEL: 'warn',
-    STARWEATHER_HEARTBEAT_MS: '200',
-    // Long on purpose: without the burial the new incarnation would wait this long for the old one's shards.
-    STARWEATHER_LEASE_MS: String(leaseMs),
-    STARWEATHER_MEMBER_TTL_MS: '15000',
-    STARWEATHER_BACKOFF_BASE_MS: '100',
-    STARWEATHER_BACKOFF_MAX_MS: '1000',
-    STARWEATHER_SHARD_COUNT: '8',
-  });
+  // Long on purpose: without the burial the new incarnation would wait this long for the old one's shards.
+  const node = spawnNode([CLI, 'node', '--roles', 'tracker'], nodeEnv(n.namespace, port, mkdtempSync(join(dir, 'burial-')), { STARWEATHER_LEASE_MS: String(leaseMs), STARWEATHER_MEMBER_TTL_MS: '15000' }));
   running.push(node);
   const bus = await connectNats({ servers: NATS_URL, names: n });
   try {

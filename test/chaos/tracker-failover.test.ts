@@ -14,7 +14,6 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.js';
-import { decodeTrackerFrame } from '../../protocol/frames/tracker-state.js';
 import type { Transport } from '../../protocol/transport.js';
 import { connectNats } from '../../actors/runtime/transport/nats.js';
 import { openStorage, type Storage } from '../../actors/storage/index.js';
@@ -22,7 +21,7 @@ import { rendezvousOwner } from '../../actors/runtime/sharding.js';
 import { NATS_URL, deleteNamespace } from '../integration/nats-fixtures.js';
 import { freshNamespace, sleep, until } from '../helpers/cluster-fixtures.js';
 import { PG_URL, dropSchema, randomSchema } from '../helpers/storage-backends.js';
-import { seedOmm, shiftedOmmOf, snapshotRecords } from '../helpers/tracker-seed.js';
+import { FrameLedger, seedFreshObjects } from '../helpers/tracker-seed.js';
 
 const OBJECTS = 2000;
 const CHILD = fileURLToPath(new URL('../helpers/role-host-child.js', import.meta.url));
@@ -53,10 +52,9 @@ describe('tracker failover across two host processes', { timeout: 180_000 }, () 
   let storage: Storage;
   let bus: Transport;
   const children: Child[] = [];
-  /** tick → id → how many times published. */
-  const seen = new Map<number, Map<number, number>>();
-  /** Which shard each object was published under (the frame header's shard). */
-  const shardOfId = new Map<number, number>();
+  /** tick → id → how many times published, and which shard each object was published under. */
+  const ledger = new FrameLedger();
+  const { seen, shardOfId } = ledger;
   let expected: Set<number>;
 
   function spawnHost(id: string): Child {
@@ -74,23 +72,9 @@ describe('tracker failover across two host processes', { timeout: 180_000 }, () 
     const cfg = loadConfig({ env: {}, overrides: { namespace: ns.namespace, 'database.url': PG_URL } });
     storage = await openStorage(cfg, { schema });
     // Fresh epochs (an hour old) so no object decays or goes stale during the test.
-    const now = Date.now();
-    const records = await snapshotRecords(OBJECTS);
-    for (let i = 0; i < records.length; i += 200) {
-      await Promise.all(records.slice(i, i + 200).map((r) => seedOmm(storage.db, shiftedOmmOf(r, now - 3_600_000 - r.epochMs, 0), 'test:chaos')));
-    }
-    expected = new Set(records.map((r) => r.noradId));
+    expected = await seedFreshObjects(storage.db, OBJECTS);
     bus = await connectNats({ servers: NATS_URL, names: ns });
-    bus.subscribe(ns.subjects.trackerStateAll, (msg) => {
-      const f = decodeTrackerFrame(msg.data);
-      let m = seen.get(f.tickMs);
-      if (!m) seen.set(f.tickMs, (m = new Map()));
-      for (let k = 0; k < f.count; k++) {
-        const id = f.columns.ids[k]!;
-        m.set(id, (m.get(id) ?? 0) + 1);
-        shardOfId.set(id, f.shard);
-      }
-    });
+    bus.subscribe(ns.subjects.trackerStateAll, (msg) => ledger.add(msg.data));
   });
 
   after(async () => {

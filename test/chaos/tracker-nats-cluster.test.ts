@@ -21,13 +21,12 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { loadConfig } from '../../config/load.js';
-import { decodeTrackerFrame } from '../../protocol/frames/tracker-state.js';
 import { connectNats, type NatsTransport } from '../../actors/runtime/transport/nats.js';
 import { openStorage, type Storage } from '../../actors/storage/index.js';
 import { startNatsCluster, type NatsCluster, type NatsServer } from '../helpers/nats-server.js';
 import { freshNamespace, sleep, until } from '../helpers/cluster-fixtures.js';
 import { PG_URL, dropSchema, randomSchema } from '../helpers/storage-backends.js';
-import { seedOmm, shiftedOmmOf, snapshotRecords } from '../helpers/tracker-seed.js';
+import { FrameLedger, seedFreshObjects } from '../helpers/tracker-seed.js';
 
 const OBJECTS = 2000;
 const SHARDS = 64;
@@ -58,7 +57,8 @@ describe('R3: tracking through the loss of one of three NATS servers', { timeout
   let storage: Storage;
   let observer: NatsTransport;
   const children: Child[] = [];
-  const seen = new Map<number, Map<number, number>>();
+  const ledger = new FrameLedger();
+  const { seen } = ledger;
   let expected: Set<number>;
 
   function spawnHost(id: string, servers: string[]): Child {
@@ -110,12 +110,7 @@ describe('R3: tracking through the loss of one of three NATS servers', { timeout
     cluster = await startNatsCluster(3);
     const cfg = loadConfig({ env: {}, overrides: { namespace: ns.namespace, 'database.url': PG_URL } });
     storage = await openStorage(cfg, { schema });
-    const now = Date.now();
-    const records = await snapshotRecords(OBJECTS);
-    for (let i = 0; i < records.length; i += 200) {
-      await Promise.all(records.slice(i, i + 200).map((r) => seedOmm(storage.db, shiftedOmmOf(r, now - 3_600_000 - r.epochMs, 0), 'test:chaos')));
-    }
-    expected = new Set(records.map((r) => r.noradId));
+    expected = await seedFreshObjects(storage.db, OBJECTS);
   });
 
   after(async () => {
@@ -161,15 +156,7 @@ describe('R3: tracking through the loss of one of three NATS servers', { timeout
     assert.ok(victim, `the leases leader ${leasesLeader} is one of ours`);
     const watchFrom = cluster.servers.find((s) => s !== victim)!;
     observer = await connectNats({ servers: watchFrom.url, names: ns });
-    observer.subscribe(ns.subjects.trackerStateAll, (msg) => {
-      const f = decodeTrackerFrame(msg.data);
-      let m = seen.get(f.tickMs);
-      if (!m) seen.set(f.tickMs, (m = new Map()));
-      for (let k = 0; k < f.count; k++) {
-        const id = f.columns.ids[k]!;
-        m.set(id, (m.get(id) ?? 0) + 1);
-      }
-    });
+    observer.subscribe(ns.subjects.trackerStateAll, (msg) => ledger.add(msg.data));
     await until('three complete ticks in a row', 30_000, () => {
       const now = Date.now();
       return ticksBetween(now - 4000, now - 1000).filter((x) => x.objects === OBJECTS).length === 3;

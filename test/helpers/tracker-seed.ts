@@ -3,6 +3,7 @@
  * benchmark (not a test file): the shipped snapshot's TLEs through the
  * storage repos, and crafted OMM records for QA cases.
  */
+import { decodeTrackerFrame } from '../../protocol/frames/tracker-state.js';
 import { catalog, elementSets, type Queryable } from '../../actors/storage/index.js';
 import { loadSnapshot } from '../../actors/tracker/snapshot.js';
 import type { TleRecord } from '../../actors/tracker/tle.js';
@@ -85,4 +86,35 @@ export function shiftedOmmOf(r: TleRecord, epochShiftMs: number, meanAnomalyShif
     ndot: r.ndotRevPerDay2,
     nddot: r.nddotRevPerDay3,
   };
+}
+
+/**
+ * Seed the first `count` snapshot objects with epochs an hour old (so none
+ * decays or goes stale during a test); returns their ids.
+ */
+export async function seedFreshObjects(db: Queryable, count: number, source = 'test:chaos'): Promise<Set<number>> {
+  const now = Date.now();
+  const records = await snapshotRecords(count);
+  for (let i = 0; i < records.length; i += 200) {
+    await Promise.all(records.slice(i, i + 200).map((r) => seedOmm(db, shiftedOmmOf(r, now - 3_600_000 - r.epochMs, 0), source)));
+  }
+  return new Set(records.map((r) => r.noradId));
+}
+
+/** Per tick: how many times each object was published, and the shard each object was last published under. */
+export class FrameLedger {
+  readonly seen = new Map<number, Map<number, number>>();
+  readonly shardOfId = new Map<number, number>();
+
+  /** Take one tracker frame off the bus. */
+  add(frame: Uint8Array): void {
+    const f = decodeTrackerFrame(frame);
+    let m = this.seen.get(f.tickMs);
+    if (!m) this.seen.set(f.tickMs, (m = new Map()));
+    for (let k = 0; k < f.count; k++) {
+      const id = f.columns.ids[k]!;
+      m.set(id, (m.get(id) ?? 0) + 1);
+      this.shardOfId.set(id, f.shard);
+    }
+  }
 }

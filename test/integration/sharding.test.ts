@@ -111,6 +111,35 @@ class StoreOutage implements KvBucket {
   }
 }
 
+/** A host (membership, leases, shard manager) on the given buckets, reporting to `ledger`; not yet joined or started. */
+function buildHost(
+  buckets: { members: KvBucket; leases: KvBucket },
+  id: string,
+  ledger: OwnershipLedger,
+  opts: { role?: Role; metrics?: Metrics; outageGraceMs?: number } = {},
+): Host {
+  const logger = quietLogger(id);
+  const membership = new Membership({ bucket: buckets.members, role: opts.role ?? 'tracker', hostId: id, nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
+  const leases = new LeaseManager({ bucket: buckets.leases, holder: id, leaseMs: LEASE_MS, logger });
+  const releases: Host['releases'] = [];
+  const shards = new ShardManager({
+    kind: 'tracker',
+    shardCount: SHARDS,
+    membership,
+    leases,
+    leaseBucket: buckets.leases,
+    logger,
+    metrics: opts.metrics,
+    outageGraceMs: opts.outageGraceMs,
+    onAcquire: (shard) => ledger.acquire(id, shard),
+    onRelease: (shard, reason) => {
+      ledger.release(id, shard);
+      releases.push({ shard, reason });
+    },
+  });
+  return { id, membership, shards, releases };
+}
+
 for (const { kind, make } of BUSES) {
   describe(`shard managers on the ${kind} bus`, { timeout: 90_000 }, () => {
     const buses: ClusterBus[] = [];
@@ -128,28 +157,10 @@ for (const { kind, make } of BUSES) {
     }
 
     async function startHostOn(t: Transport, id: string, ledger: OwnershipLedger, role: Role = 'tracker', metrics?: Metrics): Promise<Host> {
-      const logger = quietLogger(id);
-      const membership = new Membership({ bucket: await t.kv('members'), role, hostId: id, nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
-      const leaseBucket = await t.kv('leases');
-      const leases = new LeaseManager({ bucket: leaseBucket, holder: id, leaseMs: LEASE_MS, logger });
-      const releases: Host['releases'] = [];
-      const shards = new ShardManager({
-        kind: 'tracker',
-        shardCount: SHARDS,
-        membership,
-        leases,
-        leaseBucket,
-        logger,
-        metrics,
-        onAcquire: (shard) => ledger.acquire(id, shard),
-        onRelease: (shard, reason) => {
-          ledger.release(id, shard);
-          releases.push({ shard, reason });
-        },
-      });
+      const h = buildHost({ members: await t.kv('members'), leases: await t.kv('leases') }, id, ledger, { role, metrics });
+      const { membership, shards } = h;
       await membership.join();
       await shards.start();
-      const h = { id, membership, shards, releases };
       running.push(h);
       return h;
     }
@@ -205,27 +216,7 @@ for (const { kind, make } of BUSES) {
       const members = new StoreOutage(await t.kv('members'));
       const leaseBucket = new StoreOutage(await t.kv('leases'));
       const ledger = new OwnershipLedger();
-      const hosts = ['out-a', 'out-b'].map((id) => {
-        const logger = quietLogger(id);
-        const membership = new Membership({ bucket: members, role: 'tracker', hostId: id, nodeId: 'node-1', heartbeatMs: HEARTBEAT_MS, memberTtlMs: TTL_MS, logger });
-        const leases = new LeaseManager({ bucket: leaseBucket, holder: id, leaseMs: LEASE_MS, logger });
-        const releases: Host['releases'] = [];
-        const shards = new ShardManager({
-          kind: 'tracker',
-          shardCount: SHARDS,
-          membership,
-          leases,
-          leaseBucket,
-          logger,
-          outageGraceMs: 2 * LEASE_MS,
-          onAcquire: (shard) => ledger.acquire(id, shard),
-          onRelease: (shard, reason) => {
-            ledger.release(id, shard);
-            releases.push({ shard, reason });
-          },
-        });
-        return { id, membership, shards, releases };
-      });
+      const hosts = ['out-a', 'out-b'].map((id) => buildHost({ members, leases: leaseBucket }, id, ledger, { outageGraceMs: 2 * LEASE_MS }));
       for (const h of hosts) {
         await h.membership.join();
         await h.shards.start();
