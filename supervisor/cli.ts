@@ -15,6 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config/load.js';
 import { ConfigError, StarWeatherError, errorMessage } from '../protocol/errors.js';
@@ -30,8 +31,10 @@ const USAGE = `Usage: starweather <command> [options]
 
 Commands:
   start                 Run every role on this machine. Without NATS_URL the
-                        embedded in-process bus is used and the hosts run
-                        inline; with NATS_URL each role is a child process.
+                        embedded in-process bus is used and each role runs on
+                        a thread of its own; with NATS_URL each role is a
+                        child process. Exits 2 at once if the port is taken.
+  version, --version    Print the version (and Node's).
   node --roles <list>   Join a cluster with the given roles (comma-separated:
                         tracker, tile, ingest, gateway, worker). Needs NATS_URL.
   status [--json] [--wait <ms>]
@@ -61,6 +64,7 @@ Options:
   --format <f>          catalog load: json, tle, 3le or csv (default: guessed)
   --group <name>        catalog load: group recorded on the loaded objects
   -h, --help            This help
+  -v, --version         The version
 
 Configuration comes from defaults, a JSON file (STARWEATHER_CONFIG) and the
 environment; see the README for every key. /health and /metrics are served on
@@ -80,8 +84,33 @@ function config(overrides: Record<string, unknown>): Config {
 }
 
 async function runNode(cfg: Config): Promise<number> {
+  // A port in use is said at once, in one line, before any host starts (or a
+  // key is generated): otherwise the gateway host fails to listen and is
+  // restarted until the restart intensity gives up.
+  const gateway = cfg.roles.includes('gateway');
+  const port = gateway ? cfg.http.port : cfg.http.nodePort;
+  const busy = await portInUse(cfg.http.host, port);
+  if (busy) {
+    return fail(`port ${port} on ${cfg.http.host} is already in use (${gateway ? 'STARWEATHER_PORT' : 'STARWEATHER_NODE_PORT'}): is another StarWeather running? (${busy})`, 2);
+  }
   const node = await startNode({ config: cfg, mode: nodeMode(cfg), selfWatch: true });
   return node.done;
+}
+
+/** Why `port` cannot be listened on (EADDRINUSE, EACCES, …), or null when it can; port 0 is always free. */
+function portInUse(host: string, port: number): Promise<string | null> {
+  if (port === 0) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(null)));
+  });
+}
+
+/** The package's version, from the package.json this build came with. */
+async function version(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return `starweather ${pkg.version ?? '?'} (Node ${process.versions.node})`;
 }
 
 function pad(s: string, n: number): string {
@@ -242,6 +271,7 @@ export async function cli(argv: string[]): Promise<number> {
         format: { type: 'string' },
         group: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
       },
     });
   } catch (err) {
@@ -249,6 +279,10 @@ export async function cli(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   const command = positionals[0];
+  if (values.version || command === 'version') {
+    process.stdout.write(`${await version()}\n`);
+    return 0;
+  }
   if (values.help || command === 'help' || command === undefined) {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;

@@ -5,6 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/nats-server.js';
@@ -212,4 +214,34 @@ test('a cluster node forking two storage roles without DATABASE_URL exits 2 nami
   const r = runCli(['node', '--roles', 'tracker,gateway'], cliEnv({ NATS_URL: 'nats://127.0.0.1:4222' }));
   assert.equal((await r.exited).code, 2);
   assert.match(r.stderr(), /DATABASE_URL/);
+});
+
+test('a port already in use ends start at once with one line and exit 2, before any key is generated', { timeout: 30_000 }, async () => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  const port = (blocker.address() as AddressInfo).port;
+  try {
+    const env = cliEnv({ STARWEATHER_PORT: String(port) });
+    const startedAt = Date.now();
+    const s = runCli(['start'], env);
+    const { code } = await s.exited;
+    const tookMs = Date.now() - startedAt;
+    assert.equal(code, 2, s.stderr());
+    assert.match(s.stderr(), new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use \\(STARWEATHER_PORT\\)`));
+    assert.equal(s.stderr().trim().split('\n').length, 1, `one line: ${s.stderr()}`);
+    assert.equal(s.stdout(), '', 'nothing started, nothing logged');
+    assert.equal(existsSync(join(env.STARWEATHER_DATA_DIR!, 'api-key')), false, 'no key generated');
+    assert.ok(tookMs < 10_000, `took ${tookMs} ms`);
+  } finally {
+    blocker.close();
+  }
+});
+
+test('--version and version print the package version', { timeout: 20_000 }, async () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  for (const args of [['--version'], ['version'], ['-v']]) {
+    const s = runCli(args, cliEnv({}));
+    assert.equal((await s.exited).code, 0, s.stderr());
+    assert.equal(s.stdout().trim(), `starweather ${pkg.version} (Node ${process.versions.node})`);
+  }
 });
