@@ -38,9 +38,12 @@ Commands:
   node --roles <list>   Join a cluster with the given roles (comma-separated:
                         tracker, tile, ingest, gateway, worker). Needs NATS_URL.
   status [--json] [--wait <ms>]
-                        Listen for the nodes' status reports (default: one
-                        status interval plus a second) and print the cluster.
-                        Needs NATS_URL. Exits 1 when no node answered.
+                        With NATS_URL: listen for the nodes' status reports
+                        (default: one status interval plus a second) and print
+                        the cluster; exits 1 when no node answered. Without:
+                        print the local node's hosts from its /health
+                        (STARWEATHER_GATEWAY_URL or the local port); exits 1
+                        when it is not running or not ok.
   catalog load <file|url> [--format json|tle|3le|csv] [--group <name>] [--json]
                         Validate a catalog and write it to the database from
                         config (the node need not run; with NATS_URL the
@@ -105,6 +108,41 @@ function portInUse(host: string, port: number): Promise<string | null> {
     probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(null)));
   });
+}
+
+interface LocalHealth {
+  status: string;
+  nodeId?: string;
+  problems?: string[];
+  hosts: Array<{ id: string; role: string; mode: string; pid: number | null; threadId: number | null; state: string; restarts: number; slow: boolean; heartbeatAgeMs: number | null }>;
+}
+
+/** `status` for a node on the embedded bus: its /health over HTTP (STARWEATHER_GATEWAY_URL or the local port). */
+async function localStatus(cfg: Config, json: boolean): Promise<number> {
+  const base = (process.env.STARWEATHER_GATEWAY_URL || `http://127.0.0.1:${cfg.http.port}`).replace(/\/+$/, '');
+  let res: Response;
+  try {
+    res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    return fail(`no node answers at ${base}/health (${errorMessage(err)}): is \`starweather start\` running on port ${cfg.http.port}? (with NATS_URL set, status reads the whole cluster)`, 1);
+  }
+  let h: LocalHealth;
+  try {
+    h = (await res.json()) as LocalHealth;
+  } catch (err) {
+    return fail(`${base}/health answered ${res.status} with no JSON (${errorMessage(err)})`, 1);
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify(h)}\n`);
+  } else {
+    const rows = [['HOST', 'ROLE', 'MODE', 'PID', 'THREAD', 'STATE', 'RESTARTS', 'SLOW', 'HEARTBEAT']];
+    for (const x of h.hosts ?? []) {
+      rows.push([x.id, x.role, x.mode, String(x.pid ?? '-'), String(x.threadId ?? '-'), x.state, String(x.restarts), x.slow ? 'yes' : 'no', x.heartbeatAgeMs === null ? '-' : `${(x.heartbeatAgeMs / 1000).toFixed(1)}s`]);
+    }
+    const lines = [`node ${h.nodeId ?? '?'} at ${base}: ${h.status}${h.problems?.length ? ` (${h.problems.join('; ')})` : ''}`, '', table(rows)];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return h.status === 'ok' ? 0 : 1;
 }
 
 /** The package's version, from the package.json this build came with. */
@@ -307,7 +345,8 @@ export async function cli(argv: string[]): Promise<number> {
       }
       case 'status': {
         const cfg = config(overrides);
-        if (!cfg.nats.url) throw new UsageError('`status` reads the cluster from NATS: set NATS_URL (a `start` without NATS answers GET /health instead)');
+        // Without NATS there is no cluster to listen to: ask the embedded node itself.
+        if (!cfg.nats.url) return await localStatus(cfg, values.json ?? false);
         let waitMs = cfg.supervisor.statusIntervalMs + 1000;
         if (values.wait !== undefined) {
           waitMs = Number(values.wait);

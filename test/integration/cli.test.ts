@@ -31,7 +31,8 @@ async function getJson(url: string): Promise<{ status: number; type: string | nu
 
 test('start with no services boots on the embedded bus, serves /health and /metrics, exits 0 on SIGTERM', { timeout: 60_000 }, async () => {
   const port = await freePort();
-  const s = runCli(['start'], cliEnv({ STARWEATHER_PORT: String(port), STARWEATHER_TRACKER_HOSTS: '2' }));
+  const startEnv = cliEnv({ STARWEATHER_PORT: String(port), STARWEATHER_TRACKER_HOSTS: '2' });
+  const s = runCli(['start'], startEnv);
   const base = `http://127.0.0.1:${port}`;
   let health: { status: number; body: any } | null = null;
   const up = await waitFor(async () => {
@@ -86,10 +87,23 @@ test('start with no services boots on the embedded bus, serves /health and /metr
   assert.match(missing.type ?? '', /^application\/problem\+json/);
   assert.equal((missing.body as { code: string }).code, 'SW_ERR_NOT_FOUND');
 
+  // `status` without NATS_URL asks the running embedded node (its /health) and prints its hosts.
+  const st = runCli(['status'], startEnv);
+  assert.equal((await st.exited).code, 0, st.stderr());
+  assert.match(st.stdout(), new RegExp(`^node \\S+ at http://127\\.0\\.0\\.1:${port}: ok`));
+  for (const id of ['gateway', 'ingest', 'tile', 'tracker', 'tracker-2', 'worker']) assert.match(st.stdout(), new RegExp(`^${id} +\\w+ +thread `, 'm'));
+  const sj = runCli(['status', '--json'], startEnv);
+  assert.equal((await sj.exited).code, 0, sj.stderr());
+  assert.equal((JSON.parse(sj.stdout()) as { hosts: unknown[] }).hosts.length, 6);
+
   s.proc.kill('SIGTERM');
   const { code, signal } = await s.exited;
   assert.equal(signal, null);
   assert.equal(code, 0, s.stderr());
+  // And with no node running: exit 1, saying so.
+  const none = runCli(['status'], startEnv);
+  assert.equal((await none.exited).code, 1);
+  assert.match(none.stderr(), new RegExp(`no node answers at http://127\\.0\\.0\\.1:${port}/health`));
 });
 
 test('a bad config value exits 2 naming the key', { timeout: 20_000 }, async () => {
