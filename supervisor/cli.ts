@@ -25,6 +25,7 @@ import { createTransport } from '../actors/runtime/transport/index.js';
 import { collectClusterStatus } from './cluster-status.js';
 import { nodeMode, startNode } from './node.js';
 import { catalogLoad, catalogRefresh } from '../actors/ingest/catalog-commands.js';
+import { gatewayBase } from '../actors/ingest/imagery-actor.js';
 import { CATALOG_FORMATS } from '../actors/ingest/catalog-parse.js';
 
 const USAGE = `Usage: starweather <command> [options]
@@ -119,7 +120,7 @@ interface LocalHealth {
 
 /** `status` for a node on the embedded bus: its /health over HTTP (STARWEATHER_GATEWAY_URL or the local port). */
 async function localStatus(cfg: Config, json: boolean): Promise<number> {
-  const base = (process.env.STARWEATHER_GATEWAY_URL || `http://127.0.0.1:${cfg.http.port}`).replace(/\/+$/, '');
+  const base = gatewayBase(cfg);
   let res: Response;
   try {
     res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
@@ -239,7 +240,7 @@ async function tasksCommand(args: string[], values: { json?: boolean }): Promise
   if (sub !== 'retry' || id === undefined || extra !== undefined) throw new UsageError('usage: starweather tasks retry <task id>');
   if (!/^[A-Za-z0-9._:\-]{1,200}$/.test(id)) throw new UsageError(`not a task id: ${JSON.stringify(id)}`);
   const cfg = config({});
-  const base = (process.env.STARWEATHER_GATEWAY_URL || `http://127.0.0.1:${cfg.http.port}`).replace(/\/+$/, '');
+  const base = gatewayBase(cfg);
   let key = cfg.gateway.apiKey;
   if (!key) {
     const file = join(cfg.dataDir, 'api-key');

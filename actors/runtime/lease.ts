@@ -109,6 +109,17 @@ export type AcquireOutcome =
   /** Lost a race (CAS conflict) or could not read; retry soon. */
   | { ok: false; holder: null; expiresAt: null };
 
+/** A lease record, or null when it is malformed (counted, logged, and treated as expired by every caller). */
+function decodeLease(entry: KvEntry, opts: { logger?: Logger; metrics?: Metrics }): LeaseRecord | null {
+  try {
+    return LeaseMessage.decode(entry.value);
+  } catch (err) {
+    countMalformed(opts.metrics, 'kv.leases', err);
+    opts.logger?.warn({ key: entry.key, revision: entry.revision, reason: errorMessage(err) }, 'malformed lease record; treating it as expired');
+    return null;
+  }
+}
+
 /**
  * Give back every lease `holder` holds in `bucket`, each by compare-and-set
  * on the revision read (a lease renewed or taken meanwhile is left alone).
@@ -119,14 +130,8 @@ export type AcquireOutcome =
 export async function releaseLeasesOfDeadHolder(bucket: KvBucket, holder: string, opts: { logger?: Logger; metrics?: Metrics } = {}): Promise<string[]> {
   const released: string[] = [];
   for (const entry of await bucket.entries()) {
-    let record: LeaseRecord;
-    try {
-      record = LeaseMessage.decode(entry.value);
-    } catch (err) {
-      countMalformed(opts.metrics, 'kv.leases', err);
-      continue;
-    }
-    if (record.holder !== holder) continue;
+    const record = decodeLease(entry, opts);
+    if (record === null || record.holder !== holder) continue;
     try {
       await bucket.delete(entry.key, entry.revision);
       released.push(entry.key);
@@ -257,13 +262,8 @@ export class LeaseManager {
   }
 
   private decode(entry: KvEntry): LeaseRecord | null {
-    try {
-      return LeaseMessage.decode(entry.value);
-    } catch (err) {
-      this.stats.malformed++;
-      countMalformed(this.metrics, 'kv.leases', err);
-      this.logger.warn({ key: entry.key, revision: entry.revision, reason: errorMessage(err) }, 'malformed lease record; treating it as expired');
-      return null;
-    }
+    const record = decodeLease(entry, { logger: this.logger, metrics: this.metrics });
+    if (record === null) this.stats.malformed++;
+    return record;
   }
 }

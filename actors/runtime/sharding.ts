@@ -433,8 +433,8 @@ export class ShardManager {
           this.dropExpired(shard, o);
           return;
         }
-        this.stats.renewErrors++;
-        this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
+        // Counted, not logged: the hold was logged once, and a retry every half second would flood.
+        this.renewFailed(shard, err, null);
         o.renewTimer = this.armRenew(shard, this.retryMs());
         return;
       }
@@ -482,10 +482,10 @@ export class ShardManager {
   }
 
   /** A renewal (or reclaim) that failed with a bus error: its outcome is unknown. */
-  private renewFailed(shard: number, err: unknown, what: string): void {
+  private renewFailed(shard: number, err: unknown, what: string | null): void {
     this.stats.renewErrors++;
     this.cm?.leaseRenewalErrors.inc({ kind: this.kind });
-    this.logger.warn({ shard, kind: this.kind, error: errorMessage(err) }, what);
+    if (what !== null) this.logger.warn({ shard, kind: this.kind, error: errorMessage(err) }, what);
   }
 
   /** Swap in a renewed lease, with fresh expiry and renewal timers. */
