@@ -41,6 +41,8 @@ interface Child {
   /** performance.now() of each hold and each renewal after one. */
   held: number[];
   renewedAfter: number[];
+  /** The last lines it wrote to stderr, for a failure message. */
+  tail: string[];
   exited: Promise<void>;
 }
 
@@ -75,12 +77,14 @@ describe('R3: tracking through the loss of one of three NATS servers', { timeout
       SW_HOST_ID: id,
     };
     const proc = fork(CHILD, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    const c: Child = { id, proc, shards: 0, log: [], held: [], renewedAfter: [], exited: new Promise((r) => proc.once('exit', () => r())) };
+    const c: Child = { id, proc, shards: 0, log: [], held: [], renewedAfter: [], tail: [], exited: new Promise((r) => proc.once('exit', () => r())) };
     let rest = '';
     proc.stderr!.on('data', (d: Buffer) => {
       const lines = (rest + d.toString()).split('\n');
       rest = lines.pop() ?? '';
       for (const line of lines) {
+        c.tail.push(line.slice(0, 300));
+        if (c.tail.length > 20) c.tail.shift();
         if (LOSS.test(line)) c.log.push(line.slice(0, 300));
         if (HELD.test(line)) c.held.push(Date.now());
         if (RENEWED.test(line)) c.renewedAfter.push(Date.now());
@@ -144,9 +148,17 @@ describe('R3: tracking through the loss of one of three NATS servers', { timeout
   }
 
   test('kill -9 of the leases bucket leader for 30 s, then its restart: coverage stays 100%, no shard released', async (t) => {
+    // One host first: it provisions the R3 streams and buckets; the second joins a cluster that has them.
+    await cluster.waitHealthy(60_000);
     const a = spawnHost('tracker-a', cluster.urls);
+    const why = () => children.map((c) => `${c.id} (exit ${c.proc.exitCode ?? c.proc.signalCode ?? 'none'}, ${c.shards} shards): ${c.tail.slice(-5).join(' | ')}`).join('\n');
+    await until('the first host owns every shard', 120_000, () => a.shards === SHARDS || a.proc.exitCode !== null, 100).catch((err: Error) => {
+      throw new Error(`${err.message}\n${why()}`);
+    });
     const b = spawnHost('tracker-b', [...cluster.urls].reverse());
-    await until('both hosts own shards', 90_000, () => a.shards > 0 && b.shards > 0 && a.shards + b.shards === SHARDS, 100);
+    await until('both hosts own shards', 90_000, () => a.shards > 0 && b.shards > 0 && a.shards + b.shards === SHARDS, 100).catch((err: Error) => {
+      throw new Error(`${err.message}\n${why()}`);
+    });
 
     const leasesStream = `KV_${ns.buckets.leases}`;
     const membersStream = `KV_${ns.buckets.members}`;
