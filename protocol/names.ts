@@ -35,6 +35,12 @@ export interface Names {
     catalogChanged: string;
     catalogRefresh: string;
     catalogRefreshReply(requestId: string): string;
+    /**
+     * Presence probes of one host (core NATS request/reply, empty bodies):
+     * a live host answers; a host whose connection is gone has no
+     * subscription, which NATS reports as "no responders" at once.
+     */
+    hostPresence(hostId: string): string;
     /** Server advisory raised when a work consumer exhausts MaxDeliver. */
     maxDeliveriesAdvisory(stream: string, consumer: string): string;
   };
@@ -77,6 +83,7 @@ export function names(namespace = 'sw'): Names {
       catalogChanged: `${ns}.catalog.changed.v1`,
       catalogRefresh: `${ns}.catalog.refresh.v1`,
       catalogRefreshReply: (requestId) => `${ns}.catalog.refresh.reply.v1.${requestId}`,
+      hostPresence: (hostId) => `${ns}.host.presence.v1.${hostId}`,
       maxDeliveriesAdvisory: (stream, consumer) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`,
     },
     streams: {

@@ -20,6 +20,14 @@ export interface Subscription {
   unsubscribe(): void;
 }
 
+/**
+ * What a presence probe learned: `present`, a live subscriber answered;
+ * `absent`, the bus knows of no subscriber at all (NATS: "no responders",
+ * the host's connection is gone); `unknown`, no answer in time or we are not
+ * connected ourselves (a paused or busy host looks like this, never absent).
+ */
+export type PresenceAnswer = 'present' | 'absent' | 'unknown';
+
 export interface EnqueueResult {
   /** True when the message id was seen inside the de-duplication window. */
   duplicate: boolean;
@@ -115,6 +123,11 @@ export interface Transport {
   subscribe(subject: string, handler: (msg: BusMessage) => void): Subscription;
   /** Resolves once everything published so far has reached the server. */
   flush(): Promise<void>;
+
+  /** Answer presence probes on `subject` until unsubscribed (one subject per live host). */
+  answerPresence(subject: string): Subscription;
+  /** Probe `subject`: see PresenceAnswer. Never rejects. */
+  probePresence(subject: string, timeoutMs: number): Promise<PresenceAnswer>;
 
   /** Durable publish to a work queue, de-duplicated by `msgId`. Resolves once stored. */
   enqueue(queue: QueueName, msgId: string, data: Uint8Array): Promise<EnqueueResult>;

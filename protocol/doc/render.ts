@@ -35,6 +35,7 @@ export function renderProtocolDoc(): string {
   out.push(`| \`${n.subjects.alerts}\` | core NATS | alerts |`);
   out.push(`| \`${n.subjects.catalogChanged}\` | core NATS | \`catalog.changed\` v1 |`);
   out.push(`| \`${n.subjects.catalogRefresh}\` | core NATS | \`catalog.refresh\` v1 (answered on \`${n.subjects.catalogRefreshReply('<requestId>')}\`: \`catalog.refresh-reply\` v1) |`);
+  out.push(`| \`${n.subjects.hostPresence('<hostId>')}\` | core NATS request/reply | presence probe of one host: empty request, empty answer; "no responders" means the host's connection is gone |`);
   out.push('');
   out.push('## Streams');
   out.push('');

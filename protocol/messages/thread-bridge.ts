@@ -62,6 +62,9 @@ export const BridgeRequestSchemas = {
   publish: frame('publish', { subject: Type.String(), data: Bytes }),
   subscribe: frame('subscribe', { id: Id, sid: Ref, subject: Type.String() }),
   unsubscribe: frame('unsubscribe', { sid: Ref }),
+  'presence-on': frame('presence-on', { id: Id, pid: Ref, subject: Type.String() }),
+  'presence-off': frame('presence-off', { pid: Ref }),
+  'presence-probe': frame('presence-probe', { id: Id, subject: Type.String(), timeoutMs: Type.Number() }),
   /** Answered once everything published before it has been handed to the transport and flushed there. */
   flush: frame('flush', { id: Id }),
   enqueue: frame('enqueue', { id: Id, queue: Type.String(), msgId: Type.String(), data: Bytes }),
@@ -112,6 +115,7 @@ export const KvEntrySchema = Type.Object({ key: Type.String(), value: Bytes, rev
 /** What an ok reply carries, by the request it answers; requests not listed answer with no value. */
 export const BridgeReplyValueSchemas = {
   enqueue: Type.Object({ duplicate: Type.Boolean(), seq: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+  'presence-probe': Type.Union([Type.Literal('present'), Type.Literal('absent'), Type.Literal('unknown')]),
   'queue-stats': Type.Object({ depth: Type.Integer({ minimum: 0 }), inFlight: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
   'dead-letters': Type.Array(DeadLetterSchema),
   'dead-letter-count': Type.Integer({ minimum: 0 }),

@@ -140,6 +140,25 @@ export function runTransportContract(
       }),
     );
 
+    test('presence: absent with no answerer, present while one answers, absent again after the last unsubscribes', { timeout: TEST_TIMEOUT }, () =>
+      withTransport(async (t, n) => {
+        const subject = n.subjects.hostPresence(`contract-${Math.random().toString(36).slice(2)}`);
+        assert.equal(await t.probePresence(subject, 1000), 'absent', 'nobody has ever answered');
+        const a = t.answerPresence(subject);
+        const b = t.answerPresence(subject);
+        await t.flush();
+        assert.equal(await t.probePresence(subject, 1000), 'present');
+        a.unsubscribe();
+        a.unsubscribe(); // idempotent: must not take b's registration with it
+        await t.flush();
+        assert.equal(await t.probePresence(subject, 1000), 'present', 'one answerer left');
+        b.unsubscribe();
+        await t.flush();
+        assert.equal(await t.probePresence(subject, 1000), 'absent', 'the last answerer left');
+        assert.equal(await t.probePresence(n.subjects.hostPresence('other'), 1000), 'absent', 'probes are per subject');
+      }),
+    );
+
     test('enqueue → consume → ack; an acked task is not redelivered', { timeout: TEST_TIMEOUT }, () =>
       withTransport(async (t) => {
         const seen: Array<{ id: string; count: number }> = [];

@@ -21,6 +21,7 @@ import type {
   TransportStatus,
   WorkConsumer,
   WorkHandler,
+  PresenceAnswer,
 } from '../../../protocol/transport.js';
 import { EmbeddedKvBucket } from './embedded-kv.js';
 import { EmbeddedPubSub, MAX_PAYLOAD_BYTES } from './embedded-pubsub.js';
@@ -87,6 +88,8 @@ export class EmbeddedTransport implements Transport, QueueHost {
   private readonly pubsub: EmbeddedPubSub;
   private readonly queues = new Map<QueueName, WorkQueue>();
   private readonly buckets = new Map<BucketName, EmbeddedKvBucket>();
+  /** Presence subjects and how many answerers each has. */
+  private readonly presence = new Map<string, number>();
   private readonly deadLetterList = new Ring<DeadLetter>(16);
   private readonly deadLetterAt = new Ring<number>(16);
   private readonly deadLetterKeys = new Ring<string>(16);
@@ -138,6 +141,28 @@ export class EmbeddedTransport implements Transport, QueueHost {
   subscribe(subject: string, handler: (msg: BusMessage) => void): Subscription {
     this.check();
     return this.pubsub.subscribe(subject, handler);
+  }
+
+  answerPresence(subject: string): Subscription {
+    this.check();
+    if (typeof subject !== 'string' || subject.length === 0) throw invalid('presence subject must be a non-empty string');
+    this.presence.set(subject, (this.presence.get(subject) ?? 0) + 1);
+    let live = true;
+    return {
+      unsubscribe: () => {
+        if (!live) return;
+        live = false;
+        const left = (this.presence.get(subject) ?? 1) - 1;
+        if (left > 0) this.presence.set(subject, left);
+        else this.presence.delete(subject);
+      },
+    };
+  }
+
+  async probePresence(subject: string): Promise<PresenceAnswer> {
+    // One process: every answerer is in this map, so absence is known exactly.
+    if (this.closing) return 'unknown';
+    return (this.presence.get(subject) ?? 0) > 0 ? 'present' : 'absent';
   }
 
   flush(): Promise<void> {

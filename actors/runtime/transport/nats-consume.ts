@@ -18,7 +18,7 @@
  * jittered backoff. Nothing is lost: unacked messages are redelivered by the
  * server after AckWait.
  */
-import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, ConsumerInfo, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { WorkConsumer, WorkHandler, WorkMessage } from '../../../protocol/transport.js';
 import { backoffMs, sleep } from './nats-errors.js';
 
@@ -26,6 +26,13 @@ export interface PullLoopOptions {
   js: JetStreamClient;
   stream: string;
   consumer: string;
+  /**
+   * The consumer's info, already read by the caller: the loop pulls with it
+   * and asks the server again only when the consumer seems gone. A lookup is
+   * answered by the consumer's leader, so during an election it hangs for a
+   * whole request timeout (5 s), while a pull is retried every second.
+   */
+  info?: ConsumerInfo;
   prefetch: number;
   handler: WorkHandler;
   toWorkMessage(m: JsMsg): WorkMessage;
@@ -39,6 +46,12 @@ export interface PullLoopOptions {
 }
 
 const MAX_OPEN_FETCHES = 4;
+
+/** The server said the consumer is gone (deleted or never created), not merely leaderless. */
+function consumerGone(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /consumer (deleted|not found)|not a pull consumer/i.test(msg);
+}
 
 export class PullLoop implements WorkConsumer {
   private readonly o: PullLoopOptions;
@@ -61,7 +74,8 @@ export class PullLoop implements WorkConsumer {
 
   constructor(o: PullLoopOptions) {
     this.o = o;
-    this.expiresMs = o.expiresMs ?? 5000;
+    this.expiresMs = o.expiresMs ?? 4000;
+    if (o.info) this.consumer = o.js.consumers.getConsumerFromInfo(o.info);
     this.refillAt = Math.max(1, Math.ceil(o.prefetch / 4));
   }
 
@@ -108,7 +122,9 @@ export class PullLoop implements WorkConsumer {
       const iter = await this.consumer.fetch({
         max_messages: batch,
         expires: this.expiresMs,
-        idle_heartbeat: Math.max(500, Math.floor(this.expiresMs / 4)),
+        // Two missed heartbeats end a pull whose consumer leader died: 2 s,
+        // inside the 2-5 s it takes NATS 2.9 to elect the next one.
+        idle_heartbeat: Math.max(500, Math.min(1000, Math.floor(this.expiresMs / 4))),
       });
       handle = iter;
       this.open.add(iter);
@@ -129,11 +145,14 @@ export class PullLoop implements WorkConsumer {
       failed = true;
       if (!this.stopped) {
         this.o.onError(err);
-        // The consumer may have moved or been recreated; look it up again.
-        // Capped at 1 s: after a stream leader election (4-9 s on NATS 2.9) a
-        // longer back-off only adds to the stall (R3: 10.2 s with a 5 s cap,
-        // against 5.1 s when the leader survived); a retry a second is cheap.
-        this.consumer = null;
+        // A pull names the consumer by stream and name, wherever its leader
+        // is (and whether it was recreated), so an election needs no new
+        // lookup; the lookup itself waits a whole request timeout while the
+        // consumer has no leader (R3: 8-10 s stalls). Only a consumer the
+        // server calls gone is looked up again, to report it.
+        if (consumerGone(err)) this.consumer = null;
+        // Capped at 1 s: after a stream leader election (2-7 s on NATS 2.9) a
+        // longer back-off only adds to the stall; a retry a second is cheap.
         this.retryAt = Date.now() + backoffMs(this.failures++, 250, 1000);
       }
     } finally {

@@ -11,8 +11,8 @@
  * for the sweep), always with a delivery count that was observed, never a
  * configured one; the topology is read back after provisioning.
  */
-import { ClosedConnectionError, connect, headers as natsHeaders, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
-import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { ClosedConnectionError, NoRespondersError, connect, headers as natsHeaders, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg, type ConsumerInfo } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { ClosedError, StarWeatherError } from '../../../protocol/errors.js';
 import { QUEUES, type Names, type QueueName } from '../../../protocol/names.js';
@@ -31,6 +31,7 @@ import type {
   WorkConsumer,
   WorkHandler,
   WorkMessage,
+  PresenceAnswer,
 } from '../../../protocol/transport.js';
 import { PullLoop } from './nats-consume.js';
 import { DeadLetterFeed, deadLetterMsgId, encodeDeadLetter, parseExhaustedAdvisory, requeueMsgId, sweepVerdict, type ExhaustedAdvisory } from './nats-dead-letter.js';
@@ -64,6 +65,9 @@ export interface NatsTransportOptions {
 const MSG_ID_RE = /^[\x21-\x7e]{1,512}$/;
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const ACK = new TextEncoder().encode('+ACK');
+const EMPTY = new Uint8Array(0);
+/** How long the first publish attempt waits for its ack (publishDurable). */
+const PUBLISH_FIRST_ATTEMPT_MS = 1000;
 const utf8 = new TextDecoder();
 const BUCKETS: readonly BucketName[] = ['members', 'leases', 'shards'];
 const SWEEP_INTERVAL_MS = 15_000;
@@ -277,6 +281,40 @@ export class NatsTransport implements Transport {
     await this.nc.flush();
   }
 
+  answerPresence(subject: string): Subscription {
+    this.assertOpen('answerPresence');
+    let sub: NatsSubscription;
+    try {
+      sub = this.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) {
+            this.onError(err, `presence ${subject}`);
+            return;
+          }
+          // An empty answer is all a prober needs: someone holds the subscription.
+          if (msg.reply) msg.respond();
+        },
+      });
+    } catch (err) {
+      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `answer presence on ${JSON.stringify(subject)}: ${describe(err)}`, { cause: err });
+    }
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  async probePresence(subject: string, timeoutMs: number): Promise<PresenceAnswer> {
+    // Absent is only believed from a bus we stayed connected to for the whole
+    // probe: a reply lost in a reconnect proves nothing about the host.
+    if (this.closing || !this.connected) return 'unknown';
+    const epoch = this.linkEpoch;
+    try {
+      await this.replies.request(subject, EMPTY, Math.max(50, timeoutMs));
+      return 'present';
+    } catch (err) {
+      const noResponders = err instanceof Error && (err.cause instanceof NoRespondersError || /no responders/i.test(err.message));
+      return noResponders && this.connected && this.linkEpoch === epoch ? 'absent' : 'unknown';
+    }
+  }
+
   /**
    * A JetStream publish retried until confirmed or `enqueueTimeoutMs` passes.
    * Every retry carries the same Nats-Msg-Id, so a publish that was stored
@@ -290,7 +328,9 @@ export class NatsTransport implements Transport {
     }
     const deadline = Date.now() + this.enqueueTimeoutMs;
     let lastErr: unknown = null;
-    let streamChecked = false;
+    let streamCheck: Promise<void> | null = null;
+    let streamMissing: boolean | null = null;
+    let timeouts = 0;
     for (let attempt = 0; ; attempt++) {
       if (this.nc.isClosed()) throw new ClosedError('NATS transport (enqueue)');
       await this.untilConnected(deadline);
@@ -301,28 +341,43 @@ export class NatsTransport implements Transport {
         h.set('Nats-Msg-Id', msgId);
         h.set('Nats-Expected-Stream', stream);
         for (const [k, v] of Object.entries(extra ?? {})) h.set(k, v);
-        const reply = await this.replies.request(subject, data, Math.max(250, Math.min(this.requestTimeoutMs, left)), h);
+        // A publish in flight when the stream leader dies is never answered;
+        // waiting the whole request timeout for it (5 s) would outlast the
+        // election (R3: 5 s of the stall). The first attempt waits 1 s and
+        // each timeout doubles the next, so a slow but live leader is still
+        // given the full timeout; a retry carries the same Nats-Msg-Id.
+        const attemptMs = Math.min(this.requestTimeoutMs, PUBLISH_FIRST_ATTEMPT_MS * 2 ** timeouts, left);
+        const reply = await this.replies.request(subject, data, Math.max(250, attemptMs), h);
         return parsePubAck(reply.data, stream);
       } catch (err) {
         lastErr = err;
         if (isClosed(err)) throw new ClosedError('NATS transport (enqueue)');
+        if (/timeout/i.test(describe(err))) timeouts++;
         if (!isTransient(err)) {
           throw new StarWeatherError('SW_ERR_TRANSPORT', `publish ${msgId} to ${subject} rejected: ${describe(err)}`, { cause: err });
         }
         // No responders is what a leaderless stream looks like, and also what
         // a missing one looks like. The meta layer can tell them apart: a
-        // stream that does not exist will not appear by waiting.
-        if (!streamChecked && /no responders|not enabled/i.test(describe(err))) {
-          streamChecked = true;
-          const missing = await this.jsm.streams.info(stream).then(
-            () => false,
-            (e: unknown) => isNotFound(e),
+        // stream that does not exist will not appear by waiting. The check
+        // runs beside the retries, not before them: a stream's info is
+        // answered by its leader, so during an election the check itself
+        // waits a request timeout (R3: 5 s of the stall when it was awaited).
+        if (!streamCheck && /no responders|not enabled/i.test(describe(err))) {
+          streamCheck = this.jsm.streams.info(stream).then(
+            () => {
+              streamMissing = false;
+            },
+            (e: unknown) => {
+              streamMissing = isNotFound(e);
+            },
           );
-          if (missing) {
-            throw new StarWeatherError('SW_ERR_TRANSPORT', `publish ${msgId}: stream ${stream} does not exist (call provision() first)`, { cause: err });
-          }
         }
-        await sleep(Math.min(backoffMs(attempt, 100, 1000), Math.max(0, deadline - Date.now())));
+        const pause = sleep(Math.min(backoffMs(attempt, 100, 1000), Math.max(0, deadline - Date.now())));
+        if (streamCheck && streamMissing === null) await Promise.race([pause, streamCheck]);
+        if (streamMissing) {
+          throw new StarWeatherError('SW_ERR_TRANSPORT', `publish ${msgId}: stream ${stream} does not exist (call provision() first)`, { cause: err });
+        }
+        await pause;
       }
     }
     throw new StarWeatherError(
@@ -352,8 +407,9 @@ export class NatsTransport implements Transport {
     const stream = this.names.streams.work(queue);
     const durable = this.names.consumers.work(queue);
     let maxDeliver: number;
+    let info: ConsumerInfo;
     try {
-      const info = await this.api(`consumer ${stream}/${durable}`, () => this.jsm.consumers.info(stream, durable), this.provisionTimeoutMs);
+      info = await this.api(`consumer ${stream}/${durable}`, () => this.jsm.consumers.info(stream, durable), this.provisionTimeoutMs);
       const md = info.config.max_deliver ?? -1;
       maxDeliver = md > 0 ? md : Number.POSITIVE_INFINITY;
     } catch (err) {
@@ -365,6 +421,7 @@ export class NatsTransport implements Transport {
       js: this.js,
       stream,
       consumer: durable,
+      info,
       prefetch,
       handler,
       toWorkMessage: (m) => this.workMessage(queue, m, maxDeliver),

@@ -54,6 +54,7 @@ import type {
   WorkConsumer,
   WorkHandler,
   WorkMessage,
+  PresenceAnswer,
 } from '../../../protocol/transport.js';
 import { MAX_PAYLOAD_BYTES, assertPublishSubject, assertSubscribeSubject } from './embedded-pubsub.js';
 import { assertPrefetch } from './embedded-queue.js';
@@ -300,6 +301,33 @@ export class ThreadTransport implements Transport {
         if (this.subs.delete(sid)) this.post({ t: 'unsubscribe', sid });
       },
     };
+  }
+
+  answerPresence(subject: string): Subscription {
+    this.check();
+    str(subject, 'subject');
+    const pid = this.nextRef++;
+    let live = true;
+    this.call('presence-on', { pid, subject }).catch((err: unknown) => {
+      if (live && !this.closing) this.reportError(err);
+    });
+    return {
+      unsubscribe: () => {
+        if (!live) return;
+        live = false;
+        if (!this.closing) this.post({ t: 'presence-off', pid });
+      },
+    };
+  }
+
+  async probePresence(subject: string, timeoutMs: number): Promise<PresenceAnswer> {
+    if (this.closing) return 'unknown';
+    try {
+      return await this.call('presence-probe', { subject: str(subject, 'subject'), timeoutMs: num(timeoutMs, 'timeoutMs') });
+    } catch {
+      // The contract never rejects: a probe that could not be asked learned nothing.
+      return 'unknown';
+    }
   }
 
   flush(): Promise<void> {
