@@ -43,7 +43,7 @@ export interface Config {
   /** SSRF guard for STAC asset hrefs (actors/gateway/ssrf.ts). */
   assets: { hosts: string[]; schemes: string[]; fileRoot: string; privateHosts: string[]; fetchTimeoutMs: number; fetchMaxBytes: number };
   work: { ackWaitMs: number; maxDeliver: number; dedupeWindowMs: number; concurrency: number; prefetch: number; retryDelayMs: number; shedLagMs: number; transientMaxDelayMs: number; transientGiveUpMs: number };
-  cluster: { shardCount: number; leaseMs: number; leaseOutageGraceMs: number; heartbeatMs: number; memberTtlMs: number };
+  cluster: { shardCount: number; leaseMs: number; leaseOutageGraceMs: number; presenceConfirmMs: number; heartbeatMs: number; memberTtlMs: number };
   supervisor: {
     maxRestarts: number;
     restartWindowMs: number;

@@ -5,15 +5,14 @@
  * can renew nothing any more; without this its peers wait for its member
  * record and its leases to expire (STARWEATHER_MEMBER_TTL_MS,
  * STARWEATHER_LEASE_MS) before taking its shards, and its objects go
- * unpublished meanwhile. A node that dies whole (supervisor included) buries
- * nobody: expiry remains the fallback.
+ * unpublished meanwhile. A node that dies whole (supervisor included) is
+ * buried by its peers' presence watch (actors/runtime/presence.ts).
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../protocol/errors.js';
 import type { Role } from '../protocol/messages/cluster.js';
 import type { Transport } from '../protocol/transport.js';
-import { releaseLeasesOfDeadHolder } from '../actors/runtime/lease.js';
-import { memberKey } from '../actors/runtime/membership.js';
+import { buryHost } from '../actors/runtime/burial.js';
 import type { Supervisor } from './supervisor.js';
 
 interface ChildExitEvent {
@@ -39,10 +38,7 @@ export function buryExitedHosts(supervisor: Supervisor, transport: Transport, lo
 async function bury(transport: Transport, e: ChildExitEvent, log: Logger): Promise<void> {
   const startedAt = Date.now();
   try {
-    // Leases first: when the member record goes, peers rebalance at once and
-    // should find the shards free, not held until expiry.
-    const leases = await releaseLeasesOfDeadHolder(await transport.kv('leases'), e.hostId, { logger: log });
-    await (await transport.kv('members')).delete(memberKey(e.role, e.hostId));
+    const leases = await buryHost(transport, e.role, e.hostId, { logger: log });
     if (leases.length > 0 || e.reason !== 'shutdown') {
       log.info({ child: e.id, hostId: e.hostId, reason: e.reason, leases: leases.length, ms: Date.now() - startedAt }, 'exited host buried: its leases and member record given back');
     }

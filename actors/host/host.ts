@@ -20,6 +20,7 @@ import type { QueueName } from '../../protocol/names.js';
 import type { Subscription, Transport } from '../../protocol/transport.js';
 import { createMetrics, type Metrics } from '../runtime/metrics.js';
 import { Membership } from '../runtime/membership.js';
+import { PeerPresence } from '../runtime/presence.js';
 import { LeaseManager } from '../runtime/lease.js';
 import { ShardManager, type ShardManagerOptions } from '../runtime/sharding.js';
 import { TaskWorker, type TaskHandler } from '../runtime/worker.js';
@@ -221,6 +222,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       notes.push(`role ${role} consumes no work queues: handler plugins not loaded here`);
     }
 
+    // Answer presence probes before joining, and until after leaving (cleanups
+    // run in reverse): a peer that sees our record always finds us present.
+    const presenceAnswer = transport.answerPresence(protocolNames(cfg.namespace).subjects.hostPresence(hostId));
+    cleanups.push(() => presenceAnswer.unsubscribe());
     membership = new Membership({
       bucket: await transport.kv('members'),
       role,
@@ -234,6 +239,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     await membership.join();
     const joined = membership;
     cleanups.push(() => joined.leave());
+    if (cfg.cluster.presenceConfirmMs > 0) {
+      const presence = new PeerPresence({ transport, names: protocolNames(cfg.namespace), membership: joined, confirmMs: cfg.cluster.presenceConfirmMs, logger: log, metrics });
+      await presence.start();
+      cleanups.push(() => presence.stop());
+    }
 
     const leaseBucket = await transport.kv('leases');
     const hostLeases = new LeaseManager({ bucket: leaseBucket, holder: hostId, leaseMs: cfg.cluster.leaseMs, logger: log, metrics });

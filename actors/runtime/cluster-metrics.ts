@@ -16,6 +16,7 @@ export interface ClusterMetrics {
   readonly leaseReclaims: Counter<'kind'>;
   readonly fencedWrites: Counter<'outcome'>;
   readonly memberHeartbeatErrors: Counter<'role'>;
+  readonly hostBurials: Counter<'role' | 'cause'>;
 }
 
 const cache = new WeakMap<Registry, ClusterMetrics>();
@@ -38,6 +39,12 @@ export function clusterMetrics(metrics: Metrics): ClusterMetrics {
     leaseReclaims: new Counter({ name: 'sw_lease_reclaims_total', help: 'Leases found past their local deadline after a pause of this host (stalled loop, stopped process) and won back by compare-and-set: ownership unchanged', labelNames: ['kind'] as const, registers }),
     fencedWrites: new Counter({ name: 'sw_fenced_writes_total', help: 'Fenced writes, by outcome (ok, fenced: rejected for a stale token)', labelNames: ['outcome'] as const, registers }),
     memberHeartbeatErrors: new Counter({ name: 'sw_member_heartbeat_errors_total', help: 'Membership heartbeats that could not be written, by role', labelNames: ['role'] as const, registers }),
+    hostBurials: new Counter({
+      name: 'sw_host_burials_total',
+      help: 'Peer hosts buried by this host (leases and member record given back before they expired), by role and cause (presence: its bus connection was gone)',
+      labelNames: ['role', 'cause'] as const,
+      registers,
+    }),
   };
   cache.set(registry, made);
   return made;

@@ -46,8 +46,12 @@ interface Child {
   exited: Promise<void>;
 }
 
-/** Log lines that mean a host gave up or lost a shard (the shard manager's own words). */
-const LOSS = /lease lost|lease expired|shard released|lost on renewal|outlasted the grace|taken over/i;
+/**
+ * Log lines that mean a host gave up or lost a shard (the shard manager's own
+ * words), or buried its live peer (presence probes: a host connected to the
+ * killed server must reconnect well within the confirm time).
+ */
+const LOSS = /lease lost|lease expired|shard released|lost on renewal|outlasted the grace|taken over|peer host gone/i;
 /** A lease held past its deadline through the outage, and renewed after it. */
 const HELD = /holding the shard until a renewal succeeds/;
 const RENEWED = /lease renewed after a store outage/;
