@@ -143,6 +143,14 @@ export async function upsertObjects(q: Queryable, objects: readonly CatalogObjec
   return { inserted, updated };
 }
 
+/** The ids among `ids` whose catalog status is `active` now. */
+export async function activeAmong(q: Queryable, ids: readonly number[]): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  for (const id of ids) checkNoradId(id);
+  const r = await q.query<{ norad_id: number }>(`SELECT norad_id FROM catalog_objects WHERE norad_id = ANY($1::int[]) AND status = 'active'`, [ids]);
+  return new Set(r.rows.map((row) => Number(row.norad_id)));
+}
+
 /** Decayed objects among `ids` become active again; returns the ids that changed. */
 export async function reactivateObjects(q: Queryable, ids: readonly number[]): Promise<number[]> {
   if (ids.length === 0) return [];

@@ -319,6 +319,14 @@ export class TrackerRuntime {
     return this.catalogIndex;
   }
 
+  private async activeNow(ids: number[]): Promise<Set<number>> {
+    const out = new Set<number>();
+    for (let i = 0; i < ids.length; i += this.opts.loadChunk) {
+      for (const id of await catalog.activeAmong(this.storage.db, ids.slice(i, i + this.opts.loadChunk))) out.add(id);
+    }
+    return out;
+  }
+
   private async loadRows(ids: number[]): Promise<Map<number, elementSets.ElementSet>> {
     const out = new Map<number, elementSets.ElementSet>();
     for (let i = 0; i < ids.length; i += this.opts.loadChunk) {
@@ -367,8 +375,13 @@ export class TrackerRuntime {
       let rows: Map<number, elementSets.ElementSet>;
       try {
         idx = await this.catalog();
-        const ids = batch.filter(([shard, gen]) => live(shard, gen)).flatMap(([shard]) => (idx.byShard.get(shard) ?? []).map((e) => e.id));
-        rows = await this.loadRows(ids);
+        const listed = batch.filter(([shard, gen]) => live(shard, gen)).flatMap(([shard]) => (idx.byShard.get(shard) ?? []).map((e) => e.id));
+        // The index is the catalog as of its load; an object another host
+        // found decayed since is no longer active there. Without this check a
+        // takeover propagated it again, decayed it again and published a
+        // stray frame of it (npm run chaos: objects back after 62-183 s).
+        const active = await this.activeNow(listed);
+        rows = await this.loadRows(listed.filter((id) => active.has(id)));
       } catch (err) {
         // The shards stay owned but empty; a reconcile soon loads what is missing.
         this.ctx.logger.warn({ shards: batch.length, error: errorMessage(err) }, 'could not load acquired shards from the database; retrying shortly');

@@ -214,6 +214,31 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
     assert.equal(alertsSeen.filter((x) => x.id === `decay:${DECAY_ID}`).length, 1, 'one decay alert for the object');
   });
 
+  test('a takeover does not bring back an object another host found decayed after this host loaded its catalog index', async () => {
+    const rt = runtime() as unknown as {
+      acquire(shard: number): void;
+      release(shard: number, reason: string): void;
+      table: { actors: Array<{ noradId: number } | undefined> };
+    };
+    // An object this host publishes, in a shard without the test's own decaying object.
+    const decayShard = shardOf(String(DECAY_ID), 8);
+    const victim = records.map((r) => r.noradId).find((id) => shardOf(String(id), 8) !== decayShard)!;
+    const shard = shardOf(String(victim), 8);
+    await until('the object is published', 5000, () => frames.some((f) => f.ids.includes(victim)));
+    // Another host, which held the shard meanwhile, recorded its decay: only the database says so.
+    rt.release(shard, 'test: lost to another host');
+    await catalog.setObjectStatus(storage.db, victim, 'decayed');
+    rt.acquire(shard);
+    // From a tick that began after the reacquisition (one in flight at the release may still carry it).
+    const acquiredAt = Date.now();
+    await until('the shard is published again', 5000, () => frames.some((f) => f.shard === shard && f.tickMs > acquiredAt && f.ids.length > 0));
+    const before = frames.findIndex((f) => f.shard === shard && f.tickMs > acquiredAt);
+    await sleep(2500);
+    assert.ok(!rt.table.actors.some((a) => a?.noradId === victim), 'not activated again');
+    assert.ok(!frames.slice(before).some((f) => f.ids.includes(victim)), 'not published again');
+    assert.ok(frames.slice(before).some((f) => f.shard === shard && f.ids.length > 0), 'the rest of its shard is');
+  });
+
   test('a newer element set switches over on catalog.changed and reports the jump', async () => {
     const r = records[5]!;
     const rt = runtime();
