@@ -34,6 +34,12 @@ function filterFor(prefix: string | undefined): string {
   return prefix && prefix.endsWith('.') ? `${prefix}>` : '>';
 }
 
+function checkRevision(op: string, key: string, revision: number): void {
+  if (!Number.isSafeInteger(revision) || revision < 1) {
+    throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV ${op} ${key}: revision must be a positive integer (got ${revision})`);
+  }
+}
+
 function isLive(e: NatsKvEntry | null): e is NatsKvEntry {
   return e !== null && e.operation === 'PUT';
 }
@@ -84,73 +90,54 @@ export class NatsKvBucket implements KvBucket {
     this.onError = onError;
   }
 
-  /** Connected throughout means: connected when the call was made and when it failed, with no disconnect between. */
-  private wrap(op: string, key: string, err: unknown, linkAtStart: number): unknown {
-    return wrap(op, key, err, linkAtStart >= 0 && linkAtStart === this.link());
+  /**
+   * Every bucket operation: wait for a connection, then run `fn`, turning a
+   * NATS failure into a StarWeather error. "Connected throughout" (what
+   * makes a transient failure StoreUnavailableError) means connected when
+   * the call was made and when it failed, with no disconnect between.
+   */
+  private async call<T>(op: string, key: string, fn: () => Promise<T>): Promise<T> {
+    await this.ready(`KV bucket ${this.name}`);
+    const linkAtStart = this.link();
+    try {
+      return await fn();
+    } catch (err) {
+      throw wrap(op, key, err, linkAtStart >= 0 && linkAtStart === this.link());
+    }
   }
 
   async get(key: string): Promise<KvEntry | null> {
     checkKey(key);
-    await this.ready(`KV bucket ${this.name}`);
-    const link = this.link();
-    try {
+    return this.call('get', key, async () => {
       const e = await this.kv.get(key);
       return isLive(e) ? { key, value: e.value, revision: e.revision } : null;
-    } catch (err) {
-      throw this.wrap('get', key, err, link);
-    }
+    });
   }
 
   async put(key: string, value: Uint8Array): Promise<number> {
     checkKey(key);
-    await this.ready(`KV bucket ${this.name}`);
-    const link = this.link();
-    try {
-      return await this.kv.put(key, value);
-    } catch (err) {
-      throw this.wrap('put', key, err, link);
-    }
+    return this.call('put', key, () => this.kv.put(key, value));
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
     checkKey(key);
-    await this.ready(`KV bucket ${this.name}`);
-    const link = this.link();
-    try {
-      // kv.create also succeeds over a deleted/purged key (CAS on the marker's revision).
-      return await this.kv.create(key, value);
-    } catch (err) {
-      throw this.wrap('create', key, err, link);
-    }
+    // kv.create also succeeds over a deleted/purged key (CAS on the marker's revision).
+    return this.call('create', key, () => this.kv.create(key, value));
   }
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
     checkKey(key);
-    await this.ready(`KV bucket ${this.name}`);
-    const link = this.link();
-    if (!Number.isSafeInteger(revision) || revision < 1) {
-      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV update ${key}: revision must be a positive integer (got ${revision})`);
-    }
-    try {
-      return await this.kv.update(key, value, revision);
-    } catch (err) {
-      throw this.wrap('update', key, err, link);
-    }
+    checkRevision('update', key, revision);
+    return this.call('update', key, () => this.kv.update(key, value, revision));
   }
 
   async delete(key: string, revision?: number): Promise<void> {
     checkKey(key);
-    await this.ready(`KV bucket ${this.name}`);
-    const link = this.link();
-    if (revision !== undefined && (!Number.isSafeInteger(revision) || revision < 1)) {
-      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `KV delete ${key}: revision must be a positive integer (got ${revision})`);
-    }
-    try {
+    if (revision !== undefined) checkRevision('delete', key, revision);
+    return this.call('delete', key, async () => {
       if (revision === undefined) await this.kv.delete(key);
       else await this.kv.delete(key, { previousSeq: revision });
-    } catch (err) {
-      throw this.wrap('delete', key, err, link);
-    }
+    });
   }
 
   async keys(prefix?: string): Promise<string[]> {
@@ -163,29 +150,18 @@ export class NatsKvBucket implements KvBucket {
 
   private async list(prefix: string | undefined, headersOnly: boolean): Promise<KvEntry[]> {
     checkPrefix(prefix);
-    await this.ready(`KV bucket ${this.name}`);
-    const link = this.link();
-    try {
+    return this.call(headersOnly ? 'keys' : 'entries', prefix ?? '*', async () => {
       const all = await listKv(this.feeds, this.name, filterFor(prefix), { headersOnly });
       return prefix ? all.filter((e) => e.key.startsWith(prefix)) : all;
-    } catch (err) {
-      throw this.wrap(headersOnly ? 'keys' : 'entries', prefix ?? '*', err, link);
-    }
+    });
   }
 
   async watch(onChange: (change: KvChange) => void, prefix?: string): Promise<Subscription> {
     checkPrefix(prefix);
-    await this.ready(`KV bucket ${this.name}`);
-    const link = this.link();
     const filtered = (c: KvChange): void => {
       if (!prefix || c.key.startsWith(prefix)) onChange(c);
     };
-    let handle;
-    try {
-      handle = await watchKv(this.feeds, this.name, filterFor(prefix), filtered, this.onError);
-    } catch (err) {
-      throw this.wrap('watch', prefix ?? '*', err, link);
-    }
+    const handle = await this.call('watch', prefix ?? '*', () => watchKv(this.feeds, this.name, filterFor(prefix), filtered, this.onError));
     return { unsubscribe: () => handle.stop() };
   }
 }
