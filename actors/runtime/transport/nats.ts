@@ -11,7 +11,7 @@
  * for the sweep), always with a delivery count that was observed, never a
  * configured one; the topology is read back after provisioning.
  */
-import { ClosedConnectionError, NoRespondersError, connect, headers as natsHeaders, type NatsConnection, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { ClosedConnectionError, NoRespondersError, connect, headers as natsHeaders, type NatsConnection, type Msg as NatsMsg, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg, type ConsumerInfo } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { ClosedError, StarWeatherError } from '../../../protocol/errors.js';
@@ -255,18 +255,23 @@ export class NatsTransport implements Transport {
 
   subscribe(subject: string, handler: (msg: BusMessage) => void): Subscription {
     this.assertOpen('subscribe');
+    return this.coreSubscribe(subject, 'subscriber of', (msg) => handler({ subject: msg.subject, data: msg.data }));
+  }
+
+  /** A core NATS subscription whose callback errors and throws go to onError, never up the client's stack. */
+  private coreSubscribe(subject: string, what: string, onMsg: (msg: NatsMsg) => void): Subscription {
     let sub: NatsSubscription;
     try {
       sub = this.nc.subscribe(subject, {
         callback: (err, msg) => {
           if (err) {
-            this.onError(err, `subscription ${subject}`);
+            this.onError(err, `${what} ${subject}`);
             return;
           }
           try {
-            handler({ subject: msg.subject, data: msg.data });
+            onMsg(msg);
           } catch (e) {
-            this.onError(e, `subscriber of ${subject}`);
+            this.onError(e, `${what} ${subject}`);
           }
         },
       });
@@ -283,22 +288,10 @@ export class NatsTransport implements Transport {
 
   answerPresence(subject: string): Subscription {
     this.assertOpen('answerPresence');
-    let sub: NatsSubscription;
-    try {
-      sub = this.nc.subscribe(subject, {
-        callback: (err, msg) => {
-          if (err) {
-            this.onError(err, `presence ${subject}`);
-            return;
-          }
-          // An empty answer is all a prober needs: someone holds the subscription.
-          if (msg.reply) msg.respond();
-        },
-      });
-    } catch (err) {
-      throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `answer presence on ${JSON.stringify(subject)}: ${describe(err)}`, { cause: err });
-    }
-    return { unsubscribe: () => sub.unsubscribe() };
+    // An empty answer is all a prober needs: someone holds the subscription.
+    return this.coreSubscribe(subject, 'presence answerer of', (msg) => {
+      if (msg.reply) msg.respond();
+    });
   }
 
   async probePresence(subject: string, timeoutMs: number): Promise<PresenceAnswer> {
