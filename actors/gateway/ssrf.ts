@@ -23,7 +23,7 @@ import { open, realpath } from 'node:fs/promises';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
 
@@ -97,10 +97,14 @@ function compile(p: AssetPolicy): { hosts: HostEntry[]; privateHosts: HostEntry[
 
 const refuse = (code: HrefRefusal, reason: string): HrefCheck => ({ ok: false, code, reason });
 
-/** Is `child` inside `root` (or equal to it)? path.relative, never a bare startsWith. */
+/**
+ * Is `child` inside `root` (or equal to it)? path.relative, never a bare
+ * startsWith; and `..` as a whole first segment, since `..foo.nc` is a legal
+ * name inside the root.
+ */
 export function isUnder(root: string, child: string): boolean {
   const rel = relative(root, child);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 function checkFile(url: URL, root: string): HrefCheck {

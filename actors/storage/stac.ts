@@ -163,6 +163,8 @@ interface ItemColumns {
 
 export function itemColumns(item: StacDoc): ItemColumns {
   const id = checkId(item?.id, 'item id');
+  // Only written ids: reads and deletes still take them, so an item stored before this check can be removed.
+  if (id === '.' || id === '..') throw new StorageArgumentError(`item id must not be "${id}": as a URL path segment it resolves to another resource (its self link would name the collection)`);
   const collection = checkId(item.collection, 'item collection');
   const props = (item.properties ?? {}) as Record<string, unknown>;
   if (typeof props !== 'object' || Array.isArray(props)) throw new StorageArgumentError('item properties must be an object');
@@ -406,15 +408,41 @@ export async function insertItemOnce(q: Queryable, item: StacDoc): Promise<Inser
   return same.rows[0]?.same === true ? 'same' : 'conflict';
 }
 
+/** An item as inserted: its columns and its JSON text. */
+export interface ItemRow extends ItemColumns {
+  doc: string;
+}
+
+/**
+ * One item's row, made apart from the others of its batch: an item that
+ * cannot be stored (bad columns, or JSON.stringify's RangeError on nesting
+ * deeper than the stack) fails here with StorageArgumentError, alone,
+ * rather than inside the statement that writes the whole batch.
+ */
+export function itemRow(item: StacDoc): ItemRow {
+  const c = itemColumns(item);
+  let doc: string;
+  try {
+    doc = JSON.stringify(item);
+  } catch (err) {
+    throw new StorageArgumentError(`item ${c.id} cannot be serialised as JSON (${(err as Error).message})`);
+  }
+  return { ...c, doc };
+}
+
 /**
  * insertItemOnce for many items in one statement per step (a batch of
  * concurrent registrations committed together). Results are in input order;
  * an id given twice is inserted once, the later copy compared to it.
  */
 export async function insertItemsOnce(q: Queryable, items: readonly StacDoc[]): Promise<InsertOnceResult[]> {
-  if (items.length === 0) return [];
-  const cols = items.map(itemColumns);
-  const docs = items.map((i) => JSON.stringify(i));
+  return insertItemRowsOnce(q, items.map(itemRow));
+}
+
+/** insertItemsOnce for rows already made (itemRow). */
+export async function insertItemRowsOnce(q: Queryable, rows: readonly ItemRow[]): Promise<InsertOnceResult[]> {
+  if (rows.length === 0) return [];
+  const docs = rows.map((r) => r.doc);
   const inserted = await q.query<{ collection_id: string; id: string }>(
     `INSERT INTO stac_items (collection_id, id, doc, dt_start, dt_end, bbox, footprint, doc_bytes)
      SELECT c, i, d::jsonb, s, e, b::box, f::polygon[], n
@@ -422,22 +450,22 @@ export async function insertItemsOnce(q: Queryable, items: readonly StacDoc[]): 
      ON CONFLICT (collection_id, id) DO NOTHING
      RETURNING collection_id, id`,
     [
-      cols.map((c) => c.collection),
-      cols.map((c) => c.id),
+      rows.map((c) => c.collection),
+      rows.map((c) => c.id),
       docs,
-      cols.map((c) => c.dtStart),
-      cols.map((c) => c.dtEnd),
-      cols.map((c) => c.bbox),
-      cols.map((c) => c.footprint),
+      rows.map((c) => c.dtStart),
+      rows.map((c) => c.dtEnd),
+      rows.map((c) => c.bbox),
+      rows.map((c) => c.footprint),
       docs.map((d) => Buffer.byteLength(d)),
     ],
   );
   const key = (c: string, i: string): string => `${c}\u0000${i}`;
   const fresh = new Set(inserted.rows.map((r) => key(r.collection_id, r.id)));
-  const results: InsertOnceResult[] = new Array(items.length);
+  const results: InsertOnceResult[] = new Array(rows.length);
   const firstOf = new Map<string, number>();
   const compare: number[] = [];
-  cols.forEach((c, n) => {
+  rows.forEach((c, n) => {
     const k = key(c.collection, c.id);
     if (fresh.has(k) && !firstOf.has(k)) {
       firstOf.set(k, n);
@@ -449,7 +477,7 @@ export async function insertItemsOnce(q: Queryable, items: readonly StacDoc[]): 
       `SELECT u.n, s.doc = u.d::jsonb AS same
          FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS u(n, c, i, d)
          LEFT JOIN stac_items s ON s.collection_id = u.c AND s.id = u.i`,
-      [compare, compare.map((n) => cols[n]!.collection), compare.map((n) => cols[n]!.id), compare.map((n) => docs[n]!)],
+      [compare, compare.map((n) => rows[n]!.collection), compare.map((n) => rows[n]!.id), compare.map((n) => docs[n]!)],
     );
     for (const row of r.rows) results[Number(row.n)] = row.same === true ? 'same' : 'conflict';
   }

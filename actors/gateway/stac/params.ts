@@ -5,6 +5,7 @@
  * instant, or `start/end` where either side may be open (`..` or empty).
  */
 import { badRequest } from '../errors.js';
+import { jsonShapeProblem } from './validate.js';
 import type { ItemCursor, ItemSearch } from '../../storage/stac.js';
 
 export const DEFAULT_LIMIT = 10;
@@ -86,10 +87,16 @@ function parseIntersects(v: unknown): unknown {
     }
   }
   if (typeof g !== 'object' || g === null || !GEOMETRY_TYPES.has((g as { type?: string }).type ?? '')) throw badRequest('intersects must be a GeoJSON geometry object');
+  // A GET's intersects is parsed here, not with the body: its shape is checked here too.
+  const shape = jsonShapeProblem(g);
+  if (shape) throw badRequest(`intersects: ${shape}`);
   return g;
 }
 
 // ---- paging tokens -----------------------------------------------------------
+
+/** The largest |ms| a JavaScript Date holds (ECMA-262 time values). */
+const MAX_DATE_MS = 8.64e15;
 
 /** An opaque token naming where the previous page ended (keyset, not offset). */
 export function encodeToken(c: ItemCursor): string {
@@ -100,7 +107,9 @@ export function decodeToken(v: unknown): ItemCursor {
   if (typeof v !== 'string' || v.length === 0 || v.length > 1000) throw badRequest('token is not one this server issued');
   try {
     const [dt, collection, id] = JSON.parse(Buffer.from(v, 'base64url').toString('utf8')) as unknown[];
-    if ((dt === null || (typeof dt === 'number' && Number.isFinite(dt))) && typeof collection === 'string' && ID.test(collection) && typeof id === 'string' && ID.test(id)) {
+    // A token holds an item's time in whole ms; 1e308 is finite, but not a Date (PostgreSQL would get an invalid timestamp).
+    const time = dt === null || (typeof dt === 'number' && Number.isSafeInteger(dt) && Math.abs(dt) <= MAX_DATE_MS);
+    if (time && typeof collection === 'string' && ID.test(collection) && typeof id === 'string' && ID.test(id)) {
       return { dt: dt as number | null, collection, id };
     }
   } catch {
@@ -117,6 +126,9 @@ const SEARCH_KEYS = new Set(['bbox', 'intersects', 'datetime', 'ids', 'collectio
  */
 export function parseSearch(input: Record<string, unknown>, fixedCollection?: string): ParsedSearch {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw badRequest('the search must be a JSON object');
+  // A POST body is echoed into its next link (JSON.stringify): one nested thousands deep would throw there.
+  const shape = jsonShapeProblem(input);
+  if (shape) throw badRequest(`search: ${shape}`);
   const search: ParsedSearch['search'] = {};
   if (fixedCollection === undefined) {
     for (const k of Object.keys(input)) if (!SEARCH_KEYS.has(k)) throw badRequest(`${k}: unknown search parameter (this server supports ${[...SEARCH_KEYS].join(', ')})`);

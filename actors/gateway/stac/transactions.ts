@@ -39,12 +39,19 @@ import { badRequest, DEPENDENCY_RETRY_AFTER_S, HttpProblem, notFound, WORK_BUDGE
 import { RegistrationBatcher } from './batcher.js';
 import { queueFor } from './collections.js';
 import { IdParam } from './read.js';
-import { validateItem, warmItemValidator } from './validate.js';
+import { jsonShapeProblem, validateItem, warmItemValidator } from './validate.js';
 import { LoopSlicer, yieldNow } from '../slice.js';
 
 export interface HrefVerdict {
   ok: boolean;
   reason?: string;
+  /**
+   * The URL as the check parsed it (ssrf.ts checkAssetHref gives it). Its
+   * href is what is stored: other URL parsers read a raw href such as
+   * `https://allowed.example\@evil.example/` with another host than the
+   * one checked.
+   */
+  url?: URL;
 }
 
 export interface StacWriteOptions {
@@ -106,6 +113,9 @@ function schemaProblem(doc: unknown, pathPrefix: string): ItemSchemaError | null
  * stretch (~12 ms for 1 MiB), the href checks are sliced with `slicer`.
  */
 export async function prepareItem(raw: unknown, collectionId: string, checkHref: (h: string) => HrefVerdict, prefix = '', slicer = new LoopSlicer()): Promise<StacDoc> {
+  const shape = jsonShapeProblem(raw);
+  if (shape) throw badRequest(`${prefix}${shape}`);
+  await slicer.maybeYield();
   const p = schemaProblem(raw, prefix ? '/' + prefix.replace(/\.$/, '').split('.').join('/') : '');
   if (p) throw p;
   await slicer.maybeYield();
@@ -121,13 +131,22 @@ export async function prepareItem(raw: unknown, collectionId: string, checkHref:
     throw err;
   }
   let n = 0;
-  for (const [key, asset] of Object.entries((doc.assets ?? {}) as Record<string, { href: string }>)) {
+  const assets = Object.entries((doc.assets ?? {}) as Record<string, { href: string }>);
+  let normalised = false;
+  for (let i = 0; i < assets.length; i++) {
+    const [key, asset] = assets[i]!;
     const v = checkHref(asset.href);
     if (!v.ok) throw badRequest(`${prefix}assets.${key}.href: ${v.reason ?? 'not allowed'}`, 'SW_ERR_ASSET_HREF');
+    // The href checked is the one stored, never the raw string beside it.
+    if (v.url && v.url.href !== asset.href) {
+      assets[i] = [key, { ...asset, href: v.url.href }];
+      normalised = true;
+    }
     // A check is ~2-5 µs: look at the clock every 256.
     if (++n % 256 === 0) await slicer.maybeYield();
   }
-  return doc;
+  // fromEntries defines own properties, so an asset keyed `__proto__` stays an asset.
+  return normalised ? { ...doc, assets: Object.fromEntries(assets) } : doc;
 }
 
 interface Planned {

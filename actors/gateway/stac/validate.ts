@@ -74,3 +74,57 @@ export function validateItem(doc: unknown): FieldError[] {
 export function warmItemValidator(): void {
   itemValidator ??= compileItem();
 }
+
+/**
+ * Deepest nesting a request's JSON may have. The deepest STAC geometry is six
+ * levels below an item (a MultiPolygon position), extensions add a few; a
+ * deeper document is an attack, and one nested thousands deep makes
+ * JSON.stringify (writes, next links) throw RangeError on the stack.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Why `value` (parsed JSON) cannot be stored or echoed as it was sent, or
+ * null when it can: nested deeper than `maxDepth`, a number that is not
+ * finite (JSON.parse turns 1e400 into Infinity, which JSON.stringify writes
+ * as null: the stored item would differ from the one accepted), or U+0000
+ * in a string or key (PostgreSQL's jsonb and text cannot hold it).
+ * Iterative, so the check itself cannot overflow the stack.
+ */
+export function jsonShapeProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): string | null {
+  interface Node {
+    v: unknown;
+    depth: number;
+    key: string;
+    parent: Node | null;
+  }
+  // Parent links, not path strings: the path is only built for the one node refused.
+  const where = (n: Node): string => {
+    const keys: string[] = [];
+    for (let x: Node | null = n; x !== null && x.parent !== null; x = x.parent) keys.push(x.key);
+    if (keys.length === 0) return 'top level';
+    keys.reverse();
+    // A path 64 levels down is mostly `0.0.0…`: its start says where.
+    return (keys.length > 8 ? `${keys.slice(0, 8).join('.')}.…` : keys.join('.')).slice(0, 200);
+  };
+  const stack: Node[] = [{ v: value, depth: 0, key: '', parent: null }];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    const v = n.v;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return `${where(n)}: a string holds a NUL character (U+0000), which cannot be stored`;
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return `${where(n)}: the number is out of range (not finite)`;
+    } else if (typeof v === 'object' && v !== null) {
+      if (n.depth >= maxDepth) return `${where(n)}: nested deeper than ${maxDepth} levels`;
+      if (Array.isArray(v)) for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: n.depth + 1, key: String(i), parent: n });
+      else {
+        for (const [k, x] of Object.entries(v)) {
+          if (k.includes('\u0000')) return `${where(n)}: a key holds a NUL character (U+0000), which cannot be stored`;
+          stack.push({ v: x, depth: n.depth + 1, key: k, parent: n });
+        }
+      }
+    }
+  }
+  return null;
+}
