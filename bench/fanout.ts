@@ -199,6 +199,8 @@ async function main(): Promise<void> {
         STARWEATHER_HOST: '127.0.0.1',
         STARWEATHER_PORT: String(port),
         STARWEATHER_WS_MAX_CLIENTS: String(N + ALL_CLIENTS + 100),
+        // Every client comes from 127.0.0.1: the per-address cap would refuse all but 50.
+        STARWEATHER_WS_MAX_PER_IP: String(N + ALL_CLIENTS + 100),
         STARWEATHER_RATE_LIMIT_MAX: '10000000',
         STARWEATHER_API_KEY: randomBytes(16).toString('hex'),
       },

@@ -626,6 +626,8 @@ async function runMode(mode: 'embedded' | 'cluster', runId: string, runDir: stri
     STARWEATHER_ASSET_FILE_ROOT: WORK,
     STARWEATHER_RATE_LIMIT_MAX: '10000000',
     STARWEATHER_WS_MAX_CLIENTS: String(OPT.clients + 200),
+    // Every client comes from 127.0.0.1: the per-address cap would refuse all but 50.
+    STARWEATHER_WS_MAX_PER_IP: String(OPT.clients + 200),
   };
   const nodes: Array<{ ref: NodeRef; cli: ReturnType<typeof startCli>; log: string; restart?: () => ReturnType<typeof startCli>; expectExit?: boolean }> = [];
   const busy = startBusy(OPT.busy);

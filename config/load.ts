@@ -22,12 +22,15 @@ export interface Config {
     wsAllowedOrigins: string[];
     wsToken: string;
     wsMaxClients: number;
+    wsMaxPerIp: number;
     wsMaxBufferedBytes: number;
     wsMaxSkippedFrames: number;
     wsHeartbeatMs: number;
     wsMessagesPerSecond: number;
     rateLimitMax: number;
     rateLimitWindowMs: number;
+    /** Base of STAC links ('' → from a well-formed Host; actors/gateway/stac/links.ts), without a trailing slash. */
+    publicBaseUrl: string;
     /** Bearer key for write endpoints; '' → generated (embedded) or writes refused (cluster). See actors/gateway/auth.ts. */
     apiKey: string;
     /** STAC byte caps (actors/gateway/stac/transactions.ts, page.ts). */
@@ -249,6 +252,14 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (cfg.cluster.memberTtlMs <= cfg.cluster.heartbeatMs) throw new ConfigError('cluster.memberTtlMs', 'must exceed cluster.heartbeatMs');
   if (cfg.supervisor.backoffMaxMs < cfg.supervisor.backoffBaseMs) throw new ConfigError('supervisor.backoffMaxMs', 'must be ≥ supervisor.backoffBaseMs');
   if (cfg.gateway.stacItemCollectionMaxBytes < cfg.gateway.stacItemMaxBytes) throw new ConfigError('gateway.stacItemCollectionMaxBytes', 'must be ≥ gateway.stacItemMaxBytes (an ItemCollection carries at least one item)');
+  if (cfg.gateway.publicBaseUrl) {
+    // The links' base is copied into every STAC answer as is: credentials, a query or a fragment there would end up in every href.
+    const u = new URL(cfg.gateway.publicBaseUrl);
+    if (u.username || u.password || u.search || u.hash || cfg.gateway.publicBaseUrl.includes('?') || cfg.gateway.publicBaseUrl.includes('#')) {
+      throw new ConfigError('gateway.publicBaseUrl (STARWEATHER_PUBLIC_BASE_URL)', `must be scheme://host[:port][/path] without userinfo, query or fragment: ${JSON.stringify(cfg.gateway.publicBaseUrl)}`);
+    }
+    cfg.gateway.publicBaseUrl = `${u.protocol}//${u.host}${u.pathname}`.replace(/\/+$/, '');
+  }
   if (cfg.gateway.apiKey && (cfg.gateway.apiKey.length < 16 || /\s/.test(cfg.gateway.apiKey))) throw new ConfigError('gateway.apiKey (STARWEATHER_API_KEY)', 'must be at least 16 characters without spaces');
   for (const h of [...cfg.assets.hosts, ...cfg.assets.privateHosts]) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._-]+)?$/i.test(h)) throw new ConfigError('assets.hosts', `not a host, host:port or host/bucket entry: ${JSON.stringify(h)}`);

@@ -23,8 +23,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeView } from '../host/services.js';
 import type { Storage } from '../storage/index.js';
-import { requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
-import { DEPENDENCY_RETRY_AFTER_S, problem, sendProblem, useProblemDetails, WORK_BUDGETS } from './errors.js';
+import { continueAfterOnRequest, requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
+import { DEPENDENCY_RETRY_AFTER_S, problem, problemServerOptions, sendProblem, useProblemDetails, WORK_BUDGETS } from './errors.js';
 import type { DependencyStatus } from '../runtime/dependency-probe.js';
 import { alertsApiPlugin } from './alerts-api.js';
 import type { AlertsFeed } from './alerts-feed.js';
@@ -38,6 +38,7 @@ import { productsPlugin } from './products.js';
 import { satellitesPlugin } from './satellites.js';
 import { checkAssetHref, type AssetPolicy } from './ssrf.js';
 import { stacPlugin } from './stac/index.js';
+import { originForm, usePublicBaseUrl } from './stac/links.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './stac/read.js';
 import { DEFAULT_BODY_LIMITS } from './stac/transactions.js';
 import { tasksPlugin } from './tasks.js';
@@ -80,6 +81,8 @@ export interface GatewayAppOptions {
   exposeLoad?(read: () => LoadSample): void;
   /** The gateway's dependencies as last probed (runtime/dependency-probe.ts), for /health. */
   dependencies?(): DependencyStatus[];
+  /** config gateway.publicBaseUrl: the base of STAC links; absent or '': a well-formed Host, else the local address (stac/links.ts rootOf). */
+  publicBaseUrl?: string;
 }
 
 export const DEFAULT_OVERLOAD_LIMITS: OverloadLimits = { maxEventLoopDelayMs: 1000, maxEventLoopUtilization: 0, sampleMs: 1000, retryAfterS: 2 };
@@ -98,7 +101,12 @@ export const HTTP_LIMITS = {
 } as const;
 
 export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInstance> {
+  const httpLog = o.logger.child({ component: 'http' });
   const app = Fastify({
+    // The router's and the HTTP parser's refusals as problem details, like every other error.
+    ...problemServerOptions(httpLog),
+    // Links repeat the request's path: never let an absolute-form target put another origin there.
+    rewriteUrl: (req) => originForm(req.url),
     // Per-request logs would dominate at dashboard polling rates; errors are logged by the error handler.
     logger: false,
     connectionTimeout: HTTP_LIMITS.connectionTimeoutMs,
@@ -108,7 +116,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
-  useProblemDetails(app, o.logger.child({ component: 'http' }));
+  useProblemDetails(app, httpLog);
   // First hook of every route, so a shed request costs no body read, rate-limit bookkeeping or key check.
   const overload = o.overload ?? DEFAULT_OVERLOAD_LIMITS;
   const monitor = new LoadMonitor(overload);
@@ -127,6 +135,13 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     reply.raw.once('finish', () => clearTimeout(t));
     done();
   });
+  // API answers are live state (satellites, tasks, health) or answers to one client's request: none may be kept unless its route says so (STAC reads, the OpenAPI document, the dashboard's files, products set their own).
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    done(null, payload);
+  });
+  // Before the STAC plugin registers: its links read this (a decoration is inherited by plugins registered after it).
+  usePublicBaseUrl(app, o.publicBaseUrl);
   // Per gateway, in memory: several gateways need a shared store (Redis) for one global limit.
   await app.register(rateLimit, {
     global: true,
@@ -136,8 +151,9 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   });
   // Before every route: swagger collects routes as they are added.
   await registerOpenApi(app);
-  // On the root instance, so every plugin's write routes can use `preHandler: app.requireApiKey`.
+  // On the root instance, so every plugin's write routes can use `onRequest: app.requireApiKey`; one hook, so one failed-key budget per client across all write routes.
   app.decorate('requireApiKey', requireApiKey(o.apiKey ?? writesDisabled('writes disabled: no API key loaded'), o.onReject));
+  continueAfterOnRequest(app);
   // At the root, so every plugin can declare websocket routes; maxPayload bounds every client message.
   await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false } });
   await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth, ...(o.dependencies ? { dependencies: o.dependencies } : {}) });

@@ -17,9 +17,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import type { Logger } from 'pino';
-import { problem, sendProblem } from './errors.js';
+import { AuthFailureLimiter } from './auth-limit.js';
+import { problem, sendProblem, type Problem } from './errors.js';
 
 export const API_KEY_FILE = 'api-key';
 const REALM = 'starweather';
@@ -109,29 +110,64 @@ export type ApiKeyHook = preHandlerAsyncHookHandler & onRequestAsyncHookHandler;
  * (`{ onRequest: app.requireApiKey }`, decorated in app.ts): that runs
  * before the body is read and parsed, so a client without the key cannot
  * make the gateway parse megabytes. As a preHandler it works too.
+ *
+ * Failed checks count per client (auth-limit.ts); past the limit a client
+ * gets 429 with Retry-After even with the right key, until its window ends:
+ * if the right key still passed, every guess would still be checked and the
+ * limit would only change the answer to the wrong ones, not stop the
+ * guessing. Other clients are not affected. Every refusal closes the connection: on
+ * keep-alive node would otherwise read and discard the whole body the
+ * client announced (100 MB measured) just to reuse the socket.
  */
-export function requireApiKey(auth: ApiKeyAuth | (() => ApiKeyAuth), onReject?: (reason: string) => void): ApiKeyHook {
+export function requireApiKey(
+  auth: ApiKeyAuth | (() => ApiKeyAuth),
+  onReject?: (reason: string) => void,
+  failures: AuthFailureLimiter = new AuthFailureLimiter(),
+): ApiKeyHook {
+  const refuse = (reply: FastifyReply, reason: string, p: Problem): FastifyReply => {
+    onReject?.(reason);
+    return sendProblem(reply.header('connection', 'close'), p);
+  };
   const handler = async function (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const a = typeof auth === 'function' ? auth() : auth;
-    if (a.mode === 'disabled') {
-      onReject?.('writes_disabled');
-      return sendProblem(reply, problem(503, 'SW_ERR_WRITES_DISABLED', a.reason));
+    if (a.mode === 'disabled') return refuse(reply, 'writes_disabled', problem(503, 'SW_ERR_WRITES_DISABLED', a.reason));
+    const wait = failures.retryAfterS(req.ip);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      return refuse(reply, 'api_key_failures', problem(429, 'SW_ERR_RATE_LIMITED', `too many failed API key checks from this address; retry after ${wait} s`));
     }
     const given = bearerOf(req);
     if (given === null) {
-      onReject?.('api_key_missing');
+      failures.fail(req.ip);
       reply.header('www-authenticate', `Bearer realm="${REALM}"`);
-      return sendProblem(reply, problem(401, 'SW_ERR_UNAUTHORIZED', 'this endpoint needs an API key: Authorization: Bearer <key>'));
+      return refuse(reply, 'api_key_missing', problem(401, 'SW_ERR_UNAUTHORIZED', 'this endpoint needs an API key: Authorization: Bearer <key>'));
     }
     if (!timingSafeEqual(digestOf(given), a.digest)) {
-      onReject?.('api_key_invalid');
+      failures.fail(req.ip);
       reply.header('www-authenticate', `Bearer realm="${REALM}", error="invalid_token", error_description="the API key is not valid"`);
-      return sendProblem(reply, problem(401, 'SW_ERR_INVALID_TOKEN', 'the API key is not valid'));
+      return refuse(reply, 'api_key_invalid', problem(401, 'SW_ERR_INVALID_TOKEN', 'the API key is not valid'));
     }
     return undefined;
   };
   (handler as unknown as Record<symbol, boolean>)[REQUIRES_API_KEY] = true;
   return handler as unknown as ApiKeyHook;
+}
+
+/**
+ * Send `100 Continue` only once a request has passed its onRequest hooks
+ * (the key check, rate limits, load shedding), not on arrival. Without a
+ * 'checkContinue' listener node answers 100 Continue itself before fastify
+ * sees the request, so a client without the key was invited to send its
+ * body; now it gets the refusal instead and never sends it. Call it once,
+ * on the root instance, so that the hook covers every route (preParsing runs
+ * after onRequest and before the body is read).
+ */
+export function continueAfterOnRequest(app: FastifyInstance): void {
+  app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
+  app.addHook('preParsing', async (req, reply, payload) => {
+    if (/100-continue/i.test(req.headers.expect ?? '') && !reply.raw.headersSent) reply.raw.writeContinue();
+    return payload;
+  });
 }
 
 declare module 'fastify' {

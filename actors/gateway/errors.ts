@@ -10,8 +10,19 @@
  * errors (SW_ERR_TRANSPORT, SW_ERR_TIMEOUT) are answered 503
  * SW_ERR_UNAVAILABLE with `Retry-After: DEPENDENCY_RETRY_AFTER_S`, and so
  * is every other SW_ERR_UNAVAILABLE.
+ *
+ * The refusals that happen before a route exists are problem details too
+ * (problemServerOptions): the HTTP parser's (malformed request 400, headers
+ * or request line over the limit 431, request timeout 408) and the router's
+ * (undecodable URL 400, path parameter too long 414). None of them repeats
+ * the URL or a header back: those are what the client got wrong, and an
+ * echo of attacker-chosen bytes is a reflection vector for whatever renders
+ * the answer. A JSON body with a prototype key is refused by name
+ * (refusePrototypeKeys), not as "not valid JSON".
  */
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { STATUS_CODES, maxHeaderSize } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { dbErrorKind } from '../storage/db-errors.js';
 
@@ -41,10 +52,13 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -90,6 +104,105 @@ export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
   return reply.code(p.status).type('application/problem+json').header('cache-control', 'no-store').send(p);
 }
 
+/**
+ * Longest path parameter the router matches (fastify's maxParamLength,
+ * default 100); a longer one is a 414 before any route runs. Above the
+ * 200-character id schemas (stac/read.ts IdParam, tasks.ts) so that those
+ * schemas, not the router, refuse an over-long id and name the parameter.
+ */
+export const MAX_PARAM_LENGTH = 256;
+
+/** A refusal of fastify's router (its frameworkErrors), which reaches neither a route nor the error handler. */
+export function routerProblem(err: { code?: string }): Problem {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return problem(400, 'SW_ERR_BAD_URL', 'the request path is not a valid URL: a percent-encoded sequence does not decode to UTF-8');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return problem(414, 'SW_ERR_URI_TOO_LONG', `a path segment is longer than ${MAX_PARAM_LENGTH} characters`);
+    default:
+      return problem(500, 'SW_ERR_HANDLER', 'the server failed to route the request');
+  }
+}
+
+/** A request Node's HTTP parser refused (the server's 'clientError'), by the parser's error code. */
+export function parserProblem(err: { code?: string }): Problem {
+  const code = err.code ?? '';
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return problem(408, 'SW_ERR_REQUEST_TIMEOUT', 'the request was not received completely in time');
+  // Node counts the request line toward the same limit and reports both as this one overflow, so a very long URL lands here too, not at a 414.
+  if (code === 'HPE_HEADER_OVERFLOW') return problem(431, 'SW_ERR_HEADERS_TOO_LARGE', `the request line and headers together exceed ${maxHeaderSize} bytes`);
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return problem(413, 'SW_ERR_TOO_LARGE', 'the chunk extensions of the request body exceed the limit');
+  // The parser's codes are fixed names (HPE_INVALID_METHOD, ...): naming the rule repeats nothing the client sent.
+  return problem(400, 'SW_ERR_BAD_REQUEST', `the request is not valid HTTP/1.1${/^HPE_[A-Z_]+$/.test(code) ? ` (${code})` : ''}`);
+}
+
+/**
+ * The server's 'clientError' listener: no request or reply exists yet, so
+ * the problem is written to the socket as fastify's default handler writes
+ * its plain JSON, and the connection is closed (the parser cannot resume).
+ */
+export function writeParserProblem(err: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // As Node's own handler: never write into a response already on its way (a pipelined request that failed to parse behind it).
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    const p = parserProblem(err);
+    const body = JSON.stringify(p);
+    socket.write(
+      `HTTP/1.1 ${p.status} ${STATUS_CODES[p.status] ?? p.title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
+/**
+ * Options for Fastify(...) that answer the framework's own refusals (router
+ * and HTTP parser) with problem details instead of its plain JSON, which
+ * repeats the URL back.
+ */
+export function problemServerOptions(log: Logger): Pick<FastifyServerOptions, 'frameworkErrors' | 'clientErrorHandler' | 'routerOptions' | 'onProtoPoisoning' | 'onConstructorPoisoning'> {
+  return {
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      const p = routerProblem(err);
+      if (p.status >= 500) log.error({ err: err.message?.slice(0, 300), method: req.method }, 'routing failed');
+      void sendProblem(reply, p);
+    },
+    clientErrorHandler: writeParserProblem,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // fastify's default, stated because refusePrototypeKeys relies on it: see there why 'error'.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  };
+}
+
+/**
+ * JSON bodies are parsed (secure-json-parse, through fastify) refusing a
+ * `__proto__` key, or a `constructor` key holding `prototype`, anywhere in
+ * the document: 'error', not 'remove', because then the body acted on would
+ * silently differ from the one sent; not 'ignore', because such a key stays
+ * an own property and pollutes Object.prototype as soon as code copies the
+ * body with an assignment loop or a deep merge. fastify's default parser
+ * answers this refusal and a syntax error alike ("Body is not valid JSON");
+ * this one names the rule. To tell them apart, a refused body is parsed
+ * again with plain JSON.parse (its result dropped; JSON.parse defines
+ * `__proto__` as an own key, it does not set a prototype): only bodies
+ * already refused pay for that second parse.
+ */
+export function refusePrototypeKeys(app: FastifyInstance): void {
+  const strict = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    strict(req, body as string, (err, value) => {
+      if (!err) return done(null, value);
+      try {
+        JSON.parse(body as string);
+      } catch {
+        return done(err, undefined);
+      }
+      done(new HttpProblem(400, 'SW_ERR_FORBIDDEN_KEY', 'JSON bodies may not contain a "__proto__" key or a "constructor" key holding "prototype" (prototype pollution guard)'), undefined);
+    });
+  });
+}
+
 interface ValidationItem {
   instancePath?: string;
   params?: { missingProperty?: string; additionalProperty?: string };
@@ -107,6 +220,8 @@ function validationErrors(err: FastifyError): Problem['errors'] {
 
 /** Not-found and error handlers for the whole app (set on the root instance). */
 export function useProblemDetails(app: FastifyInstance, log: Logger): void {
+  // Here, so every app that answers with problem details also names this refusal.
+  refusePrototypeKeys(app);
   app.setNotFoundHandler((req, reply) => {
     sendProblem(reply, problem(404, 'SW_ERR_NOT_FOUND', `no route for ${req.method} ${req.url.slice(0, 200)}`));
   });

@@ -134,10 +134,12 @@ export const gatewayService: RoleService = {
           allowedOrigins: cfg.gateway.wsAllowedOrigins,
           token: cfg.gateway.wsToken,
           maxClients: cfg.gateway.wsMaxClients,
+          maxPerIp: cfg.gateway.wsMaxPerIp,
           heartbeatMs: cfg.gateway.wsHeartbeatMs,
           messagesPerSecond: cfg.gateway.wsMessagesPerSecond,
         },
         rateLimit: { max: cfg.gateway.rateLimitMax, windowMs: cfg.gateway.rateLimitWindowMs },
+        publicBaseUrl: cfg.gateway.publicBaseUrl,
         stacLimits: { itemBytes: cfg.gateway.stacItemMaxBytes, itemCollectionBytes: cfg.gateway.stacItemCollectionMaxBytes, pageBytes: cfg.gateway.stacPageMaxBytes },
         overload: {
           maxEventLoopDelayMs: cfg.gateway.shedEventLoopDelayMs,

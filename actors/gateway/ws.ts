@@ -3,10 +3,13 @@
  *
  * Before the upgrade (RELIABILITY.md, "Security controls"): the Origin is
  * checked against the allow list when one is configured, the token when one
- * is configured, and the connection count. After it: maxPayload on every
- * message, a per-connection message rate, heartbeats with pings (a client
- * that misses two is dropped), and the fanout's backpressure. Bad client
- * input is answered with an `error` message; the connection stays usable.
+ * is configured, the connection count, and the connections of the client's
+ * address (429 past `maxPerIp`: the HTTP rate limit counts upgrades, not
+ * how long they stay open, so one address could otherwise hold every slot).
+ * After it: maxPayload on every message, a per-connection message rate,
+ * heartbeats with pings (a client that misses two is dropped), and the
+ * fanout's backpressure. Bad client input is answered with an `error`
+ * message; the connection stays usable.
  *
  * Every message to a client goes through its Outbox (outbox.ts): control
  * messages and alerts in the urgent lane, position frames in a one-frame
@@ -15,7 +18,7 @@
  * closed connection's subscription is parked for `resume` (ws-sessions.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { Socket } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -37,6 +40,8 @@ export interface WsLimits {
   allowedOrigins: readonly string[];
   token: string;
   maxClients: number;
+  /** Websocket connections one client address (an IPv6 address: its /64) may hold at once. */
+  maxPerIp: number;
   heartbeatMs: number;
   messagesPerSecond: number;
 }
@@ -175,12 +180,64 @@ class Bucket {
   }
 }
 
+/** The 16-bit groups of an IPv6 address (a trailing dotted IPv4 part counts as two). */
+function ipv6Groups(ip: string): number[] {
+  const groups = (part: string): number[] =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((g) => {
+          if (!g.includes('.')) return [parseInt(g, 16)];
+          const [a = 0, b = 0, c = 0, d = 0] = g.split('.').map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = '', tail] = ip.split('::');
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  return [...h, ...new Array<number>(Math.max(0, 8 - h.length - t.length)).fill(0), ...t];
+}
+
+/**
+ * What the per-address connection cap counts by: an IPv4 address (also when
+ * mapped into IPv6) as it is; an IPv6 address by its /64, since one
+ * subscriber is commonly given a whole /64 and could otherwise open the cap's
+ * worth of connections from each of its addresses.
+ */
+export function wsClientKey(ip: string): string {
+  if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7);
+  const bare = ip.split('%')[0]!;
+  if (!isIPv6(bare)) return ip;
+  return `${ipv6Groups(bare.toLowerCase()).slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** Connections held per client key. A slot is taken before the upgrade, so concurrent handshakes from one address cannot all pass the check before any of them is counted. */
+export class AddressSlots {
+  private readonly held = new Map<string, number>();
+  total = 0;
+  constructor(private readonly max: number) {}
+  take(key: string): boolean {
+    const n = this.held.get(key) ?? 0;
+    if (n >= this.max) return false;
+    this.held.set(key, n + 1);
+    this.total += 1;
+    return true;
+  }
+  release(key: string): void {
+    const n = this.held.get(key) ?? 0;
+    if (n <= 0) return;
+    // Emptied keys are dropped, so the map holds only addresses with open connections.
+    if (n === 1) this.held.delete(key);
+    else this.held.set(key, n - 1);
+    this.total -= 1;
+  }
+}
+
 export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
   const { fanout, limits, logger: log } = o;
   const origins = new Set(limits.allowedOrigins.map((x) => x.replace(/\/+$/, '').toLowerCase()));
   const sessionTtlMs = o.sessionTtlMs ?? WS_DEFAULTS.sessionTtlMs;
   const maxUrgent = o.maxUrgent ?? WS_DEFAULTS.maxUrgent;
   const live = new Map<WebSocket, Conn>();
+  const slots = new AddressSlots(limits.maxPerIp);
   const bySession = new Map<string, Conn>();
   const alertConns = new Set<Conn>();
   const clusterConns = new Set<Conn>();
@@ -301,10 +358,21 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
             return sendProblem(reply, problem(401, 'SW_ERR_UNAUTHORIZED', 'a valid token is required (?token= or Authorization: Bearer)'));
           }
         }
-        if (live.size >= limits.maxClients) {
+        // Held slots count handshakes still in progress, which `live` does not yet.
+        if (Math.max(live.size, slots.total) >= limits.maxClients) {
           o.onReject?.('max_clients');
           return sendProblem(reply, problem(503, 'SW_ERR_UNAVAILABLE', `this gateway serves at most ${limits.maxClients} websocket clients`));
         }
+        // A plain GET (no Upgrade) is answered 404 by the websocket plugin and holds nothing.
+        const sock = req.raw.socket;
+        if (!req.ws || !sock || sock.destroyed) return;
+        const key = wsClientKey(req.ip);
+        if (!slots.take(key)) {
+          o.onReject?.('max_per_ip');
+          return sendProblem(reply, problem(429, 'SW_ERR_TOO_MANY_CONNECTIONS', `at most ${limits.maxPerIp} websocket connections per client address; close one first`));
+        }
+        // Given back when the TCP connection closes: after the websocket closes, and just the same when the handshake fails after this point.
+        sock.once('close', () => slots.release(key));
       },
     },
     (socket) => {

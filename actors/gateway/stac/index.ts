@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { ensureDefaultCollections } from './collections.js';
+import { stacReadCacheControl } from './links.js';
 import { stacReadPlugin, type StacReadOptions } from './read.js';
 import { stacWritePlugin, type StacWriteOptions } from './transactions.js';
 
@@ -11,6 +12,11 @@ export type StacOptions = StacReadOptions & StacWriteOptions;
 
 export const stacPlugin: FastifyPluginAsync<StacOptions> = async (app, o) => {
   await ensureDefaultCollections((await o.storage()).db);
+  // Set before the handler: an error answer replaces it with no-store (errors.ts sendProblem).
+  app.addHook('onRequest', (req, reply, done) => {
+    if (req.method === 'GET' || req.method === 'HEAD') reply.header('cache-control', stacReadCacheControl(req));
+    done();
+  });
   await app.register(stacReadPlugin, o);
   await app.register(stacWritePlugin, o);
 };
