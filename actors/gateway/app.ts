@@ -38,6 +38,7 @@ import { productsPlugin } from './products.js';
 import { satellitesPlugin } from './satellites.js';
 import { checkAssetHref, type AssetPolicy } from './ssrf.js';
 import { stacPlugin } from './stac/index.js';
+import { refuseUnusableParameters } from './params-check.js';
 import { originForm, usePublicBaseUrl } from './stac/links.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './stac/read.js';
 import { DEFAULT_BODY_LIMITS } from './stac/transactions.js';
@@ -142,6 +143,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   });
   // Before the STAC plugin registers: its links read this (a decoration is inherited by plugins registered after it).
   usePublicBaseUrl(app, o.publicBaseUrl);
+  refuseUnusableParameters(app);
   // Per gateway, in memory: several gateways need a shared store (Redis) for one global limit.
   await app.register(rateLimit, {
     global: true,

@@ -113,24 +113,6 @@ function window(from: string | undefined, to: string | undefined, defaultMs: num
   return { fromMs, toMs };
 }
 
-/**
- * What a validated parameter set holds that no schema keyword refuses, as a
- * 400 detail, or null. ajv coerces `Infinity`, `-Infinity` and `1e400` to
- * numbers that are not finite and lets them past minimum/maximum (they were
- * answered 200 with `latDeg: null`); a NUL byte in a text parameter reaches
- * PostgreSQL, which refuses it (a 500).
- */
-export function unusableParameter(where: string, values: unknown): string | null {
-  if (typeof values !== 'object' || values === null) return null;
-  for (const [name, v] of Object.entries(values)) {
-    for (const x of Array.isArray(v) ? v : [v]) {
-      if (typeof x === 'number' && !Number.isFinite(x)) return `${where} parameter ${name}: must be a finite number`;
-      if (typeof x === 'string' && x.includes('\u0000')) return `${where} parameter ${name}: must not contain a NUL byte (U+0000)`;
-    }
-  }
-  return null;
-}
-
 export interface SatellitesPluginOptions {
   storage(): Promise<Storage>;
   /** cluster.shardCount: which shard's cached frame holds an object. */
@@ -162,12 +144,6 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
   const satrecs = new SatrecCache();
   // The objects and element sets read lately: what /satellites/{id}, its track and passes answer from while the database is down.
   const recent = new RecentObjects();
-
-  // After validation, so the values are the coerced ones; this plugin's routes only (encapsulated).
-  app.addHook('preHandler', async (req) => {
-    const bad = unusableParameter('querystring', req.query) ?? unusableParameter('path', req.params);
-    if (bad) throw badRequest(bad);
-  });
 
   /** The answer of `/satellites/{id}` from an object, its element set and a tracked state. */
   const satelliteAnswer = (obj: CatalogObject | null, es: StoredElementSet | null, tracked: TrackedState | null, id: number) => {

@@ -51,10 +51,10 @@ failoverSuite({
 });
 // Default timing (6 s lease, 5 s member TTL): a host that dies with nobody
 // to bury it (no supervisor, as in a whole-node crash) is found by its
-// peer's presence probes (2 s), not by expiry. R9 allows 5 s; the bound is
+// peer's presence probes (1.5 s), not by expiry. R9 allows 5 s; the bound is
 // 4 s because expiry alone cannot meet it (the member record lives 4-5 s
 // after the kill; measured without probes: 5.0 s), so the test fails
-// without the probes (measured with them: 2.9 s).
+// without the probes (measured with them: 1.9 s with a 1.5 s confirm time, 2.9 s with 2 s).
 failoverSuite({
   label: 'default timing: the dead host is buried by presence probes',
   timing: {},

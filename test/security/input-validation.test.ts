@@ -182,6 +182,11 @@ describe('the gateway refuses bad input with 400 problem+json', () => {
     assert.deepEqual(((await ok.json()) as { observer: unknown }).observer, { latDeg: 10, lonDeg: 20, altKm: 0 });
   });
 
+  it('every route refuses a non-finite number parameter, not only the satellite routes: GET /alerts?limit=Infinity is 400; control: limit=5 is 200', async () => {
+    assert.match(await expect400(await fetch(`${h.base}/alerts?limit=Infinity`), 'alerts limit'), /querystring parameter limit: must be a finite number/);
+    assert.equal((await fetch(`${h.base}/alerts?limit=5`)).status, 200);
+  });
+
   it('a paging token holding 1e308 (or a fraction): 400 on GET /search, POST /search and the items route; control: an issued token pages', async () => {
     const token = (dt: unknown): string => Buffer.from(JSON.stringify([dt, 'imagery', 'iv-ok-0'])).toString('base64url');
     for (const dt of [1e308, -1e308, 8.64e15 + 1, 1.5]) {
