@@ -16,7 +16,7 @@
  * Memory is bounded: at most `maxClients` entries, least recently failed
  * dropped first, and expired ones swept as failures come in.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { clientKey } from './client-address.js';
 
 export interface AuthFailureLimits {
   /** Failed key checks a client may make per window; the next request is refused. */
@@ -27,21 +27,6 @@ export interface AuthFailureLimits {
 }
 
 export const AUTH_FAILURE_LIMITS: AuthFailureLimits = { maxFailures: 20, windowMs: 60_000, maxClients: 10_000 };
-
-/** The counting key of a client address: IPv4 as is (also when IPv4-mapped), IPv6 as its /64. */
-export function clientKey(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
-  const addr = ip.split('%')[0]!;
-  if (!isIPv6(addr)) return ip;
-  const [head = '', tail] = addr.split('::');
-  const groups = (s: string): string[] => (s ? s.split(':') : []);
-  // An embedded dotted IPv4 (only ever at the end) stands for two groups.
-  const width = (g: string[]): number => g.reduce((n, x) => n + (x.includes('.') ? 2 : 1), 0);
-  const h = groups(head);
-  const all = tail === undefined ? h : [...h, ...Array<string>(8 - width(h) - width(groups(tail))).fill('0'), ...groups(tail)];
-  return `${all.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
-}
 
 interface Entry {
   start: number;

@@ -18,7 +18,8 @@
  * closed connection's subscription is parked for `resume` (ws-sessions.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
-import { isIPv6, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { clientKey } from './client-address.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -180,35 +181,6 @@ class Bucket {
   }
 }
 
-/** The 16-bit groups of an IPv6 address (a trailing dotted IPv4 part counts as two). */
-function ipv6Groups(ip: string): number[] {
-  const groups = (part: string): number[] =>
-    part === ''
-      ? []
-      : part.split(':').flatMap((g) => {
-          if (!g.includes('.')) return [parseInt(g, 16)];
-          const [a = 0, b = 0, c = 0, d = 0] = g.split('.').map(Number);
-          return [(a << 8) | b, (c << 8) | d];
-        });
-  const [head = '', tail] = ip.split('::');
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  return [...h, ...new Array<number>(Math.max(0, 8 - h.length - t.length)).fill(0), ...t];
-}
-
-/**
- * What the per-address connection cap counts by: an IPv4 address (also when
- * mapped into IPv6) as it is; an IPv6 address by its /64, since one
- * subscriber is commonly given a whole /64 and could otherwise open the cap's
- * worth of connections from each of its addresses.
- */
-export function wsClientKey(ip: string): string {
-  if (ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7);
-  const bare = ip.split('%')[0]!;
-  if (!isIPv6(bare)) return ip;
-  return `${ipv6Groups(bare.toLowerCase()).slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
-}
-
 /** Connections held per client key. A slot is taken before the upgrade, so concurrent handshakes from one address cannot all pass the check before any of them is counted. */
 export class AddressSlots {
   private readonly held = new Map<string, number>();
@@ -366,7 +338,7 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
         // A plain GET (no Upgrade) is answered 404 by the websocket plugin and holds nothing.
         const sock = req.raw.socket;
         if (!req.ws || !sock || sock.destroyed) return;
-        const key = wsClientKey(req.ip);
+        const key = clientKey(req.ip);
         if (!slots.take(key)) {
           o.onReject?.('max_per_ip');
           return sendProblem(reply, problem(429, 'SW_ERR_TOO_MANY_CONNECTIONS', `at most ${limits.maxPerIp} websocket connections per client address; close one first`));

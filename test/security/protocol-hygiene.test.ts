@@ -19,6 +19,7 @@
  * JSON, a well-formed Host, a freed slot), so each check is shown to be able
  * to fail.
  */
+import { clientKey } from '../../actors/gateway/client-address.js';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
@@ -31,7 +32,6 @@ import { buildGatewayApp } from '../../actors/gateway/app.js';
 import { StateFanout } from '../../actors/gateway/fanout.js';
 // Namespace imports: a missing export fails only the test that uses it.
 import * as links from '../../actors/gateway/stac/links.js';
-import * as wsModule from '../../actors/gateway/ws.js';
 import type { Storage } from '../../actors/storage/index.js';
 import { MemoryCache } from '../../actors/storage/memory-cache.js';
 import { migrate } from '../../actors/storage/migrate.js';
@@ -297,7 +297,7 @@ describe('protocol hygiene on the gateway', () => {
     });
 
     it('the cap counts an IPv6 client by its /64 and a mapped IPv4 client as IPv4', () => {
-      const key = wsModule.wsClientKey;
+      const key = clientKey;
       assert.equal(key('2001:db8:1:2::1'), key('2001:db8:1:2:ffff:eeee:dddd:cccc'));
       assert.equal(key('2001:db8:1:2::1'), key('2001:0DB8:0001:0002::9'));
       assert.notEqual(key('2001:db8:1:2::1'), key('2001:db8:1:3::1'));
