@@ -62,8 +62,8 @@ export const BridgeRequestSchemas = {
   publish: frame('publish', { subject: Type.String(), data: Bytes }),
   subscribe: frame('subscribe', { id: Id, sid: Ref, subject: Type.String() }),
   unsubscribe: frame('unsubscribe', { sid: Ref }),
+  /** Answer presence probes on `subject`; undone by `unsubscribe` with sid = pid. */
   'presence-on': frame('presence-on', { id: Id, pid: Ref, subject: Type.String() }),
-  'presence-off': frame('presence-off', { pid: Ref }),
   'presence-probe': frame('presence-probe', { id: Id, subject: Type.String(), timeoutMs: Type.Number() }),
   /** Answered once everything published before it has been handed to the transport and flushed there. */
   flush: frame('flush', { id: Id }),

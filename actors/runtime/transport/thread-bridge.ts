@@ -81,7 +81,6 @@ function statusFrame(lid: number, s: TransportStatus): BridgeEvent {
 class BridgeServer implements TransportBridgeServer {
   private readonly out: Outbox<BridgeEvent>;
   private readonly subs = new Map<number, Subscription>();
-  private readonly presences = new Map<number, Subscription>();
   private readonly watches = new Map<number, Promise<Subscription | null>>();
   private readonly consumers = new Map<number, Held>();
   private readonly feeds = new Map<number, Held>();
@@ -112,7 +111,7 @@ class BridgeServer implements TransportBridgeServer {
   get stats(): TransportBridgeStats {
     let inFlight = 0;
     for (const d of this.deliveries.values()) if (!d.settled) inFlight++;
-    return { subscriptions: this.subs.size + this.presences.size, watches: this.watches.size, consumers: this.consumers.size + this.feeds.size, inFlight };
+    return { subscriptions: this.subs.size, watches: this.watches.size, consumers: this.consumers.size + this.feeds.size, inFlight };
   }
 
   close(): Promise<void> {
@@ -213,15 +212,10 @@ class BridgeServer implements TransportBridgeServer {
           s?.unsubscribe();
         });
       case 'presence-on':
+        // A presence answerer is a subscription like any other: same ref space, same unsubscribe and release.
         return this.answer(f.id, () => {
-          if (this.presences.has(f.pid)) throw invalid(`presence ${f.pid} already exists`);
-          this.presences.set(f.pid, t.answerPresence(f.subject));
-        });
-      case 'presence-off':
-        return this.oneWay('presence-off', () => {
-          const s = this.presences.get(f.pid);
-          this.presences.delete(f.pid);
-          s?.unsubscribe();
+          if (this.subs.has(f.pid)) throw invalid(`subscription ${f.pid} already exists`);
+          this.subs.set(f.pid, t.answerPresence(f.subject));
         });
       case 'presence-probe':
         return this.answer(f.id, () => t.probePresence(f.subject, f.timeoutMs));
@@ -478,8 +472,6 @@ class BridgeServer implements TransportBridgeServer {
   private async releaseAll(): Promise<void> {
     for (const s of this.subs.values()) this.oneWay('release: unsubscribe', () => s.unsubscribe());
     this.subs.clear();
-    for (const s of this.presences.values()) this.oneWay('release: presence', () => s.unsubscribe());
-    this.presences.clear();
     for (const s of this.statusSubs.values()) this.oneWay('release: status listener', () => s.unsubscribe());
     this.statusSubs.clear();
     const pending: Promise<unknown>[] = [];

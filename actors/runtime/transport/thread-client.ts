@@ -315,7 +315,7 @@ export class ThreadTransport implements Transport {
       unsubscribe: () => {
         if (!live) return;
         live = false;
-        if (!this.closing) this.post({ t: 'presence-off', pid });
+        if (!this.closing) this.post({ t: 'unsubscribe', sid: pid });
       },
     };
   }
