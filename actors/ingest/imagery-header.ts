@@ -39,8 +39,11 @@ export class HeaderIncompleteError extends StarWeatherError {
 export interface AbiHeader {
   platformId: string | null;
   sceneId: string | null;
-  /** t and time_bounds (seconds since 2000-01-01 12:00:00 UTC). */
-  time: Date;
+  /**
+   * Scan start and end: the global attributes time_coverage_start/_end, the
+   * times satpy's start_time/end_time and NOAA's file names (s…, e…) use
+   * (real CDL: s20170590337505 ↔ time_coverage_start "2017-02-28T03:37:50.5Z").
+   */
   start: Date;
   end: Date;
   bandId: number;
@@ -64,8 +67,6 @@ export interface AbiHeader {
     sweep: string;
   };
 }
-
-const J2000_12 = Date.UTC(2000, 0, 1, 12, 0, 0);
 
 let h5Ready: Promise<unknown> | null = null;
 /** h5wasm loaded, with HDF5 errors thrown as exceptions (shared with the tile readers). */
@@ -163,6 +164,37 @@ export async function readAbiHeader(prefix: Uint8Array, totalSize: number, tail?
   }
 }
 
+/**
+ * A time_coverage_* attribute: ISO 8601 UTC as the product writes it, to the
+ * tenth of a second ("2022-01-01T18:00:20.5Z", real CDL). Parsed by hand:
+ * Date.parse accepts a fraction of other than three digits only through
+ * V8's lenient fallback, and would take local-time forms without the Z.
+ */
+export function coverageTime(v: string | null, what: string, whole: boolean): Date {
+  if (v === null || v === '') {
+    // Absent on a prefix may be the unread part of the file; absent from the whole file is a file that is not L1b.
+    if (whole) throw new ImageryFormatError(`not an ABI L1b file: global attribute ${what} is missing`);
+    throw new HeaderIncompleteError(`global attribute ${what} not found in the prefix`);
+  }
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/.exec(v);
+  if (!m) {
+    // A prefix may hold part of the attribute heap: only the whole file can say the value is bad.
+    if (!whole) throw new HeaderIncompleteError(`global attribute ${what} is not readable from the prefix`);
+    throw new ImageryFormatError(`${what} ${JSON.stringify(v.slice(0, 40))} is not an ISO 8601 UTC time (YYYY-MM-DDThh:mm:ss[.s]Z)`);
+  }
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const ms = m[7] === undefined ? 0 : Math.round(Number(`0.${m[7]}`) * 1000);
+  const t = Date.UTC(y, mo - 1, d, h, mi, sec) + ms;
+  const back = new Date(t);
+  // Date.UTC rolls 2026-02-30 over to March: a field out of range is a bad value, not another date.
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || back.getUTCHours() !== h || back.getUTCMinutes() !== mi || back.getUTCSeconds() !== sec) {
+    throw new ImageryFormatError(`${what} ${JSON.stringify(v)} is not a calendar time`);
+  }
+  // GOES-R launched in 2016; a time before 2000 or far ahead is a damaged attribute.
+  if (y < 2000 || y > 2100) throw new ImageryFormatError(`${what} ${v} is out of range`);
+  return back;
+}
+
 /** The header fields of an open ABI L1b file (`whole`: every byte is there, so a failure is damage, not a short prefix). */
 export function parseAbi(f: H5File, whole: boolean): AbiHeader {
   const proj = dataset(f, 'goes_imager_projection', whole);
@@ -199,27 +231,18 @@ export function parseAbi(f: H5File, whole: boolean): AbiHeader {
   const y = axis('y', shape[0]!);
 
   const scalar = (name: string): number => num(read(name, whole, () => dataset(f, name, whole).value), name);
-  const t = scalar('t');
-  const bounds = read('time_bounds', whole, () => dataset(f, 'time_bounds', whole).value) as ArrayLike<number>;
-  if (!bounds || bounds.length !== 2) throw new ImageryFormatError('time_bounds is not a pair');
-  if (!whole && t === 0 && bounds[0] === 0) throw new HeaderIncompleteError('time values lie past the prefix');
-  const date = (s: number, what: string): Date => {
-    if (!Number.isFinite(s) || s < 0 || s > 3.2e9) throw new ImageryFormatError(`${what} ${s} s since 2000-01-01T12Z is out of range`);
-    return new Date(J2000_12 + Math.round(s * 1000));
-  };
+  const start = coverageTime(gattr('time_coverage_start'), 'time_coverage_start', whole);
+  const end = coverageTime(gattr('time_coverage_end'), 'time_coverage_end', whole);
+  if (end < start) throw new ImageryFormatError(`time_coverage_end ${end.toISOString()} is before time_coverage_start ${start.toISOString()}`);
   const bandId = scalar('band_id');
   const wavelength = scalar('band_wavelength');
   // Zeros may be the unread part of a sparse prefix rather than the file's values.
   if (!whole && (bandId === 0 || wavelength === 0)) throw new HeaderIncompleteError('band values lie past the prefix');
   if (!Number.isInteger(bandId) || bandId < 1 || bandId > 16) throw new ImageryFormatError(`band_id ${bandId} outside 1..16`);
   if (wavelength <= 0.3 || wavelength > 20) throw new ImageryFormatError(`band_wavelength ${wavelength} µm is not an ABI band`);
-  const start = date(bounds[0]!, 'time_bounds[0]');
-  const end = date(bounds[1]!, 'time_bounds[1]');
-  if (end < start) throw new ImageryFormatError('time_bounds end before start');
   return {
     platformId: gattr('platform_ID'),
     sceneId: gattr('scene_id'),
-    time: date(t, 't'),
     start,
     end,
     bandId,

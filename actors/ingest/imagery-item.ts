@@ -54,7 +54,8 @@ export function goesItem(src: SourceSpec, key: GoesKey, h: AbiHeader, asset: Ass
     geometry: fp.geometry,
     bbox: fp.bbox,
     properties: {
-      datetime: h.time.toISOString(),
+      // The scan start (time_coverage_start), as satpy's start_time and the file name's s… field: inside its own interval by construction.
+      datetime: h.start.toISOString(),
       start_datetime: h.start.toISOString(),
       end_datetime: h.end.toISOString(),
       platform: key.platform,
@@ -86,7 +87,8 @@ export interface HimawariSegmentRef {
 
 /**
  * One item for the segments of one band and time. `header` is that of the
- * first present segment, `end` the observation end of the last one; the footprint covers the lines of the present
+ * first present segment (its observation start is the item's start and
+ * datetime), `end` the observation end of the last one; the footprint covers the lines of the present
  * segments (first of the lowest to last of the highest).
  */
 export function himawariItem(src: SourceSpec, segments: readonly HimawariSegmentRef[], header: AhiHeader, headerSegment: number, collectionHref = '/collections/imagery', end: Date = header.end): StacItem {
@@ -129,7 +131,10 @@ export function himawariItem(src: SourceSpec, segments: readonly HimawariSegment
     geometry: fp.geometry,
     bbox: fp.bbox,
     properties: {
-      datetime: first.time.toISOString(),
+      // The observation start (HSD block 1), not the nominal HHMM slot of the name: the
+      // slot precedes the scan (03:00 slot, observation from 03:00:20, hsd_format.md), so
+      // it would lie outside start_datetime..end_datetime. The slot stays in the item id.
+      datetime: header.start.toISOString(),
       start_datetime: header.start.toISOString(),
       end_datetime: (end > header.end ? end : header.end).toISOString(),
       platform: first.platform,

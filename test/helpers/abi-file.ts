@@ -26,6 +26,14 @@ export interface AbiFileOptions {
   durationS?: number;
   /** Pixels per side of the written grid (sub-sampled). */
   size?: number;
+  /**
+   * The time_coverage_start/_end global attributes verbatim (the real product
+   * writes tenths of a second: "2017-02-28T03:37:50.5Z"); default: start and
+   * end as toISOString().
+   */
+  timeCoverage?: { start: string; end: string };
+  /** time_bounds (and t, their midpoint) when they should differ from the coverage attributes; default: start and end. */
+  timeBounds?: [Date, Date];
 }
 
 const J2000_12 = Date.UTC(2000, 0, 1, 12, 0, 0);
@@ -74,8 +82,8 @@ export async function writeAbiFile(path: string, o: AbiFileOptions): Promise<voi
     fa('instrument_type', 'GOES R Series Advanced Baseline Imager');
     fa('scene_id', o.sector === 'F' ? 'Full Disk' : 'CONUS');
     fa('dataset_name', abiFileName(o));
-    fa('time_coverage_start', o.start.toISOString());
-    fa('time_coverage_end', end.toISOString());
+    fa('time_coverage_start', o.timeCoverage?.start ?? o.start.toISOString());
+    fa('time_coverage_end', o.timeCoverage?.end ?? end.toISOString());
 
     const counts = new Int16Array(nx * ny);
     for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) counts[j * nx + i] = 1000 + ((i * 7 + j * 13) % 2000);
@@ -97,8 +105,9 @@ export async function writeAbiFile(path: string, o: AbiFileOptions): Promise<voi
     createProjectionVariable(f, { h: 35786023 + 6378137, req: 6378137, rpol: 6356752.31414, lon0: o.lon0 ?? -75.2 });
 
     const secs = (d: Date): number => (d.getTime() - J2000_12) / 1000;
-    f.create_dataset({ name: 't', data: (secs(o.start) + secs(end)) / 2, dtype: '<d' });
-    f.create_dataset({ name: 'time_bounds', data: new Float64Array([secs(o.start), secs(end)]), shape: [2], dtype: '<d' });
+    const [b0, b1] = o.timeBounds ?? [o.start, end];
+    f.create_dataset({ name: 't', data: (secs(b0) + secs(b1)) / 2, dtype: '<d' });
+    f.create_dataset({ name: 'time_bounds', data: new Float64Array([secs(b0), secs(b1)]), shape: [2], dtype: '<d' });
     f.create_dataset({ name: 'band_id', data: new Int8Array([o.band ?? 13]), shape: [1], dtype: '<b' });
     f.create_dataset({ name: 'band_wavelength', data: new Float32Array([o.wavelength ?? 10.33]), shape: [1], dtype: '<f' });
     f.create_dataset({ name: 'nominal_satellite_subpoint_lon', data: o.lon0 ?? -75.2, dtype: '<f' });

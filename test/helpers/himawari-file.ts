@@ -27,6 +27,9 @@ export interface HimawariSegmentOptions {
   subLon?: number;
   /** Real 2 km full disk: 5500 columns, CFAC 20466275. */
   compress?: boolean;
+  /** Block 1 observation start/end; default: 20 s after the slot plus 3 s per segment, 33 s long (satpy's test file's offsets). */
+  start?: Date;
+  end?: Date;
 }
 
 const AHI_BAND13_TERMS = {
@@ -58,8 +61,8 @@ export function hsdSegmentBytes(o: HimawariSegmentOptions): Uint8Array {
   const cfac = Math.round((20466275 * columns) / 5500);
   const coff = columns / 2 + 0.5;
   const firstLine = 1 + (o.segment - 1) * lines;
-  const start = new Date(o.time.getTime() + 20_000 + (o.segment - 1) * 3_000);
-  const end = new Date(start.getTime() + 33_000);
+  const start = o.start ?? new Date(o.time.getTime() + 20_000 + (o.segment - 1) * 3_000);
+  const end = o.end ?? new Date(start.getTime() + 33_000);
   // Image: a ramp of counts
   const data = new Uint16Array(columns * lines);
   for (let l = 0; l < lines; l++) for (let c = 0; c < columns; c++) data[l * columns + c] = 1000 + ((c * 5 + l * 3) % 3000);

@@ -40,7 +40,7 @@ test('ABI full disk, GOES-East at -75.2°: datetime, band 13 / 10.3 µm, bbox ab
   assert.equal(h.platformId, 'G19');
   const item = goesItem(SOURCES['goes-east'], key, h, { href: 'https://s3.amazonaws.com/noaa-goes19/x.nc', size: bytes.byteLength });
   const p = item.properties as Record<string, unknown>;
-  assert.equal(p.datetime, h.time.toISOString());
+  assert.equal(p.datetime, '2026-11-25T17:00:20.500Z', 'the scan start (time_coverage_start)');
   assert.equal(p.start_datetime, '2026-11-25T17:00:20.500Z');
   assert.equal(p.end_datetime, '2026-11-25T17:10:10.500Z');
   assert.equal(p.platform, 'goes-19');
@@ -144,7 +144,8 @@ test('AHI segment header blocks 1–11 after bz2; a full-disk item crosses the a
   const p = item.properties as Record<string, unknown>;
   assert.equal(p.platform, 'himawari-9');
   assert.deepEqual(p.instruments, ['ahi']);
-  assert.equal(p.datetime, '2026-11-25T17:00:00.000Z');
+  // Segment 1's observation start (himawari-file.ts: slot + 20 s), not the 17:00 slot that precedes the scan.
+  assert.equal(p.datetime, '2026-11-25T17:00:20.000Z');
   assert.deepEqual(validateItem(item), [], 'a valid STAC 1.0.0 item');
 });
 
