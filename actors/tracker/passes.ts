@@ -6,10 +6,15 @@
  * peak falls between two samples that are both below the mask (a short,
  * grazing pass) is caught by refining every local maximum of the samples
  * that lies within GRAZE_MARGIN_DEG below the mask.
+ *
+ * With `visible`, each pass also gets its visible parts (visibility.ts:
+ * satellite sunlit, observer's Sun below civil twilight) and a pass with
+ * none is dropped.
  */
 import type { SatRec } from 'satellite.js';
 import { lookAnglesAt, observerGeodetic, type Observer } from './look-angles.js';
 import type { GeodeticLocation } from 'satellite.js';
+import { visibleParts, type VisiblePart } from './visibility.js';
 
 export interface PassPoint {
   readonly tMs: number;
@@ -26,6 +31,8 @@ export interface Pass {
   readonly riseClipped: boolean;
   /** The object was still up at the window end: `set` is the window end, not a crossing. */
   readonly setClipped: boolean;
+  /** With PassOptions.visible: the parts of [rise, set] in which the object is visible, in time order (never empty). */
+  readonly visible?: VisiblePart[];
 }
 
 export interface PassOptions {
@@ -35,6 +42,8 @@ export interface PassOptions {
   readonly minMaxElevationDeg?: number;
   /** Coarse sampling step, s. Default 60: shorter than any LEO pass above a few degrees. */
   readonly stepS?: number;
+  /** Keep only passes with a visible part (sunlit object, observer's Sun below −6°), and report those parts. Default false. */
+  readonly visible?: boolean;
 }
 
 export interface PassResult {
@@ -150,7 +159,12 @@ export function predictPasses(satrec: SatRec, observer: Observer, startMs: numbe
     let culmination = b - a > GOLDEN_TOL_MS ? culminate(f, a, b) : samples[best]!;
     if (culmination.elevationDeg < samples[best]!.elevationDeg) culmination = samples[best]!;
     if (culmination.elevationDeg >= minMax) {
-      passes.push({ rise, culmination, set, maxElevationDeg: culmination.elevationDeg, riseClipped, setClipped });
+      const pass: Pass = { rise, culmination, set, maxElevationDeg: culmination.elevationDeg, riseClipped, setClipped };
+      if (!opts.visible) passes.push(pass);
+      else {
+        const visible = visibleParts(satrec, observer, rise.tMs, set.tMs);
+        if (visible.length > 0) passes.push({ ...pass, visible });
+      }
     }
     i++;
   }
