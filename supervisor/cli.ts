@@ -27,6 +27,9 @@ import { nodeMode, startNode } from './node.js';
 import { catalogLoad, catalogRefresh } from '../actors/ingest/catalog-commands.js';
 import { gatewayBase } from '../actors/ingest/imagery-actor.js';
 import { CATALOG_FORMATS } from '../actors/ingest/catalog-parse.js';
+import type { LoadProgress } from '../actors/ingest/catalog-ingest.js';
+import { catalogLoadThroughNode, nodeAnswers } from './catalog-upload.js';
+import { ProgressLine, bar, count } from '../actors/runtime/progress.js';
 
 const USAGE = `Usage: starweather <command> [options]
 
@@ -48,8 +51,12 @@ Commands:
   catalog load <file|url> [--format json|tle|3le|csv] [--group <name>] [--json]
                         Validate a catalog and write it to the database from
                         config (the node need not run; with NATS_URL the
-                        trackers are told). Bad records are rejected and
-                        listed. Exits 1 when nothing could be loaded.
+                        trackers are told). Beside a running embedded node
+                        (no NATS_URL, no DATABASE_URL, a node answering on
+                        the gateway port) the file goes through that node
+                        (POST /catalog/loads with the API key). Progress on
+                        stderr. Bad records are rejected and listed. Exits 1
+                        when nothing could be loaded.
   catalog refresh [--wait <ms>] [--json]
                         With NATS_URL: ask the catalog ingest leader to run a
                         CelesTrak cycle now and print its report. Without:
@@ -270,6 +277,12 @@ async function tasksCommand(args: string[], values: { json?: boolean }): Promise
   return fail(`${res.status} ${String(body.code ?? '')}: ${String(body.detail ?? body.title ?? text.slice(0, 200))}`, res.status === 401 ? 2 : 1);
 }
 
+function loadProgressText(p: LoadProgress): string {
+  if (p.phase === 'parse') return 'reading and validating records';
+  if (p.objectsTotal === null || p.objectsTotal === 0) return p.phase === 'done' ? 'done' : 'writing';
+  return `${bar(p.objectsDone / p.objectsTotal)} ${count(p.objectsDone)} of ${count(p.objectsTotal)} objects written`;
+}
+
 async function catalogCommand(args: string[], values: { roles?: string; json?: boolean; wait?: string; format?: string; group?: string }): Promise<number> {
   if (values.roles !== undefined) throw new UsageError('--roles is for start and node');
   const cfg = config({});
@@ -279,7 +292,16 @@ async function catalogCommand(args: string[], values: { roles?: string; json?: b
     if (source === undefined || extra !== undefined) throw new UsageError('usage: starweather catalog load <file|url> [--format json|tle|3le|csv] [--group <name>]');
     if (values.wait !== undefined) throw new UsageError('--wait is for status and catalog refresh');
     if (values.format !== undefined && !(CATALOG_FORMATS as readonly string[]).includes(values.format)) throw new UsageError(`--format must be one of ${CATALOG_FORMATS.join(', ')} (got ${JSON.stringify(values.format)})`);
-    out = await catalogLoad(cfg, source, { format: values.format, group: values.group, json: values.json ?? false });
+    const progress = new ProgressLine('catalog load');
+    const options = { format: values.format, group: values.group, json: values.json ?? false, onProgress: (p: LoadProgress) => progress.update(loadProgressText(p)) };
+    const base = gatewayBase(cfg);
+    // Embedded: a running node holds the database, so the file goes through it.
+    const viaNode = !cfg.nats.url && !cfg.database.url && (await nodeAnswers(base));
+    try {
+      out = viaNode ? await catalogLoadThroughNode(cfg, base, source, options) : await catalogLoad(cfg, source, options);
+    } finally {
+      progress.end();
+    }
   } else if (sub === 'refresh') {
     if (source !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(source)}`);
     if (values.format !== undefined || values.group !== undefined) throw new UsageError('--format and --group are for catalog load');

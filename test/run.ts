@@ -33,7 +33,7 @@ const OVERLAPPING: readonly RegExp[] = [
   /^integration\/(stac-storage|stac-api|stac-gateway|tile-results-storage|error-classes|cluster-status)\.test\.js$/,
   /^integration\/nats-(kv|provision|reply)\.test\.js$/,
   /^integration\/(imagery-registry|imagery-ingest|imagery-gateway|catalog-ingest|catalog-celestrak|catalog-cli)\.test\.js$/,
-  /^integration\/(gateway-rest|gateway-e2e|tile-pipeline|tile-bad-input|ui-routes)\.test\.js$/,
+  /^integration\/(gateway-rest|gateway-e2e|tile-pipeline|tile-bad-input|ui-routes|catalog-upload)\.test\.js$/,
   // A minute of waiting for a stopped PostgreSQL; what it counts (tasks done
   // once, dead letters) does not depend on how fast the node runs meanwhile.
   /^chaos\/pg-outage\.test\.js$/,

@@ -43,6 +43,8 @@ import { originForm, usePublicBaseUrl } from './stac/links.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './stac/read.js';
 import { DEFAULT_BODY_LIMITS } from './stac/transactions.js';
 import { tasksPlugin } from './tasks.js';
+import { catalogLoadsPlugin } from './catalog-loads.js';
+import type { Names } from '../../protocol/names.js';
 import { uiRoutesPlugin } from './ui-routes.js';
 import type { Transport } from '../../protocol/transport.js';
 import { WS_MAX_PAYLOAD, wsPlugin, type WsLimits, type WsPluginStats } from './ws.js';
@@ -82,6 +84,8 @@ export interface GatewayAppOptions {
   exposeLoad?(read: () => LoadSample): void;
   /** The gateway's dependencies as last probed (runtime/dependency-probe.ts), for /health. */
   dependencies?(): DependencyStatus[];
+  /** POST /catalog/loads (a catalog sent to the running node); absent: not served. */
+  catalogLoads?: { names: Names; hostId: string; maxBytes: number };
   /** config gateway.publicBaseUrl: the base of STAC links; absent or '': a well-formed Host, else the local address (stac/links.ts rootOf). */
   publicBaseUrl?: string;
 }
@@ -177,6 +181,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   await app.register(alertsApiPlugin, { storage: o.storage });
   if (o.cluster) await app.register(clusterPlugin, { view: o.cluster });
   await app.register(tasksPlugin, { storage: o.storage, transport: o.transport ?? null });
+  if (o.catalogLoads) await app.register(catalogLoadsPlugin, { storage: o.storage, transport: o.transport ?? null, logger: o.logger.child({ component: 'catalog-load' }), ...o.catalogLoads });
   // Rendered tile-pipeline products (enhanced IR, cloud-top height), served from the database through this node's file cache.
   await app.register(productsPlugin, { storage: o.storage });
   const policy = o.assetPolicy;

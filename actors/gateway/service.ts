@@ -154,6 +154,7 @@ export const gatewayService: RoleService = {
         onInvalidState: () => ctx.metrics.messagesRejected.inc({ where: 'gateway.satellite-state', code: 'SW_ERR_SCHEMA' }),
         shardCount: cfg.cluster.shardCount,
         dependencies: () => probe.current(),
+        catalogLoads: { names: ctx.names, hostId: ctx.hostId, maxBytes: cfg.catalog.maxBytes },
       });
       await app.listen({ host: cfg.http.host, port: cfg.http.port });
     } catch (err) {

@@ -18,8 +18,9 @@ import { openStorage, type Storage } from '../storage/index.js';
 import { SNAPSHOT_PATH } from '../tracker/snapshot.js';
 import { runCatalogCycle } from './catalog-actor.js';
 import { readCatalogSource } from './catalog-fetch.js';
-import { ingestCatalogText, summary, type IngestDeps, type IngestReport } from './catalog-ingest.js';
+import { ingestCatalogText, summary, type IngestDeps, type IngestReport, type LoadProgress } from './catalog-ingest.js';
 import { CATALOG_FORMATS, sniffFormat, type CatalogFormat } from './catalog-parse.js';
+import type { RejectSample } from '../storage/ingest-runs.js';
 
 export interface CommandOutput {
   /** Process exit code: 0 loaded (or nothing to do), 1 failed. */
@@ -32,9 +33,14 @@ function line(r: IngestRunSummary & { rejectedByCode?: Record<string, number> })
   return `${r.group}: ${r.outcome}${r.httpStatus !== null ? ` [HTTP ${r.httpStatus}]` : ''}: ${r.records} records, ${r.accepted} accepted, ${r.rejected} rejected${codes}, ${r.objectsNew} new, ${r.objectsChanged} changed${r.message ? ` — ${r.message}` : ''}`;
 }
 
+/** One load as the CLI prints it: the summary line, then the rejection samples. */
+export function reportText(r: IngestRunSummary & { rejectedByCode: Record<string, number>; rejectSamples: readonly RejectSample[] }): string {
+  return line(r) + (r.rejectSamples.length ? '\n' + r.rejectSamples.map((s) => `  ${s.code} line ${s.line}${s.noradId ? ` #${s.noradId}` : ''}: ${s.reason}`).join('\n') : '');
+}
+
 function render(reports: IngestReport[], json: boolean): string {
   if (json) return JSON.stringify(reports, null, 2);
-  return reports.map((r) => line({ ...summary(r), rejectedByCode: r.rejectedByCode }) + (r.rejectSamples.length ? '\n' + r.rejectSamples.map((s) => `  ${s.code} line ${s.line}${s.noradId ? ` #${s.noradId}` : ''}: ${s.reason}`).join('\n') : '')).join('\n');
+  return reports.map((r) => reportText({ ...summary(r), rejectedByCode: r.rejectedByCode, rejectSamples: r.rejectSamples })).join('\n');
 }
 
 const loadedOk = (r: { outcome: string }): boolean => r.outcome === 'ok' || r.outcome === 'not_modified' || r.outcome === 'skipped';
@@ -54,7 +60,7 @@ async function maybeTransport(cfg: Config): Promise<Transport | null> {
   return cfg.nats.url ? createTransport(cfg, { name: 'starweather catalog', provision: false }) : null;
 }
 
-export async function catalogLoad(cfg: Config, source: string, options: { format?: string; group?: string; json?: boolean }): Promise<CommandOutput> {
+export async function catalogLoad(cfg: Config, source: string, options: { format?: string; group?: string; json?: boolean; onProgress?: (p: LoadProgress) => void }): Promise<CommandOutput> {
   if (options.format !== undefined && !CATALOG_FORMATS.includes(options.format as CatalogFormat)) {
     throw new StarWeatherError('SW_ERR_INVALID_ARGUMENT', `--format must be one of ${CATALOG_FORMATS.join(', ')} (got ${JSON.stringify(options.format)})`);
   }
@@ -71,7 +77,7 @@ export async function catalogLoad(cfg: Config, source: string, options: { format
   const transport = await maybeTransport(cfg);
   try {
     const report = await withStorage(cfg, (storage) => {
-      const deps: IngestDeps = { db: storage.db, transport, names: names(cfg.namespace), logger: createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, destination: 2, format: cfg.logFormat }), hostId: `cli-${cfg.nodeId}` };
+      const deps: IngestDeps = { db: storage.db, transport, names: names(cfg.namespace), logger: createLogger({ nodeId: cfg.nodeId, level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, destination: 2, format: cfg.logFormat }), hostId: `cli-${cfg.nodeId}`, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
       return ingestCatalogText(deps, { text: read.text, format, source, group: options.group ?? null, full: false, httpStatus: /^https?:/i.test(source) ? 200 : null, bytes: read.bytes, startedAt });
     });
     return { code: report.outcome === 'ok' ? 0 : 1, text: render([report], options.json ?? false) };

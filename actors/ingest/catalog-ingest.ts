@@ -101,6 +101,16 @@ export interface IngestDeps {
   pacing?: SlicePacing;
   /** Aborted: the load stops at its next slice boundary and rolls back (the actor stopping). */
   signal?: AbortSignal;
+  /** Told as the load moves on: a running load's status resource, the CLI's progress line. */
+  onProgress?: (p: LoadProgress) => void;
+}
+
+/** Where a running load is. Objects, not records: the write goes by object (all its element sets at once). */
+export interface LoadProgress {
+  phase: 'parse' | 'write' | 'done';
+  objectsDone: number;
+  /** Known once the parse has grouped the records by object. */
+  objectsTotal: number | null;
 }
 
 export interface IngestSource {
@@ -350,8 +360,10 @@ export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): 
   let retryable = false;
   let parsed: Awaited<ReturnType<typeof parseCatalogSliced>> = { records: [], rejects: [], total: 0 };
   const work: LoadWork = { parseMs: 0, writeMs: 0, slices: 0, longestSliceMs: 0, statements: 0, longestStatementMs: 0 };
+  let objectsTotal: number | null = null;
   try {
     const t0 = performance.now();
+    deps.onProgress?.({ phase: 'parse', objectsDone: 0, objectsTotal: null });
     parsed = await parseCatalogSliced(input.text, input.format, slicer);
     const rejectedByCode = countByCode(parsed.rejects);
     for (const [code, n] of Object.entries(rejectedByCode)) deps.metrics?.rejected.inc({ code }, n);
@@ -360,6 +372,8 @@ export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): 
     const rows = await objectRows(parsed.records, sourceLabel, slicer);
     work.parseMs = performance.now() - t0;
     const t1 = performance.now();
+    objectsTotal = rows.length;
+    deps.onProgress?.({ phase: 'write', objectsDone: 0, objectsTotal });
     // Not ours any more: do not even start (and do not hold the database).
     if (fence) await fence.confirm();
     const wrote = await deps.db.transaction(async (tx) => {
@@ -397,6 +411,7 @@ export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): 
         for (const id of objs.updated) ids.add(id);
         for (const id of sets) ids.add(id);
         setsNew += sets.length;
+        deps.onProgress?.({ phase: 'write', objectsDone: i, objectsTotal: rows.length });
       }
       // Fencing at commit, against the store: a lease lost while we worked rolls everything back.
       if (fence) await fence.confirm();
@@ -452,5 +467,6 @@ export async function ingestCatalogText(deps: IngestDeps, input: IngestSource): 
   };
   await finish(deps, report, fence?.token ?? null);
   await publishChanged(deps, changedIds, input.full && outcome === 'ok', input.group);
+  deps.onProgress?.({ phase: 'done', objectsDone: outcome === 'ok' ? (objectsTotal ?? 0) : 0, objectsTotal });
   return report;
 }

@@ -31,8 +31,14 @@ async function prefix(path: string, n: number): Promise<Uint8Array> {
 test('writes ABI and AHI scenes the ingest recognises and the readers read back', async () => {
   const o = parseSynthArgs(['--out', dir, '--size', '120', '--seed', '9', '--time', '2026-09-01T06:00:00Z', '--cyclone', '15,140']);
   assert.ok(o);
-  const written = await synthesize(o);
+  const progress: Array<[string, number]> = [];
+  const written = await synthesize(o, undefined, (text, fraction) => progress.push([text, fraction]));
   assert.equal(written.length, 2);
+  // Told before each scene is generated (the slow, synchronous part), with the share already written.
+  assert.deepEqual(progress, [
+    ['scene 1 of 2: ABI 120×120 at 2026-09-01T06:00:00.000Z', 0],
+    ['scene 2 of 2: AHI 120×120 at 2026-09-01T06:00:00.000Z', 0.5],
+  ]);
   assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('.')), [], 'no temporary files left');
 
   const abi = written.find((w) => w.instrument === 'abi')!;

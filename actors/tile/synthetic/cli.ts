@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { StarWeatherError, errorMessage } from '../../../protocol/errors.js';
+import { ProgressLine, bar } from '../../runtime/progress.js';
 import { ABI_FULL_DISK_2KM, ABI_STEP_2KM, AHI_FULL_DISK_2KM, generateScene, type CycloneSpec, type SceneOptions } from './scene.js';
 import { abiFileName, abiSceneSpec, writeAbiFile } from './write-abi.js';
 import { ahiSceneSegments } from './write-ahi.js';
@@ -133,13 +134,16 @@ async function atomicWrite(dir: string, name: string, bytes: Uint8Array): Promis
 }
 
 /** Generate and write the scenes; returns what was written. */
-export async function synthesize(o: SynthOptions, onScene?: (s: WrittenScene) => void): Promise<WrittenScene[]> {
+export async function synthesize(o: SynthOptions, onScene?: (s: WrittenScene) => void, onProgress?: (text: string, fraction: number) => void): Promise<WrittenScene[]> {
   await mkdir(o.out, { recursive: true });
   const out: WrittenScene[] = [];
+  const total = o.count * o.instruments.length;
   for (let i = 0; i < o.count; i++) {
     const time = new Date(o.time.getTime() + i * 600_000);
     for (const instrument of o.instruments) {
       const size = o.fullDisk ? (instrument === 'abi' ? ABI_FULL_DISK_2KM : AHI_FULL_DISK_2KM) : (o.size ?? 1000);
+      // Before the (synchronous, up to a minute at full disk) generation, so a user sees what it is doing.
+      onProgress?.(`scene ${out.length + 1} of ${total}: ${instrument.toUpperCase()} ${size}×${size} at ${time.toISOString()}`, out.length / total);
       const opts: SceneOptions = { seed: o.seed + i, width: size, height: size, instrument, time, cyclone: o.cyclone, reflectance: o.visible && instrument === 'abi' };
       if (o.fullDisk && instrument === 'abi') opts.stepRad = ABI_STEP_2KM;
       const scene = generateScene(opts);
@@ -183,7 +187,19 @@ async function main(): Promise<number> {
     return 0;
   }
   try {
-    await synthesize(o, (s) => process.stdout.write(`${JSON.stringify(s)}\n`));
+    const progress = new ProgressLine('synth');
+    try {
+      await synthesize(
+        o,
+        (s) => {
+          progress.end();
+          process.stdout.write(`${JSON.stringify(s)}\n`);
+        },
+        (text, fraction) => progress.update(`${bar(fraction)} ${text}`),
+      );
+    } finally {
+      progress.end();
+    }
     return 0;
   } catch (err) {
     process.stderr.write(`synth: ${errorMessage(err)}\n`);
