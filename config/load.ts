@@ -67,6 +67,8 @@ export interface Config {
   storage: { metricsRetentionMonths: number; partitionsAheadMonths: number; tileCacheMaxBytes: number; tileCacheDir: string };
   /** Catalog ingest (actors/ingest/catalog-*.ts). */
   catalog: {
+  /** Tracker QA: element age limits by orbit regime, days (actors/tracker/qa-config.ts). */
+  tracker: { maxElementAgeDaysLeo: number; maxElementAgeDaysMeo: number; maxElementAgeDaysGeo: number; maxElementAgeDaysHeo: number };
     enabled: boolean;
     url: string;
     groups: string[];

@@ -37,6 +37,46 @@ export async function raiseAlert(q: Queryable, a: AlertInput): Promise<boolean> 
   return r.rowCount === 1;
 }
 
+export interface GroupAlertInput extends Omit<AlertInput, 'noradId' | 'message'> {
+  /** Objects this raise adds to the group (merged into payload.noradIds, each once). */
+  noradIds: readonly number[];
+  /** The message, with `{count}` where the group's object count goes. */
+  messageTemplate: string;
+}
+
+/**
+ * One alert for a group of objects (e.g. the decays a stale catalog load
+ * predicts): the first raise stores it, later raises of the same id merge
+ * their objects into payload.noradIds (a set: a redelivered or retaken
+ * object counts once) and rewrite the count in the message, in one
+ * statement, so concurrent raisers from several hosts serialise on the row.
+ * Returns the group's size after this raise and how many objects it added
+ * (read against the row as of the statement's start: two raisers racing on
+ * the same new objects may both count them; the stored set stays exact).
+ */
+export async function raiseGroupAlert(q: Queryable, a: GroupAlertInput): Promise<{ total: number; added: number; isNew: boolean; message: string; raisedAt: Date }> {
+  check({ ...a, message: a.messageTemplate });
+  for (const id of a.noradIds) if (!Number.isInteger(id) || id < 1 || id > 999_999_999) throw new StorageArgumentError('group alert members must be NORAD ids');
+  const ids = [...new Set(a.noradIds)].sort((x, y) => x - y);
+  const merged = `(SELECT coalesce(jsonb_agg(DISTINCT v ORDER BY v), '[]'::jsonb) FROM (
+      SELECT jsonb_array_elements(coalesce(a.payload->'noradIds', '[]'::jsonb)) AS v
+      UNION ALL SELECT jsonb_array_elements(EXCLUDED.payload->'noradIds')) u)`;
+  const r = await q.query<{ total: number; before: number | null; message: string; raised_at: Date }>(
+    `WITH prior AS (SELECT jsonb_array_length(coalesce(payload->'noradIds', '[]'::jsonb)) AS n FROM alerts WHERE id = $1)
+     INSERT INTO alerts AS a (id, kind, severity, norad_id, message, payload, raised_at)
+     VALUES ($1, $2, $3, NULL, replace($4, '{count}', $7::text), $5::jsonb, $6)
+     ON CONFLICT (id) DO UPDATE SET
+       payload = jsonb_set(a.payload, '{noradIds}', ${merged}),
+       message = replace($4, '{count}', jsonb_array_length(${merged})::text)
+     RETURNING jsonb_array_length(a.payload->'noradIds') AS total, (SELECT n FROM prior) AS before, a.message, a.raised_at`,
+    [a.id, a.kind, a.severity, a.messageTemplate, JSON.stringify({ ...(a.payload ?? {}), noradIds: ids }), a.raisedAt, ids.length],
+  );
+  const row = r.rows[0]!;
+  const total = Number(row.total);
+  const before = row.before === null ? 0 : Number(row.before);
+  return { total, added: Math.max(0, total - before), isNew: row.before === null, message: row.message, raisedAt: new Date(row.raised_at) };
+}
+
 /** Acknowledge once; the first acknowledgement time is kept. */
 export async function acknowledgeAlert(q: Queryable, id: string, at: Date = new Date()): Promise<boolean> {
   const r = await q.query('UPDATE alerts SET acknowledged_at = $2 WHERE id = $1 AND acknowledged_at IS NULL', [id, at]);

@@ -1,8 +1,9 @@
 /**
  * QA/QC rules for tracker states, as pure functions returning flag bits.
- * Flags travel with the state; a state with any PHYSICAL_FAILURE bit is not
- * published as good. The spatial-consistency and staleness flags describe a
- * state that is physically possible but suspicious.
+ * Flags travel with the state; a state with any QA_NOT_GOOD bit (a physical
+ * failure, or elements past their regime's age limit) is not published as
+ * good. The spatial-consistency and staleness flags describe a state that is
+ * physically possible but suspicious.
  */
 import {
   S_ALT_KM,
@@ -15,6 +16,7 @@ import {
   S_Z_KM,
   SGP4_OK,
 } from './propagate.js';
+import { DEFAULT_ELEMENT_MAX_AGE_DAYS, orbitRegime, type OrbitRegime } from './orbit-regime.js';
 
 export const QA_SGP4_ERROR = 1 << 0;
 export const QA_DECAYED = 1 << 1;
@@ -26,6 +28,10 @@ export const QA_VIS_VIVA = 1 << 6;
 export const QA_DISPLACEMENT = 1 << 7;
 export const QA_SWITCH_JUMP = 1 << 8;
 export const QA_STALE_EPOCH = 1 << 9;
+/** Elements older than their orbit regime's limit (QaLimits.maxElementAgeDays): the position may be far off. */
+export const QA_ELEMENTS_EXPIRED = 1 << 10;
+/** The highest bit in use: tables sized by bit count (tracker-table.ts QA_BITS) and name lists end here. */
+export const QA_LAST_BIT = QA_ELEMENTS_EXPIRED;
 
 export const QA_FLAG_NAMES: Readonly<Record<number, string>> = {
   [QA_SGP4_ERROR]: 'sgp4_error',
@@ -38,6 +44,7 @@ export const QA_FLAG_NAMES: Readonly<Record<number, string>> = {
   [QA_DISPLACEMENT]: 'displacement',
   [QA_SWITCH_JUMP]: 'switch_jump',
   [QA_STALE_EPOCH]: 'stale_epoch',
+  [QA_ELEMENTS_EXPIRED]: 'elements_expired',
 };
 
 /** Flags meaning the state itself is not physically credible: never published as good. */
@@ -48,9 +55,20 @@ export function isPhysicalFailure(flags: number): boolean {
   return (flags & QA_PHYSICAL_FAILURE) !== 0;
 }
 
+/**
+ * Flags that keep a state from being good: a physical failure, or elements
+ * too old for their orbit (a credible orbit, but not where the object is).
+ */
+export const QA_NOT_GOOD = QA_PHYSICAL_FAILURE | QA_ELEMENTS_EXPIRED;
+
+/** The one definition of a good state (frames, REST, the dashboard). */
+export function isGood(flags: number): boolean {
+  return (flags & QA_NOT_GOOD) === 0;
+}
+
 export function qaFlagNames(flags: number): string[] {
   const out: string[] = [];
-  for (let bit = 1; bit <= QA_STALE_EPOCH; bit <<= 1) if (flags & bit) out.push(QA_FLAG_NAMES[bit]!);
+  for (let bit = 1; bit <= QA_LAST_BIT; bit <<= 1) if (flags & bit) out.push(QA_FLAG_NAMES[bit]!);
   return out;
 }
 
@@ -79,6 +97,8 @@ export interface QaLimits {
   readonly switchJumpKm: number;
   /** Element-set age that gets flagged, days. */
   readonly staleDays: number;
+  /** Element-set age past which states are not good, days, by orbit regime (orbit-regime.ts). */
+  readonly maxElementAgeDays: Readonly<Record<OrbitRegime, number>>;
 }
 
 export const DEFAULT_QA_LIMITS: QaLimits = {
@@ -91,6 +111,7 @@ export const DEFAULT_QA_LIMITS: QaLimits = {
   displacementMaxGapS: 10,
   switchJumpKm: 25,
   staleDays: 14,
+  maxElementAgeDays: DEFAULT_ELEMENT_MAX_AGE_DAYS,
 };
 
 /** SGP4 error code → flags; code 6 is SGP4's own decay verdict. */
@@ -171,6 +192,19 @@ export function staleFlags(epochMs: number, tMs: number, limits: QaLimits = DEFA
   return tMs - epochMs > limits.staleDays * 86_400_000 ? QA_STALE_EPOCH : 0;
 }
 
+/** Days an element set of this orbit may be propagated before its states are not good. */
+export function maxElementAgeDays(eccentricity: number, meanMotionRevPerDay: number, limits: QaLimits = DEFAULT_QA_LIMITS): number {
+  return limits.maxElementAgeDays[orbitRegime(eccentricity, meanMotionRevPerDay)];
+}
+
+/**
+ * QA_ELEMENTS_EXPIRED when `tMs` is more than the regime's limit away from
+ * the epoch, either way: propagating far backwards is as unreliable.
+ */
+export function expiredFlags(el: Pick<QaElementInfo, 'eccentricity' | 'meanMotionRevPerDay' | 'epochMs'>, tMs: number, limits: QaLimits = DEFAULT_QA_LIMITS): number {
+  return Math.abs(tMs - el.epochMs) > maxElementAgeDays(el.eccentricity, el.meanMotionRevPerDay, limits) * 86_400_000 ? QA_ELEMENTS_EXPIRED : 0;
+}
+
 /** What the per-tick rules need to know about an object's element set, precomputed once per switch-over. */
 export interface QaElementInfo {
   readonly eccentricity: number;
@@ -197,7 +231,7 @@ export function evaluateTick(
   prevTMs: number,
   limits: QaLimits = DEFAULT_QA_LIMITS,
 ): number {
-  let f = elementFlags(el.eccentricity, el.meanMotionRevPerDay, limits) | staleFlags(el.epochMs, tMs, limits);
+  let f = elementFlags(el.eccentricity, el.meanMotionRevPerDay, limits) | staleFlags(el.epochMs, tMs, limits) | expiredFlags(el, tMs, limits);
   if (sgp4Code !== SGP4_OK) return f | sgp4ErrorFlags(sgp4Code);
   f |= decayFlags(sgp4Code, communityDecayed);
   f |= altitudeFlags(state[o + S_ALT_KM]!, limits);

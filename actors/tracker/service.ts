@@ -38,8 +38,9 @@ import type { HostContext, RoleService, RunningService } from '../host/services.
 import type { ShardManager } from '../runtime/sharding.js';
 import { shardOf } from '../runtime/sharding.js';
 import type { Storage } from '../storage/index.js';
-import { alerts, catalog, elementSets } from '../storage/index.js';
-import { DEFAULT_QA_LIMITS, QA_FLAG_NAMES, type QaLimits } from './qa.js';
+import { alerts, catalog, elementSets, ingestRuns } from '../storage/index.js';
+import { DEFAULT_QA_LIMITS, QA_ELEMENTS_EXPIRED, QA_FLAG_NAMES, type QaLimits } from './qa.js';
+import { qaLimitsFromConfig } from './qa-config.js';
 import { loadElementSet, TrackerActor, type SwitchOver } from './tracker-actor.js';
 import { QA_BITS, TrackerTable } from './tracker-table.js';
 
@@ -49,6 +50,7 @@ export interface TrackerServiceOptions {
   /** Periodic reconcile with the database (ids changed since the last load), ms. */
   reconcileMs?: number;
   limits?: QaLimits;
+  /** QA limits; default: DEFAULT_QA_LIMITS with the element age limits of the node's config (tracker.maxElementAgeDays*). */
   /** Element-set rows fetched per query. */
   loadChunk?: number;
 }
@@ -65,6 +67,9 @@ interface Prepared {
   owned: number;
   decayed: TrackerActor[];
   flagCounts: Uint32Array;
+  /** States computed, and how many of them were good. */
+  objects: number;
+  good: number;
   cpuUs: number;
   wallMs: number;
 }
@@ -96,12 +101,14 @@ export const TICK_SLICE_MS = 5;
 const PROPAGATE_STEP = 256;
 /** Shards loaded per batch: large enough for one query per chunk, small enough that the first ones publish soon. */
 const LOAD_BATCH_SHARDS = 64;
-/** Decays are summarised in one log line per this period. */
+/** Decays are summarised in one log line per this period; decays from expired elements are grouped into one alert per period too. */
 const DECAY_NOTE_MS = 5000;
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
+/** Alert id prefix of the grouped alert for decays predicted from expired elements (one per catalog load). */
+export const STALE_DECAY_ALERT_PREFIX = 'stale-decays:';
 
 function trackerMetrics(registry: Registry): TrackerMetrics {
   const r = [registry];
@@ -184,6 +191,7 @@ export class TrackerRuntime {
   private storage!: Storage;
   private shards!: ShardManager;
   private readonly gens = new Map<number, number>();
+  private lastObjects = 0;
   /** Decays since the last summary line, and the timer that writes it. */
   private readonly decayNotes: number[] = [];
   private decayNoteTimer: NodeJS.Timeout | undefined;
@@ -191,6 +199,13 @@ export class TrackerRuntime {
   private readonly pendingLoads = new Map<number, number>();
   private loader: Promise<void> | null = null;
   private catalogIndex: Promise<CatalogIndex> | null = null;
+  /** Objects found decayed from expired elements since the last grouped-alert write, and the timer that writes it. */
+  private readonly staleDecays: number[] = [];
+  private staleDecayTimer: NodeJS.Timeout | undefined;
+  /** States past their element age limit in the last tick, and whether that has been said once since the catalog was (re)read. */
+  lastExpired = 0;
+  lastGood = 0;
+  private expiredNoted = false;
   /**
    * Objects this host saw decay. The catalog index may predate the decay
    * (its status write is asynchronous, and the index is cached): they are not
@@ -217,7 +232,7 @@ export class TrackerRuntime {
     this.opts = {
       tickMs: options.tickMs ?? 1000,
       reconcileMs: options.reconcileMs ?? 300_000,
-      limits: options.limits ?? DEFAULT_QA_LIMITS,
+      limits: options.limits ?? qaLimitsFromConfig(ctx.config, DEFAULT_QA_LIMITS),
       loadChunk: options.loadChunk ?? 5000,
     };
     this.table = new TrackerTable(1024, this.opts.limits);
@@ -257,6 +272,8 @@ export class TrackerRuntime {
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const s of this.subs) s.unsubscribe();
+    if (this.staleDecayTimer) clearTimeout(this.staleDecayTimer);
+    await this.flushStaleDecays().catch(() => undefined);
     this.subs = [];
     await this.shards?.stop();
     await this.reconciling.catch(() => undefined);
@@ -280,6 +297,9 @@ export class TrackerRuntime {
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
+      // Of the last tick's states: how many were good, and how many were not because their elements are past their orbit's age limit.
+      statesGood: this.lastGood,
+      statesElementsExpired: this.lastExpired,
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
     return p;
@@ -313,6 +333,7 @@ export class TrackerRuntime {
       })();
       this.catalogIndex = p;
       p.catch(() => {
+        this.expiredNoted = false;
         if (this.catalogIndex === p) this.catalogIndex = null;
       });
     }
@@ -656,7 +677,7 @@ export class TrackerRuntime {
       if (count > 0) frames.push({ shard: s, count, bytes });
       yield;
     }
-    return { tMs, frames, owned: owned.length, decayed: [...res.decayed], flagCounts: res.flagCounts };
+    return { tMs, objects: res.objects, good: res.good, frames, owned: owned.length, decayed: [...res.decayed], flagCounts: res.flagCounts };
   }
 
   /** Publish the prepared frames (shards still owned only), write the cache, handle decays, record metrics. */
@@ -708,9 +729,11 @@ export class TrackerRuntime {
       if (a.slot < 0) continue;
       this.table.remove(a);
       this.decayedIds.add(a.noradId);
-      this.track(this.decayed(a, tMs)).catch(() => undefined);
+      this.track(this.decayed(a, tMs, expired)).catch(() => undefined);
+    // A decay predicted from elements past their age limit is grouped (see decayed()).
     }
     return { published, frames };
+      const expired = (this.table.flags[a.slot]! & QA_ELEMENTS_EXPIRED) !== 0;
   }
 
   private delivered(prep: Prepared, r: StepsRun<{ published: number; frames: number }>): void {
@@ -735,6 +758,25 @@ export class TrackerRuntime {
   /**
    * One warning line per few seconds for all the decays in them, not one
    * per object: a stale catalog (the shipped snapshot started months later)
+    this.lastExpired = prep.flagCounts[Math.log2(QA_ELEMENTS_EXPIRED)]!;
+    this.lastGood = prep.good;
+    this.lastObjects = prep.objects;
+    this.noteExpired();
+  }
+
+  /**
+   * One line per catalog read when states are not good because their
+   * elements are too old (the shipped snapshot started months later): the
+   * terminal says so instead of a map that looks live.
+   */
+  private noteExpired(): void {
+    if (this.expiredNoted || this.lastExpired === 0) return;
+    this.expiredNoted = true;
+    const l = this.opts.limits.maxElementAgeDays;
+    this.ctx.logger.warn(
+      { statesElementsExpired: this.lastExpired, objects: this.lastObjects, maxElementAgeDays: l },
+      `${this.lastExpired} of ${this.lastObjects} objects on this host are propagated from elements older than their orbit's limit (LEO ${l.leo} d, MEO ${l.meo} d, GEO ${l.geo} d, HEO ${l.heo} d): published as not good and drawn dimmed; load a fresh catalog (starweather catalog load, or let the ingest reach CelesTrak)`,
+    );
    * decays hundreds of objects in the first ticks, and a line each buried
    * everything else on the terminal. Each object still gets its alert.
    */
@@ -750,10 +792,10 @@ export class TrackerRuntime {
     const ids = this.decayNotes.splice(0);
     if (ids.length === 0) return;
     const shown = ids.slice(0, 10).join(', ');
-    this.ctx.logger.warn({ objects: ids.length, noradIds: ids.slice(0, 10) }, `${ids.length} object${ids.length === 1 ? '' : 's'} decayed (their element sets place them below the atmosphere): passivated, catalog status set to decayed, one decay alert each; ${shown}${ids.length > 10 ? `, and ${ids.length - 10} more` : ''}`);
+    this.ctx.logger.warn({ objects: ids.length, noradIds: ids.slice(0, 10) }, `${ids.length} object${ids.length === 1 ? '' : 's'} decayed (their element sets place them below the atmosphere): passivated, catalog status set to decayed, one decay alert each (one alert per catalog load for those from expired elements); ${shown}${ids.length > 10 ? `, and ${ids.length - 10} more` : ''}`);
   }
 
-  private async decayed(actor: TrackerActor, tMs: number): Promise<void> {
+  private async decayed(actor: TrackerActor, tMs: number, expired: boolean): Promise<void> {
     const id = actor.noradId;
     // Fencing: only the shard's holder records the decay (idempotent anyway).
     if (!this.shards.owns(actor.shard)) return;
@@ -763,6 +805,20 @@ export class TrackerRuntime {
     const message = `object ${id} (${actor.es.name || 'unnamed'}) decayed: element set of ${actor.epochIso} places it below the atmosphere`;
     const payload = { epoch: actor.epochIso, source: actor.source, shard: actor.shard };
     try {
+    if (expired) {
+      // Elements past their age limit say little about whether the object is still up: the object is
+      // passivated and marked decayed as any other, but the alert is one per catalog load for all of them.
+      try {
+        await catalog.setObjectStatus(db, id, 'decayed');
+        this.staleDecays.push(id);
+        this.staleDecayTimer ??= setTimeout(() => void this.track(this.flushStaleDecays()).catch(() => undefined), DECAY_NOTE_MS);
+        this.staleDecayTimer.unref?.();
+        this.noteDecay(id);
+      } catch (err) {
+        this.ctx.logger.error({ noradId: id, error: errorMessage(err) }, 'could not record a decay; the next reconcile retries');
+      }
+      return;
+    }
       await catalog.setObjectStatus(db, id, 'decayed');
       const isNew = await alerts.raiseAlert(db, { id: alertId, kind: 'decay', severity: 'warning', noradId: id, message, payload, raisedAt });
       if (isNew) {
@@ -784,6 +840,48 @@ export class TrackerRuntime {
 export function createTrackerService(options: TrackerServiceOptions = {}): RoleService & { lastRuntime?: TrackerRuntime } {
   const service: RoleService & { lastRuntime?: TrackerRuntime } = {
     name: 'tracker',
+
+  /**
+   * Write the grouped alert for the decays from expired elements noted since
+   * the last write: one alert per catalog load (the newest catalog ingest run
+   * that loaded data; `unrecorded` when elements came without one), its
+   * objects a set merged across writes and hosts (storage alerts.ts
+   * raiseGroupAlert), so a redelivery or a takeover that finds the same
+   * object again changes nothing. Published when it is new or has grown.
+   */
+  private async flushStaleDecays(): Promise<void> {
+    this.staleDecayTimer = undefined;
+    const ids = this.staleDecays.splice(0);
+    if (ids.length === 0) return;
+    const db = this.storage.db;
+    try {
+      const run = (await ingestRuns.listIngestRuns(db, { kind: 'catalog', outcomes: ['ok'], limit: 1 }))[0];
+      const loadKey = run ? `run-${run.id}` : 'unrecorded';
+      const l = this.opts.limits.maxElementAgeDays;
+      const days = Math.min(l.leo, l.meo, l.geo, l.heo);
+      const alertId = `${STALE_DECAY_ALERT_PREFIX}${loadKey}`;
+      const snapshot = run?.snapshotDate ? ` (snapshot of ${run.snapshotDate})` : '';
+      const messageTemplate = `{count} objects predicted decayed from elements older than ${days} days${snapshot}: too old to tell; passivated and marked decayed without an alert each. Load a fresh catalog.`;
+      const raisedAt = new Date();
+      const payload = { loadKey, ingestRunId: run?.id ?? null, snapshotDate: run?.snapshotDate ?? null, maxElementAgeDays: l };
+      const r = await alerts.raiseGroupAlert(db, { id: alertId, kind: 'decay-stale-elements', severity: 'warning', noradIds: ids, messageTemplate, payload, raisedAt });
+      // Counted once per object, cluster-wide, as per-object decays are.
+      if (r.added > 0) this.m.decays.inc(r.added);
+      if (r.isNew || r.added > 0) {
+        this.ctx.transport.publish(
+          this.ctx.names.subjects.alerts,
+          AlertRaisedMessage.encode({ v: 1, id: alertId, kind: 'decay-stale-elements', severity: 'warning', noradId: null, message: r.message, raisedAt: r.raisedAt.toISOString(), payload: { ...payload, objects: r.total } }),
+        );
+      }
+    } catch (err) {
+      this.ctx.logger.error({ objects: ids.length, error: errorMessage(err) }, 'could not write the grouped alert for decays from expired elements; retrying');
+      // The objects are already marked decayed and will not be found again: keep them for the next write.
+      if (this.stopped) return;
+      this.staleDecays.push(...ids);
+      this.staleDecayTimer ??= setTimeout(() => void this.track(this.flushStaleDecays()).catch(() => undefined), DECAY_NOTE_MS);
+      this.staleDecayTimer.unref?.();
+    }
+  }
     async start(ctx: HostContext): Promise<RunningService> {
       const rt = new TrackerRuntime(ctx, options);
       service.lastRuntime = rt;

@@ -7,17 +7,17 @@
 import { checkForDecay, gstime, type SatRec } from 'satellite.js';
 import { encodeTrackerFrame, trackerFrameSize } from '../../protocol/frames/tracker-state.js';
 import { EMPTY_SLOT, julianDate, propagateMinutes, SGP4_OK, STATE_STRIDE, temeToGeodetic } from './propagate.js';
-import { DEFAULT_QA_LIMITS, evaluateTick, QA_DECAYED, QA_PHYSICAL_FAILURE, QA_STALE_EPOCH, type QaLimits } from './qa.js';
+import { DEFAULT_QA_LIMITS, evaluateTick, QA_DECAYED, QA_LAST_BIT, QA_NOT_GOOD, type QaLimits } from './qa.js';
 import type { TrackerActor } from './tracker-actor.js';
 
-/** Number of QA flag bits counted per tick (qa.ts: bit 0 .. QA_STALE_EPOCH). */
-export const QA_BITS = Math.log2(QA_STALE_EPOCH) + 1;
+/** Number of QA flag bits counted per tick (qa.ts: bit 0 .. QA_LAST_BIT). */
+export const QA_BITS = Math.log2(QA_LAST_BIT) + 1;
 
 export interface TickResult {
   tMs: number;
   /** Slots propagated (active actors). */
   objects: number;
-  /** States with no physical-failure flag. */
+  /** Good states (no QA_NOT_GOOD flag: no physical failure, elements within their age limit). */
   good: number;
   /** Per QA bit, how many states carried it this tick. */
   flagCounts: Uint32Array;
@@ -227,7 +227,7 @@ export class TrackerTable {
       flags[i] = f;
       ticked[i] = seq;
       r.objects++;
-      if ((f & QA_PHYSICAL_FAILURE) === 0) r.good++;
+      if ((f & QA_NOT_GOOD) === 0) r.good++;
       if (f !== 0) {
         for (let b = 0; b < QA_BITS; b++) if (f & (1 << b)) counts[b]!++;
         if (f & QA_DECAYED) r.decayed.push(actor);
