@@ -49,8 +49,8 @@ export interface TrackerServiceOptions {
   tickMs?: number;
   /** Periodic reconcile with the database (ids changed since the last load), ms. */
   reconcileMs?: number;
-  limits?: QaLimits;
   /** QA limits; default: DEFAULT_QA_LIMITS with the element age limits of the node's config (tracker.maxElementAgeDays*). */
+  limits?: QaLimits;
   /** Element-set rows fetched per query. */
   loadChunk?: number;
 }
@@ -63,13 +63,13 @@ interface PreparedFrame {
 
 interface Prepared {
   tMs: number;
+  /** States computed, and how many of them were good. */
+  objects: number;
+  good: number;
   frames: PreparedFrame[];
   owned: number;
   decayed: TrackerActor[];
   flagCounts: Uint32Array;
-  /** States computed, and how many of them were good. */
-  objects: number;
-  good: number;
   cpuUs: number;
   wallMs: number;
 }
@@ -103,12 +103,12 @@ const PROPAGATE_STEP = 256;
 const LOAD_BATCH_SHARDS = 64;
 /** Decays are summarised in one log line per this period; decays from expired elements are grouped into one alert per period too. */
 const DECAY_NOTE_MS = 5000;
+/** Alert id prefix of the grouped alert for decays predicted from expired elements (one per catalog load). */
+export const STALE_DECAY_ALERT_PREFIX = 'stale-decays:';
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
-/** Alert id prefix of the grouped alert for decays predicted from expired elements (one per catalog load). */
-export const STALE_DECAY_ALERT_PREFIX = 'stale-decays:';
 
 function trackerMetrics(registry: Registry): TrackerMetrics {
   const r = [registry];
@@ -187,18 +187,14 @@ export class TrackerRuntime {
   ticks = 0;
   private readonly ctx: HostContext;
   private readonly opts: Required<TrackerServiceOptions>;
+  private lastObjects = 0;
   private readonly m: TrackerMetrics;
   private storage!: Storage;
   private shards!: ShardManager;
   private readonly gens = new Map<number, number>();
-  private lastObjects = 0;
   /** Decays since the last summary line, and the timer that writes it. */
   private readonly decayNotes: number[] = [];
   private decayNoteTimer: NodeJS.Timeout | undefined;
-  /** Shards acquired and not yet loaded, with the generation they were acquired at. */
-  private readonly pendingLoads = new Map<number, number>();
-  private loader: Promise<void> | null = null;
-  private catalogIndex: Promise<CatalogIndex> | null = null;
   /** Objects found decayed from expired elements since the last grouped-alert write, and the timer that writes it. */
   private readonly staleDecays: number[] = [];
   private staleDecayTimer: NodeJS.Timeout | undefined;
@@ -206,6 +202,10 @@ export class TrackerRuntime {
   lastExpired = 0;
   lastGood = 0;
   private expiredNoted = false;
+  /** Shards acquired and not yet loaded, with the generation they were acquired at. */
+  private readonly pendingLoads = new Map<number, number>();
+  private loader: Promise<void> | null = null;
+  private catalogIndex: Promise<CatalogIndex> | null = null;
   /**
    * Objects this host saw decay. The catalog index may predate the decay
    * (its status write is asynchronous, and the index is cached): they are not
@@ -268,12 +268,12 @@ export class TrackerRuntime {
     this.stopped = true;
     if (this.decayNoteTimer) clearTimeout(this.decayNoteTimer);
     this.flushDecayNotes();
+    if (this.staleDecayTimer) clearTimeout(this.staleDecayTimer);
+    await this.flushStaleDecays().catch(() => undefined);
     if (this.timer) clearTimeout(this.timer);
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const s of this.subs) s.unsubscribe();
-    if (this.staleDecayTimer) clearTimeout(this.staleDecayTimer);
-    await this.flushStaleDecays().catch(() => undefined);
     this.subs = [];
     await this.shards?.stop();
     await this.reconciling.catch(() => undefined);
@@ -293,13 +293,13 @@ export class TrackerRuntime {
       lastTickLagMs: this.lastTickLagMs,
       lastTickCpuMs: Math.round(this.lastTickCpuUs) / 1000,
       lastTickWallMs: Math.round(this.lastTickWallMs * 1000) / 1000,
+      // Of the last tick's states: how many were good, and how many were not because their elements are past their orbit's age limit.
+      statesGood: this.lastGood,
+      statesElementsExpired: this.lastExpired,
     };
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
-      // Of the last tick's states: how many were good, and how many were not because their elements are past their orbit's age limit.
-      statesGood: this.lastGood,
-      statesElementsExpired: this.lastExpired,
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
     return p;
@@ -329,11 +329,11 @@ export class TrackerRuntime {
           list.push({ id, name: row.name });
         }
         this.loadMark = mark.rows[0]?.now ?? new Date();
+        this.expiredNoted = false;
         return { byShard, active };
       })();
       this.catalogIndex = p;
       p.catch(() => {
-        this.expiredNoted = false;
         if (this.catalogIndex === p) this.catalogIndex = null;
       });
     }
@@ -725,15 +725,15 @@ export class TrackerRuntime {
     }
 
     // Decayed: passivate now (after their flagged state went out), record and alert off the hot path.
+    // A decay predicted from elements past their age limit is grouped (see decayed()).
     for (const a of prep.decayed) {
       if (a.slot < 0) continue;
+      const expired = (this.table.flags[a.slot]! & QA_ELEMENTS_EXPIRED) !== 0;
       this.table.remove(a);
       this.decayedIds.add(a.noradId);
       this.track(this.decayed(a, tMs, expired)).catch(() => undefined);
-    // A decay predicted from elements past their age limit is grouped (see decayed()).
     }
     return { published, frames };
-      const expired = (this.table.flags[a.slot]! & QA_ELEMENTS_EXPIRED) !== 0;
   }
 
   private delivered(prep: Prepared, r: StepsRun<{ published: number; frames: number }>): void {
@@ -753,11 +753,6 @@ export class TrackerRuntime {
       const c = prep.flagCounts[b]!;
       if (c > 0) this.m.qaFlags.inc({ flag: QA_FLAG_NAMES[1 << b]! }, c);
     }
-  }
-
-  /**
-   * One warning line per few seconds for all the decays in them, not one
-   * per object: a stale catalog (the shipped snapshot started months later)
     this.lastExpired = prep.flagCounts[Math.log2(QA_ELEMENTS_EXPIRED)]!;
     this.lastGood = prep.good;
     this.lastObjects = prep.objects;
@@ -777,6 +772,11 @@ export class TrackerRuntime {
       { statesElementsExpired: this.lastExpired, objects: this.lastObjects, maxElementAgeDays: l },
       `${this.lastExpired} of ${this.lastObjects} objects on this host are propagated from elements older than their orbit's limit (LEO ${l.leo} d, MEO ${l.meo} d, GEO ${l.geo} d, HEO ${l.heo} d): published as not good and drawn dimmed; load a fresh catalog (starweather catalog load, or let the ingest reach CelesTrak)`,
     );
+  }
+
+  /**
+   * One warning line per few seconds for all the decays in them, not one
+   * per object: a stale catalog (the shipped snapshot started months later)
    * decays hundreds of objects in the first ticks, and a line each buried
    * everything else on the terminal. Each object still gets its alert.
    */
@@ -800,11 +800,6 @@ export class TrackerRuntime {
     // Fencing: only the shard's holder records the decay (idempotent anyway).
     if (!this.shards.owns(actor.shard)) return;
     const db = this.storage.db;
-    const raisedAt = new Date(tMs);
-    const alertId = `decay:${id}`;
-    const message = `object ${id} (${actor.es.name || 'unnamed'}) decayed: element set of ${actor.epochIso} places it below the atmosphere`;
-    const payload = { epoch: actor.epochIso, source: actor.source, shard: actor.shard };
-    try {
     if (expired) {
       // Elements past their age limit say little about whether the object is still up: the object is
       // passivated and marked decayed as any other, but the alert is one per catalog load for all of them.
@@ -819,6 +814,11 @@ export class TrackerRuntime {
       }
       return;
     }
+    const raisedAt = new Date(tMs);
+    const alertId = `decay:${id}`;
+    const message = `object ${id} (${actor.es.name || 'unnamed'}) decayed: element set of ${actor.epochIso} places it below the atmosphere`;
+    const payload = { epoch: actor.epochIso, source: actor.source, shard: actor.shard };
+    try {
       await catalog.setObjectStatus(db, id, 'decayed');
       const isNew = await alerts.raiseAlert(db, { id: alertId, kind: 'decay', severity: 'warning', noradId: id, message, payload, raisedAt });
       if (isNew) {
@@ -835,11 +835,6 @@ export class TrackerRuntime {
       this.ctx.logger.error({ noradId: id, error: errorMessage(err) }, 'could not record a decay; the next reconcile retries');
     }
   }
-}
-
-export function createTrackerService(options: TrackerServiceOptions = {}): RoleService & { lastRuntime?: TrackerRuntime } {
-  const service: RoleService & { lastRuntime?: TrackerRuntime } = {
-    name: 'tracker',
 
   /**
    * Write the grouped alert for the decays from expired elements noted since
@@ -882,6 +877,11 @@ export function createTrackerService(options: TrackerServiceOptions = {}): RoleS
       this.staleDecayTimer.unref?.();
     }
   }
+}
+
+export function createTrackerService(options: TrackerServiceOptions = {}): RoleService & { lastRuntime?: TrackerRuntime } {
+  const service: RoleService & { lastRuntime?: TrackerRuntime } = {
+    name: 'tracker',
     async start(ctx: HostContext): Promise<RunningService> {
       const rt = new TrackerRuntime(ctx, options);
       service.lastRuntime = rt;
