@@ -65,10 +65,10 @@ export interface Config {
   /** Extension points an operator can load without changing the code. */
   plugins: { handlers: string[] };
   storage: { metricsRetentionMonths: number; partitionsAheadMonths: number; tileCacheMaxBytes: number; tileCacheDir: string };
-  /** Catalog ingest (actors/ingest/catalog-*.ts). */
-  catalog: {
   /** Tracker QA: element age limits by orbit regime, days (actors/tracker/qa-config.ts). */
   tracker: { maxElementAgeDaysLeo: number; maxElementAgeDaysMeo: number; maxElementAgeDaysGeo: number; maxElementAgeDaysHeo: number };
+  /** Catalog ingest (actors/ingest/catalog-*.ts). */
+  catalog: {
     enabled: boolean;
     url: string;
     groups: string[];
