@@ -24,6 +24,7 @@ import type { Logger } from 'pino';
 import type { NodeView } from '../host/services.js';
 import type { Storage } from '../storage/index.js';
 import { continueAfterOnRequest, requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
+import { registerCors } from './cors.js';
 import { DEPENDENCY_RETRY_AFTER_S, problem, problemServerOptions, sendProblem, useProblemDetails, WORK_BUDGETS } from './errors.js';
 import type { DependencyStatus } from '../runtime/dependency-probe.js';
 import { alertsApiPlugin } from './alerts-api.js';
@@ -92,6 +93,8 @@ export interface GatewayAppOptions {
 
 export const DEFAULT_OVERLOAD_LIMITS: OverloadLimits = { maxEventLoopDelayMs: 1000, maxEventLoopUtilization: 0, sampleMs: 1000, retryAfterS: 2 };
 
+  /** config gateway.corsAllowedOrigins: origins whose pages may call the REST and STAC APIs (cors.ts); absent or empty: no CORS. */
+  corsAllowedOrigins?: readonly string[];
 export const HTTP_LIMITS = {
   /** A socket without traffic for this long is closed (node's server.timeout). */
   connectionTimeoutMs: 10_000,
@@ -134,6 +137,8 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
       o.onReject?.('deadline');
       reply.header('retry-after', String(DEPENDENCY_RETRY_AFTER_S));
       sendProblem(reply, problem(503, 'SW_ERR_UNAVAILABLE', `the request was not answered within ${HTTP_LIMITS.requestBudgetMs / 1000} s (a dependency is slow or unavailable); retry after ${DEPENDENCY_RETRY_AFTER_S} s`));
+  // Before the rate limit and the key checks: their refusals carry the CORS headers, so a page can read the problem.
+  await registerCors(app, o.corsAllowedOrigins ?? []);
     }, HTTP_LIMITS.requestBudgetMs);
     t.unref();
     reply.raw.once('close', () => clearTimeout(t));

@@ -176,7 +176,8 @@ export function problemServerOptions(log: Logger): Pick<FastifyServerOptions, 'f
 }
 
 /**
- * JSON bodies are parsed (secure-json-parse, through fastify) refusing a
+ * JSON bodies (application/json and application/geo+json) are parsed
+ * (secure-json-parse, through fastify) refusing a
  * `__proto__` key, or a `constructor` key holding `prototype`, anywhere in
  * the document: 'error', not 'remove', because then the body acted on would
  * silently differ from the one sent; not 'ignore', because such a key stays
@@ -190,7 +191,8 @@ export function problemServerOptions(log: Logger): Pick<FastifyServerOptions, 'f
  */
 export function refusePrototypeKeys(app: FastifyInstance): void {
   const strict = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+  // GeoJSON's own media type (RFC 7946 §12) is JSON: STAC clients send items and searches as application/geo+json.
+  app.addContentTypeParser(['application/json', 'application/geo+json'], { parseAs: 'string' }, (req, body, done) => {
     strict(req, body as string, (err, value) => {
       if (!err) return done(null, value);
       try {

@@ -145,6 +145,7 @@ export const gatewayService: RoleService = {
           maxEventLoopDelayMs: cfg.gateway.shedEventLoopDelayMs,
           maxEventLoopUtilization: cfg.gateway.shedEventLoopUtilization,
           sampleMs: cfg.gateway.shedSampleMs,
+        corsAllowedOrigins: cfg.gateway.corsAllowedOrigins,
           retryAfterS: cfg.gateway.shedRetryAfterS,
         },
         onShed: (route, cause) => shed.inc({ route, cause }),

@@ -227,8 +227,50 @@ export interface ItemSearch {
   intersects?: unknown;
   /** Closed interval; either end open when absent. */
   datetime?: { from?: Date; to?: Date };
+  /** Sort keys (STAC API sort extension), most significant first; absent: newest first. Paging functions only. */
+  sortby?: SortKey[];
   limit?: number;
   offset?: number;
+}
+
+/**
+ * The fields a search can sort on: each is a column of stac_items, so a sort
+ * costs no JSON read. `datetime` is the item's start time (dt_start:
+ * properties.datetime, or start_datetime for a range).
+ */
+export const SORT_FIELDS = ['datetime', 'collection', 'id'] as const;
+export type SortField = (typeof SORT_FIELDS)[number];
+
+export interface SortKey {
+  field: SortField;
+  direction: 'asc' | 'desc';
+}
+
+const SORT_COLUMN: Record<SortField, 'dt_start' | 'collection_id' | 'id'> = { datetime: 'dt_start', collection: 'collection_id', id: 'id' };
+
+/** The default order: newest first, then collection and id. */
+const DEFAULT_SORT: readonly SortKey[] = [{ field: 'datetime', direction: 'desc' }];
+
+/**
+ * The full order of a search: the requested keys, then collection and id
+ * ascending where not already given. (collection_id, id) is the primary key,
+ * so the order is total and a keyset cursor names one position in it.
+ */
+export function fullOrder(sortby: readonly SortKey[] | undefined): SortKey[] {
+  const keys: SortKey[] = [];
+  for (const k of sortby && sortby.length > 0 ? sortby : DEFAULT_SORT) {
+    if (!(SORT_FIELDS as readonly string[]).includes(k.field) || (k.direction !== 'asc' && k.direction !== 'desc')) {
+      throw new StorageArgumentError(`cannot sort by ${JSON.stringify(k.field)} ${JSON.stringify(k.direction)}`);
+    }
+    if (!keys.some((x) => x.field === k.field)) keys.push({ field: k.field, direction: k.direction });
+  }
+  for (const field of ['collection', 'id'] as const) if (!keys.some((x) => x.field === field)) keys.push({ field, direction: 'asc' });
+  return keys;
+}
+
+/** ORDER BY text of `order`. A missing time sorts last in either direction (as the default order always has). */
+function orderBySql(order: readonly SortKey[]): string {
+  return order.map((k) => `${SORT_COLUMN[k.field]} ${k.direction === 'desc' ? 'DESC' : 'ASC'}${k.field === 'datetime' ? ' NULLS LAST' : ''}`).join(', ');
 }
 
 /** SQL conditions and parameters for a search's filters (shared by searchItems and searchItemsPage). */
@@ -270,7 +312,7 @@ export async function searchItems(q: Queryable, s: ItemSearch): Promise<StacDoc[
   return r.rows.map((row) => row.doc);
 }
 
-/** Where a page ended, in the search order (dt_start DESC NULLS LAST, collection_id, id). */
+/** Where a page ended: the last item's values of every sort field, so one cursor serves any order (fullOrder). */
 export interface ItemCursor {
   /** The last item's dt_start in ms since the epoch, or null. */
   dt: number | null;
@@ -284,17 +326,45 @@ export interface ItemPage {
   next: ItemCursor | null;
 }
 
-/** The keyset condition: rows that sort after `after` (dt_start DESC NULLS LAST, collection_id, id). */
-function afterCondition(where: string[], params: unknown[], after: ItemCursor): void {
+/**
+ * The keyset condition: rows that sort after `after` in `order`, i.e. for
+ * some key i, equal on every key before i and strictly after on key i
+ * (for the time, a missing time sorts after every time).
+ */
+function afterCondition(where: string[], params: unknown[], after: ItemCursor, order: readonly SortKey[]): void {
   const c = checkId(after.collection, 'cursor collection');
   const i = checkId(after.id, 'cursor id');
-  const tie = `(collection_id, id) > ($${params.push(c)}, $${params.push(i)})`;
-  if (after.dt === null) where.push(`(dt_start IS NULL AND ${tie})`);
-  else {
-    if (!Number.isFinite(after.dt)) throw new StorageArgumentError('cursor time must be finite');
-    const dt = `$${params.push(new Date(after.dt))}::timestamptz`;
-    where.push(`(dt_start < ${dt} OR dt_start IS NULL OR (dt_start = ${dt} AND ${tie}))`);
-  }
+  if (after.dt !== null && !Number.isFinite(after.dt)) throw new StorageArgumentError('cursor time must be finite');
+  // A parameter is pushed only when used: PostgreSQL refuses a statement with a parameter it cannot type.
+  const raw: Record<SortField, unknown> = { datetime: after.dt === null ? null : new Date(after.dt), collection: c, id: i };
+  const placed = new Map<SortField, string>();
+  const valueOf = (f: SortField): string | null => {
+    if (raw[f] === null) return null;
+    let p = placed.get(f);
+    if (p === undefined) {
+      p = `$${params.push(raw[f])}${f === 'datetime' ? '::timestamptz' : ''}`;
+      placed.set(f, p);
+    }
+    return p;
+  };
+  const eq = (k: SortKey): string => {
+    const v = valueOf(k.field);
+    return v === null ? `${SORT_COLUMN[k.field]} IS NULL` : `${SORT_COLUMN[k.field]} = ${v}`;
+  };
+  const past = (k: SortKey): string | null => {
+    const v = valueOf(k.field);
+    // Nothing sorts after a missing time on the time key itself.
+    if (v === null) return null;
+    const col = SORT_COLUMN[k.field];
+    const cmp = `${col} ${k.direction === 'desc' ? '<' : '>'} ${v}`;
+    return k.field === 'datetime' ? `(${cmp} OR ${col} IS NULL)` : cmp;
+  };
+  const terms: string[] = [];
+  order.forEach((k, n) => {
+    const p = past(k);
+    if (p !== null) terms.push([...order.slice(0, n).map(eq), p].join(' AND '));
+  });
+  where.push(terms.length > 0 ? `(${terms.map((t) => `(${t})`).join(' OR ')})` : 'FALSE');
 }
 
 const cursorOfRow = (row: { dt_start: Date | null; collection_id: string; id: string }): ItemCursor => ({
@@ -310,12 +380,13 @@ const cursorOfRow = (row: { dt_start: Date | null; collection_id: string; id: st
  */
 export async function searchItemsPage(q: Queryable, s: Omit<ItemSearch, 'offset'>, after?: ItemCursor | null): Promise<ItemPage> {
   const { where, params } = searchWhere(s);
-  if (after) afterCondition(where, params, after);
+  const order = fullOrder(s.sortby);
+  if (after) afterCondition(where, params, after, order);
   const limit = Math.min(Math.max(1, s.limit ?? 100), 10_000);
   // One extra row says whether a next page exists without a count.
   const r = await q.query<{ doc: StacDoc; dt_start: Date | null; collection_id: string; id: string }>(
     `SELECT doc, dt_start, collection_id, id FROM stac_items ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
-      ORDER BY dt_start DESC NULLS LAST, collection_id, id LIMIT ${limit + 1}`,
+      ORDER BY ${orderBySql(order)} LIMIT ${limit + 1}`,
     params,
   );
   const rows = r.rows.slice(0, limit);
@@ -339,14 +410,32 @@ export interface ItemKey {
  */
 export async function searchItemKeys(q: Queryable, s: Omit<ItemSearch, 'offset'>, after?: ItemCursor | null): Promise<{ keys: ItemKey[]; more: boolean }> {
   const { where, params } = searchWhere(s);
-  if (after) afterCondition(where, params, after);
+  const order = fullOrder(s.sortby);
+  if (after) afterCondition(where, params, after, order);
   const limit = Math.min(Math.max(1, s.limit ?? 100), 10_000);
   const r = await q.query<{ dt_start: Date | null; collection_id: string; id: string; doc_bytes: number }>(
     `SELECT dt_start, collection_id, id, doc_bytes FROM stac_items ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
-      ORDER BY dt_start DESC NULLS LAST, collection_id, id LIMIT ${limit + 1}`,
+      ORDER BY ${orderBySql(order)} LIMIT ${limit + 1}`,
     params,
   );
   return { keys: r.rows.slice(0, limit).map((row) => ({ cursor: cursorOfRow(row), bytes: Number(row.doc_bytes) })), more: r.rows.length > limit };
+}
+
+/**
+ * How many items match `s` (filters only; sort, limit and paging ignored),
+ * or null when more than `max` do: the count reads at most max + 1 rows, so
+ * its cost is bounded whatever the search (STAC API numberMatched is
+ * optional; it is given only where it stays cheap).
+ */
+export async function countItemsUpTo(q: Queryable, s: Omit<ItemSearch, 'offset' | 'limit'>, max: number): Promise<number | null> {
+  const { where, params } = searchWhere(s);
+  const bound = Math.max(0, Math.floor(max));
+  const r = await q.query<{ n: number | string }>(
+    `SELECT count(*) AS n FROM (SELECT 1 FROM stac_items ${where.length ? 'WHERE ' + where.join(' AND ') : ''} LIMIT ${bound + 1}) AS m`,
+    params,
+  );
+  const n = Number(r.rows[0]?.n ?? 0);
+  return n > bound ? null : n;
 }
 
 /**

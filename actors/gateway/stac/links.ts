@@ -18,7 +18,8 @@ export const STAC_VERSION = '1.0.0';
  * Declared classes, each one we serve and test (test/integration/stac-*.test.ts):
  * STAC API Core, Item Search, Features (+ Collections) with the OGC API
  * Features Part 1 core/geojson classes the Features class requires (oas30
- * is added where the OpenAPI document is served). The Transaction extension
+ * is added where the OpenAPI document is served), and the sort extension
+ * on both search endpoints. The Transaction extension
  * is not declared: POST/PUT/DELETE are served, PATCH is not.
  */
 export const CONFORMS_TO = [
@@ -28,6 +29,9 @@ export const CONFORMS_TO = [
   'https://api.stacspec.org/v1.0.0/collections',
   'http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core',
   'http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson',
+  // The sort extension (stac-api-extensions/sort v1.0.0), on /search and on /collections/{id}/items (params.ts parseSortby).
+  'https://api.stacspec.org/v1.0.0/item-search#sort',
+  'https://api.stacspec.org/v1.0.0/ogcapi-features#sort',
 ] as const;
 export const OAS30 = 'http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30';
 

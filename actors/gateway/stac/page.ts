@@ -19,7 +19,7 @@
  */
 import { Readable } from 'node:stream';
 import type { Queryable } from '../../storage/db.js';
-import { itemTexts, searchItemKeys, type ItemCursor, type ItemSearch, type ItemText } from '../../storage/stac.js';
+import { countItemsUpTo, itemTexts, searchItemKeys, type ItemCursor, type ItemSearch, type ItemText } from '../../storage/stac.js';
 import { LoopSlicer, yieldNow } from '../slice.js';
 import { itemNavLinks, OWN_ITEM_RELS, type Link } from './links.js';
 
@@ -27,11 +27,20 @@ import { itemNavLinks, OWN_ITEM_RELS, type Link } from './links.js';
 export const READ_BATCH_BYTES = 256 * 1024;
 /** Largest string handed to one socket write (about 1 ms to encode). */
 export const SLICE_CHARS = 256 * 1024;
+/**
+ * A page says `numberMatched` when the search matches at most this many
+ * items: counting reads at most this many + 1 index/row entries (one
+ * statement, on PGlite on this thread), so the count stays a few ms.
+ * Beyond it numberMatched is left out (STAC API: it is optional).
+ */
+export const NUMBER_MATCHED_MAX = 10_000;
 
 export interface ItemPageResult {
   /** The page as JSON parts, in order; their concatenation is the answer. */
   parts: string[];
   numberReturned: number;
+  /** All items the search matches (every page), or null when more than NUMBER_MATCHED_MAX do. */
+  numberMatched: number | null;
   /** Where the next page starts; null on the last page. */
   next: ItemCursor | null;
   /** Sum of the stored sizes of the items served. */
@@ -80,6 +89,8 @@ export async function buildItemPage(
   linksFor: (next: ItemCursor | null) => Link[],
 ): Promise<ItemPageResult> {
   const found = await searchItemKeys(db, { ...search, limit }, after);
+  // Over the whole search, not the part after the token: the same on every page.
+  const matched = await countItemsUpTo(db, search, NUMBER_MATCHED_MAX);
   const taken: typeof found.keys = [];
   let sum = 0;
   for (const k of found.keys) {
@@ -96,8 +107,9 @@ export async function buildItemPage(
     parts.push(...itemParts(root, texts[n]!));
     await slicer.maybeYield();
   }
-  parts.push(`], "links": ${JSON.stringify(linksFor(next))}, "numberReturned": ${texts.length}}`);
-  return { parts, numberReturned: texts.length, next, itemBytes: texts.reduce((s, t) => s + t.bytes, 0) };
+  const counted = matched === null ? '' : `, "numberMatched": ${matched}`;
+  parts.push(`], "links": ${JSON.stringify(linksFor(next))}, "numberReturned": ${texts.length}${counted}}`);
+  return { parts, numberReturned: texts.length, numberMatched: matched, next, itemBytes: texts.reduce((s, t) => s + t.bytes, 0) };
 }
 
 /** A stored item's JSON parts (null when it does not exist). */

@@ -6,7 +6,7 @@
  */
 import { badRequest } from '../errors.js';
 import { jsonShapeProblem } from './validate.js';
-import type { ItemCursor, ItemSearch } from '../../storage/stac.js';
+import { SORT_FIELDS, type ItemCursor, type ItemSearch, type SortField, type SortKey } from '../../storage/stac.js';
 
 export const DEFAULT_LIMIT = 10;
 /** A larger limit is served as this many (OGC API Features: the server's maximum applies). */
@@ -93,6 +93,60 @@ function parseIntersects(v: unknown): unknown {
   return g;
 }
 
+// ---- sort (STAC API sort extension) -----------------------------------------------
+
+/** The names a sort field may be given by: STAC's `properties.datetime` and the bare names clients also send. */
+const SORT_NAMES: Record<string, SortField> = { 'properties.datetime': 'datetime', datetime: 'datetime', id: 'id', collection: 'collection' };
+
+/** The sortable fields, as a sort key's `field` may name them (for documentation and errors). */
+export const SORTABLE_FIELDS: readonly string[] = SORT_FIELDS.map((f) => (f === 'datetime' ? 'properties.datetime' : f));
+
+function sortField(name: unknown): SortField {
+  const f = typeof name === 'string' ? SORT_NAMES[name] : undefined;
+  if (f === undefined) {
+    throw badRequest(`sortby: cannot sort by ${JSON.stringify(name ?? null).slice(0, 80)} (sortable fields: ${SORTABLE_FIELDS.join(', ')})`);
+  }
+  return f;
+}
+
+/**
+ * `sortby` as the sort extension gives it: in GET, comma-separated fields
+ * each with an optional `+` (ascending, the default) or `-` (descending)
+ * prefix; in POST, `[{"field": …, "direction": "asc"|"desc"}]`. Either form
+ * is taken from either method. In a query string an unescaped `+` arrives
+ * as a space (form encoding), so a leading space reads as `+`, as the
+ * extension's README says servers should.
+ */
+export function parseSortby(v: unknown): SortKey[] {
+  let keys: SortKey[];
+  if (typeof v === 'string') {
+    const parts = v.split(',');
+    if (v.length > 500 || parts.length > 10) throw badRequest('sortby: at most 10 fields');
+    keys = parts.map((raw) => {
+      const t = (raw.startsWith(' ') ? `+${raw.trimStart()}` : raw).trimEnd();
+      if (t === '') throw badRequest('sortby: an empty field (write e.g. -properties.datetime,+id)');
+      const sign = t[0] === '-' || t[0] === '+' ? t[0] : '';
+      return { field: sortField(t.slice(sign.length)), direction: sign === '-' ? 'desc' : 'asc' };
+    });
+  } else if (Array.isArray(v)) {
+    if (v.length === 0 || v.length > 10) throw badRequest('sortby: give 1..10 sort keys');
+    keys = v.map((k, n) => {
+      if (typeof k !== 'object' || k === null || Array.isArray(k)) throw badRequest(`sortby.${n}: must be an object {"field": …, "direction": "asc"|"desc"}`);
+      const { field, direction, ...rest } = k as Record<string, unknown>;
+      const extra = Object.keys(rest)[0];
+      if (extra !== undefined) throw badRequest(`sortby.${n}.${extra.slice(0, 40)}: unknown member (a sort key has field and direction)`);
+      if (direction !== undefined && direction !== 'asc' && direction !== 'desc') throw badRequest(`sortby.${n}.direction: must be "asc" or "desc"`);
+      return { field: sortField(field), direction: direction === 'desc' ? 'desc' : 'asc' };
+    });
+  } else throw badRequest('sortby: a comma-separated list such as -properties.datetime,+id (GET) or [{"field": "properties.datetime", "direction": "desc"}] (POST)');
+  const seen = new Set<SortField>();
+  for (const k of keys) {
+    if (seen.has(k.field)) throw badRequest(`sortby: ${k.field} is given more than once`);
+    seen.add(k.field);
+  }
+  return keys;
+}
+
 // ---- paging tokens -----------------------------------------------------------
 
 /** The largest |ms| a JavaScript Date holds (ECMA-262 time values). */
@@ -118,7 +172,7 @@ export function decodeToken(v: unknown): ItemCursor {
   throw badRequest('token is not one this server issued');
 }
 
-const SEARCH_KEYS = new Set(['bbox', 'intersects', 'datetime', 'ids', 'collections', 'limit', 'token']);
+const SEARCH_KEYS = new Set(['bbox', 'intersects', 'datetime', 'ids', 'collections', 'limit', 'token', 'sortby']);
 
 /**
  * A search from GET query parameters or a POST body. `fixedCollection` is the
@@ -137,6 +191,7 @@ export function parseSearch(input: Record<string, unknown>, fixedCollection?: st
   if (input.bbox !== undefined) search.bbox = parseBboxParam(input.bbox);
   if (fixedCollection === undefined && input.intersects !== undefined) search.intersects = parseIntersects(input.intersects);
   if (input.datetime !== undefined) search.datetime = parseDatetime(input.datetime);
+  if (input.sortby !== undefined) search.sortby = parseSortby(input.sortby);
   if (fixedCollection !== undefined) search.collections = [fixedCollection];
   else {
     if (input.ids !== undefined) search.ids = idList(input.ids, 'ids');

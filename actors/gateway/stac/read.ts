@@ -32,8 +32,10 @@ export const IdParam = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A
 const CollectionParams = Type.Object({ collectionId: IdParam });
 const ItemParams = Type.Object({ collectionId: IdParam, itemId: IdParam });
 const Str = Type.Optional(Type.String({ maxLength: 20_000 }));
-const ItemsQuery = Type.Object({ bbox: Str, datetime: Str, limit: Str, token: Str }, { additionalProperties: true });
-const SearchQuery = Type.Object({ bbox: Str, datetime: Str, limit: Str, token: Str, ids: Str, collections: Str, intersects: Str }, { additionalProperties: true });
+/** Sort extension (GET form): `-properties.datetime,+id`; fields properties.datetime, id, collection. */
+const Sortby = Type.Optional(Type.String({ maxLength: 500, description: 'Sort keys, most significant first: comma-separated properties.datetime, id, collection, each with an optional + (ascending, default) or - (descending) prefix' }));
+const ItemsQuery = Type.Object({ bbox: Str, datetime: Str, limit: Str, token: Str, sortby: Sortby }, { additionalProperties: true });
+const SearchQuery = Type.Object({ bbox: Str, datetime: Str, limit: Str, token: Str, ids: Str, collections: Str, intersects: Str, sortby: Sortby }, { additionalProperties: true });
 
 /** Storage argument errors (geometry, ids) are the client's: 400. */
 async function run<T>(fn: () => Promise<T>): Promise<T> {

@@ -38,6 +38,7 @@ import { createTasks, type TaskState } from '../../storage/tasks.js';
 import { badRequest, DEPENDENCY_RETRY_AFTER_S, HttpProblem, notFound, WORK_BUDGETS } from '../errors.js';
 import { RegistrationBatcher } from './batcher.js';
 import { queueFor } from './collections.js';
+import { JSON_TYPE, OWN_ITEM_RELS, rootOf, withItemLinks } from './links.js';
 import { IdParam } from './read.js';
 import { jsonShapeProblem, validateItem, warmItemValidator } from './validate.js';
 import { LoopSlicer, yieldNow } from '../slice.js';
@@ -116,14 +117,15 @@ export async function prepareItem(raw: unknown, collectionId: string, checkHref:
   const shape = jsonShapeProblem(raw);
   if (shape) throw badRequest(`${prefix}${shape}`);
   await slicer.maybeYield();
-  const p = schemaProblem(raw, prefix ? '/' + prefix.replace(/\.$/, '').split('.').join('/') : '');
+  const view = asServed(raw, collectionId, prefix);
+  const p = schemaProblem(view.checked, prefix ? '/' + prefix.replace(/\.$/, '').split('.').join('/') : '');
   if (p) throw p;
   await slicer.maybeYield();
   const item = raw as StacDoc;
   if (item.collection !== undefined && item.collection !== collectionId) {
     throw badRequest(`${prefix}collection: the item names collection ${JSON.stringify(item.collection)} but was sent to ${collectionId}`);
   }
-  const doc: StacDoc = item.collection === undefined ? { ...item, collection: collectionId } : item;
+  const doc: StacDoc = view.stored as StacDoc;
   try {
     itemColumns(doc);
   } catch (err) {
@@ -147,6 +149,34 @@ export async function prepareItem(raw: unknown, collectionId: string, checkHref:
   }
   // fromEntries defines own properties, so an asset keyed `__proto__` stays an asset.
   return normalised ? { ...doc, assets: Object.fromEntries(assets) } : doc;
+}
+
+/**
+ * An item's navigation links (self, root, parent, collection) are the
+ * server's: it writes its own on every read (links.ts itemNavLinks), as
+ * stac-fastapi does. So a posted item is checked as it will be served, not
+ * as it was sent: with its collection (the path's when it names none) and a
+ * `rel: collection` link. The STAC Item schema's if/then ties the two (a
+ * `collection` field requires a collection link, and none is allowed
+ * without one); a client that sends `collection` and no such link, or no
+ * links at all, is not wrong about anything the server keeps. Everything
+ * else is checked as sent: the client's own links (any rel, each a valid
+ * link, at its own index) are appended after. What is stored is the item
+ * with its own links only: the navigation links it sent are dropped, never
+ * served.
+ */
+function asServed(raw: unknown, collectionId: string, prefix: string): { checked: unknown; stored: unknown } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { checked: raw, stored: raw };
+  const item = raw as Record<string, unknown>;
+  const links = item.links;
+  if (links !== undefined && !Array.isArray(links)) throw badRequest(`${prefix}links: must be an array of link objects`);
+  const sent = (links ?? []) as unknown[];
+  const collection = item.collection === undefined ? collectionId : item.collection;
+  const nav = { rel: 'collection', href: `/collections/${encodeURIComponent(collectionId)}`, type: JSON_TYPE };
+  // The sent links first, so a schema error names the client's own index (links.N).
+  const checked = { ...item, collection, links: [...sent, nav] };
+  const own = sent.filter((l) => !(typeof l === 'object' && l !== null && OWN_ITEM_RELS.includes((l as { rel?: unknown }).rel as string)));
+  return { checked, stored: { ...item, collection, links: own } };
 }
 
 interface Planned {
@@ -387,7 +417,8 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
       await enqueueAll(transport, cid, [reg!]);
       // A task that already ran is not rerun by a replacement (the tile pipeline decides reprocessing).
       if (reg!.status === 'queued') return accepted(reply, reg!);
-      return reply.code(200).type('application/geo+json').send(doc);
+      // As a GET would serve it: the server's navigation links, the item's own after them.
+      return reply.code(200).type('application/geo+json').send(withItemLinks(rootOf(req), doc));
     },
   );
 
