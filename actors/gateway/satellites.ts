@@ -26,6 +26,7 @@ import type { HotCache } from '../storage/cache.js';
 import type { Storage } from '../storage/index.js';
 import { groundTrack } from '../tracker/ground-track.js';
 import { predictPasses } from '../tracker/passes.js';
+import { CIVIL_TWILIGHT_SUN_DEG } from '../tracker/visibility.js';
 import { badRequest, HttpProblem, notFound } from './errors.js';
 import { isDbUnavailable } from '../storage/db-errors.js';
 import { SatrecCache } from './elements.js';
@@ -70,6 +71,12 @@ export const PassesQuery = Type.Object(
     from: Type.Optional(Instant),
     to: Type.Optional(Instant),
     minEl: Type.Optional(Type.Number({ minimum: 0, maximum: 90, default: 0, description: 'Keep passes whose maximum elevation reaches this, degrees' })),
+    horizonDeg: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 89, default: 0, description: 'Horizon mask: rise and set are the instants the object crosses this elevation, degrees' }),
+    ),
+    visible: Type.Optional(
+      Type.Boolean({ default: false, description: 'Only passes with a part in which the object is sunlit and the observer\'s Sun is below −6° (civil twilight); each pass then lists its visible parts' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -300,9 +307,11 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
       const { lat, lon } = req.query;
       const alt = req.query.alt ?? 0;
       const minEl = req.query.minEl ?? 0;
+      const horizonDeg = req.query.horizonDeg ?? 0;
+      const visible = req.query.visible ?? false;
       const { fromMs, toMs } = window(req.query.from, req.query.to, LIMITS.defaultPassWindowMs, LIMITS.maxPassWindowMs);
       const { obj, es, satrec } = await loadOrbit(req.params.id);
-      const result = predictPasses(satrec, { latDeg: lat, lonDeg: lon, altKm: alt }, fromMs, toMs, { minMaxElevationDeg: minEl });
+      const result = predictPasses(satrec, { latDeg: lat, lonDeg: lon, altKm: alt }, fromMs, toMs, { minMaxElevationDeg: minEl, horizonDeg, visible });
       const point = (p: { tMs: number; azimuthDeg: number; elevationDeg: number }) => ({ t: new Date(p.tMs).toISOString(), azimuthDeg: p.azimuthDeg, elevationDeg: p.elevationDeg });
       return {
         noradId: obj.noradId,
@@ -311,6 +320,17 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
         from: new Date(fromMs).toISOString(),
         to: new Date(toMs).toISOString(),
         minElevationDeg: minEl,
+        masks: {
+          horizonDeg,
+          minElevationDeg: minEl,
+          visible: visible
+            ? {
+                sunElevationBelowDeg: CIVIL_TWILIGHT_SUN_DEG,
+                sunModel: 'The Astronomical Almanac low-precision Sun (0.01°)',
+                shadowModel: 'conical: Sun centre outside the Earth disc seen from the object (Montenbruck & Gill 2000, 3.4.2), spherical Earth',
+              }
+            : false,
+        },
         elementSetEpoch: es.epoch.toISOString(),
         sgp4Error: result.sgp4Error,
         passes: result.passes.map((p) => ({
@@ -320,6 +340,7 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
           maxElevationDeg: p.maxElevationDeg,
           riseClipped: p.riseClipped,
           setClipped: p.setClipped,
+          ...(p.visible ? { visible: p.visible.map((v) => ({ start: point(v.start), end: point(v.end) })) } : {}),
         })),
       };
     },

@@ -3,9 +3,10 @@
  * sharded over the tracker hosts by lease (ShardManager kind `tracker`), and
  * a 1 Hz tick aligned to wall-clock seconds that, for every shard this host
  * holds a locally valid lease on, propagates, QA-checks, publishes one binary
- * frame on `<ns>.tracker.state.v1.<shard>` and writes the same frame bytes
- * to the hot cache under the shard (HotCache.setShardFrameBytes, one MSET
- * per tick), so the cache holds every object's latest state every tick;
+ * frame on `<ns>.tracker.state.v1.<shard>` (float32) and writes the same
+ * states as a float64 frame (version 2) to the hot cache under the shard
+ * (HotCache.setShardFrameBytes, one MSET per tick), so the cache holds every
+ * object's latest state every tick at full precision;
  * actors/tracker/state-cache.ts reads one object back as `satellite.state`.
  *
  * Publishing rule for failing states: a state with a physical-failure QA bit
@@ -58,7 +59,10 @@ export interface TrackerServiceOptions {
 interface PreparedFrame {
   shard: number;
   count: number;
+  /** The bus frame (version 1, float32). */
   bytes: Uint8Array;
+  /** The same states for the hot cache (version 2, float64: REST states are read from it). */
+  cacheBytes: Uint8Array;
 }
 
 interface Prepared {
@@ -674,7 +678,7 @@ export class TrackerRuntime {
       const out = size <= sizes[k]! ? slab.subarray(at, at + size) : new Uint8Array(size);
       const bytes = this.table.encodeShard(s, tMs, out);
       const count = (bytes.byteLength - TRACKER_FRAME_HEADER_BYTES) / TRACKER_FRAME_RECORD_BYTES;
-      if (count > 0) frames.push({ shard: s, count, bytes });
+      if (count > 0) frames.push({ shard: s, count, bytes, cacheBytes: this.table.encodeShardF64(s, tMs) });
       yield;
     }
     return { tMs, objects: res.objects, good: res.good, frames, owned: owned.length, decayed: [...res.decayed], flagCounts: res.flagCounts };
@@ -710,15 +714,16 @@ export class TrackerRuntime {
     for (const f of prep.frames) {
       if (!this.shards.owns(f.shard)) continue; // fencing: checked right before the send
       this.ctx.transport.publish(subjects.trackerState(f.shard), f.bytes);
-      cacheFrames.push([f.shard, f.bytes]);
+      cacheFrames.push([f.shard, f.cacheBytes]);
       published += f.count;
       frames++;
       yield;
     }
 
-    // The same frames to the hot cache, the latest per shard, in one call
-    // (one MSET on Redis): every object's state every tick, at the cost of a
-    // copy of bytes already encoded. Only the frames just published, so only
+    // The same states to the hot cache, the latest per shard, in one call
+    // (one MSET on Redis): every object's state every tick, as float64 (the
+    // version-2 frame encoded in prepare), since REST states and anyone who
+    // computes with them read it. Only the shards just published, so only
     // shards still owned (fencing) are written.
     if (cacheFrames.length > 0) {
       this.track(this.storage.cache.setShardFrameBytes(cacheFrames)).catch(() => this.m.cacheErrors.inc());

@@ -10,10 +10,12 @@
  * that frame and decodes the object's record into the `satellite.state`
  * view, minus the element-set fields the frame does not carry.
  *
- * Values are float32, as in the frame: ~0.5 m at GEO radius in position,
- * ~1e-5° in angles.
+ * The cached frame is the float64 version-2 frame (the bus carries the
+ * float32 version 1): a state read here is the tracker's own doubles, and
+ * says so (`precision`). A version-1 frame (a tracker from before version 2,
+ * or a record this gateway took off the bus) decodes too, as `float32`.
  */
-import { decodeTrackerFrameHeader, TRACKER_FRAME_HEADER_BYTES, TRACKER_FRAME_RECORD_BYTES } from '../../protocol/frames/tracker-state.js';
+import { decodeAnyTrackerFrameHeader, TRACKER_FRAME_HEADER_BYTES, TRACKER_FRAME_VERSION, TRACKER_FRAME_VERSION_F64 } from '../../protocol/frames/tracker-state.js';
 import type { SatelliteState } from '../../protocol/messages/satellite-state.js';
 import { errorMessage } from '../../protocol/errors.js';
 import { shardOf } from '../runtime/sharding.js';
@@ -35,12 +37,18 @@ function fin(x: number): number | null {
   return Number.isFinite(x) ? x : null;
 }
 
-/** Decode the 48-byte record at `offset` of `dv` (frame layout) into the state view. */
-export function decodeStateRecord(dv: DataView, offset: number, shard: number, tickMs: number): TrackedState {
-  const f = (k: number) => fin(dv.getFloat32(offset + 8 + 4 * k, true));
+/**
+ * Decode the record at `offset` of `dv` into the state view: a 48-byte
+ * float32 record of a version-1 frame (the default), or an 88-byte float64
+ * one of a version-2 frame.
+ */
+export function decodeStateRecord(dv: DataView, offset: number, shard: number, tickMs: number, frameVersion: number = TRACKER_FRAME_VERSION): TrackedState {
+  const f64 = frameVersion === TRACKER_FRAME_VERSION_F64;
+  const f = f64 ? (k: number) => fin(dv.getFloat64(offset + 8 + 8 * k, true)) : (k: number) => fin(dv.getFloat32(offset + 8 + 4 * k, true));
   const flagBits = dv.getUint32(offset + 4, true);
   return {
     v: 1,
+    precision: f64 ? 'float64' : 'float32',
     noradId: dv.getUint32(offset, true),
     t: new Date(tickMs).toISOString(),
     teme: { r: [f(0), f(1), f(2)], v: [f(3), f(4), f(5)] },
@@ -58,12 +66,12 @@ export function decodeStateRecord(dv: DataView, offset: number, shard: number, t
  * does not hold it; throws a ProtocolError (SW_ERR_DECODE) on a malformed frame.
  */
 export function stateFromFrame(bytes: Uint8Array, noradId: number, expectShard?: number): TrackedState | null {
-  const h = decodeTrackerFrameHeader(bytes);
+  const h = decodeAnyTrackerFrameHeader(bytes);
   if (expectShard !== undefined && h.shard !== expectShard) throw new RangeError(`frame is of shard ${h.shard}, expected ${expectShard}`);
   if (!Number.isFinite(h.tickMs) || Math.abs(h.tickMs) > 8.64e15) throw new RangeError('frame tick time is not a valid instant');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let k = 0, o = TRACKER_FRAME_HEADER_BYTES; k < h.count; k++, o += TRACKER_FRAME_RECORD_BYTES) {
-    if (dv.getUint32(o, true) === noradId) return decodeStateRecord(dv, o, h.shard, h.tickMs);
+  for (let k = 0, o = TRACKER_FRAME_HEADER_BYTES; k < h.count; k++, o += h.recordBytes) {
+    if (dv.getUint32(o, true) === noradId) return decodeStateRecord(dv, o, h.shard, h.tickMs, h.version);
   }
   return null;
 }

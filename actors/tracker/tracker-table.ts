@@ -5,7 +5,7 @@
  * by doubling: nothing in tick() allocates per object.
  */
 import { checkForDecay, gstime, type SatRec } from 'satellite.js';
-import { encodeTrackerFrame, trackerFrameSize } from '../../protocol/frames/tracker-state.js';
+import { encodeTrackerFrame, encodeTrackerFrameF64, trackerFrameSize } from '../../protocol/frames/tracker-state.js';
 import { EMPTY_SLOT, julianDate, propagateMinutes, SGP4_OK, STATE_STRIDE, temeToGeodetic } from './propagate.js';
 import { DEFAULT_QA_LIMITS, evaluateTick, QA_DECAYED, QA_LAST_BIT, QA_NOT_GOOD, type QaLimits } from './qa.js';
 import type { TrackerActor } from './tracker-actor.js';
@@ -266,16 +266,29 @@ export class TrackerTable {
 
   /** Encode the last tick's states of `shard` into `out` (which must be frameSize(shard) bytes or more). */
   encodeShard(shard: number, tMs: number, out: Uint8Array): Uint8Array {
+    const k = this.tickedSlots(shard);
+    return encodeTrackerFrame(shard, tMs, { ids: this.ids, flags: this.flags, values: this.state, count: this.count }, this.scratch, k, out);
+  }
+
+  /**
+   * The same states as encodeShard, as the float64 (version 2) frame the hot
+   * cache holds (REST states are read from it), in a buffer of its own.
+   */
+  encodeShardF64(shard: number, tMs: number): Uint8Array {
+    const k = this.tickedSlots(shard);
+    return encodeTrackerFrameF64(shard, tMs, { ids: this.ids, flags: this.flags, values: this.state, count: this.count }, this.scratch, k);
+  }
+
+  /** Fills `scratch` with the slots of `shard` this tick propagated (an actor activated mid-tick waits for the next one); returns how many. */
+  private tickedSlots(shard: number): number {
     const idx = this.indexOf(shard);
-    const cols = { ids: this.ids, flags: this.flags, values: this.state, count: this.count };
-    if (!idx) return encodeTrackerFrame(shard, tMs, cols, this.scratch, 0, out);
-    // Only slots this tick propagated (an actor activated mid-tick waits for the next one).
+    if (!idx) return 0;
     if (this.scratch.length < idx.count) this.scratch = new Int32Array(idx.count * 2);
     let k = 0;
     for (let j = 0; j < idx.count; j++) {
       const slot = idx.slots[j]!;
       if (this.ticked[slot] === this.seq && this.actors[slot] !== undefined) this.scratch[k++] = slot;
     }
-    return encodeTrackerFrame(shard, tMs, cols, this.scratch, k, out);
+    return k;
   }
 }

@@ -23,10 +23,18 @@
  *    36  f32   geodetic longitude, degrees (−180..180)
  *    40  f32   altitude above the WGS-84 ellipsoid, km
  *    44  f32   speed, km/s
- * float32 keeps ~0.5 m at GEO radius in position and ~1e-5° in angles:
- * enough for display, fanout and the REST API. The tracker also writes each
- * frame, as is, to the L1 cache as its shard's latest frame
- * (actors/tracker/state-cache.ts reads one object back).
+ * float32 rounds each number to 24 significant bits: up to 0.24 m per
+ * position component in LEO (half a unit in the last place below 8192 km)
+ * and 2 m per component, 3.4 m in 3-D, at GEO radius; ~1e-5° in angles.
+ * Enough for display and the websocket fanout, not for anyone who computes
+ * with the numbers.
+ *
+ * Version 2, the cache frame: the same header (version byte 2) and the same
+ * record fields as float64, 88 bytes a record (u32 id, u32 flags, f64×10 at
+ * +8 .. +80), the tracker's own doubles as computed. The tracker writes it
+ * to the hot cache as its shard's latest frame, and REST states are decoded
+ * from it (actors/tracker/state-cache.ts); it never goes on the bus subject,
+ * which stays version 1.
  */
 import { ProtocolError } from '../errors.js';
 
@@ -34,6 +42,9 @@ export const TRACKER_FRAME_MAGIC = 0x54535753; // "SWST" read as little-endian u
 export const TRACKER_FRAME_VERSION = 1;
 export const TRACKER_FRAME_HEADER_BYTES = 24;
 export const TRACKER_FRAME_RECORD_BYTES = 48;
+/** The cache frame: float64 values (layout above, version 2). */
+export const TRACKER_FRAME_VERSION_F64 = 2;
+export const TRACKER_FRAME_F64_RECORD_BYTES = 88;
 /** Doubles per object in a StateColumns.values array. */
 export const STATE_STRIDE = 10;
 
@@ -41,6 +52,12 @@ export interface TrackerFrameHeader {
   shard: number;
   tickMs: number;
   count: number;
+}
+
+/** A header of either version, with what its records are. */
+export interface AnyTrackerFrameHeader extends TrackerFrameHeader {
+  version: typeof TRACKER_FRAME_VERSION | typeof TRACKER_FRAME_VERSION_F64;
+  recordBytes: number;
 }
 
 /** Struct-of-arrays input/output: no object per satellite in the hot loop. */
@@ -56,6 +73,11 @@ export function trackerFrameSize(count: number): number {
   return TRACKER_FRAME_HEADER_BYTES + count * TRACKER_FRAME_RECORD_BYTES;
 }
 
+/** Bytes of a version-2 (float64, cache) frame of `count` records. */
+export function trackerFrameF64Size(count: number): number {
+  return TRACKER_FRAME_HEADER_BYTES + count * TRACKER_FRAME_F64_RECORD_BYTES;
+}
+
 /**
  * Encode `count` states (optionally a subset given by `index`) into `out`
  * (allocated when absent). Returns the bytes written as a view.
@@ -68,13 +90,39 @@ export function encodeTrackerFrame(
   indexCount?: number,
   out?: Uint8Array,
 ): Uint8Array {
+  return encodeFrame(TRACKER_FRAME_VERSION, shard, tickMs, cols, index, indexCount, out);
+}
+
+/** The same as a version-2 frame: float64 values, for the hot cache. */
+export function encodeTrackerFrameF64(
+  shard: number,
+  tickMs: number,
+  cols: StateColumns,
+  index?: ArrayLike<number>,
+  indexCount?: number,
+  out?: Uint8Array,
+): Uint8Array {
+  return encodeFrame(TRACKER_FRAME_VERSION_F64, shard, tickMs, cols, index, indexCount, out);
+}
+
+function encodeFrame(
+  version: AnyTrackerFrameHeader['version'],
+  shard: number,
+  tickMs: number,
+  cols: StateColumns,
+  index?: ArrayLike<number>,
+  indexCount?: number,
+  out?: Uint8Array,
+): Uint8Array {
   if (!Number.isInteger(shard) || shard < 0 || shard > 0xffff) throw new RangeError(`shard ${shard} out of u16 range`);
+  const f64 = version === TRACKER_FRAME_VERSION_F64;
+  const recordBytes = f64 ? TRACKER_FRAME_F64_RECORD_BYTES : TRACKER_FRAME_RECORD_BYTES;
   const n = index ? (indexCount ?? index.length) : cols.count;
-  const size = trackerFrameSize(n);
+  const size = TRACKER_FRAME_HEADER_BYTES + n * recordBytes;
   const buf = out && out.byteLength >= size ? out.subarray(0, size) : new Uint8Array(size);
   const dv = new DataView(buf.buffer, buf.byteOffset, size);
   dv.setUint32(0, TRACKER_FRAME_MAGIC, true);
-  dv.setUint8(4, TRACKER_FRAME_VERSION);
+  dv.setUint8(4, version);
   dv.setUint8(5, 0);
   dv.setUint16(6, shard, true);
   dv.setFloat64(8, tickMs, true);
@@ -87,27 +135,38 @@ export function encodeTrackerFrame(
     dv.setUint32(o, cols.ids[i]!, true);
     dv.setUint32(o + 4, cols.flags[i]!, true);
     const b = i * STATE_STRIDE;
-    for (let j = 0; j < STATE_STRIDE; j++) dv.setFloat32(o + 8 + 4 * j, v[b + j]!, true);
-    o += TRACKER_FRAME_RECORD_BYTES;
+    if (f64) for (let j = 0; j < STATE_STRIDE; j++) dv.setFloat64(o + 8 + 8 * j, v[b + j]!, true);
+    else for (let j = 0; j < STATE_STRIDE; j++) dv.setFloat32(o + 8 + 4 * j, v[b + j]!, true);
+    o += recordBytes;
   }
   return buf;
 }
 
+/** A bus frame's header: version 1 only (the subject's contract). */
 export function decodeTrackerFrameHeader(bytes: Uint8Array): TrackerFrameHeader {
+  const h = decodeAnyTrackerFrameHeader(bytes);
+  if (h.version !== TRACKER_FRAME_VERSION) throw new ProtocolError('SW_ERR_DECODE', `tracker frame: unsupported version ${h.version}`);
+  return { shard: h.shard, tickMs: h.tickMs, count: h.count };
+}
+
+/** A header of version 1 (bus, float32) or 2 (cache, float64); anything else is rejected. */
+export function decodeAnyTrackerFrameHeader(bytes: Uint8Array): AnyTrackerFrameHeader {
   if (bytes.byteLength < TRACKER_FRAME_HEADER_BYTES) {
     throw new ProtocolError('SW_ERR_DECODE', `tracker frame: ${bytes.byteLength} bytes is shorter than the ${TRACKER_FRAME_HEADER_BYTES}-byte header`);
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== TRACKER_FRAME_MAGIC) throw new ProtocolError('SW_ERR_DECODE', 'tracker frame: bad magic');
   const version = dv.getUint8(4);
-  if (version !== TRACKER_FRAME_VERSION) throw new ProtocolError('SW_ERR_DECODE', `tracker frame: unsupported version ${version}`);
+  if (version !== TRACKER_FRAME_VERSION && version !== TRACKER_FRAME_VERSION_F64) throw new ProtocolError('SW_ERR_DECODE', `tracker frame: unsupported version ${version}`);
+  const recordBytes = version === TRACKER_FRAME_VERSION_F64 ? TRACKER_FRAME_F64_RECORD_BYTES : TRACKER_FRAME_RECORD_BYTES;
   const count = dv.getUint32(16, true);
-  if (bytes.byteLength !== trackerFrameSize(count)) {
-    throw new ProtocolError('SW_ERR_DECODE', `tracker frame: ${count} records need ${trackerFrameSize(count)} bytes, got ${bytes.byteLength}`);
+  const need = TRACKER_FRAME_HEADER_BYTES + count * recordBytes;
+  if (bytes.byteLength !== need) {
+    throw new ProtocolError('SW_ERR_DECODE', `tracker frame: ${count} records need ${need} bytes, got ${bytes.byteLength}`);
   }
   const tickMs = dv.getFloat64(8, true);
   if (!Number.isFinite(tickMs)) throw new ProtocolError('SW_ERR_DECODE', 'tracker frame: tick time is not finite');
-  return { shard: dv.getUint16(6, true), tickMs, count };
+  return { shard: dv.getUint16(6, true), tickMs, count, version, recordBytes };
 }
 
 /** Decode a whole frame into columns (float32 values, as sent). */
@@ -148,4 +207,8 @@ export const TRACKER_FRAME_DOC = `Subject \`<ns>.tracker.state.v1.<shard>\` (cor
 | +40 | f32 | altitude above the WGS-84 ellipsoid, km |
 | +44 | f32 | speed, km/s |
 
-A frame is exactly 24 + 48·N bytes; anything else is rejected.`;
+A frame is exactly 24 + 48·N bytes; anything else is rejected.
+
+**Precision.** The f32 fields are rounded to 24 significant bits: up to 0.24 m per position component in LEO and 2 m per component (3.4 m in 3-D) at GEO radius, ~1e-5° in latitude and longitude. That is this frame (and so the websocket \`state\` frames, which carry it) only: REST states are float64 and say so (\`precision: "float64"\` in \`satellite.state\`).
+
+**Cache frame (version 2).** What the tracker writes to the hot cache (\`<ns>:frameb:<shard>\`) and REST states are decoded from: the same header with version 2, then 88 bytes a record: u32 NORAD number, u32 QA flags, and the ten values above in the same order as **f64** (+8 .. +80). Exactly 24 + 88·N bytes. It never goes on the bus subject.`;

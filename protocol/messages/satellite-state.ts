@@ -8,8 +8,11 @@ import { defineMessage } from '../message.js';
  * frame (protocol/frames/tracker-state.ts) to the cache as the shard's
  * latest frame, so every object's state is in the cache every tick;
  * `satellite.state` is the decoded view of one record of that frame
- * (actors/tracker/state-cache.ts readSatelliteState), numbers float32 as in
- * the frame (~0.5 m at GEO radius, ~1e-5°). `epoch` and
+ * (actors/tracker/state-cache.ts readSatelliteState). The cached frame is
+ * float64 (version 2), so the numbers are the tracker's own doubles;
+ * `precision` says so, and says `float32` for a state a gateway could only
+ * take from a bus frame (float32: up to 0.24 m per component in LEO, 2 m at
+ * GEO radius) because the cache had none. `epoch` and
  * `elementSetSource` are not in the frame: the gateway fills them from the
  * object's newest stored element set, which the tracker switches to on
  * `catalog.changed`.
@@ -29,6 +32,8 @@ export const SatelliteStateSchema = Type.Object(
   {
     v: Type.Literal(1),
     noradId: Type.Integer({ minimum: 1, maximum: 999_999_999 }),
+    /** The numbers' precision: `float64` from the cache frame, `float32` from a bus frame. Optional within v1 (added later). */
+    precision: Type.Optional(Type.Union([Type.Literal('float64'), Type.Literal('float32')])),
     /** Tick instant of the state (whole UTC second). */
     t: Type.String({ format: 'date-time' }),
     teme: Type.Object(

@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
+import { propagate } from 'satellite.js';
 import { startHost, type RunningHost } from '../../actors/host/host.js';
 import { NINE_DIGIT_ID, SIX_DIGIT_ID, startGatewayHarness, type GatewayHarness } from '../helpers/gateway-harness.js';
 import { Client, until } from '../helpers/ws-test-client.js';
@@ -37,10 +38,17 @@ test('6- and 9-digit OMM objects: tracker state over REST and over /ws at 1 Hz',
     let body: any = null;
     await until(`state of ${id} in REST`, 30_000, async () => {
       body = await (await fetch(`${h.base}/satellites/${id}`)).json();
-      return body.state !== null;
+      // The bus frame may reach the gateway before the cache write lands: then a float32 state, from the bus; wait for the cache's.
+      return body.state !== null && body.state.precision === 'float64';
     });
     assert.equal(body.state.noradId, id);
     assert.ok(Number.isFinite(body.state.geodetic.latDeg));
+    // Full precision from a real tracker (issue 14, part 5): float64, satellite.js's propagation at the state's t within 1e-6 km.
+    assert.equal(body.state.precision, 'float64');
+    const pv = propagate(h.byId.get(id)!.satrec, new Date(body.state.t));
+    assert.ok(pv);
+    const want = [pv.position.x, pv.position.y, pv.position.z];
+    for (let k = 0; k < 3; k++) assert.ok(Math.abs(body.state.teme.r[k] - want[k]!) <= 1e-6, `r[${k}] off by ${Math.abs(body.state.teme.r[k] - want[k]!)} km`);
     // The tracker's shard frame is in the hot cache (REST's first source, before the bus fallback).
     const cached = await readSatelliteState(h.storage.cache, h.cfg.cluster.shardCount, id);
     assert.ok(cached, `state of ${id} in the hot cache`);

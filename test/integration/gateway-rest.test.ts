@@ -147,6 +147,8 @@ test('object: element set, latest state and QA flags from the hot cache', async 
   const withState = await get(`/satellites/${id}`);
   assert.deepEqual(withState.body.state, {
     v: 1,
+    // A version-1 (float32) frame, as a tracker from before the float64 cache frame wrote: said so.
+    precision: 'float32',
     noradId: id,
     t: '2026-05-08T00:00:00.000Z',
     teme: { r: [7000, 0, 0], v: [0, 7.5, 0] },

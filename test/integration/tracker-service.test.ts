@@ -11,6 +11,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { propagate, twoline2satrec } from 'satellite.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,7 +156,13 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
     const f = frames.find((x) => x.tickMs === Date.parse(s.t) && x.ids.includes(id));
     assert.ok(f, 'a published frame of the same tick holds the object');
     assert.equal(s.flagBits, f.flags.get(id));
-    assert.equal(s.geodetic.latDeg, f.values.get(id)![6]);
+    // The cache holds the tick's float64 states (issue 14, part 5), the bus frame the same rounded to float32.
+    assert.equal(s.precision, 'float64');
+    assert.equal(Math.fround(s.geodetic.latDeg!), f.values.get(id)![6]);
+    const pv = propagate(twoline2satrec(records[0]!.line1, records[0]!.line2), new Date(s.t));
+    assert.ok(pv, 'the oracle propagates');
+    const want = [pv.position.x, pv.position.y, pv.position.z];
+    for (let k = 0; k < 3; k++) assert.ok(Math.abs(s.teme.r[k]! - want[k]!) <= 1e-6, `r[${k}] within 1e-6 km of satellite.js (${s.teme.r[k]} vs ${want[k]})`);
     // Every tracked object is in the cache, from the same tick.
     for (const rec of records) assert.ok(await cached(rec.noradId), `object ${rec.noradId} cached`);
     assert.equal(await cached(999_999_990), null, 'an untracked id is a miss');
