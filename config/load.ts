@@ -264,14 +264,14 @@ export function loadConfig(options: LoadOptions = {}): Config {
     }
     cfg.gateway.publicBaseUrl = `${u.protocol}//${u.host}${u.pathname}`.replace(/\/+$/, '');
   }
-  if (cfg.gateway.apiKey && (cfg.gateway.apiKey.length < 16 || /\s/.test(cfg.gateway.apiKey))) throw new ConfigError('gateway.apiKey (STARWEATHER_API_KEY)', 'must be at least 16 characters without spaces');
-  for (const h of [...cfg.assets.hosts, ...cfg.assets.privateHosts]) {
   for (const o of cfg.gateway.corsAllowedOrigins) {
     // An origin is scheme://host[:port] exactly (RFC 6454): a path or a trailing wildcard would never equal a browser's Origin header.
     if (o !== '*' && !/^https?:\/\/(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::\d{1,5})?\/?$/i.test(o)) {
       throw new ConfigError('gateway.corsAllowedOrigins (STARWEATHER_CORS_ALLOWED_ORIGINS)', `not an origin (scheme://host[:port]) or *: ${JSON.stringify(o)}`);
     }
   }
+  if (cfg.gateway.apiKey && (cfg.gateway.apiKey.length < 16 || /\s/.test(cfg.gateway.apiKey))) throw new ConfigError('gateway.apiKey (STARWEATHER_API_KEY)', 'must be at least 16 characters without spaces');
+  for (const h of [...cfg.assets.hosts, ...cfg.assets.privateHosts]) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._-]+)?$/i.test(h)) throw new ConfigError('assets.hosts', `not a host, host:port or host/bucket entry: ${JSON.stringify(h)}`);
   }
   for (const h of cfg.assets.privateHosts) {

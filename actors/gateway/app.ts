@@ -87,14 +87,14 @@ export interface GatewayAppOptions {
   dependencies?(): DependencyStatus[];
   /** POST /catalog/loads (a catalog sent to the running node); absent: not served. */
   catalogLoads?: { names: Names; hostId: string; maxBytes: number };
+  /** config gateway.corsAllowedOrigins: origins whose pages may call the REST and STAC APIs (cors.ts); absent or empty: no CORS. */
+  corsAllowedOrigins?: readonly string[];
   /** config gateway.publicBaseUrl: the base of STAC links; absent or '': a well-formed Host, else the local address (stac/links.ts rootOf). */
   publicBaseUrl?: string;
 }
 
 export const DEFAULT_OVERLOAD_LIMITS: OverloadLimits = { maxEventLoopDelayMs: 1000, maxEventLoopUtilization: 0, sampleMs: 1000, retryAfterS: 2 };
 
-  /** config gateway.corsAllowedOrigins: origins whose pages may call the REST and STAC APIs (cors.ts); absent or empty: no CORS. */
-  corsAllowedOrigins?: readonly string[];
 export const HTTP_LIMITS = {
   /** A socket without traffic for this long is closed (node's server.timeout). */
   connectionTimeoutMs: 10_000,
@@ -130,6 +130,8 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   const monitor = new LoadMonitor(overload);
   shedWhenOverloaded(app, monitor, overload.retryAfterS, o.onShed);
   o.exposeLoad?.(() => monitor.current());
+  // Before the rate limit and the key checks: their refusals carry the CORS headers, so a page can read the problem.
+  await registerCors(app, o.corsAllowedOrigins ?? []);
   // The budget, from the end of the body (the socket's idle clock starts there too): answered 503 before the socket timeout would drop the connection.
   app.addHook('preHandler', (_req, reply, done) => {
     const t = setTimeout(() => {
@@ -137,8 +139,6 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
       o.onReject?.('deadline');
       reply.header('retry-after', String(DEPENDENCY_RETRY_AFTER_S));
       sendProblem(reply, problem(503, 'SW_ERR_UNAVAILABLE', `the request was not answered within ${HTTP_LIMITS.requestBudgetMs / 1000} s (a dependency is slow or unavailable); retry after ${DEPENDENCY_RETRY_AFTER_S} s`));
-  // Before the rate limit and the key checks: their refusals carry the CORS headers, so a page can read the problem.
-  await registerCors(app, o.corsAllowedOrigins ?? []);
     }, HTTP_LIMITS.requestBudgetMs);
     t.unref();
     reply.raw.once('close', () => clearTimeout(t));

@@ -140,12 +140,12 @@ export const gatewayService: RoleService = {
         },
         rateLimit: { max: cfg.gateway.rateLimitMax, windowMs: cfg.gateway.rateLimitWindowMs },
         publicBaseUrl: cfg.gateway.publicBaseUrl,
+        corsAllowedOrigins: cfg.gateway.corsAllowedOrigins,
         stacLimits: { itemBytes: cfg.gateway.stacItemMaxBytes, itemCollectionBytes: cfg.gateway.stacItemCollectionMaxBytes, pageBytes: cfg.gateway.stacPageMaxBytes },
         overload: {
           maxEventLoopDelayMs: cfg.gateway.shedEventLoopDelayMs,
           maxEventLoopUtilization: cfg.gateway.shedEventLoopUtilization,
           sampleMs: cfg.gateway.shedSampleMs,
-        corsAllowedOrigins: cfg.gateway.corsAllowedOrigins,
           retryAfterS: cfg.gateway.shedRetryAfterS,
         },
         onShed: (route, cause) => shed.inc({ route, cause }),
