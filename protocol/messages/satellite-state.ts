@@ -33,7 +33,11 @@ export const SatelliteStateSchema = Type.Object(
     v: Type.Literal(1),
     noradId: Type.Integer({ minimum: 1, maximum: 999_999_999 }),
     /** The numbers' precision: `float64` from the cache frame, `float32` from a bus frame. Optional within v1 (added later). */
-    precision: Type.Optional(Type.Union([Type.Literal('float64'), Type.Literal('float32')])),
+    precision: Type.Optional(
+      Type.Union([Type.Literal('float64'), Type.Literal('float32')], {
+        description: 'float64: from the hot-cache frame (version 2), the tracker\'s own numbers; float32: from a bus frame (version 1), rounded to 24 bits',
+      }),
+    ),
     /** Tick instant of the state (whole UTC second). */
     t: Type.String({ format: 'date-time' }),
     teme: Type.Object(
