@@ -13,9 +13,9 @@ export interface Config {
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logFormat: 'auto' | 'json' | 'pretty';
-  nats: { url: string; replicas: number };
-  database: { url: string };
-  redis: { url: string };
+  nats: { url: string; replicas: number; user: string; password: string; token: string; nkeySeedFile: string; credsFile: string; tlsCaFile: string; tlsCertFile: string; tlsKeyFile: string };
+  database: { url: string; password: string };
+  redis: { url: string; password: string };
   http: { host: string; port: number; nodePort: number; userAgent: string };
   /** Gateway limits and websocket access (actors/gateway/). */
   gateway: {
@@ -230,6 +230,18 @@ export function loadConfig(options: LoadOptions = {}): Config {
   for (const spec of KEYS) {
     const v = env[spec.env];
     if (v !== undefined && v !== '') setPath(out, spec.key, coerce(spec, v, spec.env));
+    // Docker and Kubernetes secrets are files: a secret may come from <ENV>_FILE instead of the environment itself.
+    const fromFile = spec.secret ? env[`${spec.env}_FILE`] : undefined;
+    if (fromFile !== undefined && fromFile !== '') {
+      if (v !== undefined && v !== '') throw new ConfigError(spec.env, `set ${spec.env} or ${spec.env}_FILE, not both`);
+      let text: string;
+      try {
+        text = readFileSync(fromFile, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`${spec.env}_FILE`, `cannot read ${fromFile}: ${(err as Error).message}`, { cause: err });
+      }
+      setPath(out, spec.key, coerce(spec, text.replace(/\r?\n$/, ''), `${spec.env}_FILE`));
+    }
   }
   for (const [key, v] of Object.entries(options.overrides ?? {})) {
     const spec = KEYS.find((k) => k.key === key);
@@ -277,12 +289,21 @@ export function loadConfig(options: LoadOptions = {}): Config {
   for (const h of cfg.assets.privateHosts) {
     if (!cfg.assets.hosts.some((a) => a.toLowerCase().split('/')[0] === h.toLowerCase())) throw new ConfigError('assets.privateHosts', `${h} is not on STARWEATHER_ASSET_HOSTS`);
   }
+  checkNatsAuth(cfg.nats);
   if (cfg.nats.url) {
     for (const u of cfg.nats.url.split(',')) {
       if (!/^(nats|tls|ws|wss):\/\/|^[\w.-]+:\d+$/.test(u.trim())) throw new ConfigError('nats.url (NATS_URL)', `not a NATS URL: ${u}`);
     }
   }
   return cfg;
+}
+
+/** One way to authenticate to NATS, and TLS files that come as a set. */
+function checkNatsAuth(n: Config['nats']): void {
+  const ways = [n.user || n.password ? 'NATS_USER/NATS_PASSWORD' : '', n.token ? 'NATS_TOKEN' : '', n.nkeySeedFile ? 'NATS_NKEY_SEED_FILE' : '', n.credsFile ? 'NATS_CREDS' : ''].filter(Boolean);
+  if (ways.length > 1) throw new ConfigError('nats', `choose one way to authenticate to NATS, not ${ways.join(' and ')}`);
+  if (Boolean(n.user) !== Boolean(n.password)) throw new ConfigError('nats.user (NATS_USER)', 'NATS_USER and NATS_PASSWORD go together');
+  if (Boolean(n.tlsCertFile) !== Boolean(n.tlsKeyFile)) throw new ConfigError('nats.tlsCertFile (NATS_TLS_CERT)', 'a client certificate needs its key (NATS_TLS_CERT and NATS_TLS_KEY go together)');
 }
 
 /** Config as `KEY=value` lines with secrets in URLs masked, for logs and `status`. */

@@ -34,8 +34,18 @@ export const KEYS: readonly KeySpec[] = [
 
   { key: 'nats.url', env: 'NATS_URL', kind: 'string', default: '', description: 'NATS server(s), comma-separated; empty: the embedded in-process bus' },
   { key: 'nats.replicas', env: 'STARWEATHER_NATS_REPLICAS', kind: 'int', default: 1, min: 1, max: 5, description: 'Replicas for streams and buckets (3 in production)' },
+  { key: 'nats.user', env: 'NATS_USER', kind: 'string', default: '', description: 'NATS user (with NATS_PASSWORD); empty: no user/password authentication' },
+  { key: 'nats.password', env: 'NATS_PASSWORD', kind: 'string', default: '', secret: true, description: 'Password of NATS_USER (or NATS_PASSWORD_FILE)' },
+  { key: 'nats.token', env: 'NATS_TOKEN', kind: 'string', default: '', secret: true, description: 'NATS token authentication (or NATS_TOKEN_FILE)' },
+  { key: 'nats.nkeySeedFile', env: 'NATS_NKEY_SEED_FILE', kind: 'string', default: '', description: 'File holding an NKey user seed (SU…): NKey authentication' },
+  { key: 'nats.credsFile', env: 'NATS_CREDS', kind: 'string', default: '', description: 'A NATS .creds file (user JWT and NKey seed): decentralized JWT authentication' },
+  { key: 'nats.tlsCaFile', env: 'NATS_TLS_CA', kind: 'string', default: '', description: 'CA certificate(s) that NATS servers must chain to; set (or a tls:// URL): TLS to NATS' },
+  { key: 'nats.tlsCertFile', env: 'NATS_TLS_CERT', kind: 'string', default: '', description: 'Client certificate for NATS TLS (mutual TLS; with NATS_TLS_KEY)' },
+  { key: 'nats.tlsKeyFile', env: 'NATS_TLS_KEY', kind: 'string', default: '', description: 'Private key of NATS_TLS_CERT' },
   { key: 'database.url', env: 'DATABASE_URL', kind: 'url', default: '', schemes: ['postgres', 'postgresql'], description: 'PostgreSQL URL; empty: embedded PGlite under dataDir' },
+  { key: 'database.password', env: 'DATABASE_PASSWORD', kind: 'string', default: '', secret: true, description: 'PostgreSQL password when DATABASE_URL has none (or DATABASE_PASSWORD_FILE, e.g. a Docker secret)' },
   { key: 'redis.url', env: 'REDIS_URL', kind: 'url', default: '', schemes: ['redis', 'rediss'], description: 'Redis URL; empty: in-memory cache' },
+  { key: 'redis.password', env: 'REDIS_PASSWORD', kind: 'string', default: '', secret: true, description: 'Redis password (AUTH) when REDIS_URL has none (or REDIS_PASSWORD_FILE)' },
 
   { key: 'http.host', env: 'STARWEATHER_HOST', kind: 'string', default: '0.0.0.0', description: 'Address the HTTP servers bind to' },
   { key: 'http.port', env: 'STARWEATHER_PORT', kind: 'int', default: 8080, min: 0, max: 65535, description: 'Gateway HTTP port (REST, STAC, websocket, /health, /metrics)' },

@@ -28,7 +28,7 @@ const ROOT = dirname(fileURLToPath(import.meta.url));
 const OVERLAPPING: readonly RegExp[] = [
   /^unit\//,
   /^contract\//,
-  /^security\/auth\.test\.js$/,
+  /^security\/(auth|service-auth)\.test\.js$/,
   /^integration\/storage-(open|migrate|partitions|repositories|cache|catalog-search|threads)\.test\.js$/,
   /^integration\/(stac-storage|stac-api|stac-gateway|tile-results-storage|error-classes|cluster-status)\.test\.js$/,
   /^integration\/nats-(kv|provision|reply)\.test\.js$/,

@@ -61,7 +61,8 @@ export async function loadApiKey(o: LoadApiKeyOptions): Promise<ApiKeyAuth> {
     return writesDisabled('writes disabled: STARWEATHER_API_KEY not set');
   }
   const file = join(o.dataDir, API_KEY_FILE);
-  await mkdir(o.dataDir, { recursive: true });
+  // The data dir holds the key and the embedded database: created for this user only.
+  await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(32).toString('base64url');
   try {
     const fh = await open(file, 'wx', 0o600);

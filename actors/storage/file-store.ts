@@ -98,13 +98,14 @@ export class FileStore implements Files {
 
   static async open(options: FileStoreOptions): Promise<FileStore> {
     if (!Number.isSafeInteger(options.maxBytes) || options.maxBytes < 1) throw new StorageArgumentError('maxBytes must be a positive integer');
-    await mkdir(options.root, { recursive: true });
+    // Cached products are served only through the gateway: no other local user needs to read them.
+    await mkdir(options.root, { recursive: true, mode: 0o700 });
     // Canonical root: relative() checks compare against the real path.
     const root = await realpath(options.root);
     const store = new FileStore(root, options.maxBytes);
     // Temp files left by a crash mid-write are garbage.
     await rm(join(root, TMP), { recursive: true, force: true });
-    await mkdir(join(root, TMP), { recursive: true });
+    await mkdir(join(root, TMP), { recursive: true, mode: 0o700 });
     await store.#scan();
     await store.#evict();
     return store;
@@ -179,7 +180,7 @@ export class FileStore implements Files {
     const dir = dirname(full);
     let realDir: string;
     try {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       // A directory swapped for a symlink would pass the lexical check; the real path must still be inside.
       realDir = await realpath(dir);
     } catch (err) {

@@ -59,7 +59,7 @@ export interface OpenStorageOptions {
 export async function openStorage(cfg: StorageConfig, options: OpenStorageOptions = {}): Promise<Storage> {
   const onError = options.onError ?? (() => {});
   const db = cfg.database.url
-    ? await openPg({ url: cfg.database.url, ...(options.schema ? { schema: options.schema } : {}) })
+    ? await openPg({ url: cfg.database.url, password: cfg.database.password, ...(options.schema ? { schema: options.schema } : {}) })
     : await openPglite({ dataDir: resolve(cfg.dataDir, 'pglite'), ...(options.schema ? { schema: options.schema } : {}) });
   let cache: HotCache | undefined;
   let maintenance: PartitionMaintenance | undefined;
@@ -72,7 +72,7 @@ export async function openStorage(cfg: StorageConfig, options: OpenStorageOption
     });
     await maintenance.runOnce();
     if (cfg.redis.url) {
-      const redis = new RedisCache({ url: cfg.redis.url, prefix: cfg.namespace, onError });
+      const redis = new RedisCache({ url: cfg.redis.url, password: cfg.redis.password, prefix: cfg.namespace, onError });
       cache = redis;
       // Give Redis a moment so the first writes are not dropped; a node still starts without it.
       if (!(await redis.waitReady(3000))) onError(new Error(`Redis at ${cfg.redis.url.replace(/:[^:@/]*@/, ':***@')} not ready; running on PostgreSQL until it is`));

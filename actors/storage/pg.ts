@@ -19,6 +19,8 @@ export interface PgOptions {
   max?: number;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
+  /** Used when the URL has no password (config database.password, e.g. from a Docker secret file). */
+  password?: string;
 }
 
 function fail(sql: string, err: unknown): StorageError {
@@ -87,6 +89,7 @@ export async function openPg(options: PgOptions): Promise<Database> {
   ident(schema);
   const pool = new pg.Pool({
     connectionString: options.url,
+    ...(options.password && !new URL(options.url).password ? { password: options.password } : {}),
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'starweather',
     options: `-c search_path=${schema}`,

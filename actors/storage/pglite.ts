@@ -6,7 +6,7 @@
  * directory (two writers would corrupt it). It runs on its own thread
  * (pglite-worker.ts), so its WASM execution never holds the event loop.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { copyLine, copySql, ident, type CopyValue, type Database, type Queryable, type QueryResult } from './db.js';
@@ -173,7 +173,9 @@ function queryable(thread: PgliteThread, tx: number | null): Queryable {
 export async function openPglite(options: PgliteOptions): Promise<Database> {
   const schema = options.schema ?? 'public';
   ident(schema);
-  mkdirSync(options.dataDir, { recursive: true });
+  // The database's files are this process's alone (PostgreSQL itself insists on 0700 for a data directory); tightened on an existing one too.
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(options.dataDir, 0o700);
   const lock = takeLock(options.dataDir);
   let thread: PgliteThread;
   let worker: Worker;

@@ -16,6 +16,8 @@ import { checkNorad, checkShard, checkTaskId, DEFAULT_TASK_TTL_MS, type CacheSta
 
 export interface RedisCacheOptions {
   url: string;
+  /** AUTH password when the URL has none (config redis.password). */
+  password?: string;
   /** Key prefix, e.g. the cluster namespace; keys are `<prefix>:sat:<id>` etc. */
   prefix: string;
   /** Per-command timeout; default 1000 ms. */
@@ -54,6 +56,7 @@ export class RedisCache implements HotCache {
       commandTimeout: options.commandTimeoutMs ?? 1000,
       connectTimeout: 2000,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay),
+      ...(options.password && !new URL(options.url).password ? { password: options.password } : {}),
     };
     this.#redis = new Redis(options.url, redisOptions);
     // Without a listener an 'error' event would crash the process.

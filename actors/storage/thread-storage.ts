@@ -356,11 +356,11 @@ export async function openThreadStorage(cfg: Pick<Config, 'namespace' | 'databas
     if (handles.db.kind === 'pglite') db = pgliteClient(handles.db.port, handles.schema);
     else {
       if (!cfg.database.url) throw new StorageError('the node uses PostgreSQL but this host was given no database.url');
-      db = await openPg({ url: cfg.database.url, schema: handles.schema });
+      db = await openPg({ url: cfg.database.url, password: cfg.database.password, schema: handles.schema });
     }
     if (handles.cache.kind === 'redis') {
       if (!cfg.redis.url) throw new StorageError('the node uses Redis but this host was given no redis.url');
-      const redis = new RedisCache({ url: cfg.redis.url, prefix: cfg.namespace, onError });
+      const redis = new RedisCache({ url: cfg.redis.url, password: cfg.redis.password, prefix: cfg.namespace, onError });
       cache = redis;
       if (!(await redis.waitReady(3000))) onError(new Error('Redis not ready; running on the database until it is'));
       cache.onRefill(taskStatusRefill(db));

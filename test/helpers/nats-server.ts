@@ -37,6 +37,8 @@ export interface NatsServerOptions {
    * port (default true for a single server; a cluster waits as a whole).
    */
   waitHealthy?: boolean;
+  /** Lines appended to the server's config file (authorization, tls, …). */
+  extraConfig?: string;
 }
 
 export interface NatsServer {
@@ -151,6 +153,7 @@ function configText(o: {
   monitorPort: number;
   storeDir: string;
   cluster?: { name: string; port: number; routes: number[] };
+  extra?: string | undefined;
 }): string {
   const lines = [
     `server_name: ${JSON.stringify(o.name)}`,
@@ -175,6 +178,7 @@ function configText(o: {
       `}`,
     );
   }
+  if (o.extra) lines.push(o.extra);
   return lines.join('\n') + '\n';
 }
 
@@ -203,6 +207,7 @@ class ServerProcess implements NatsServer {
     cluster?: { name: string; port: number; routes: number[] };
     readyTimeoutMs: number;
     waitHealthy: boolean;
+    extraConfig?: string | undefined;
   }) {
     this.name = o.name;
     this.port = o.port;
@@ -219,7 +224,7 @@ class ServerProcess implements NatsServer {
     this.waitHealthyDefault = o.waitHealthy;
     writeFileSync(
       this.configFile,
-      configText({ name: o.name, port: o.port, monitorPort: o.monitorPort, storeDir: this.storeDir, cluster: o.cluster }),
+      configText({ name: o.name, port: o.port, monitorPort: o.monitorPort, storeDir: this.storeDir, cluster: o.cluster, extra: o.extraConfig }),
     );
   }
 
@@ -309,6 +314,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     cluster: opts.cluster,
     readyTimeoutMs: opts.readyTimeoutMs ?? 15_000,
     waitHealthy: opts.waitHealthy ?? opts.cluster === undefined,
+    extraConfig: opts.extraConfig,
   });
   server.spawn();
   try {

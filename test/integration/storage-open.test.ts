@@ -4,7 +4,7 @@
  * PostgreSQL + Redis when their URLs are set.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -35,9 +35,17 @@ test('embedded default: PGlite under dataDir, memory cache, tiles dir; data surv
       await s1.close();
     }
     assert.ok(existsSync(join(dataDir, 'pglite')));
+    // The database and the cached products are this user's alone (issue 16 part 5).
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    assert.equal(mode(join(dataDir, 'pglite')), 0o700, 'database dir created 0700');
+    assert.equal(mode(s1.files.root), 0o700, 'file store root created 0700');
+    assert.equal(mode(join(s1.files.root, 't')), 0o700, 'file store subdir created 0700');
+    // A database dir left 0755 by an earlier version is tightened at the next open.
+    chmodSync(join(dataDir, 'pglite'), 0o755);
 
     const s2 = await openStorage(cfg);
     try {
+      assert.equal(mode(join(dataDir, 'pglite')), 0o700, 'existing 0755 database dir tightened');
       assert.deepEqual(s2.migration.applied, [], 'already migrated');
       assert.equal((await tasks.getTask(s2.db, 'survivor'))?.kind, 'k', 'the task survived the restart');
       const since = new Date(Date.now() - 86_400_000);

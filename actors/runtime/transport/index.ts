@@ -3,6 +3,7 @@
  * (cluster mode), otherwise the in-process embedded bus (`npm start` on a
  * bare machine). Callers get a Transport and must not care which.
  */
+import { natsAuthOptions } from './nats-auth.js';
 import type { Config } from '../../../config/load.js';
 import { names } from '../../../protocol/names.js';
 import { DEFAULT_TOPOLOGY, type TopologySettings } from '../../../protocol/topology.js';
@@ -44,6 +45,7 @@ export async function createTransport(cfg: Config, opts: CreateTransportOptions 
       .filter(Boolean);
     transport = await connectNats({
       servers,
+      auth: natsAuthOptions(cfg.nats),
       names: n,
       topology,
       ...(opts.name !== undefined ? { name: opts.name } : {}),

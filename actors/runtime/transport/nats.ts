@@ -11,6 +11,7 @@
  * for the sweep), always with a delivery count that was observed, never a
  * configured one; the topology is read back after provisioning.
  */
+import type { NatsAuthOptions } from './nats-auth.js';
 import { ClosedConnectionError, NoRespondersError, connect, headers as natsHeaders, type NatsConnection, type Msg as NatsMsg, type Status, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg, type ConsumerInfo } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -60,6 +61,8 @@ export interface NatsTransportOptions {
   exhaustedSweep?: boolean;
   /** Errors from background work (consume loops, the advisory handler). */
   onError?: (err: unknown, context: string) => void;
+  /** Credentials and TLS (nats-auth.ts natsAuthOptions); absent: none. */
+  auth?: NatsAuthOptions;
 }
 
 const MSG_ID_RE = /^[\x21-\x7e]{1,512}$/;
@@ -98,6 +101,7 @@ export async function connectNats(opts: NatsTransportOptions): Promise<NatsTrans
       // trace up front in case it times out: about a quarter of the CPU time
       // at thousands of tasks/s. Our errors name the operation themselves.
       noAsyncTraces: true,
+      ...opts.auth,
     });
   } catch (err) {
     throw new StarWeatherError('SW_ERR_TRANSPORT', `cannot connect to NATS at ${String(opts.servers)}: ${describe(err)}`, { cause: err });
