@@ -10,11 +10,17 @@
  * With `visible`, each pass also gets its visible parts (visibility.ts:
  * satellite sunlit, observer's Sun below civil twilight) and a pass with
  * none is dropped.
+ *
+ * A 14-day window is tens of thousands of SGP4 calls (about 100 ms for an
+ * object that is always up), too long for a service's event loop: the
+ * search is a generator (passSteps) that yields every STEP_EVALS samples and
+ * after each pass, so a server drives it in time slices; predictPasses runs
+ * it at once.
  */
 import type { SatRec } from 'satellite.js';
 import { lookAnglesAt, observerGeodetic, type Observer } from './look-angles.js';
 import type { GeodeticLocation } from 'satellite.js';
-import { visibleParts, type VisiblePart } from './visibility.js';
+import { visiblePartSteps, type VisiblePart } from './visibility.js';
 
 export interface PassPoint {
   readonly tMs: number;
@@ -57,6 +63,8 @@ const GOLDEN_TOL_MS = 100;
 const GRAZE_MARGIN_DEG = 5;
 const MAX_WINDOW_MS = 31 * 86_400_000;
 const INV_PHI = (Math.sqrt(5) - 1) / 2;
+/** Samples between two yields of passSteps: well under a millisecond of SGP4. */
+export const STEP_EVALS = 64;
 
 class ElevationFn {
   sgp4Error = 0;
@@ -112,7 +120,17 @@ function culminate(f: ElevationFn, aMs: number, bMs: number): PassPoint {
   return f.at((a + b) / 2);
 }
 
+/** The pass search at once (tests, scripts; a server slices passSteps instead). */
 export function predictPasses(satrec: SatRec, observer: Observer, startMs: number, endMs: number, opts: PassOptions = {}): PassResult {
+  const steps = passSteps(satrec, observer, startMs, endMs, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** The pass search as steps of well under a millisecond each: a driver runs them at once or yields to the event loop between them. */
+export function* passSteps(satrec: SatRec, observer: Observer, startMs: number, endMs: number, opts: PassOptions = {}): Generator<void, PassResult, void> {
   const horizon = opts.horizonDeg ?? 0;
   const minMax = opts.minMaxElevationDeg ?? 0;
   const stepMs = Math.max(1, opts.stepS ?? 60) * 1000;
@@ -120,7 +138,10 @@ export function predictPasses(satrec: SatRec, observer: Observer, startMs: numbe
   const f = new ElevationFn(satrec, observerGeodetic(observer));
 
   const samples: PassPoint[] = [];
-  for (let t = startMs; t < endMs; t += stepMs) samples.push(f.at(t));
+  for (let t = startMs; t < endMs; t += stepMs) {
+    samples.push(f.at(t));
+    if (samples.length % STEP_EVALS === 0) yield;
+  }
   samples.push(f.at(endMs));
 
   // Grazing passes: a local sample maximum just below the mask may hide a peak above it.
@@ -131,6 +152,7 @@ export function predictPasses(satrec: SatRec, observer: Observer, startMs: numbe
       const peak = culminate(f, samples[i - 1]!.tMs, samples[i + 1]!.tMs);
       if (peak.elevationDeg >= horizon) extra.push(peak);
     }
+    if (i % (STEP_EVALS * 16) === 0) yield;
   }
   if (extra.length > 0) {
     samples.push(...extra);
@@ -162,11 +184,12 @@ export function predictPasses(satrec: SatRec, observer: Observer, startMs: numbe
       const pass: Pass = { rise, culmination, set, maxElevationDeg: culmination.elevationDeg, riseClipped, setClipped };
       if (!opts.visible) passes.push(pass);
       else {
-        const visible = visibleParts(satrec, observer, rise.tMs, set.tMs);
+        const visible = yield* visiblePartSteps(satrec, observer, rise.tMs, set.tMs);
         if (visible.length > 0) passes.push({ ...pass, visible });
       }
     }
     i++;
+    yield;
   }
   return { passes, sgp4Error: f.sgp4Error };
 }

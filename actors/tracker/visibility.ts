@@ -35,6 +35,8 @@ const SAMPLES_PER_PASS = 300;
 const MIN_STEP_MS = 2_000;
 const MAX_STEP_MS = 60_000;
 const INV_PHI = (Math.sqrt(5) - 1) / 2;
+/** Samples between two yields of visiblePartSteps (passes.ts STEP_EVALS; not imported, passes.ts imports this module). */
+const STEP_EVALS = 64;
 
 interface Sample {
   readonly tMs: number;
@@ -52,6 +54,15 @@ export function visibilityMarginDeg(satrec: SatRec, observer: Observer, tMs: num
 
 /** The parts of [riseMs, setMs] in which the satellite is visible (sunlit, observer in darkness), in time order. */
 export function visibleParts(satrec: SatRec, observer: Observer, riseMs: number, setMs: number): VisiblePart[] {
+  const steps = visiblePartSteps(satrec, observer, riseMs, setMs);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** The same as steps that yield every STEP_EVALS samples (a day-long pass is over a thousand; passes.ts slices the whole search). */
+export function* visiblePartSteps(satrec: SatRec, observer: Observer, riseMs: number, setMs: number): Generator<void, VisiblePart[], void> {
   const at = (tMs: number): Sample => ({ tMs, margin: visibilityMarginDeg(satrec, observer, tMs) });
   const gd = observerGeodetic(observer);
   const point = (tMs: number): PassPoint => {
@@ -60,7 +71,10 @@ export function visibleParts(satrec: SatRec, observer: Observer, riseMs: number,
   };
   const stepMs = Math.min(MAX_STEP_MS, Math.max(MIN_STEP_MS, (setMs - riseMs) / SAMPLES_PER_PASS));
   const samples: Sample[] = [];
-  for (let t = riseMs; t < setMs; t += stepMs) samples.push(at(t));
+  for (let t = riseMs; t < setMs; t += stepMs) {
+    samples.push(at(t));
+    if (samples.length % STEP_EVALS === 0) yield;
+  }
   samples.push(at(setMs));
 
   const extra: Sample[] = [];

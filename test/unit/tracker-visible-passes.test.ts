@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { ecfToLookAngles, eciToEcf, gstime, propagate, type SatRec } from 'satellite.js';
 import { loadSnapshot } from '../../actors/tracker/snapshot.js';
 import { createSatrec, elementSetFromTle } from '../../actors/tracker/element-set.js';
-import { predictPasses } from '../../actors/tracker/passes.js';
+import { passSteps, predictPasses, STEP_EVALS } from '../../actors/tracker/passes.js';
 import { observerGeodetic, type Observer } from '../../actors/tracker/look-angles.js';
 import { AU_KM, sunElevationDeg, sunPositionKm } from '../../actors/tracker/sun.js';
 import { jdOf, meeusSun, oracleInShadow, oracleSunElevationDeg, oracleSunKm } from '../helpers/sun-oracle.js';
@@ -170,4 +170,20 @@ test('visible=false keeps every pass; visible=true keeps a subset with the same 
     const same = all.find((a) => a.rise.tMs === v.rise.tMs);
     assert.ok(same && same.set.tMs === v.set.tMs && same.visible === undefined);
   }
+});
+
+test('the search is steps: a 14-day window of an object always up yields every few dozen samples, with the same answer', () => {
+  const satrec = satrecFor(51850); // GOES 18, always up over Denver: one pass the whole window, visibility sampled across it
+  const endMs = WINDOW_START + 14 * DAY_MS;
+  const steps = passSteps(satrec, DENVER, WINDOW_START, endMs, { visible: true });
+  let yields = 0;
+  let r = steps.next();
+  for (; !r.done; r = steps.next()) yields++;
+  const samples = (14 * DAY_MS) / 60_000;
+  // Elevation samples and visibility samples (one a minute over the whole pass) each yield every STEP_EVALS.
+  assert.ok(yields >= (2 * samples) / STEP_EVALS, `${yields} yields for ${2 * samples} samples`);
+  assert.deepEqual(r.value, predictPasses(satrec, DENVER, WINDOW_START, endMs, { visible: true }));
+  assert.equal(r.value.passes.length, 1);
+  // In May a GEO object is outside its eclipse seasons (around the equinoxes): sunlit all night, one visible part a night.
+  assert.ok(r.value.passes[0]!.visible!.length >= 13, `visible parts: ${r.value.passes[0]!.visible!.length}`);
 });
