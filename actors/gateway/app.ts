@@ -32,6 +32,7 @@ import type { AlertsFeed } from './alerts-feed.js';
 import { clusterPlugin, type ClusterView } from './cluster-view.js';
 import type { StateFanout } from './fanout.js';
 import { healthPlugin } from './health.js';
+import type { CatalogAge } from './catalog-age.js';
 import { LoadMonitor, shedWhenOverloaded, type LoadSample, type OverloadLimits } from './overload.js';
 import { ingestStatusPlugin } from './ingest-status.js';
 import { OPENAPI_PATH, registerOpenApi } from './openapi.js';
@@ -85,6 +86,8 @@ export interface GatewayAppOptions {
   exposeLoad?(read: () => LoadSample): void;
   /** The gateway's dependencies as last probed (runtime/dependency-probe.ts), for /health. */
   dependencies?(): DependencyStatus[];
+  /** The catalog's element age (catalog-age.ts; holds the configured age limits), for /health and /ingest/status. */
+  catalogAge?: CatalogAge;
   /** POST /catalog/loads (a catalog sent to the running node); absent: not served. */
   catalogLoads?: { names: Names; hostId: string; maxBytes: number };
   /** config gateway.corsAllowedOrigins: origins whose pages may call the REST and STAC APIs (cors.ts); absent or empty: no CORS. */
@@ -167,7 +170,8 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   continueAfterOnRequest(app);
   // At the root, so every plugin can declare websocket routes; maxPayload bounds every client message.
   await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false } });
-  await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth, ...(o.dependencies ? { dependencies: o.dependencies } : {}) });
+  const catalogAge = o.catalogAge;
+  await app.register(healthPlugin, { nodeView: o.nodeView, gateway: o.gatewayHealth, ...(o.dependencies ? { dependencies: o.dependencies } : {}), ...(catalogAge ? { catalog: () => catalogAge.view() } : {}) });
   await app.register(satellitesPlugin, {
     storage: o.storage,
     shardCount: o.shardCount,
@@ -200,7 +204,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     openApiPath: OPENAPI_PATH,
     ...(o.onReject ? { onReject: o.onReject } : {}),
   });
-  await app.register(ingestStatusPlugin, { storage: o.storage });
+  await app.register(ingestStatusPlugin, { storage: o.storage, ...(catalogAge ? { catalogAge } : {}) });
   // The dashboard (/ui/) and the browser redirect from the STAC landing page `/`.
   await app.register(uiRoutesPlugin, {});
   return app;

@@ -4,6 +4,7 @@
  * terminal (log format auto or pretty); piped output stays JSON lines.
  */
 import type { ApiKeyAuth } from './auth.js';
+import { elementAgeLine, type CatalogAgeView } from './catalog-age.js';
 
 export interface BannerInput {
   host: string;
@@ -12,12 +13,21 @@ export interface BannerInput {
   mode: 'embedded' | 'cluster';
   nodeId: string;
   apiKey: ApiKeyAuth;
+  /** The catalog as it stands at listen time (CatalogAge.view); absent: no catalog row. */
+  catalog?: CatalogAgeView;
 }
 
 /** A wildcard listen address is reached on loopback from this machine. */
 function reachableHost(host: string): string {
   if (host === '0.0.0.0' || host === '::' || host === '') return 'localhost';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Where the catalog came from and how old its ELEMENTS are (not when it was loaded). */
+function catalogLine(c: CatalogAgeView): string {
+  if (!c.elements && !c.lastLoad) return 'not loaded yet: the ingest loads it (CelesTrak, else the shipped snapshot); /ingest/status shows its age';
+  const from = c.lastLoad ? `${c.lastLoad.source}${c.lastLoad.snapshotDate ? ` (snapshot of ${c.lastLoad.snapshotDate})` : ''}; ` : '';
+  return `${from}${elementAgeLine(c.elements)}`;
 }
 
 function keyLine(k: ApiKeyAuth): string {
@@ -40,6 +50,7 @@ export function startBanner(b: BannerInput): string {
     ['API', `${base}/api (OpenAPI), STAC at ${base}/collections`],
     ['Health', `${base}/health`],
     ['Write key', keyLine(b.apiKey)],
+    ...(b.catalog ? [['Catalog', catalogLine(b.catalog)] as [string, string]] : []),
     ['Logs', 'readable text on this terminal; STARWEATHER_LOG_FORMAT=json for JSON lines'],
     ['Stop', 'Ctrl-C (drains, then exits)'],
   ];

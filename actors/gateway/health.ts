@@ -10,10 +10,16 @@
  * its database, its Redis cache or its bus connection is down
  * (runtime/dependency-probe.ts), /health says `degraded` (503) with one
  * reason per dependency in `problems`, and lists them in `dependencies`.
+ *
+ * `catalog` says how old the tracked elements are (catalog-age.ts), not
+ * only when they were loaded. Old elements do not make the node unhealthy
+ * (a process manager would restart it for nothing): the states they give
+ * are published as not good, and /health says why.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { NodeView } from '../host/services.js';
 import type { DependencyStatus } from '../runtime/dependency-probe.js';
+import type { CatalogAgeView } from './catalog-age.js';
 import { problem, sendProblem } from './errors.js';
 
 export interface HealthPluginOptions {
@@ -22,6 +28,8 @@ export interface HealthPluginOptions {
   gateway(): Record<string, unknown>;
   /** The gateway's dependencies as last probed (DependencyProbe.current()). */
   dependencies?(): DependencyStatus[];
+  /** The catalog's element age and last load (CatalogAge.view, cached); absent: no `catalog` field. */
+  catalog?(): Promise<CatalogAgeView>;
 }
 
 export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app, o) => {
@@ -45,8 +53,9 @@ export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app,
       }
       report = { ...report, status: problems.length > 0 ? 'degraded' : report.status, problems, dependencies: [...listed.filter((x) => !deps.some((d) => d.name === x.name)), ...deps] };
     }
+    const catalog = o.catalog ? await o.catalog().catch(() => null) : undefined;
     reply.code(report.status === 'ok' ? 200 : 503).header('cache-control', 'no-store');
-    return { ...report, gateway: o.gateway() };
+    return { ...report, ...(catalog !== undefined ? { catalog } : {}), gateway: o.gateway() };
   });
   app.get('/metrics', { config: { rateLimit: false, shed: false } }, async (_req, reply) => {
     let m;

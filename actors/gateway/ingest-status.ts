@@ -4,8 +4,11 @@
  * the same):
  *  - catalog: the newest catalog ingest run and the newest one that loaded
  *    data (ok, or not_modified: CelesTrak's "nothing new", which still
- *    confirms the catalog), the catalog's age since that run, and the
- *    object count (ingest_runs, migration 002; catalog_objects);
+ *    confirms the catalog), the time since that run (`ageS`: the age of
+ *    the LOAD), the age of the ELEMENTS themselves (`elements`: newest,
+ *    median and oldest epoch of the active objects' newest element sets,
+ *    and how many are past their orbit's age limit; catalog-age.ts), and
+ *    the object count (ingest_runs, migration 002; catalog_objects);
  *  - imagery: per source, the last scene the imagery ingest handled
  *    (registered or rejected, with the scene's time when its STAC item
  *    exists) and how many it handled (imagery_ingested, migration 003).
@@ -15,9 +18,12 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Queryable } from '../storage/db.js';
 import type { Storage } from '../storage/index.js';
 import { listIngestRuns, type IngestRun } from '../storage/ingest-runs.js';
+import { CatalogAge } from './catalog-age.js';
 
 export interface IngestStatusOptions {
   storage(): Promise<Storage>;
+  /** The element age reader shared with /health (it holds the configured age limits); absent: one with the default limits. */
+  catalogAge?: CatalogAge;
 }
 
 /** The STAC collection the imagery ingest registers scenes in (actors/ingest/imagery-item.ts). */
@@ -89,6 +95,29 @@ async function imageryStatus(db: Queryable): Promise<ImagerySourceStatus[]> {
 }
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const RegimeAge = Type.Object(
+  {
+    objects: Type.Integer({ minimum: 0 }),
+    expired: Type.Integer({ minimum: 0 }),
+    maxAgeDays: Type.Number({ description: 'The age limit of this regime, days' }),
+  },
+  { additionalProperties: false },
+);
+/** actors/tracker/catalog-age.ts CatalogElementAge. */
+export const ElementAgeSchema = Type.Object(
+  {
+    at: Type.String({ format: 'date-time' }),
+    objects: Type.Integer({ minimum: 0, description: 'Active objects with an element set' }),
+    newestEpoch: Nullable(Type.String({ format: 'date-time' })),
+    medianEpoch: Nullable(Type.String({ format: 'date-time' })),
+    oldestEpoch: Nullable(Type.String({ format: 'date-time' })),
+    medianAgeDays: Nullable(Type.Number()),
+    maxAgeDays: Nullable(Type.Number()),
+    expired: Type.Integer({ minimum: 0, description: 'Objects whose newest elements are past their orbit regime\'s age limit: their states are published as not good' }),
+    byRegime: Type.Object({ leo: RegimeAge, meo: RegimeAge, geo: RegimeAge, heo: RegimeAge }, { additionalProperties: false }),
+  },
+  { additionalProperties: false, description: 'The age of the active catalog\'s elements (epochs of each object\'s newest element set), not of its load' },
+);
 const Run = Type.Object(
   {
     group: Type.String(),
@@ -119,7 +148,8 @@ export const IngestStatusSchema = Type.Object(
         objects: Type.Integer({ minimum: 0 }),
         lastRun: Nullable(Run),
         lastLoaded: Nullable(Run),
-        ageS: Nullable(Type.Integer({ minimum: 0, description: 'Seconds since the last run that loaded or confirmed the catalog (ok or not_modified)' })),
+        ageS: Nullable(Type.Integer({ minimum: 0, description: 'Seconds since the last run that loaded or confirmed the catalog (ok or not_modified): the age of the load, not of the elements (see elements)' })),
+        elements: Nullable(ElementAgeSchema),
       },
       { additionalProperties: false },
     ),
@@ -149,14 +179,16 @@ export const IngestStatusSchema = Type.Object(
 );
 
 export const ingestStatusPlugin: FastifyPluginAsync<IngestStatusOptions> = async (app, o) => {
+  const catalogAge = o.catalogAge ?? new CatalogAge(o.storage);
   app.get('/ingest/status', { schema: { summary: 'Ingest status: catalog age and the last scene per imagery source', response: { 200: IngestStatusSchema } } }, async (_req, reply) => {
     const { db } = await o.storage();
     const now = Date.now();
-    const [lastRun, lastLoaded, objects, imagery] = await Promise.all([
+    const [lastRun, lastLoaded, objects, imagery, age] = await Promise.all([
       listIngestRuns(db, { kind: 'catalog', limit: 1 }),
       listIngestRuns(db, { kind: 'catalog', outcomes: ['ok', 'not_modified'], limit: 1 }),
       db.query<{ n: string | number }>('SELECT count(*) AS n FROM catalog_objects'),
       imageryStatus(db),
+      catalogAge.view(),
     ]);
     const loaded = lastLoaded[0] ?? null;
     reply.header('cache-control', 'no-store');
@@ -167,6 +199,7 @@ export const ingestStatusPlugin: FastifyPluginAsync<IngestStatusOptions> = async
         lastRun: lastRun[0] ? runJson(lastRun[0]) : null,
         lastLoaded: loaded ? runJson(loaded) : null,
         ageS: loaded ? Math.max(0, Math.round((now - loaded.finishedAt.getTime()) / 1000)) : null,
+        elements: age.elements,
       },
       imagery,
     };

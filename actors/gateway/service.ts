@@ -22,6 +22,8 @@ import { GroupIndex } from './groups.js';
 import type { LoadSample } from './overload.js';
 import type { WsPluginStats } from './ws.js';
 import { DependencyProbe } from '../runtime/dependency-probe.js';
+import { qaLimitsFromConfig } from '../tracker/qa-config.js';
+import { CatalogAge } from './catalog-age.js';
 
 /** Group index reload period: a lost catalog.changed hint delays a change at most this long. */
 const GROUP_RELOAD_MS = 5 * 60_000;
@@ -46,6 +48,8 @@ export const gatewayService: RoleService = {
     });
     const groups = new GroupIndex(async () => (await ctx.storage()).db);
     // Its dependencies as /health shows them (issue 11); the host registers the cache and database metrics.
+    // The age of the catalog's elements for /health, /ingest/status and the banner, judged by this node's configured limits.
+    const catalogAge = new CatalogAge(() => ctx.storage(), qaLimitsFromConfig(cfg));
     const probe = new DependencyProbe({ storage: () => ctx.storage(), transport: ctx.transport }).start();
     const fanout = new StateFanout({
       maxBufferedBytes: cfg.gateway.wsMaxBufferedBytes,
@@ -155,6 +159,7 @@ export const gatewayService: RoleService = {
         onInvalidState: () => ctx.metrics.messagesRejected.inc({ where: 'gateway.satellite-state', code: 'SW_ERR_SCHEMA' }),
         shardCount: cfg.cluster.shardCount,
         dependencies: () => probe.current(),
+        catalogAge,
         catalogLoads: { names: ctx.names, hostId: ctx.hostId, maxBytes: cfg.catalog.maxBytes },
       });
       await app.listen({ host: cfg.http.host, port: cfg.http.port });
@@ -167,7 +172,7 @@ export const gatewayService: RoleService = {
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.http.port;
     log.info({ address: cfg.http.host, port }, 'gateway listening');
     if (prettyFor(1, cfg.logFormat)) {
-      writeSync(1, startBanner({ host: cfg.http.host, port, mode: cfg.nats.url ? 'cluster' : 'embedded', nodeId: cfg.nodeId, apiKey }));
+      writeSync(1, startBanner({ host: cfg.http.host, port, mode: cfg.nats.url ? 'cluster' : 'embedded', nodeId: cfg.nodeId, apiKey, catalog: await catalogAge.view() }));
     }
     const running = app;
     return {

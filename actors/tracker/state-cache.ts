@@ -20,7 +20,7 @@ import type { SatelliteState } from '../../protocol/messages/satellite-state.js'
 import { errorMessage } from '../../protocol/errors.js';
 import { shardOf } from '../runtime/sharding.js';
 import type { HotCache } from '../storage/cache.js';
-import { QA_PHYSICAL_FAILURE, qaFlagNames } from './qa.js';
+import { isGood, qaFlagNames } from './qa.js';
 
 /** A state as decoded from a frame record: satellite.state v1 without `epoch` and `elementSetSource`. */
 export type TrackedState = Omit<SatelliteState, 'epoch' | 'elementSetSource'>;
@@ -56,7 +56,7 @@ export function decodeStateRecord(dv: DataView, offset: number, shard: number, t
     speedKmS: f(9),
     flags: qaFlagNames(flagBits),
     flagBits,
-    good: (flagBits & QA_PHYSICAL_FAILURE) === 0,
+    good: isGood(flagBits),
     shard,
   };
 }

@@ -20,7 +20,11 @@ import { defineMessage } from '../message.js';
  * QA: `flagBits` uses the bits of actors/tracker/qa.ts (QA_FLAG_NAMES), and
  * `flags` lists their names. A state with any physical-failure bit
  * (sgp4_error, decayed, altitude_low, altitude_high, eccentricity,
- * mean_motion, vis_viva) is NOT a good state: `good` is false. Such states
+ * mean_motion, vis_viva), or propagated from elements older than their
+ * orbit regime's age limit (elements_expired, bit 10: a credible orbit that
+ * is not where the object is), is NOT a good state: `good` is false
+ * (qa.ts QA_NOT_GOOD). stale_epoch (bit 9, older than 14 days) alone is a
+ * warning; the state stays good. Such states
  * stay in the tracker frames too, with their flag bits set (consumers must
  * check the bits before drawing them; values may be NaN after an SGP4 error).
  * `teme`/`geodetic` numbers are null when the propagation produced no finite
@@ -51,7 +55,7 @@ export const SatelliteStateSchema = Type.Object(
     speedKmS: Num,
     flags: Type.Array(Type.String({ maxLength: 40 }), { maxItems: 32 }),
     flagBits: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
-    /** False when any physical-failure flag is set. */
+    /** False when any physical-failure flag or elements_expired is set (actors/tracker/qa.ts isGood). */
     good: Type.Boolean(),
     /** Element-set epoch. */
     epoch: Type.String({ format: 'date-time' }),

@@ -151,7 +151,11 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
     assert.ok(r > 6378 && r < 600_000, `plausible radius ${r}`);
     const stale = Date.now() - records[0]!.epochMs > DEFAULT_QA_LIMITS.staleDays * 86_400_000;
     assert.equal(s.flags.includes('stale_epoch'), stale, 'stale_epoch exactly when the element set is older than the limit');
-    assert.equal(s.good, true);
+    // Good unless its elements are past the LEO age limit (30 days by default; the snapshot is months old on today's date).
+    assert.ok(records[0]!.meanMotionRevPerDay > 11.25, 'the first snapshot object is in LEO');
+    const expired = Date.now() - records[0]!.epochMs > 30 * 86_400_000;
+    assert.equal(s.flags.includes('elements_expired'), expired, 'elements_expired exactly when the elements are older than the LEO limit');
+    assert.equal(s.good, !expired);
     // The cached frame is the one published for that tick.
     const f = frames.find((x) => x.tickMs === Date.parse(s.t) && x.ids.includes(id));
     assert.ok(f, 'a published frame of the same tick holds the object');
