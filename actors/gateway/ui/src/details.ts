@@ -132,9 +132,14 @@ export class DetailsPanel {
       ? h(
           'div',
           { class: `qa ${qa.good ? 'good' : 'bad'}`, 'data-testid': 'qa' },
-          qa.good && qa.flags.length === 0 ? 'QA: good, no flags' : `QA: ${qa.good ? 'usable' : 'failed'}${qa.flags.length ? ` — ${qa.flags.join(', ')}` : ''}`,
+          qa.good && qa.flags.length === 0 ? 'QA: good, no flags' : `QA: ${qa.good ? 'usable' : 'not good'}${qa.flags.length ? ` — ${qa.flags.join(', ')}` : ''}`,
         )
       : h('div', { class: 'qa unknown', 'data-testid': 'qa' }, 'QA: no state yet');
+    // The tracker's verdict (elements_expired, actors/tracker/qa.ts): the age alone does not say it, the limit depends on the orbit.
+    const expiredEl =
+      qa && qa.flags.includes('elements_expired') && es
+        ? h('p', { class: 'error', 'data-testid': 'elements-expired' }, `These elements are ${ago(Date.now() - Date.parse(es.epoch))} old, past the age limit for this orbit: the position shown may be far (hundreds to thousands of km) from where the object is.`)
+        : '';
     const elements = es ? (es.format === 'tle' && es.tleLine2 ? tleElements(es.tleLine2) : es.omm ? ommElements(es.omm) : {}) : {};
     const obs = this.observer();
     const latIn = h('input', { type: 'number', step: '0.0001', min: -90, max: 90, value: obs.lat, 'aria-label': 'observer latitude' });
@@ -157,8 +162,9 @@ export class DetailsPanel {
       qaEl,
       h('h3', {}, 'Elements'),
       es
-        ? h('div', { class: 'sub' }, `epoch ${utc(es.epoch)} (${ago(Date.now() - Date.parse(es.epoch))} old) · ${es.format.toUpperCase()} · ${es.source}`)
+        ? h('div', { class: 'sub', 'data-testid': 'element-age' }, `epoch ${utc(es.epoch)} (${ago(Date.now() - Date.parse(es.epoch))} old) · ${es.format.toUpperCase()} · ${es.source}`)
         : h('p', { class: 'hint' }, 'No element set.'),
+      expiredEl,
       table(elements),
       es?.tleLine1 && es.tleLine2 ? h('pre', { class: 'tle', 'data-testid': 'tle' }, `${es.tleLine1}\n${es.tleLine2}`) : '',
       h('h3', {}, 'Next passes'),

@@ -14,7 +14,7 @@ import { geoEquirectangular, geoGraticule10, geoPath, type GeoProjection } from 
 import { feature, mesh } from 'topojson-client';
 import type { GeometryCollection, Topology } from 'topojson-specification';
 import countries110m from 'world-atlas/countries-110m.json';
-import { isPhysicalFailure } from '../../../tracker/qa.js';
+import { isPhysicalFailure, QA_ELEMENTS_EXPIRED } from '../../../tracker/qa.js';
 import { positionAt, type StateStore, type TrackedObject } from './state-store.js';
 
 import type { Overlay } from './overlay.js';
@@ -38,20 +38,28 @@ const SPHERE = { type: 'Sphere' } as const;
 /**
  * Colours by orbit regime (altitude bands as in common usage: LEO < 2,000 km,
  * GEO ≈ 35,786 km); a state failing physical QA (the tracker's own rule,
- * actors/tracker/qa.ts) in red. Softer flags (a stale epoch) keep the regime colour.
+ * actors/tracker/qa.ts) in red. A state from elements past their orbit's age
+ * limit (elements_expired: not good, the object may be far from the dot) is
+ * drawn in its regime colour, dimmed. Softer flags (a stale epoch) keep the
+ * regime colour.
  */
 function colourOf(o: TrackedObject): number {
   if (isPhysicalFailure(o.flags)) return 3;
-  if (o.alt1 < 2000) return 0;
-  if (o.alt1 > 35_000 && o.alt1 < 36_600) return 2;
-  return 1;
+  const dim = (o.flags & QA_ELEMENTS_EXPIRED) !== 0 ? DIMMED : 0;
+  if (o.alt1 < 2000) return 0 + dim;
+  if (o.alt1 > 35_000 && o.alt1 < 36_600) return 2 + dim;
+  return 1 + dim;
 }
-const COLOURS = ['#7fe0ff', '#ffd166', '#c792ea', '#ff6b6b'];
+/** Offset of the dimmed variants of the regime colours in COLOURS. */
+const DIMMED = 4;
+const COLOURS = ['#7fe0ff', '#ffd166', '#c792ea', '#ff6b6b', 'rgba(127, 224, 255, 0.28)', 'rgba(255, 209, 102, 0.28)', 'rgba(199, 146, 234, 0.28)'];
+const DRAW_ORDER = [4, 5, 6, 0, 1, 2, 3];
 export const LEGEND: Array<[string, string]> = [
   ['LEO', COLOURS[0]!],
   ['MEO / HEO', COLOURS[1]!],
   ['GEO', COLOURS[2]!],
   ['QA failed', COLOURS[3]!],
+  ['Elements too old (dimmed)', COLOURS[DIMMED]!],
 ];
 
 export class TacticalMap {
@@ -70,7 +78,7 @@ export class TacticalMap {
    * reused typed arrays: no allocation per object per frame at tens of thousands of objects.
    */
   private drawn = { n: 0, ids: new Uint32Array(0), lon: new Float64Array(0), lat: new Float64Array(0), alt: new Float64Array(0), x: new Float64Array(0), y: new Float64Array(0) };
-  private buckets: Float64Array[] = [new Float64Array(0), new Float64Array(0), new Float64Array(0), new Float64Array(0)];
+  private buckets: Float64Array[] = COLOURS.map(() => new Float64Array(0));
   selected: number | null = null;
   /** Name drawn beside the selected object. */
   selectedLabel = '';
@@ -226,7 +234,7 @@ export class TacticalMap {
       this.buckets = this.buckets.map(() => new Float64Array(cap * 2));
     }
     const dr = this.drawn;
-    const fill = [0, 0, 0, 0];
+    const fill = COLOURS.map(() => 0);
     let selX = NaN;
     let selY = NaN;
     let n = 0;
@@ -258,10 +266,12 @@ export class TacticalMap {
     }
     dr.n = n;
     const r = this.zoom > 3 ? 3.5 : 2.5;
-    this.buckets.forEach((xs, i) => {
+    // Dimmed (expired elements) first, so live objects draw over them.
+    for (const i of DRAW_ORDER) {
+      const xs = this.buckets[i]!;
       c.fillStyle = COLOURS[i]!;
       for (let k = 0; k < fill[i]!; k += 2) c.fillRect(xs[k]! - r / 2, xs[k + 1]! - r / 2, r, r);
-    });
+    }
     if (!Number.isNaN(selX)) {
       c.strokeStyle = '#ffffff';
       c.lineWidth = 2;

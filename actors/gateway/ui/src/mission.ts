@@ -2,8 +2,8 @@
  * Mission control: the cluster as the gateway sees it (GET /cluster and the
  * websocket `cluster` channel: every node with its roles, hosts and actors
  * per host, queue depths per priority, restarts, dead letters, task
- * throughput) and ingest status (GET /ingest/status: catalog age, last scene
- * per imagery source).
+ * throughput) and ingest status (GET /ingest/status: the age of the
+ * catalog's elements and of its last load, last scene per imagery source).
  */
 import type { ClusterView } from '../../../../protocol/messages/ws.js';
 import { ago, getJson, h, utc } from './api.js';
@@ -19,9 +19,20 @@ interface IngestRunView {
   message: string;
   finishedAt: string;
 }
+/** actors/tracker/catalog-age.ts CatalogElementAge, as /ingest/status sends it. */
+interface ElementAgeView {
+  objects: number;
+  newestEpoch: string | null;
+  medianEpoch: string | null;
+  oldestEpoch: string | null;
+  medianAgeDays: number | null;
+  maxAgeDays: number | null;
+  expired: number;
+  byRegime: Record<'leo' | 'meo' | 'geo' | 'heo', { objects: number; expired: number; maxAgeDays: number }>;
+}
 export interface IngestStatus {
   at: string;
-  catalog: { objects: number; lastRun: IngestRunView | null; lastLoaded: IngestRunView | null; ageS: number | null };
+  catalog: { objects: number; lastRun: IngestRunView | null; lastLoaded: IngestRunView | null; ageS: number | null; elements: ElementAgeView | null };
   imagery: Array<{
     source: string;
     registered: number;
@@ -101,14 +112,26 @@ export function renderIngest(root: HTMLElement, s: IngestStatus): void {
   const c = s.catalog;
   const last = c.lastLoaded;
   const run = c.lastRun;
+  const e = c.elements;
   root.replaceChildren(
     h(
       'div',
       { class: 'stats' },
       stat('catalog objects', c.objects, 'catalog-objects'),
-      stat('catalog age', c.ageS === null ? 'never loaded' : ago(c.ageS * 1000), 'catalog-age'),
+      // The age of the ELEMENTS (median epoch of the active objects' newest sets), not of the load: an old snapshot loaded a minute ago is old.
+      stat('element age (median)', e && e.medianAgeDays !== null ? ago(e.medianAgeDays * 86_400_000) : '—', 'catalog-age'),
+      stat('oldest elements', e && e.maxAgeDays !== null ? ago(e.maxAgeDays * 86_400_000) : '—', 'catalog-oldest'),
+      stat('past age limit', e ? `${e.expired} / ${e.objects}` : '—', 'catalog-expired'),
+      stat('last load', c.ageS === null ? 'never loaded' : `${ago(c.ageS * 1000)} ago`, 'catalog-loaded'),
       stat('last run', run ? run.outcome : '—'),
     ),
+    e && e.expired > 0
+      ? h(
+          'p',
+          { class: 'error', 'data-testid': 'catalog-stale' },
+          `${e.expired} of ${e.objects} objects are propagated from elements older than their orbit's limit (${(['leo', 'meo', 'geo', 'heo'] as const).map((k) => `${k.toUpperCase()} ${e.byRegime[k].maxAgeDays} d`).join(', ')}): not good, drawn dimmed. Median epoch ${e.medianEpoch ? utc(e.medianEpoch).slice(0, 10) : '—'}. Load a fresh catalog.`,
+        )
+      : '',
     last
       ? h('p', { class: 'sub' }, `Last loaded ${utc(last.finishedAt)} from ${last.source}`, last.snapshotDate ? ` (snapshot of ${last.snapshotDate})` : '', ` · ${last.accepted} accepted, ${last.rejected} rejected`)
       : '',
