@@ -23,6 +23,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeView } from '../host/services.js';
 import type { Storage } from '../storage/index.js';
+import { closeOnUnreadBody } from './unread-body.js';
 import { continueAfterOnRequest, requireApiKey, writesDisabled, type ApiKeyAuth } from './auth.js';
 import { registerCors } from './cors.js';
 import { DEPENDENCY_RETRY_AFTER_S, problem, problemServerOptions, sendProblem, useProblemDetails, WORK_BUDGETS } from './errors.js';
@@ -148,6 +149,8 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     reply.raw.once('finish', () => clearTimeout(t));
     done();
   });
+  // Before any refusal can be sent (shedding, rate limit, key checks): none of them reads a body the client announced.
+  closeOnUnreadBody(app);
   // API answers are live state (satellites, tasks, health) or answers to one client's request: none may be kept unless its route says so (STAC reads, the OpenAPI document, the dashboard's files, products set their own).
   app.addHook('onSend', (_req, reply, payload, done) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');

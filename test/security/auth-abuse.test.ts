@@ -21,6 +21,9 @@ import { AuthFailureLimiter } from '../../actors/gateway/auth-limit.js';
 import { clientKey } from '../../actors/gateway/client-address.js';
 import { apiKeyAuth, continueAfterOnRequest, requireApiKey } from '../../actors/gateway/auth.js';
 import { useProblemDetails } from '../../actors/gateway/errors.js';
+import { LoadMonitor, shedWhenOverloaded } from '../../actors/gateway/overload.js';
+import { closeOnUnreadBody } from '../../actors/gateway/unread-body.js';
+import rateLimit from '@fastify/rate-limit';
 import { startGatewayHarness, type GatewayHarness } from '../helpers/gateway-harness.js';
 import { testItem } from '../helpers/stac-app.js';
 
@@ -322,5 +325,72 @@ describe('on the gateway (buildGatewayApp)', () => {
     await wrong.closed;
     const right = await expectContinue(h.port, '127.0.0.15', '/collections/imagery/items', KEY, item('abuse-expect-right'));
     assert.match(right.raw, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 202 /, JSON.stringify(right.raw.slice(0, 300)));
+  });
+});
+
+describe('every early refusal closes the connection: rate limit (429) and load shedding (503), as on the gateway', () => {
+  /** A server with the gateway's hooks: shedding first, then the global rate limit (1 request a minute), then the route. */
+  async function server(o: { overloaded: boolean }): Promise<{ app: FastifyInstance; port: number; sockets: Socket[] }> {
+    const app = Fastify({ bodyLimit: 64 * 1024 });
+    const sockets: Socket[] = [];
+    app.server.on('connection', (s: Socket) => sockets.push(s));
+    useProblemDetails(app, pino({ level: 'silent' }));
+    // Utilisation above 0 (always, while the monitor samples) or above 1 (never): overloaded or not, on demand.
+    const monitor = new LoadMonitor({ maxEventLoopDelayMs: 1_000_000, maxEventLoopUtilization: o.overloaded ? 1e-9 : 1, sampleMs: 20, retryAfterS: 2 });
+    shedWhenOverloaded(app, monitor, 2);
+    closeOnUnreadBody(app);
+    await app.register(rateLimit, { global: true, max: 1, timeWindow: 60_000 });
+    app.post('/w', async () => ({ ok: true }));
+    app.get('/r', async () => ({ ok: true }));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const a = app.server.address();
+    if (o.overloaded) while (!monitor.current().overloaded) await new Promise((r) => setTimeout(r, 20));
+    return { app, port: typeof a === 'object' && a ? a.port : 0, sockets };
+  }
+
+  /** Like assertRefused, for any status: closed by the server, having read a few MB at most of the 100 MB. */
+  function assertClosedUnread(f: Flood, sockets: Socket[], status: number): void {
+    assert.ok(f.closedByServer, `the connection stayed open after all ${f.written} bytes: the server read the whole body`);
+    assert.ok(f.response === '' || new RegExp(`^HTTP/1\\.1 ${status} `).test(f.response), JSON.stringify(f.response.slice(0, 200)));
+    const last = sockets.at(-1)!;
+    assert.ok(last.bytesRead < 4 * 1024 * 1024, `the server read ${last.bytesRead} bytes`);
+  }
+
+  it('rate limited: a 100 MB POST gets 429 and the connection is closed without reading the body; a GET keeps its connection', async () => {
+    const s = await server({ overloaded: false });
+    try {
+      assert.equal((await send(s.port, { from: '127.0.0.21', path: '/w', body: '{}' })).status, 200, 'the one request of the window');
+      // A keep-alive GET (nothing unread) keeps its connection even when refused.
+      const head = await new Promise<string>((resolve) => {
+        let raw = '';
+        const sock = connect({ host: '127.0.0.1', port: s.port, localAddress: '127.0.0.21' }, () => sock.write('GET /r HTTP/1.1\r\nHost: x\r\n\r\n'));
+        sock.on('data', (d: Buffer) => {
+          raw += d.toString('latin1');
+          if (raw.includes('\r\n\r\n')) {
+            sock.destroy();
+            resolve(raw.slice(0, raw.indexOf('\r\n\r\n')));
+          }
+        });
+      });
+      assert.match(head, /^HTTP\/1\.1 429 /);
+      assert.match(head, /^connection: keep-alive$/im, head);
+      const f = await flood(s.port, '127.0.0.21', '/w', 100 * 1024 * 1024);
+      assertClosedUnread(f, s.sockets, 429);
+    } finally {
+      await s.app.close();
+    }
+  });
+
+  it('overloaded: a 100 MB POST gets 503 and the connection is closed without reading the body', async () => {
+    const s = await server({ overloaded: true });
+    try {
+      const small = await send(s.port, { from: '127.0.0.22', path: '/w', body: '{}' });
+      assert.equal(small.status, 503);
+      assert.equal(codeOf(small), 'SW_ERR_OVERLOADED');
+      const f = await flood(s.port, '127.0.0.22', '/w', 100 * 1024 * 1024);
+      assertClosedUnread(f, s.sockets, 503);
+    } finally {
+      await s.app.close();
+    }
   });
 });
