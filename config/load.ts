@@ -89,6 +89,8 @@ export interface Config {
     size: number;
     halo: number;
     kernels: 'auto' | 'native' | 'ts';
+    /** The native addon file; '' → native/build/Release/starweather_kernels.node (actors/tile/kernels/native.ts ADDON_PATH). */
+    nativeAddon: string;
     profile: 'us1976' | 'zonal';
     concurrency: number;
     sceneCache: number;

@@ -12,6 +12,7 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Role } from '../protocol/messages/cluster.js';
 import type { ChildStatus, Supervisor } from './supervisor.js';
 import type { DependencyStatus } from '../actors/runtime/dependency-probe.js';
+import type { KernelsInUse } from '../actors/tile/kernels/index.js';
 
 export interface HostHealth {
   id: string;
@@ -59,6 +60,12 @@ export interface HealthReport {
   /** Work queues with messages whose depth has not gone down for queueStallMs: depth and for how long. */
   stalledQueues: Array<{ queue: string; depth: number; stalledMs: number }>;
   invalidIpcMessages: number;
+  /**
+   * The tile kernels this node's tile hosts run: native (the C++ addon) or
+   * typescript (no addon: an install without a C++ toolchain, or one that
+   * does not load; `reason` says why); null on a node without the tile role.
+   */
+  kernels: KernelsInUse | null;
   at: number;
 }
 
@@ -89,6 +96,8 @@ export interface SupervisorHealthOptions {
   queueStallMs?: number;
   /** How often queue depths are sampled for that check; default 1000 ms. */
   queueSampleMs?: number;
+  /** The tile hosts' kernels (kernels/index.ts kernelsInUse, the choice pipeline/kernel-binding.ts makes); absent: null (no tile role). */
+  kernels?: KernelsInUse;
 }
 
 interface QueueWatch {
@@ -200,6 +209,7 @@ export function supervisorHealth(o: SupervisorHealthOptions): NodeHealthSource &
         dependencies,
         stalledQueues,
         invalidIpcMessages: o.supervisor.invalidMessages,
+        kernels: o.kernels ?? null,
         at: now,
       };
     },

@@ -33,6 +33,7 @@ import type { ChildSpec, InlineChild, ThreadLaunch } from './child-spec.js';
 import { Supervisor } from './supervisor.js';
 import { ClusterStatusReporter } from './cluster-status.js';
 import { startNodeServer, supervisorHealth, type NodeHealthSource, type NodeServer } from './http.js';
+import { kernelsInUse } from '../actors/tile/kernels/index.js';
 
 /** Start order; stop is the reverse, so the gateway stops taking requests first. */
 export const ROLE_ORDER: readonly Role[] = ['tracker', 'worker', 'tile', 'ingest', 'gateway'];
@@ -259,6 +260,8 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     staleHeartbeatMs: cfg.supervisor.hangTimeoutMs,
     registry,
     queueStallMs: cfg.supervisor.queueStallMs,
+    // Same install, config and loader as this node's tile hosts, so the same answer (an install without a compiler has no addon: typescript).
+    ...(cfg.roles.includes('tile') ? { kernels: kernelsInUse(cfg.tile.kernels, cfg.tile.nativeAddon || undefined) } : {}),
   });
   healthSource = source;
   supervisor.setNodeView(async (want) => (want === 'health' ? { health: source.health() as unknown as Record<string, unknown> } : { metrics: await source.metrics() }));

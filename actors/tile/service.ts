@@ -39,8 +39,9 @@ export const tileService: RoleService = {
       import('../runtime/dead-letter-relay.js'),
     ]);
     const storage = await ctx.storage();
-    const { kernels, note } = await loadTileKernels(cfg.tile.kernels);
-    if (note) ctx.note(note);
+    const { kernels, note } = await loadTileKernels(cfg.tile.kernels, cfg.tile.nativeAddon || undefined);
+    // The one line a person sees when the addon could not be built or loaded; /health says it as `kernels` (supervisor/node.ts).
+    if (note) ctx.logger.warn({ component: 'tile' }, note);
     const cpus = availableParallelism();
     let segmenter: Promise<ThreadedCloudSegmenter> | null = null;
     let modelError: string | null = null;

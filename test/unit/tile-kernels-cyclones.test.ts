@@ -3,11 +3,12 @@
  * eye in a closed cold ring), a CDO storm (cold symmetric disc, no eye), a
  * frontal band and an equatorial cluster that must not be cyclones. Native
  * and TS agree on every measurement (1e-6 relative; the Dvorak step after
- * them is shared TS code).
+ * them is shared TS code; compared only when the addon is built).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kernelsNative, kernelsTs } from '../../actors/tile/kernels/index.js';
+import { kernelsTs } from '../../actors/tile/kernels/index.js';
+import { nativeKernels } from '../helpers/native-kernels.js';
 import type { CycloneEstimate } from '../../actors/tile/kernels/cyclones.js';
 
 const KM_PER_DEG = 111.19492664;
@@ -56,7 +57,9 @@ function ramp(d: number, d0: number, d1: number, t0: number, t1: number): number
 
 async function both(f: Field, opts = {}): Promise<CycloneEstimate[]> {
   const a = await kernelsTs.cyclones(f.bt, f.lat, f.lon, f.w, f.h, opts);
-  const b = await kernelsNative().cyclones(f.bt, f.lat, f.lon, f.w, f.h, opts);
+  // Without the addon (test/helpers/native-kernels.ts) the TS fixes are still checked by each test.
+  if (!nativeKernels) return a;
+  const b = await nativeKernels.cyclones(f.bt, f.lat, f.lon, f.w, f.h, opts);
   assert.equal(b.length, a.length, 'same number of fixes');
   for (let k = 0; k < a.length; k++) {
     const x = a[k] as CycloneEstimate, y = b[k] as CycloneEstimate;

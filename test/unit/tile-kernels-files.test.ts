@@ -4,7 +4,7 @@
  * calibrated by both kernel implementations: every on-disk pixel comes back
  * within the counts' quantisation of the true BT (ABI 12-bit step at 300 K
  * ≈ 0.04 K, AHI ≈ 0.03 K; bound 0.1 K), off-disk pixels are masked as fill,
- * and native equals TS.
+ * and native equals TS (when the addon is built).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,18 +15,20 @@ import { generateScene } from '../../actors/tile/synthetic/scene.js';
 import { writeAbiScene } from '../../actors/tile/synthetic/write-abi.js';
 import { ahiSceneSegments } from '../../actors/tile/synthetic/write-ahi.js';
 import { readScene } from '../../actors/tile/formats/index.js';
-import { kernelsNative, kernelsTs } from '../../actors/tile/kernels/index.js';
+import { kernelsTs } from '../../actors/tile/kernels/index.js';
+import { nativeKernels } from '../helpers/native-kernels.js';
 import { QA, type SceneBand } from '../../actors/tile/types.js';
 
 async function checkBand(band: SceneBand, truth: Float32Array): Promise<void> {
   const a = await kernelsTs.calibrate(band.counts, band.dqf, band.calibration);
-  const b = await kernelsNative().calibrate(band.counts, band.dqf, band.calibration);
-  assert.deepEqual(b.qa, a.qa);
+  // Without the addon (test/helpers/native-kernels.ts) the TS values are still held to the truth below.
+  const b = nativeKernels ? await nativeKernels.calibrate(band.counts, band.dqf, band.calibration) : null;
+  if (b) assert.deepEqual(b.qa, a.qa);
   let onDisk = 0;
   for (let i = 0; i < truth.length; i++) {
     const t = truth[i] as number;
     const v = a.values[i] as number;
-    assert.ok(Math.abs((b.values[i] as number) - v) <= 1e-4 || (Number.isNaN(v) && Number.isNaN(b.values[i] as number)), `native pixel ${i}`);
+    if (b) assert.ok(Math.abs((b.values[i] as number) - v) <= 1e-4 || (Number.isNaN(v) && Number.isNaN(b.values[i] as number)), `native pixel ${i}`);
     if (Number.isNaN(t)) {
       assert.ok(Number.isNaN(v) && ((a.qa[i] as number) & (QA.FILL | QA.DQF)) !== 0, `off-disk pixel ${i} masked`);
       continue;

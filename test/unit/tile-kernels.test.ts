@@ -2,21 +2,23 @@
  * L1 calibration, QA, cloud top and convection kernels: the TS references
  * against independent calibration vectors (satpy's reader tests, values by
  * hand from the formulas), and the native addon against the references on
- * random inputs. Tolerances: calibrated values 1e-4 K (both store the same
+ * random inputs (skipped, saying why, when the addon is absent:
+ * test/helpers/native-kernels.ts). Tolerances: calibrated values 1e-4 K (both store the same
  * double rounded to float32; only libm log may differ in the last bit),
  * cloud-top height 1e-2 m (float32 spacing at 16 km is 2e-3 m), masks and
  * QA bits exactly equal.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kernelsNative, kernelsTs, type Kernels } from '../../actors/tile/kernels/index.js';
-import { loadNativeAddon } from '../../actors/tile/kernels/native.js';
+import { kernelsTs, type Kernels } from '../../actors/tile/kernels/index.js';
+import { native as nativeOnly, nativeKernels, rawAddon, skipNative } from '../helpers/native-kernels.js';
 import { heightForTemperature, profileFor, temperatureAtHeight, tropopause, US1976 } from '../../actors/tile/physics/atmosphere.js';
 import { CLOUD, QA, type Calibration } from '../../actors/tile/types.js';
 import { StarWeatherError } from '../../protocol/errors.js';
 
-const native = kernelsNative();
-const both: Kernels[] = [kernelsTs, native];
+// Without the addon (no C++ toolchain, or STARWEATHER_TILE_NATIVE_ADDON hidden) the TS
+// kernels still meet every oracle here; the native comparisons are skipped, saying why.
+const both: Kernels[] = [kernelsTs, ...(nativeKernels ? [nativeKernels] : [])];
 
 /** Deterministic PRNG (mulberry32) so a failure reproduces. */
 function rng(seed: number): () => number {
@@ -112,7 +114,7 @@ function randomCal(mode: number): Calibration {
   return AHI_VIS_SATPY;
 }
 
-test('native calibrate equals the TS reference on random counts and DQF, all four modes (large enough for the native lookup table)', async () => {
+test('native calibrate equals the TS reference on random counts and DQF, all four modes (large enough for the native lookup table)', { skip: skipNative }, async () => {
   const r = rng(1);
   for (let mode = 0; mode < 4; mode++) {
     const n = 300_000;
@@ -124,12 +126,12 @@ test('native calibrate equals the TS reference on random counts and DQF, all fou
     const cal = randomCal(mode);
     const d = mode < 2 ? dqf : null;
     const a = await kernelsTs.calibrate(counts, d, cal);
-    const b = await native.calibrate(counts, d, cal);
+    const b = await nativeOnly().calibrate(counts, d, cal);
     near(b.values, a.values, 1e-4, `mode ${mode}`);
     assert.deepEqual(b.qa, a.qa, `mode ${mode} qa`);
     // and a small input (the native per-pixel path, no table)
     const small = counts.subarray(0, 500);
-    const c = await native.calibrate(small, mode < 2 ? dqf.subarray(0, 500) : null, cal);
+    const c = await nativeOnly().calibrate(small, mode < 2 ? dqf.subarray(0, 500) : null, cal);
     near(c.values, a.values.subarray(0, 500), 1e-4, `mode ${mode} small`);
     assert.deepEqual(c.qa, a.qa.subarray(0, 500));
   }
@@ -149,7 +151,7 @@ function randomBtField(r: () => number, w: number, h: number): Float32Array {
   return bt;
 }
 
-test('native qaCheck equals the TS reference on random rasters (range, spikes, off-disk), flags and counts', async () => {
+test('native qaCheck equals the TS reference on random rasters (range, spikes, off-disk), flags and counts', { skip: skipNative }, async () => {
   const r = rng(2);
   for (const [w, h] of [
     [257, 300],
@@ -162,7 +164,7 @@ test('native qaCheck equals the TS reference on random rasters (range, spikes, o
     const va = bt.slice(), qa = qa0.slice();
     const vb = bt.slice(), qb = qa0.slice();
     const ca = await kernelsTs.qaCheck(va, qa, w, h, 'ir', { lat });
-    const cb = await native.qaCheck(vb, qb, w, h, 'ir', { lat });
+    const cb = await nativeOnly().qaCheck(vb, qb, w, h, 'ir', { lat });
     assert.deepEqual(cb, ca);
     assert.deepEqual(qb, qa);
     near(vb, va, 0, 'values');
@@ -199,8 +201,7 @@ test('cloudTop with latitude/season profiles (several tropospheric layers: the n
     const profile = profileFor(latitude, month);
     for (const coldRule of ['tropopause', 'extrapolate'] as const) {
       const a = await kernelsTs.cloudTop(bt, mask, { latitude, month, coldRule });
-      const b = await native.cloudTop(bt, mask, { latitude, month, coldRule });
-      near(b.cthM, a.cthM, 1e-2, `cth ${latitude}/${month}/${coldRule}`);
+      if (nativeKernels) near((await nativeKernels.cloudTop(bt, mask, { latitude, month, coldRule })).cthM, a.cthM, 1e-2, `cth ${latitude}/${month}/${coldRule}`);
       for (let i = 0; i < n; i += 97) assert.ok(Math.abs((a.cthM[i] as number) - heightForTemperature(bt[i] as number, { profile, coldRule })) < 1e-2);
     }
   }
@@ -209,15 +210,14 @@ test('cloudTop with latitude/season profiles (several tropospheric layers: the n
   const lat = new Float32Array(n).map((_, i) => (i % 97 === 0 ? NaN : -90 + (180 * i) / n));
   for (const month of [1, 7]) {
     const a = await kernelsTs.cloudTop(bt, mask, { latitude: lat, month });
-    const b = await native.cloudTop(bt, mask, { latitude: lat, month });
-    near(b.cthM, a.cthM, 1e-2, `per-pixel latitude, month ${month}`);
+    if (nativeKernels) near((await nativeKernels.cloudTop(bt, mask, { latitude: lat, month })).cthM, a.cthM, 1e-2, `per-pixel latitude, month ${month}`);
     for (let i = 0; i < n; i += 89) {
       const la = lat[i] as number;
       const profile = Number.isNaN(la) ? US1976 : profileFor(la, month);
       assert.ok(Math.abs((a.cthM[i] as number) - heightForTemperature(bt[i] as number, { profile })) < 1e-2, `pixel ${i} lat ${la}`);
     }
   }
-  for (const k of [kernelsTs, native]) {
+  for (const k of both) {
     await assert.rejects(k.cloudTop(bt, mask, { latitude: new Float32Array(3), month: 1 }), StarWeatherError);
     await assert.rejects(k.cloudTop(bt, mask, { latitude: lat, month: 13 }), StarWeatherError);
     await assert.rejects(k.cloudTop(bt, mask, { latitude: 10, month: 1, profile: US1976 }), StarWeatherError);
@@ -235,9 +235,11 @@ test('cloudTop: native equals TS, CTT is the BT of cloudy pixels and CTH inverts
   }
   for (const coldRule of ['tropopause', 'extrapolate'] as const) {
     const a = await kernelsTs.cloudTop(bt, mask, { coldRule });
-    const b = await native.cloudTop(bt, mask, { coldRule });
-    near(b.cttK, a.cttK, 0, 'ctt');
-    near(b.cthM, a.cthM, 1e-2, 'cth');
+    if (nativeKernels) {
+      const b = await nativeKernels.cloudTop(bt, mask, { coldRule });
+      near(b.cttK, a.cttK, 0, 'ctt');
+      near(b.cthM, a.cthM, 1e-2, 'cth');
+    }
     const tp = tropopause();
     for (let i = 0; i < n; i++) {
       const t = bt[i] as number;
@@ -279,16 +281,18 @@ test('convection: native equals TS on random storm fields; overshooting tops fou
   const mask = new Uint8Array(w * h).map((_, i) => ((bt[i] as number) < 260 ? CLOUD.CLOUD : CLOUD.CLEAR));
   for (const m of [mask, null]) {
     const a = await kernelsTs.convection(bt, m, w, h);
-    const b = await native.convection(bt, m, w, h);
-    assert.deepEqual(b.counts, a.counts);
-    assert.deepEqual(b.deepConvection, a.deepConvection);
-    assert.deepEqual(b.overshoot, a.overshoot);
+    if (nativeKernels) {
+      const b = await nativeKernels.convection(bt, m, w, h);
+      assert.deepEqual(b.counts, a.counts);
+      assert.deepEqual(b.deepConvection, a.deepConvection);
+      assert.deepEqual(b.overshoot, a.overshoot);
+    }
     assert.ok(a.counts.overshootTops >= 3 && a.counts.overshoot >= a.counts.overshootTops && a.counts.deepConvection > a.counts.overshoot, JSON.stringify(a.counts));
   }
   // Non-default thresholds take the native generic paths (tops not limited to deep pixels; a threshold float32 cannot hold).
-  for (const opts of [{ otMaxK: 220 }, { deepConvectionK: 215.3 }, { anvilRadiusPx: 7, minAnvilFraction: 0.25 }]) {
+  for (const opts of nativeKernels ? [{ otMaxK: 220 }, { deepConvectionK: 215.3 }, { anvilRadiusPx: 7, minAnvilFraction: 0.25 }] : []) {
     const a = await kernelsTs.convection(bt, mask, w, h, opts);
-    const b = await native.convection(bt, mask, w, h, opts);
+    const b = await nativeKernels!.convection(bt, mask, w, h, opts);
     assert.deepEqual(b.counts, a.counts, JSON.stringify(opts));
     assert.deepEqual(b.deepConvection, a.deepConvection);
     assert.deepEqual(b.overshoot, a.overshoot);
@@ -321,7 +325,8 @@ test('bad arguments are a StarWeatherError (SW_ERR_INVALID_ARGUMENT) from both i
     await assert.rejects(k.cyclones(new Float32Array(4), new Float32Array(4), new Float32Array(4), 2, 2, { shieldK: Number.NaN }), isBad);
   }
   // The addon checks again for callers that bypass the TS wrappers: a JS exception, not a crash.
-  const addon = loadNativeAddon();
+  if (!nativeKernels) return;
+  const addon = rawAddon();
   const f32 = new Float32Array(4), u8 = new Uint8Array(4);
   assert.throws(() => addon.calibrate(new Uint16Array(4), null, Float64Array.of(0, 1, 0, 4095, 1, 1, 0), f32, u8, 0, 4), RangeError);
   assert.throws(() => addon.calibrate(new Uint16Array(4), null, Float64Array.of(0, 1, 0, 4095, 1, 1, 0, 1), f32, u8, 0, 5), RangeError);
@@ -339,14 +344,14 @@ test('bad arguments are a StarWeatherError (SW_ERR_INVALID_ARGUMENT) from both i
   assert.throws(() => addon.cloudTopZoned(f32, u8, new Float32Array(3), 1, six, six, six, Int32Array.of(0, 2, 4, 6, 8, 10, 12), new Int32Array(6).fill(1), 0, f32, f32, 0, 4), RangeError);
 });
 
-test('native kernels run off the event loop: timers keep firing while a large calibration runs', async () => {
+test('native kernels run off the event loop: timers keep firing while a large calibration runs', { skip: skipNative }, async () => {
   const n = 8_000_000;
   const counts = new Uint16Array(n).map((_, i) => i % 4095);
   let ticks = 0;
   const timer = setInterval(() => ticks++, 0);
   try {
     const jobs = [];
-    for (let j = 0; j < 4; j++) jobs.push(native.calibrate(counts, null, randomCal(0)));
+    for (let j = 0; j < 4; j++) jobs.push(nativeOnly().calibrate(counts, null, randomCal(0)));
     const first = jobs[0] as Promise<unknown>;
     let settled = false;
     void first.then(() => (settled = true));
@@ -359,8 +364,8 @@ test('native kernels run off the event loop: timers keep firing while a large ca
   assert.ok(ticks >= 1, `timer ticks while native work ran: ${ticks}`);
 });
 
-test('the raw addon survives random argument soup: every call throws or settles, the process stays up', async () => {
-  const addon = loadNativeAddon() as unknown as Record<string, (...a: unknown[]) => unknown>;
+test('the raw addon survives random argument soup: every call throws or settles, the process stays up', { skip: skipNative }, async () => {
+  const addon = rawAddon() as unknown as Record<string, (...a: unknown[]) => unknown>;
   const r = rng(9);
   const pool: Array<() => unknown> = [
     () => null,

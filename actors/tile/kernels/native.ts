@@ -36,20 +36,29 @@ export interface NativeAddon {
   version: number;
 }
 
+/** Where `npm run build:native` puts the addon; config tile.nativeAddon names another file. */
 export const ADDON_PATH = fileURLToPath(new URL('../../../../native/build/Release/starweather_kernels.node', import.meta.url));
 
-let cached: NativeAddon | null = null;
+const loaded = new Map<string, NativeAddon>();
 
-/** Loads the addon once; a missing or broken build is a clear SW_ERR_CONFIG. */
-export function loadNativeAddon(): NativeAddon {
-  if (cached !== null) return cached;
-  if (!existsSync(ADDON_PATH)) throw new StarWeatherError('SW_ERR_CONFIG', `native kernels are not built (${ADDON_PATH} missing): run \`npm run build:native\``);
+/**
+ * Loads the addon once per path (default: the build output); a missing or
+ * broken build is a clear SW_ERR_CONFIG, which callers in 'auto' mode turn
+ * into the TypeScript kernels (an install without a C++ toolchain has no
+ * addon: native/build.mjs says so and exits 0).
+ */
+export function loadNativeAddon(path: string = ADDON_PATH): NativeAddon {
+  const hit = loaded.get(path);
+  if (hit !== undefined) return hit;
+  if (!existsSync(path)) throw new StarWeatherError('SW_ERR_CONFIG', `native kernels are not built (${path} missing): run \`npm run build:native\` (needs python3, make and a C++17 compiler)`);
+  let addon: NativeAddon;
   try {
-    cached = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (err) {
-    throw new StarWeatherError('SW_ERR_CONFIG', `native kernels failed to load from ${ADDON_PATH}: ${(err as Error).message}`, { cause: err });
+    throw new StarWeatherError('SW_ERR_CONFIG', `native kernels failed to load from ${path}: ${(err as Error).message}`, { cause: err });
   }
-  return cached;
+  loaded.set(path, addon);
+  return addon;
 }
 
 /** Bands for a raster of `rows` rows: at most one per core (and the default libuv pool of 4), at least 64 rows each. */
