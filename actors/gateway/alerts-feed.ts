@@ -94,8 +94,11 @@ export class AlertsFeed {
   }
 
   private merge(a: AlertRaised): boolean {
-    if (this.recentList.some((x) => x.id === a.id)) return false;
-    this.recentList = sortNewest([a, ...this.recentList]).slice(0, this.limit);
+    const known = this.recentList.find((x) => x.id === a.id);
+    // The same alert again is a repeat; the same id with another message is an update (a grouped alert,
+    // e.g. the decays of a stale catalog load, republished as it grows): it replaces the one shown.
+    if (known && known.message === a.message) return false;
+    this.recentList = sortNewest([a, ...this.recentList.filter((x) => x.id !== a.id)]).slice(0, this.limit);
     return true;
   }
 }
