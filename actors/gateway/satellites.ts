@@ -3,8 +3,9 @@
  * sets (database, the system of record) and the latest state per object
  * (the shard's latest tracker frame in the hot cache, decoded into
  * `satellite.state` v1 by actors/tracker/state-cache.ts, so every gateway
- * answers the same; the bus frames this gateway fanned out are the fallback
- * when the cache has nothing). Every parameter
+ * answers the same; the cached frame is float64, and the bus frames this
+ * gateway fanned out, float32, are the fallback when the cache has nothing:
+ * the state's `precision` says which). Every parameter
  * is declared in a TypeBox schema, so validation is fastify's and an OpenAPI
  * document can be generated from the routes; checks a schema cannot express
  * (from < to, window bounds) are made here and answered with the same 400
