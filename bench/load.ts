@@ -77,9 +77,9 @@ interface CounterSpec {
   by?: string;
 }
 const METRICS = {
-  hungKills: { metric: 'starweather_supervisor_hung_kills_total', by: 'cause' },
-  escalations: { metric: 'starweather_supervisor_escalations_total' },
-  restarts: { metric: 'starweather_supervisor_restarts_total', by: 'child' },
+  hungKills: { metric: 'sw_supervisor_hung_kills_total', by: 'cause' },
+  escalations: { metric: 'sw_supervisor_escalations_total' },
+  restarts: { metric: 'sw_supervisor_restarts_total', by: 'child' },
   leaseLosses: { metric: 'sw_shard_releases_total', where: (l: Labels) => l.reason === 'lost' || l.reason === 'expired', by: 'reason' },
   rebalances: { metric: 'sw_shard_releases_total', where: (l: Labels) => l.reason === 'rebalance', by: 'kind' },
   /** Acquisitions after the window began: every one is an ownership change (a reclaim after a pause is not). */

@@ -15,7 +15,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
 import { ConfigError, errorMessage } from '../protocol/errors.js';
 import { names } from '../protocol/names.js';
@@ -33,6 +33,7 @@ import type { ChildSpec, InlineChild, ThreadLaunch } from './child-spec.js';
 import { Supervisor } from './supervisor.js';
 import { ClusterStatusReporter } from './cluster-status.js';
 import { startNodeServer, supervisorHealth, type NodeHealthSource, type NodeServer } from './http.js';
+import { registerProcessMetrics } from './process-metrics.js';
 import { kernelsInUse } from '../actors/tile/kernels/index.js';
 
 /** Start order; stop is the reverse, so the gateway stops taking requests first. */
@@ -142,7 +143,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
     : null;
   const registry = new Registry();
   registry.setDefaultLabels({ node: cfg.nodeId });
-  collectDefaultMetrics({ register: registry });
+  const stopProcessMetrics = registerProcessMetrics(registry);
 
   const transport = await createTransport(cfg, {
     name: `starweather supervisor ${cfg.nodeId}`,
@@ -293,6 +294,7 @@ export async function startNode(o: NodeOptions): Promise<RunningNode> {
       await transport.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'transport close failed'));
       if (sharedStorage) await (await sharedStorage.catch(() => null))?.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'storage close failed'));
       source.close();
+      stopProcessMetrics();
       log.info({ outcome }, 'node stopped');
       await selfWatch?.stop();
       return outcome.code;

@@ -181,18 +181,18 @@ interface SupervisorMetrics {
 
 function createSupervisorMetrics(registry: Registry): SupervisorMetrics {
   return {
-    restarts: new Counter({ name: 'starweather_supervisor_restarts_total', help: 'Restarts of a supervised actor host', labelNames: ['child', 'role'], registers: [registry] }),
-    up: new Gauge({ name: 'starweather_supervisor_child_up', help: '1 while a supervised actor host is heartbeating', labelNames: ['child', 'role'], registers: [registry] }),
-    invalid: new Counter({ name: 'starweather_supervisor_invalid_messages_total', help: 'IPC messages from a child that failed validation and were ignored', labelNames: ['child'], registers: [registry] }),
-    escalations: new Counter({ name: 'starweather_supervisor_escalations_total', help: 'Times restart intensity was exceeded and the supervisor gave up', registers: [registry] }),
+    restarts: new Counter({ name: 'sw_supervisor_restarts_total', help: 'Restarts of a supervised actor host', labelNames: ['child', 'role'], registers: [registry] }),
+    up: new Gauge({ name: 'sw_supervisor_child_up', help: '1 while a supervised actor host is heartbeating', labelNames: ['child', 'role'], registers: [registry] }),
+    invalid: new Counter({ name: 'sw_supervisor_invalid_messages_total', help: 'IPC messages from a child that failed validation and were ignored', labelNames: ['child'], registers: [registry] }),
+    escalations: new Counter({ name: 'sw_supervisor_escalations_total', help: 'Times restart intensity was exceeded and the supervisor gave up', registers: [registry] }),
     hungKills: new Counter({
-      name: 'starweather_supervisor_hung_kills_total',
+      name: 'sw_supervisor_hung_kills_total',
       help: 'Children killed as hung, by cause (no_beats: stopped or dead; no_progress: event loop made no progress for the hang timeout; no_heartbeat: a child without a liveness thread went silent; no_start: no first heartbeat in time)',
       labelNames: ['child', 'role', 'cause'],
       registers: [registry],
     }),
-    slow: new Gauge({ name: 'starweather_supervisor_child_slow', help: '1 while a child is slow (event-loop delay above the slow threshold); slow is never a reason to restart', labelNames: ['child', 'role'], registers: [registry] }),
-    pausedSeconds: new Counter({ name: 'starweather_supervisor_paused_seconds_total', help: 'Time the supervisor itself did not run (its loop stalled, or the process was stopped); not counted against any child', registers: [registry] }),
+    slow: new Gauge({ name: 'sw_supervisor_child_slow', help: '1 while a child is slow (event-loop delay above the slow threshold); slow is never a reason to restart', labelNames: ['child', 'role'], registers: [registry] }),
+    pausedSeconds: new Counter({ name: 'sw_supervisor_paused_seconds_total', help: 'Time the supervisor itself did not run (its loop stalled, or the process was stopped); not counted against any child', registers: [registry] }),
   };
 }
 

@@ -33,6 +33,7 @@ import type { AlertsFeed } from './alerts-feed.js';
 import { clusterPlugin, type ClusterView } from './cluster-view.js';
 import type { StateFanout } from './fanout.js';
 import { healthPlugin } from './health.js';
+import { observeHttpRequests, type HttpMetrics } from './http-metrics.js';
 import type { CatalogAge } from './catalog-age.js';
 import { LoadMonitor, shedWhenOverloaded, type LoadSample, type OverloadLimits } from './overload.js';
 import { ingestStatusPlugin } from './ingest-status.js';
@@ -81,6 +82,8 @@ export interface GatewayAppOptions {
   stacLimits?: { itemBytes: number; itemCollectionBytes: number; pageBytes: number };
   /** Load shedding (config gateway.shed*); absent: DEFAULT_OVERLOAD_LIMITS. */
   overload?: OverloadLimits;
+  /** HTTP request count and duration by route (http-metrics.ts); absent: not measured. */
+  httpMetrics?: HttpMetrics;
   /** Called for each request shed for overload (route pattern, cause). */
   onShed?(route: string, cause: string): void;
   /** Receives a reader of the load monitor's last sample (for /health and metrics). */
@@ -129,6 +132,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
   useProblemDetails(app, httpLog);
+  if (o.httpMetrics) observeHttpRequests(app, o.httpMetrics);
   // First hook of every route, so a shed request costs no body read, rate-limit bookkeeping or key check.
   const overload = o.overload ?? DEFAULT_OVERLOAD_LIMITS;
   const monitor = new LoadMonitor(overload);

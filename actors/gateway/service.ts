@@ -22,6 +22,7 @@ import { GroupIndex } from './groups.js';
 import type { LoadSample } from './overload.js';
 import type { WsPluginStats } from './ws.js';
 import { DependencyProbe } from '../runtime/dependency-probe.js';
+import { createHttpMetrics } from './http-metrics.js';
 import { qaLimitsFromConfig } from '../tracker/qa-config.js';
 import { CatalogAge } from './catalog-age.js';
 
@@ -158,6 +159,7 @@ export const gatewayService: RoleService = {
         onReject: (reason) => rejected.inc({ reason }),
         onInvalidState: () => ctx.metrics.messagesRejected.inc({ where: 'gateway.satellite-state', code: 'SW_ERR_SCHEMA' }),
         shardCount: cfg.cluster.shardCount,
+        httpMetrics: createHttpMetrics(ctx.metrics.registry),
         dependencies: () => probe.current(),
         catalogAge,
         catalogLoads: { names: ctx.names, hostId: ctx.hostId, maxBytes: cfg.catalog.maxBytes },

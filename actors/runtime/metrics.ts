@@ -54,20 +54,19 @@ export interface MetricsOptions {
   defaultLabels?: Record<string, string>;
 }
 
-export function createMetrics(options: MetricsOptions = {}): Metrics {
-  const registry = new Registry();
-  if (options.defaultLabels) registry.setDefaultLabels(options.defaultLabels);
-  const registers = [registry];
-
+/**
+ * A windowed p99 of this thread's event-loop delay. A cumulative p99 would
+ * hide a recent stall behind hours of calm, and resetting on every scrape
+ * (as prom-client's default nodejs_eventloop_lag_* gauges do) would make two
+ * scrapers see different values: so the window is fixed, rotated on a timer.
+ */
+export function startEventLoopDelay(options: Pick<MetricsOptions, 'eventLoopWindowMs' | 'eventLoopResolutionMs'> = {}): EventLoopDelay & { close(): void } {
   const resolutionMs = options.eventLoopResolutionMs ?? 10;
   const monitor: IntervalHistogram = monitorEventLoopDelay({ resolution: resolutionMs });
   monitor.enable();
   // The histogram records the time between its timer's ticks, which includes
   // the sampling interval itself; the delay is what comes on top of it.
   const delaySeconds = (ns: number): number => Math.max(0, ns / 1e6 - resolutionMs) / 1000;
-  // A cumulative p99 would hide a recent stall behind hours of calm, and
-  // resetting on every scrape would make two scrapers see different values:
-  // so the gauge reports a fixed window, rotated on a timer.
   let lastWindowP99 = 0;
   const p99Seconds = (): number => (monitor.count > 0 ? delaySeconds(monitor.percentile(99)) : lastWindowP99);
   const rotate = setInterval(() => {
@@ -75,15 +74,37 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     monitor.reset();
   }, options.eventLoopWindowMs ?? 10_000);
   rotate.unref();
+  return {
+    p99Seconds,
+    reset: () => {
+      lastWindowP99 = 0;
+      monitor.reset();
+    },
+    close() {
+      clearInterval(rotate);
+      monitor.disable();
+    },
+  };
+}
 
-  const eventLoopDelayP99 = new Gauge({
+/** The one event-loop delay series of a thread (a host's, or a supervisor's): the windowed p99 above. */
+export function eventLoopDelayGauge(registry: Registry, loop: EventLoopDelay): Gauge {
+  return new Gauge({
     name: 'sw_event_loop_delay_p99_seconds',
-    help: 'p99 event-loop delay over the current window (perf_hooks.monitorEventLoopDelay); long tasks on the loop delay acks and working() heartbeats',
-    registers,
+    help: 'p99 event-loop delay over a fixed 10 s window (perf_hooks.monitorEventLoopDelay), per host thread or process and per supervisor; long tasks on the loop delay acks and working() heartbeats',
+    registers: [registry],
     collect() {
-      this.set(p99Seconds());
+      this.set(loop.p99Seconds());
     },
   });
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultLabels) registry.setDefaultLabels(options.defaultLabels);
+  const registers = [registry];
+  const loop = startEventLoopDelay(options);
+  const eventLoopDelayP99 = eventLoopDelayGauge(registry, loop);
 
   return {
     registry,
@@ -166,16 +187,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       registers,
     }),
     eventLoopDelayP99,
-    eventLoop: {
-      p99Seconds,
-      reset: () => {
-        lastWindowP99 = 0;
-        monitor.reset();
-      },
-    },
+    eventLoop: { p99Seconds: loop.p99Seconds, reset: loop.reset },
     close() {
-      clearInterval(rotate);
-      monitor.disable();
+      loop.close();
     },
   };
 }

@@ -85,7 +85,6 @@ interface CatalogIndex {
 
 interface TrackerMetrics {
   objects: Gauge;
-  shards: Gauge;
   tickSeconds: Histogram;
   tickCpuSeconds: Histogram;
   tickLag: Gauge;
@@ -93,7 +92,7 @@ interface TrackerMetrics {
   frames: Counter;
   qaFlags: Counter<'flag'>;
   switchovers: Counter<'over_threshold'>;
-  switchJumpKm: Histogram;
+  switchJumpMeters: Histogram;
   decays: Counter;
   loadRejects: Counter<'code'>;
   cacheErrors: Counter;
@@ -118,7 +117,6 @@ function trackerMetrics(registry: Registry): TrackerMetrics {
   const r = [registry];
   return {
     objects: metric(registry, 'sw_tracker_objects', () => new Gauge({ name: 'sw_tracker_objects', help: 'Tracker actors active on this host', registers: r })),
-    shards: metric(registry, 'sw_tracker_shards_owned', () => new Gauge({ name: 'sw_tracker_shards_owned', help: 'Tracker shards this host holds a valid lease on', registers: r })),
     tickSeconds: metric(registry, 'sw_tracker_tick_seconds', () => new Histogram({ name: 'sw_tracker_tick_seconds', help: 'Wall time of one tracker tick (propagate, QA, encode, publish, cache)', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: r })),
     tickCpuSeconds: metric(registry, 'sw_tracker_tick_cpu_seconds', () => new Histogram({ name: 'sw_tracker_tick_cpu_seconds', help: 'Process CPU time (user+system) of one tracker tick', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: r })),
     tickLag: metric(registry, 'sw_tracker_tick_lag_seconds', () => new Gauge({ name: 'sw_tracker_tick_lag_seconds', help: 'How late the last tick started after its wall-clock second', registers: r })),
@@ -126,7 +124,8 @@ function trackerMetrics(registry: Registry): TrackerMetrics {
     frames: metric(registry, 'sw_tracker_frames_published_total', () => new Counter({ name: 'sw_tracker_frames_published_total', help: 'Tracker frames published', registers: r })),
     qaFlags: metric(registry, 'sw_tracker_qa_flags_total', () => new Counter({ name: 'sw_tracker_qa_flags_total', help: 'States carrying each QA flag', labelNames: ['flag'], registers: r })),
     switchovers: metric(registry, 'sw_tracker_switchovers_total', () => new Counter({ name: 'sw_tracker_switchovers_total', help: 'Element-set switch-overs, by whether the jump was above the QA threshold', labelNames: ['over_threshold'], registers: r })),
-    switchJumpKm: metric(registry, 'sw_tracker_switch_jump_km', () => new Histogram({ name: 'sw_tracker_switch_jump_km', help: 'Position jump at element-set switch-over, km', buckets: [0.01, 0.1, 1, 5, 25, 100, 1000, 10000], registers: r })),
+    // Metres, the base unit (Prometheus naming practices); the QA threshold (switchJumpKm, 25 km) is a bucket bound.
+    switchJumpMeters: metric(registry, 'sw_tracker_switch_jump_meters', () => new Histogram({ name: 'sw_tracker_switch_jump_meters', help: 'Position jump at element-set switch-over, metres', buckets: [10, 100, 1000, 5000, 25_000, 100_000, 1_000_000, 10_000_000], registers: r })),
     decays: metric(registry, 'sw_tracker_decays_total', () => new Counter({ name: 'sw_tracker_decays_total', help: 'Objects found decayed (each object once: the first host to record its decay counts it)', registers: r })),
     loadRejects: metric(registry, 'sw_tracker_load_rejects_total', () => new Counter({ name: 'sw_tracker_load_rejects_total', help: 'Stored element sets a tracker could not load, by reason code', labelNames: ['code'], registers: r })),
     cacheErrors: metric(registry, 'sw_tracker_cache_errors_total', () => new Counter({ name: 'sw_tracker_cache_errors_total', help: 'Failed hot-cache frame writes', registers: r })),
@@ -574,7 +573,7 @@ export class TrackerRuntime {
     if (this.switchLog.length > 1000) this.switchLog.splice(0, this.switchLog.length - 1000);
     const over = sw.flags !== 0;
     this.m.switchovers.inc({ over_threshold: over ? 'true' : 'false' });
-    if (Number.isFinite(sw.jumpKm)) this.m.switchJumpKm.observe(sw.jumpKm);
+    if (Number.isFinite(sw.jumpKm)) this.m.switchJumpMeters.observe(sw.jumpKm * 1000);
     const fields = { noradId: sw.noradId, jumpKm: sw.jumpKm, oldEpoch: new Date(sw.oldEpochMs).toISOString(), newEpoch: new Date(sw.newEpochMs).toISOString() };
     if (over) this.ctx.logger.warn(fields, 'element-set switch-over jump above threshold');
     else this.ctx.logger.info(fields, 'element-set switch-over');
@@ -753,7 +752,6 @@ export class TrackerRuntime {
     this.m.states.inc(published);
     this.m.frames.inc(frames);
     this.m.objects.set(this.table.size);
-    this.m.shards.set(prep.owned);
     for (let b = 0; b < QA_BITS; b++) {
       const c = prep.flagCounts[b]!;
       if (c > 0) this.m.qaFlags.inc({ flag: QA_FLAG_NAMES[1 << b]! }, c);

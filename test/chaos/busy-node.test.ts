@@ -171,7 +171,7 @@ describe('busy is not dead: a cluster node under a blocking handler, a hang and 
     const m1 = await metricsText();
     const releases = counter(m1, 'sw_shard_releases_total') - counter(m0, 'sw_shard_releases_total');
     const acquisitions = counter(m1, 'sw_shard_acquisitions_total') - counter(m0, 'sw_shard_acquisitions_total');
-    const kills = counter(m1, 'starweather_supervisor_hung_kills_total');
+    const kills = counter(m1, 'sw_supervisor_hung_kills_total');
     console.log(`stall ${doneAt - startAt} ms: ${during.length} complete ticks around it, largest gap ${maxGap} ms; releases ${releases}, acquisitions ${acquisitions}, hung kills ${kills}`);
     assert.equal(kills, 0, 'no hung kill');
     assert.deepEqual(h.hosts.map((x) => [x.role, x.pid, x.restarts]), before0.hosts.map((x) => [x.role, x.pid, x.restarts]), 'same host processes, no restart');
@@ -200,7 +200,7 @@ describe('busy is not dead: a cluster node under a blocking handler, a hang and 
     const m = await metricsText();
     console.log(`worker spinning: back ${back} ms after the spin began (hang timeout ${HANG_TIMEOUT_MS} ms)`);
     assert.ok(back <= 10_000, `back after ${back} ms`);
-    assert.equal(counter(m, 'starweather_supervisor_hung_kills_total', /cause="no_progress"/), 1);
+    assert.equal(counter(m, 'sw_supervisor_hung_kills_total', /cause="no_progress"/), 1);
     assert.equal(isAlive(before0.pid), false);
   });
 
@@ -219,7 +219,7 @@ describe('busy is not dead: a cluster node under a blocking handler, a hang and 
       assert.ok(first - stoppedAt <= 10_000, `${first - stoppedAt} ms`);
       assert.notEqual(t.pid, before0.pid);
       assert.notEqual(t.hostId, before0.hostId, 'a new host (a new lease holder) owns the shards');
-      assert.equal(counter(m, 'starweather_supervisor_hung_kills_total', /cause="no_beats"/), 1);
+      assert.equal(counter(m, 'sw_supervisor_hung_kills_total', /cause="no_beats"/), 1);
     } finally {
       if (isAlive(before0.pid)) process.kill(before0.pid, 'SIGKILL');
     }
@@ -237,8 +237,8 @@ describe('busy is not dead: a cluster node under a blocking handler, a hang and 
     await sleep(HEARTBEAT_TIMEOUT_MS * 3);
     const h1 = (await health())!;
     const m1 = await metricsText();
-    const kills = counter(m1, 'starweather_supervisor_hung_kills_total') - counter(m0, 'starweather_supervisor_hung_kills_total');
-    const paused = counter(m1, 'starweather_supervisor_paused_seconds_total') - counter(m0, 'starweather_supervisor_paused_seconds_total');
+    const kills = counter(m1, 'sw_supervisor_hung_kills_total') - counter(m0, 'sw_supervisor_hung_kills_total');
+    const paused = counter(m1, 'sw_supervisor_paused_seconds_total') - counter(m0, 'sw_supervisor_paused_seconds_total');
     console.log(`whole node SIGSTOPped 20 s: supervisor counted ${paused.toFixed(1)} s of its own pause, hung kills ${kills}, first complete tick ${completeTicks().find((t) => t > resumedAt)! - resumedAt} ms after SIGCONT`);
     assert.equal(kills, 0, 'no host killed');
     assert.deepEqual(h1.hosts.map((x) => [x.role, x.pid, x.restarts]), h0.hosts.map((x) => [x.role, x.pid, x.restarts]), 'same host processes');

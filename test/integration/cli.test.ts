@@ -78,8 +78,8 @@ test('start with no services boots on the embedded bus, serves /health and /metr
   assert.equal(metrics.status, 200);
   assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
   const text = await metrics.text();
-  assert.match(text, /starweather_supervisor_child_up\{child="worker",role="worker"[^}]*\} 1/);
-  assert.match(text, /starweather_supervisor_restarts_total/);
+  assert.match(text, /sw_supervisor_child_up\{child="worker",role="worker"[^}]*\} 1/);
+  assert.match(text, /sw_supervisor_restarts_total/);
   assert.match(text, /sw_event_loop_delay_p99_seconds\{[^}]*role="tracker"/);
 
   const missing = await getJson(`${base}/nope`);
@@ -176,7 +176,7 @@ test('status --json shows a running node on NATS; SIGTERM stops it and its child
     const metrics = await (await fetch(`http://127.0.0.1:${nodePort}/metrics`)).text();
     assert.match(metrics, /sw_event_loop_delay_p99_seconds\{[^}]*role="worker"/);
     assert.match(metrics, /sw_event_loop_delay_p99_seconds\{[^}]*role="tracker"/);
-    assert.match(metrics, /starweather_supervisor_child_up\{child="tracker"[^}]*\} 1/);
+    assert.match(metrics, /sw_supervisor_child_up\{child="tracker"[^}]*\} 1/);
 
     node.proc.kill('SIGTERM');
     const exit = await node.exited;

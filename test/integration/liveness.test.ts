@@ -80,7 +80,7 @@ test('a forked child busy for 3× the heartbeat timeout keeps beating, is report
   assert.ok(maxStalled > 2 * HEARTBEAT_TIMEOUT_MS, `the beats reported the stall (max ${maxStalled} ms)`);
   assert.ok(beatTimes.size >= 8, `beats kept coming during the stall (${beatTimes.size})`);
   assert.ok(sawSlow, 'reported slow meanwhile');
-  assert.doesNotMatch(await registry.metrics(), /starweather_supervisor_hung_kills_total\{[^}]*\} [1-9]/);
+  assert.doesNotMatch(await registry.metrics(), /sw_supervisor_hung_kills_total\{[^}]*\} [1-9]/);
   assert.equal((await s.stop()).code, 0);
 });
 
@@ -111,7 +111,7 @@ test('a child in an infinite loop is killed for no progress and is back within 1
   console.log(`infinite loop: killed (no_progress) and running again after ${back} ms`);
   assert.ok(back <= 10_000, `back after ${back} ms`);
   assert.equal(s.status()[0]!.lastExit?.hangCause, 'no_progress');
-  assert.match(await registry.metrics(), /starweather_supervisor_hung_kills_total\{child="s",role="worker",cause="no_progress"\} 1/);
+  assert.match(await registry.metrics(), /sw_supervisor_hung_kills_total\{child="s",role="worker",cause="no_progress"\} 1/);
   assert.equal(isAlive(oldPid), false);
   await s.stop();
 });

@@ -81,8 +81,8 @@ test('a SIGKILLed child is restarted within its backoff bound', async () => {
   assert.equal(after1.lastExit?.signal, 'SIGKILL');
   assert.equal(after1.lastExit?.reason, 'exit');
   const text = await registry.metrics();
-  assert.match(text, /starweather_supervisor_restarts_total\{child="a",role="worker"\} 1/);
-  assert.match(text, /starweather_supervisor_child_up\{child="a",role="worker"\} 1/);
+  assert.match(text, /sw_supervisor_restarts_total\{child="a",role="worker"\} 1/);
+  assert.match(text, /sw_supervisor_child_up\{child="a",role="worker"\} 1/);
   const outcome = await s.stop();
   assert.equal(outcome.code, 0);
   assert.equal(isAlive(pid), false);
@@ -119,7 +119,7 @@ test('invalid IPC messages are counted and ignored', async () => {
   const st = s.status()[0]!;
   assert.equal(st.state, 'running');
   assert.equal(st.restarts, 0);
-  assert.match(await registry.metrics(), /starweather_supervisor_invalid_messages_total\{child="g"\} 4/);
+  assert.match(await registry.metrics(), /sw_supervisor_invalid_messages_total\{child="g"\} 4/);
   assert.equal((await s.stop()).code, 0);
 });
 

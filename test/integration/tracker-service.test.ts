@@ -24,6 +24,7 @@ import { startHost, type RunningHost } from '../../actors/host/host.js';
 import { openStorage, alerts, catalog, type Storage } from '../../actors/storage/index.js';
 import { trackerService } from '../../actors/tracker/service.js';
 import { readSatelliteState, stateCacheStats } from '../../actors/tracker/state-cache.js';
+import type { Counter } from 'prom-client';
 import { loadElementSet } from '../../actors/tracker/tracker-actor.js';
 import { shardOf } from '../../actors/runtime/sharding.js';
 import { QA_ALTITUDE_LOW, QA_DECAYED, QA_PHYSICAL_FAILURE, QA_SWITCH_JUMP, DEFAULT_QA_LIMITS } from '../../actors/tracker/qa.js';
@@ -223,6 +224,15 @@ describe('tracker service on one host', { timeout: 120_000 }, () => {
     assert.ok(!rt.table.actors.some((a) => a?.noradId === DECAY_ID), 'not activated again');
     assert.ok(!frames.slice(before).some((f) => f.ids.includes(DECAY_ID)), 'not propagated again');
     assert.equal(alertsSeen.filter((x) => x.id === `decay:${DECAY_ID}`).length, 1, 'one decay alert for the object');
+    // sw_tracker_decays_total counts objects, not predictions: the same decay found again (a redelivery,
+    // a re-prediction after a reload or a takeover) finds its alert already there and adds nothing.
+    const decays = async (): Promise<number> => (await (runtime() as unknown as { m: { decays: Counter } }).m.decays.get()).values.reduce((n, v) => n + v.value, 0);
+    assert.equal(await decays(), 1, 'one decayed object counted once');
+    const again = runtime() as unknown as { decayed(a: unknown, tMs: number, expired: boolean): Promise<void> };
+    const actor = { noradId: DECAY_ID, shard: shardOf(String(DECAY_ID), 8), es: { name: 'DECAY TEST' }, epochIso: new Date().toISOString(), source: 'test' };
+    await again.decayed(actor, Date.now(), false);
+    await again.decayed(actor, Date.now() + 1000, false);
+    assert.equal(await decays(), 1, 'predicted again, still one');
   });
 
   test('a takeover does not bring back an object another host found decayed after this host loaded its catalog index', async () => {
