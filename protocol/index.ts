@@ -7,6 +7,7 @@ export * from './messages/work-task.js';
 export * from './messages/dead-letter.js';
 export * from './messages/cluster.js';
 export * from './frames/tracker-state.js';
+export * from './qa-flags.js';
 export * from './messages/host-ipc.js';
 export * from './messages/catalog.js';
 export * from './messages/satellite-state.js';

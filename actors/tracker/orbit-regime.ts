@@ -25,8 +25,9 @@ export function orbitRegime(eccentricity: number, meanMotionRevPerDay: number): 
 /**
  * Default element-set age limits, days. Published figures for TLE/SGP4
  * accuracy: about 1 km at epoch, with errors growing by about 1–3 km a day
- * in LEO, mostly along track (Vallado & Cefola, "Two-line element sets –
- * practice and use", IAC-12.C1.6.12, 2012), and faster than linearly once
+ * in LEO, mostly along track (as widely quoted from Vallado & Cefola,
+ * "Two-line element sets – practice and use", IAC-12.C1.6.12, 2012; the
+ * figures were not re-read from the paper for this), and faster than linearly once
  * drag mis-modelling dominates; drag-free orbits degrade far more slowly,
  * with GEO TLE errors of a few km changing over weeks rather than days
  * (Flohrer, Krag & Klinkrad, "Assessment and categorization of TLE orbit

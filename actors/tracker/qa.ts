@@ -16,6 +16,7 @@ import {
   S_Z_KM,
   SGP4_OK,
 } from './propagate.js';
+import { QA_FLAG_TABLE } from '../../protocol/qa-flags.js';
 import { DEFAULT_ELEMENT_MAX_AGE_DAYS, orbitRegime, type OrbitRegime } from './orbit-regime.js';
 
 export const QA_SGP4_ERROR = 1 << 0;
@@ -33,19 +34,8 @@ export const QA_ELEMENTS_EXPIRED = 1 << 10;
 /** The highest bit in use: tables sized by bit count (tracker-table.ts QA_BITS) and name lists end here. */
 export const QA_LAST_BIT = QA_ELEMENTS_EXPIRED;
 
-export const QA_FLAG_NAMES: Readonly<Record<number, string>> = {
-  [QA_SGP4_ERROR]: 'sgp4_error',
-  [QA_DECAYED]: 'decayed',
-  [QA_ALTITUDE_LOW]: 'altitude_low',
-  [QA_ALTITUDE_HIGH]: 'altitude_high',
-  [QA_ECCENTRICITY]: 'eccentricity',
-  [QA_MEAN_MOTION]: 'mean_motion',
-  [QA_VIS_VIVA]: 'vis_viva',
-  [QA_DISPLACEMENT]: 'displacement',
-  [QA_SWITCH_JUMP]: 'switch_jump',
-  [QA_STALE_EPOCH]: 'stale_epoch',
-  [QA_ELEMENTS_EXPIRED]: 'elements_expired',
-};
+/** Bit value → name, from the protocol's table (protocol/qa-flags.ts), the one place the names are defined. */
+export const QA_FLAG_NAMES: Readonly<Record<number, string>> = Object.fromEntries(QA_FLAG_TABLE.map((f) => [1 << f.bit, f.name]));
 
 /** Flags meaning the state itself is not physically credible: never published as good. */
 export const QA_PHYSICAL_FAILURE =

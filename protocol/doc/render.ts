@@ -9,6 +9,7 @@ import { topology, DEFAULT_TOPOLOGY } from '../topology.js';
 // Every message protocol/ defines registers itself on import; the index imports them all.
 import '../index.js';
 import { TRACKER_FRAME_DOC } from '../frames/tracker-state.js';
+import { QA_FLAGS_DOC } from '../qa-flags.js';
 
 function strip(schema: unknown): unknown {
   // TypeBox adds a symbol-keyed Kind; JSON.stringify drops symbols already.
@@ -83,6 +84,10 @@ export function renderProtocolDoc(): string {
   out.push('### Tracker state frame v1');
   out.push('');
   out.push(TRACKER_FRAME_DOC);
+  out.push('');
+  out.push('### QA flags');
+  out.push('');
+  out.push(QA_FLAGS_DOC);
   out.push('');
   out.push('### Websocket state frame (gateway `/ws`)');
   out.push('');

@@ -13,7 +13,9 @@ import { loadConfig } from '../../config/load.js';
 import { loadSnapshot } from '../../actors/tracker/snapshot.js';
 import { loadElementSet, TrackerActor } from '../../actors/tracker/tracker-actor.js';
 import { TrackerTable } from '../../actors/tracker/tracker-table.js';
+import * as qa from '../../actors/tracker/qa.js';
 import { DEFAULT_QA_LIMITS, QA_ELEMENTS_EXPIRED, QA_FLAG_NAMES, QA_PHYSICAL_FAILURE, QA_STALE_EPOCH, isGood, qaFlagNames } from '../../actors/tracker/qa.js';
+import { QA_FLAG_TABLE, QA_FLAGS_DOC } from '../../protocol/qa-flags.js';
 import { qaLimitsFromConfig } from '../../actors/tracker/qa-config.js';
 import { summariseElementAge } from '../../actors/tracker/catalog-age.js';
 import type { TleRecord } from '../../actors/tracker/tle.js';
@@ -67,6 +69,17 @@ test('the new bit is known to every QA table: names, bit count, not-good mask', 
   assert.equal(isGood(QA_ELEMENTS_EXPIRED), false);
   assert.equal(QA_PHYSICAL_FAILURE & QA_ELEMENTS_EXPIRED, 0, 'an expired state is not a physical failure (drawn dimmed, not red)');
   assert.equal(new TrackerTable(16).tick(0).flagCounts.length, 11, 'per-bit counters cover bit 10');
+  // The protocol's table is the tracker's: every QA_* bit constant has its row, and "not good" is the same set.
+  const constants = Object.entries(qa).filter(([k, v]) => /^QA_[A-Z0-9_]+$/.test(k) && !['QA_PHYSICAL_FAILURE', 'QA_NOT_GOOD', 'QA_LAST_BIT', 'QA_FLAG_NAMES'].includes(k) && typeof v === 'number');
+  assert.equal(constants.length, QA_FLAG_TABLE.length);
+  for (const [k, v] of constants) {
+    const row = QA_FLAG_TABLE.find((f) => 1 << f.bit === v);
+    assert.ok(row, `${k} in protocol/qa-flags.ts`);
+    assert.equal(`QA_${row.name.toUpperCase()}`, k);
+  }
+  assert.equal(qa.QA_NOT_GOOD, QA_FLAG_TABLE.filter((f) => !f.good).reduce((m, f) => m | (1 << f.bit), 0));
+  assert.equal(qa.QA_LAST_BIT, 1 << Math.max(...QA_FLAG_TABLE.map((f) => f.bit)));
+  assert.match(QA_FLAGS_DOC, /\| 10 \| 1024 \| `elements_expired` \| \*\*not good\*\* \|/);
 });
 
 for (const [label, offsetDays] of [
