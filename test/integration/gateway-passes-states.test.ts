@@ -91,7 +91,8 @@ function bruteRiseSet(satrec: SatRec, obs: Observer, horizonDeg: number, fromMs:
 }
 
 test('passes with horizonDeg=10: rise and set within 2 s of a 1 s brute-force scan; the masks are in the answer', async () => {
-  const to = '2026-05-09T00:00:00Z';
+  // Half a day: four passes above 10° over Denver, and half the brute force's 1 s steps of a whole day.
+  const to = '2026-05-08T12:00:00Z';
   const q = `lat=${DENVER.latDeg}&lon=${DENVER.lonDeg}&alt=${DENVER.altKm}&from=${FROM}&to=${to}`;
   const r = await get(`/satellites/${ISS}/passes?${q}&horizonDeg=10`);
   assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -99,7 +100,7 @@ test('passes with horizonDeg=10: rise and set within 2 s of a 1 s brute-force sc
   assert.equal(r.body.masks.minElevationDeg, 0);
   assert.equal(r.body.masks.visible, false);
   const brute = bruteRiseSet(iss, DENVER, 10, Date.parse(FROM), Date.parse(to));
-  assert.ok(brute.length >= 3, `passes above 10° in a day: ${brute.length}`);
+  assert.ok(brute.length >= 3, `passes above 10° in half a day: ${brute.length}`);
   assert.equal(r.body.passes.length, brute.length);
   r.body.passes.forEach((p: any, i: number) => {
     const dRise = Math.abs(Date.parse(p.rise.t) - brute[i]!.riseMs);
