@@ -2,7 +2,7 @@
  * The process-wide metrics of a node, on its supervisor's registry: the
  * event-loop delay of the supervisor's own thread (the same windowed p99 as
  * every host's, runtime/metrics.ts) and prom-client's default process and
- * Node.js metrics under the project's one prefix (`sw_process_cpu_seconds_total`,
+ * Node.js metrics under the project's one prefix (`sw_process_cpu_user_seconds_total`,
  * `sw_nodejs_heap_size_used_bytes`, …), so every series StarWeather serves is
  * `sw_*`.
  *
