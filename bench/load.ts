@@ -467,7 +467,8 @@ interface NodeRef {
 /** /metrics of every node every 5 s: counters (from the baseline on) and the event-loop gauge (in the window). */
 class MetricsScraper {
   readonly counters = new CounterTracker();
-  readonly loop = new GaugeTracker(METRICS.eventLoopP99.metric, (source, l) => l.host ?? `${source}/${l.role ?? 'node'}`);
+  // A series without a host label is the supervisor's own loop (supervisor/process-metrics.ts).
+  readonly loop = new GaugeTracker(METRICS.eventLoopP99.metric, (source, l) => l.host ?? `${source}/${l.role ?? 'supervisor'}`);
   failed = 0;
   scrapes = 0;
   private inWindow = false;
