@@ -10,9 +10,10 @@
  * Counted in onResponse, so every answered request is seen, whichever hook
  * answered it (overload 503, rate-limit 429, key 401, 404); the duration is
  * fastify's reply.elapsedTime (from the request's arrival to the response
- * being written), in seconds (base unit). Not seen: connections the HTTP
- * parser refuses before fastify has a request (those are
- * sw_gateway_rejected_total), and websocket upgrades once hijacked.
+ * being written), in seconds (base unit). Not seen: what Node's HTTP parser
+ * refuses before fastify has a request (400/414/431 written by errors.ts
+ * writeParserProblem), and websocket upgrades, which the websocket plugin
+ * takes over before a response is sent.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
