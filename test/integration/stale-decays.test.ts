@@ -51,6 +51,7 @@ describe('decays from expired elements: one grouped alert per catalog load', { t
   let storage: Storage;
   let host: RunningHost | undefined;
   let stale: TleRecord[] = [];
+  let controls: TleRecord[] = [];
   let runId = 0;
   const seen: AlertRaised[] = [];
 
@@ -60,7 +61,7 @@ describe('decays from expired elements: one grouped alert per catalog load', { t
     const early = new Date(now - 2 * DAY);
     const late = new Date(now + 2 * DAY);
     stale = all.filter((r) => decayedAt(r, early)).slice(0, STALE_N);
-    const controls = all.filter((r) => r.meanMotionRevPerDay > 11.25 && !decayedAt(r, late)).slice(0, CONTROL_N);
+    controls = all.filter((r) => r.meanMotionRevPerDay > 11.25 && !decayedAt(r, late)).slice(0, CONTROL_N);
     assert.equal(stale.length, STALE_N, 'the snapshot has objects that decay by now');
     for (const r of stale) assert.ok(now - r.epochMs > 30 * DAY, `${r.noradId}: elements older than the LEO limit (the test needs today's date well after the snapshot)`);
     bus = new EmbeddedTransport({ names: ns });
@@ -110,6 +111,13 @@ describe('decays from expired elements: one grouped alert per catalog load', { t
     assert.equal(rows.length, 2, 'nothing else was alerted');
     await until('the grouped alert on the bus', 5000, () => seen.some((x) => x.id === groupId() && x.message.startsWith(`${STALE_N} objects`)));
     assert.ok(seen.filter((x) => x.kind === 'decay-stale-elements').every((x) => x.id === groupId()));
+    // What is left tracked is the LEO controls, all from elements past the 30-day limit: none good, and /health's host view says so.
+    for (const r of controls) assert.ok(Date.now() - r.epochMs > 30 * DAY, `${r.noradId}: control past the LEO limit`);
+    await until('a tick after the decays were passivated', 5000, () => (host!.info().services?.tracker as { objects?: number } | undefined)?.objects === CONTROL_N);
+    await sleep(1100);
+    const health = host!.info().services?.tracker as Record<string, unknown>;
+    assert.equal(health.statesElementsExpired, CONTROL_N);
+    assert.equal(health.statesGood, 0);
   });
 
   test('the same objects found again (redelivery, a takeover host) change neither the alert nor the decay count', async () => {
