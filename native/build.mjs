@@ -56,12 +56,20 @@ if (!runs(process.env.MAKE || 'make')) fallBack(`no make (${process.env.MAKE || 
 const cxx = process.env.CXX || 'g++';
 if (!runs(cxx)) fallBack(`no C++ compiler (${process.env.CXX ? `CXX=${process.env.CXX}` : cxx} does not run)`);
 
+// The headers of the Node that runs this script (a CI that installs another
+// Node than the distribution's must compile against that one). node-gyp
+// takes an npm `nodedir` setting (npm_config_nodedir, e.g. `nodedir=/usr` in
+// a user's .npmrc) over --nodedir, so both are set.
 const prefix = dirname(dirname(process.execPath));
 const args = [];
-if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
+const env = { ...process.env };
+if (existsSync(join(prefix, 'include', 'node', 'node_api.h'))) {
+  args.push(`--nodedir=${prefix}`);
+  env.npm_config_nodedir = prefix;
+}
 
 function run(cmd) {
-  const r = spawnSync(process.execPath, [gyp, cmd, ...args], { cwd: here, stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(process.execPath, [gyp, cmd, ...args], { cwd: here, env, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) fallBack(`node-gyp ${cmd} failed (exit ${r.status ?? r.signal}; its output is above)`);
 }
 
