@@ -36,6 +36,8 @@ const OVERLAPPING: readonly RegExp[] = [
   /^integration\/(gateway-rest|gateway-e2e|tile-pipeline|tile-bad-input|ui-routes|catalog-upload)\.test\.js$/,
   // REST handlers on a harness gateway, shedding off where a test's own oracle loads the loop.
   /^integration\/(stac-interop|cors|gateway-passes-states)\.test\.js$/,
+  // The catalog element age through /health and /ingest/status on a bare app over PostgreSQL: no node, no timing.
+  /^integration\/catalog-age\.test\.js$/,
   // A minute of waiting for a stopped PostgreSQL; what it counts (tasks done
   // once, dead letters) does not depend on how fast the node runs meanwhile.
   /^chaos\/pg-outage\.test\.js$/,
