@@ -4,7 +4,8 @@
 # dependencies and the sources; the runtime stage holds only what runs:
 # dist/ without the compiled tests and benchmarks, the production
 # dependencies, the addon, and the data files the code reads at run time.
-ARG NODE_VERSION=20
+# Node 22 LTS, the version CI builds and tests on (.ci/run; README "Install").
+ARG NODE_VERSION=22
 
 FROM node:${NODE_VERSION}-bookworm AS build
 WORKDIR /src
