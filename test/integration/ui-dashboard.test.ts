@@ -133,6 +133,9 @@ let base = '';
 let profile = '';
 let context: BrowserContext | undefined;
 let page: Page;
+/** Ids of the loaded objects by orbit regime, from their TLEs (Space-Track's LEO: mean motion > 11.25 rev/day, e ≤ 0.25). */
+const leoIds = new Set<number>();
+const otherIds = new Set<number>();
 const pageErrors: string[] = [];
 
 before(async () => {
@@ -145,8 +148,15 @@ before(async () => {
     STARWEATHER_CATALOG_ENABLED: 'false',
     STARWEATHER_IMAGERY_SOURCES: 'none',
     STARWEATHER_STATUS_INTERVAL_MS: '1000',
+    // The snapshot's elements are months old on the test's date: LEO ones are kept live (a limit of 100 years),
+    // every other regime's are past a 1-day limit, so both the live and the dimmed drawing show.
+    STARWEATHER_MAX_ELEMENT_AGE_DAYS_LEO: '36500',
+    STARWEATHER_MAX_ELEMENT_AGE_DAYS_MEO: '1',
+    STARWEATHER_MAX_ELEMENT_AGE_DAYS_GEO: '1',
+    STARWEATHER_MAX_ELEMENT_AGE_DAYS_HEO: '1',
   });
   const records = await snapshotRecords(OBJECTS);
+  for (const r of records) (r.eccentricity <= 0.25 && r.meanMotionRevPerDay > 11.25 ? leoIds : otherIds).add(r.noradId);
   const file = join(env.STARWEATHER_DATA_DIR!, 'small-catalog.3le');
   writeFileSync(file, records.map((r) => `${r.name}\n${r.line1}\n${r.line2}\n`).join(''));
   const load = harness.run(['catalog', 'load', file, '--format', '3le', '--group', 'active'], env);
@@ -248,7 +258,23 @@ test('the page loads from / (redirected to /ui/) and shows the world map with th
   assert.ok(px.width > 600 && px.height > 300, `canvas ${px.width}×${px.height}`);
   assert.ok(px.land / px.total > 0.05, `land drawn: ${JSON.stringify(px)}`);
   assert.ok(px.ocean / px.total > 0.2, `ocean drawn: ${JSON.stringify(px)}`);
-  assert.ok(px.dots >= OBJECTS * 0.9, `objects drawn: ${JSON.stringify(px)}`);
+  assert.ok(px.dots >= leoIds.size * 0.9, `live objects drawn: ${JSON.stringify(px)}`);
+  // At each object's own position: live (LEO) objects are bright dots; objects whose elements are past
+  // their limit are drawn dimmed (not bright, but not the bare basemap either).
+  const at = await page.evaluate(() => {
+    const c = document.querySelector('#map')!;
+    const ctx = c.getContext('2d');
+    return window.starweather.positions().map((p) => ({ id: p.id, rgb: Array.from(ctx.getImageData(Math.round(p.x), Math.round(p.y), 1, 1).data).slice(0, 3) }));
+  });
+  const bright = (rgb: number[]) => Math.max(...rgb) > 180;
+  const bare = (rgb: number[]) => [[0x1f, 0x3a, 0x4d], [0x0f, 0x22, 0x36]].some((c) => Math.abs(rgb[0]! - c[0]!) + Math.abs(rgb[1]! - c[1]!) + Math.abs(rgb[2]! - c[2]!) < 6);
+  const live = at.filter((a) => leoIds.has(a.id));
+  const dimmed = at.filter((a) => otherIds.has(a.id));
+  assert.ok(live.length >= leoIds.size * 0.9 && dimmed.length >= otherIds.size * 0.9, `positions of both kinds: ${live.length} live, ${dimmed.length} expired`);
+  assert.ok(live.filter((a) => bright(a.rgb)).length >= live.length * 0.9, `live objects bright: ${JSON.stringify(live.slice(0, 5))}`);
+  // A dimmed dot may lie under a live one (live ones are drawn last): most, not all, are dim.
+  const dim = dimmed.filter((a) => !bright(a.rgb) && !bare(a.rgb));
+  assert.ok(dim.length >= dimmed.length * 0.8, `expired objects dimmed: ${dim.length} of ${dimmed.length}; e.g. ${JSON.stringify(dimmed.slice(0, 5))}`);
   // The processed scene's overlay, reprojected: the equatorial band shows over South America (inside the
   // GOES-East disk), the map is untouched outside the disk (Africa east of 20°E is past the limb).
   await page.waitForFunction((id) => (document.querySelector('#overlay-info')?.textContent ?? '').includes(id), OVERLAY_ITEM, { timeout: 20_000 });
