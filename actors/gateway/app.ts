@@ -40,6 +40,7 @@ import { ingestStatusPlugin } from './ingest-status.js';
 import { OPENAPI_PATH, registerOpenApi } from './openapi.js';
 import { productsPlugin } from './products.js';
 import { satellitesPlugin } from './satellites.js';
+import { exportsPlugin } from './exports.js';
 import { checkAssetHref, type AssetPolicy } from './ssrf.js';
 import { stacPlugin } from './stac/index.js';
 import { refuseUnusableParameters } from './params-check.js';
@@ -185,6 +186,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
     latestFromBus: (id) => o.fanout.latestState(id, o.shardCount),
     ...(o.onInvalidState ? { onInvalidState: o.onInvalidState } : {}),
   });
+  await app.register(exportsPlugin, { storage: o.storage, shardCount: o.shardCount, latestFromBus: (id) => o.fanout.latestState(id, o.shardCount) });
   await app.register(wsPlugin, {
     fanout: o.fanout,
     limits: o.ws,

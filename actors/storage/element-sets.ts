@@ -142,3 +142,58 @@ export async function insertElementSets(q: Queryable, sets: readonly ElementSetI
   );
   return r.rows.map((row) => Number(row.norad_id));
 }
+
+/** One row of a catalog export: an active object with its newest element set. */
+export interface ActiveElementSet {
+  noradId: number;
+  name: string;
+  intlDesignator: string | null;
+  elementSet: ElementSet;
+}
+
+export interface ActiveElementSetsPage {
+  /** Only objects in this catalog group. */
+  group?: string;
+  /** Only these objects (at most 1000). */
+  noradIds?: readonly number[];
+  /** Keyset cursor: only ids above this one. */
+  afterId?: number;
+  /** 1..1000. */
+  limit: number;
+}
+
+/**
+ * Active objects with their newest element set (by epoch), ordered by id,
+ * one keyset page: bulk exports read the catalog in pages so that no single
+ * query result (PGlite runs a statement as one synchronous call) holds the
+ * event loop long. Objects without any element set are left out. The
+ * newest set per object is found through the (norad_id, epoch) key.
+ */
+export async function activeElementSetsPage(q: Queryable, p: ActiveElementSetsPage): Promise<ActiveElementSet[]> {
+  if (!Number.isInteger(p.limit) || p.limit < 1 || p.limit > 1000) throw new StorageArgumentError('limit must be an integer in 1..1000');
+  const where = [`c.status = 'active'`];
+  const params: unknown[] = [];
+  if (p.group !== undefined) {
+    if (typeof p.group !== 'string' || p.group.length < 1 || p.group.length > 100) throw new StorageArgumentError('group must be 1..100 characters');
+    where.push(`c.groups @> ARRAY[$${params.push(p.group)}::text]`);
+  }
+  if (p.noradIds !== undefined) {
+    if (p.noradIds.length > 1000) throw new StorageArgumentError('at most 1000 ids per page');
+    p.noradIds.forEach(checkNoradId);
+    where.push(`c.norad_id = ANY($${params.push(p.noradIds)}::int[])`);
+  }
+  if (p.afterId !== undefined) {
+    if (!Number.isInteger(p.afterId) || p.afterId < 0 || p.afterId > 999_999_999) throw new StorageArgumentError('afterId must be an integer in 0..999999999');
+    where.push(`c.norad_id > $${params.push(p.afterId)}`);
+  }
+  const r = await q.query<Row & { name: string; intl_designator: string | null }>(
+    `SELECT c.name, c.intl_designator, e.id, e.norad_id, e.epoch, e.source, e.format, e.omm, e.tle_line1, e.tle_line2, e.received_at
+       FROM catalog_objects c
+       CROSS JOIN LATERAL (SELECT ${COLS} FROM element_sets x WHERE x.norad_id = c.norad_id ORDER BY x.epoch DESC LIMIT 1) e
+      WHERE ${where.join(' AND ')}
+      ORDER BY c.norad_id
+      LIMIT ${p.limit}`,
+    params,
+  );
+  return r.rows.map((row) => ({ noradId: Number(row.norad_id), name: row.name, intlDesignator: row.intl_designator, elementSet: fromRow(row) }));
+}
