@@ -18,7 +18,7 @@ import type { CatalogLoadView } from '../actors/gateway/catalog-loads.js';
 const POLL_MS = 500;
 
 /** Whether a node answers HTTP at `base` (any status: something listens and speaks HTTP). */
-export async function nodeAnswers(base: string, timeoutMs = 2_000): Promise<boolean> {
+export async function nodeAnswers(base: string, timeoutMs = 5_000): Promise<boolean> {
   try {
     const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel();
