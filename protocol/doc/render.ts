@@ -10,6 +10,7 @@ import { topology, DEFAULT_TOPOLOGY } from '../topology.js';
 import '../index.js';
 import { TRACKER_FRAME_DOC } from '../frames/tracker-state.js';
 import { QA_FLAGS_DOC } from '../qa-flags.js';
+import { wsApiSection } from './ws-api.js';
 
 function strip(schema: unknown): unknown {
   // TypeBox adds a symbol-keyed Kind; JSON.stringify drops symbols already.
@@ -79,6 +80,7 @@ export function renderProtocolDoc(): string {
     out.push('```');
   }
   out.push('');
+  out.push(wsApiSection());
   out.push('## Binary frames');
   out.push('');
   out.push('### Tracker state frame v1');
