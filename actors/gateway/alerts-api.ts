@@ -5,6 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
+import { AlertRaisedSchema } from '../../protocol/messages/satellite-state.js';
 import { listAlerts } from '../storage/alerts.js';
 import type { Storage } from '../storage/index.js';
 import { alertToWire } from './alerts-feed.js';
@@ -24,7 +25,19 @@ const Query = Type.Object(
 );
 
 export const alertsApiPlugin: FastifyPluginAsync<AlertsApiOptions> = async (app, o) => {
-  app.get<{ Querystring: { limit?: number; since?: string; unacknowledged?: boolean } }>('/alerts', { schema: { querystring: Query } }, async (req, reply) => {
+  app.get<{ Querystring: { limit?: number; since?: string; unacknowledged?: boolean } }>('/alerts', {
+      schema: {
+        operationId: 'listAlerts',
+        summary: 'Recent alerts, newest first',
+        querystring: Query,
+        documentedResponse: {
+          200: Type.Object(
+            { alerts: Type.Array(Type.Object({ ...AlertRaisedSchema.properties, acknowledgedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]) }, { additionalProperties: false })) },
+            { additionalProperties: false, description: 'alert.raised v1 (protocol/PROTOCOL.md) with when it was acknowledged' },
+          ),
+        },
+      },
+    }, async (req, reply) => {
     const since = req.query.since !== undefined ? new Date(req.query.since) : undefined;
     if (since && Number.isNaN(since.getTime())) throw badRequest('since must be a date-time');
     const rows = await listAlerts((await o.storage()).db, {

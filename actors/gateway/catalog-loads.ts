@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
+import { IngestRunSummarySchema } from '../../protocol/messages/catalog.js';
 import type { Names } from '../../protocol/names.js';
 import type { Transport } from '../../protocol/transport.js';
 import { ingestCatalogText, summary, type IngestReport, type LoadProgress } from '../ingest/catalog-ingest.js';
@@ -62,6 +63,37 @@ export interface CatalogLoadView {
   report: (ReturnType<typeof summary> & { elementSetsNew: number; rejectedByCode: Record<string, number>; rejectSamples: IngestReport['rejectSamples'] }) | null;
 }
 
+/** CatalogLoadView, for the OpenAPI document (openapi.ts documentedResponse). */
+const CatalogLoadDoc = Type.Object(
+  {
+    id: Type.String(),
+    state: Type.Union([Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
+    source: Type.String(),
+    format: Type.Union(CATALOG_FORMATS.map((f) => Type.Literal(f))),
+    group: Type.Union([Type.String(), Type.Null()]),
+    bytes: Type.Integer({ minimum: 0 }),
+    progress: Type.Object(
+      { phase: Type.Union([Type.Literal('parse'), Type.Literal('write'), Type.Literal('done')]), objectsDone: Type.Integer({ minimum: 0 }), objectsTotal: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]) },
+      { additionalProperties: false },
+    ),
+    startedAt: Type.String({ format: 'date-time' }),
+    finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    report: Type.Union([
+      Type.Object(
+        {
+          ...IngestRunSummarySchema.properties,
+          elementSetsNew: Type.Integer({ minimum: 0 }),
+          rejectedByCode: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+          rejectSamples: Type.Array(Type.Object({}, { additionalProperties: true, description: 'A rejected record: where, its code and why' })),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+  },
+  { additionalProperties: false },
+);
+
 const query = Type.Object(
   {
     format: Type.Optional(Type.Union(CATALOG_FORMATS.map((f) => Type.Literal(f)))),
@@ -92,7 +124,13 @@ export const catalogLoadsPlugin: FastifyPluginAsync<CatalogLoadsOptions> = async
       bodyLimit: o.maxBytes,
       config: { bodyLimitHint: `a catalog load is capped at ${o.maxBytes} bytes (STARWEATHER_CATALOG_MAX_BYTES)` },
       schema: {
+        operationId: 'startCatalogLoad',
+        summary: 'Load a catalog file into the running node',
         querystring: query,
+        documentedResponse: {
+          202: { description: 'Started; Location is its status', headers: { location: { type: 'string', description: '/catalog/loads/{id}' } }, content: { 'application/json': { schema: CatalogLoadDoc } } },
+          409: 'A catalog load is already running on this node',
+        },
         description: 'Load a catalog (OMM JSON, TLE, 3LE or CSV) into this node: validated record by record, written through the catalog ingest path. Needs the API key. 202 + Location of the load status.',
       },
     },
@@ -151,7 +189,15 @@ export const catalogLoadsPlugin: FastifyPluginAsync<CatalogLoadsOptions> = async
 
   app.get<{ Params: { id: string } }>(
     '/catalog/loads/:id',
-    { schema: { params, description: 'A catalog load sent to this node: state, progress and, once ended, its report.' } },
+    {
+      schema: {
+        operationId: 'getCatalogLoad',
+        summary: 'A catalog load\'s state, progress and report',
+        params,
+        description: 'A catalog load sent to this node: state, progress and, once ended, its report.',
+        documentedResponse: { 200: CatalogLoadDoc },
+      },
+    },
     async (req) => {
       const view = loads.get(req.params.id);
       if (!view) throw notFound(`catalog load ${req.params.id} is not known to this gateway (only its last ${LOADS_KEPT} are kept; /ingest/status lists stored runs)`);

@@ -9,7 +9,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { errorMessage } from '../../protocol/errors.js';
 import { ClusterStatusMessage, type ClusterStatus } from '../../protocol/messages/cluster.js';
-import type { ClusterView as ClusterViewMessage } from '../../protocol/messages/ws.js';
+import { ClusterViewSchema, type ClusterView as ClusterViewMessage } from '../../protocol/messages/ws.js';
 import { QUEUES } from '../../protocol/names.js';
 import type { Storage } from '../storage/index.js';
 import { countTasksByState } from '../storage/tasks.js';
@@ -125,8 +125,12 @@ export class ClusterView {
 }
 
 export const clusterPlugin: FastifyPluginAsync<{ view: ClusterView }> = async (app, o) => {
-  app.get('/cluster', async (_req, reply) => {
+  app.get(
+    '/cluster',
+    { schema: { operationId: 'getCluster', summary: 'Every node heard recently, totals and task throughput', documentedResponse: { 200: ClusterViewSchema } } },
+    async (_req, reply) => {
     await o.view.sampleTasks();
     return reply.header('cache-control', 'no-store').send(o.view.view());
-  });
+    },
+  );
 };

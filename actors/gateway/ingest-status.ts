@@ -180,7 +180,7 @@ export const IngestStatusSchema = Type.Object(
 
 export const ingestStatusPlugin: FastifyPluginAsync<IngestStatusOptions> = async (app, o) => {
   const catalogAge = o.catalogAge ?? new CatalogAge(o.storage);
-  app.get('/ingest/status', { schema: { summary: 'Ingest status: catalog age and the last scene per imagery source', response: { 200: IngestStatusSchema } } }, async (_req, reply) => {
+  app.get('/ingest/status', { schema: { operationId: 'getIngestStatus', summary: 'Ingest status: catalog age and the last scene per imagery source', response: { 200: IngestStatusSchema } } }, async (_req, reply) => {
     const { db } = await o.storage();
     const now = Date.now();
     const [lastRun, lastLoaded, objects, imagery, age] = await Promise.all([

@@ -10,6 +10,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Storage } from '../storage/index.js';
+import { noBody } from './openapi.js';
 import { getProduct, productEtag, sceneFileKey } from '../storage/tile-results.js';
 import { notFound } from './errors.js';
 
@@ -33,7 +34,23 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
 export const productsPlugin: FastifyPluginAsync<ProductsOptions> = async (app, o) => {
   const id = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._:\\-]+$' });
   const params = Type.Object({ collection: id, item: id, name: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,58}\\.(png|webp)$' }) });
-  app.get<{ Params: { collection: string; item: string; name: string } }>('/products/:collection/:item/:name', { schema: { params } }, async (req, reply) => {
+  app.get<{ Params: { collection: string; item: string; name: string } }>('/products/:collection/:item/:name',
+    {
+      schema: {
+        operationId: 'getProduct',
+        summary: 'A rendered imagery product (PNG or WebP), with a strong ETag',
+        params,
+        documentedResponse: {
+          200: {
+            description: 'The image',
+            headers: { etag: { type: 'string', description: 'Strong: SHA-256 of the bytes' } },
+            content: { 'image/png': { schema: { type: 'string', format: 'binary' } }, 'image/webp': { schema: { type: 'string', format: 'binary' } } },
+          },
+          304: noBody('If-None-Match matched the ETag'),
+        },
+      },
+    },
+    async (req, reply) => {
     const { collection, item, name } = req.params;
     const storage = await o.storage();
     const key = sceneFileKey('products', collection, item, name);
@@ -53,5 +70,6 @@ export const productsPlugin: FastifyPluginAsync<ProductsOptions> = async (app, o
     if (!p) throw notFound(`no product ${name} for item ${collection}/${item}`);
     await storage.files.put(key, p.data).catch((err) => req.log.warn({ err }, 'product not cached'));
     return send(p.etag, p.data);
-  });
+    },
+  );
 };

@@ -18,9 +18,10 @@
  * the fields it could not fill (`missing`); with nothing held it is a 503
  * with Retry-After like every other route that needs the database.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { SatelliteStateMessage, type SatelliteState } from '../../protocol/messages/satellite-state.js';
+import { SatelliteStateMessage, SatelliteStateSchema, type SatelliteState } from '../../protocol/messages/satellite-state.js';
+import { inMediaType } from './openapi.js';
 import { getObject, searchObjects, type CatalogObject } from '../storage/catalog.js';
 import { latestElementSet, type ElementSet as StoredElementSet } from '../storage/element-sets.js';
 import type { HotCache } from '../storage/cache.js';
@@ -82,6 +83,125 @@ export const PassesQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/* The answers, for the OpenAPI document (openapi.ts documentedResponse): each is what the handler below builds. */
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const IsoInstant = Type.String({ format: 'date-time' });
+const ObjectDoc = Type.Object(
+  {
+    noradId: Type.Integer({ minimum: 1, maximum: 999_999_999 }),
+    name: Type.String(),
+    intlDesignator: Nullable(Type.String()),
+    groups: Type.Array(Type.String()),
+    status: Type.Union([Type.Literal('active'), Type.Literal('inactive'), Type.Literal('decayed'), Type.Literal('unknown')]),
+    updatedAt: IsoInstant,
+  },
+  { additionalProperties: false },
+);
+const SearchPageDoc = Type.Object(
+  {
+    items: Type.Array(ObjectDoc),
+    count: Type.Integer({ minimum: 0 }),
+    cursor: Nullable(Cursor),
+    next: Nullable(Type.String({ description: 'The next page (this query with `cursor`); null on the last page' })),
+  },
+  { additionalProperties: false },
+);
+const ElementSetDoc = Type.Object(
+  {
+    id: Type.Integer(),
+    epoch: IsoInstant,
+    source: Type.String(),
+    format: Type.Union([Type.Literal('omm'), Type.Literal('tle')]),
+    omm: Nullable(Type.Object({}, { additionalProperties: true, description: 'The OMM fields (CelesTrak JSON keys) of an OMM element set' })),
+    tleLine1: Nullable(Type.String({ minLength: 69, maxLength: 69 })),
+    tleLine2: Nullable(Type.String({ minLength: 69, maxLength: 69 })),
+    receivedAt: IsoInstant,
+  },
+  { additionalProperties: false },
+);
+const QaDoc = Type.Object({ flags: Type.Array(Type.String()), flagBits: Type.Integer({ minimum: 0 }), good: Type.Boolean(), at: IsoInstant }, { additionalProperties: false });
+const SatelliteDoc = Type.Object(
+  {
+    object: Nullable(ObjectDoc),
+    elementSet: Nullable(ElementSetDoc),
+    state: Nullable(
+      Type.Union([SatelliteStateSchema, Type.Partial(SatelliteStateSchema)], {
+        description: 'satellite.state v1 (protocol/PROTOCOL.md); when `degraded`, possibly without the element-set fields named in `missing`',
+      }),
+    ),
+    qa: Nullable(QaDoc),
+    degraded: Type.Optional(
+      Type.Object({ reason: Type.String(), missing: Type.Array(Type.String()) }, { additionalProperties: false, description: 'Present when the database is down and the answer comes from this gateway\'s memory' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const Position = Type.Array(Type.Number(), { minItems: 2, maxItems: 2, description: '[longitude, latitude], degrees' });
+const TrackDoc = Type.Object(
+  {
+    type: Type.Literal('Feature'),
+    geometry: Type.Object(
+      { type: Type.Literal('MultiLineString'), coordinates: Type.Array(Type.Array(Position), { description: 'Split at the antimeridian' }) },
+      { additionalProperties: false },
+    ),
+    properties: Type.Object(
+      {
+        startMs: Type.Integer(),
+        endMs: Type.Integer(),
+        stepS: Type.Number(),
+        sgp4Error: Type.Integer({ description: 'satellite.js error code of the first failed step; 0: none' }),
+        noradId: Type.Integer(),
+        name: Type.String(),
+        from: IsoInstant,
+        to: IsoInstant,
+        elementSetEpoch: IsoInstant,
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false, description: 'A GeoJSON Feature (RFC 7946): the sub-satellite points over the window' },
+);
+const LookPoint = Type.Object({ t: IsoInstant, azimuthDeg: Type.Number(), elevationDeg: Type.Number() }, { additionalProperties: false });
+const PassesDoc = Type.Object(
+  {
+    noradId: Type.Integer(),
+    name: Type.String(),
+    observer: Type.Object({ latDeg: Type.Number(), lonDeg: Type.Number(), altKm: Type.Number() }, { additionalProperties: false }),
+    from: IsoInstant,
+    to: IsoInstant,
+    minElevationDeg: Type.Number(),
+    masks: Type.Object(
+      {
+        horizonDeg: Type.Number(),
+        minElevationDeg: Type.Number(),
+        visible: Type.Union([
+          Type.Literal(false),
+          Type.Object({ sunElevationBelowDeg: Type.Number(), sunModel: Type.String(), shadowModel: Type.String() }, { additionalProperties: false }),
+        ]),
+      },
+      { additionalProperties: false },
+    ),
+    elementSetEpoch: IsoInstant,
+    sgp4Error: Type.Integer(),
+    passes: Type.Array(
+      Type.Object(
+        {
+          rise: LookPoint,
+          culmination: LookPoint,
+          set: LookPoint,
+          maxElevationDeg: Type.Number(),
+          riseClipped: Type.Boolean(),
+          setClipped: Type.Boolean(),
+          visible: Type.Optional(Type.Array(Type.Object({ start: LookPoint, end: LookPoint }, { additionalProperties: false }))),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+const NO_ELEMENTS = 'The object has no element set yet (SW_ERR_NO_ELEMENTS), or one that does not propagate (SW_ERR_BAD_ELEMENTS)';
 
 export function encodeCursor(afterId: number): string {
   return Buffer.from(`a${afterId}`).toString('base64url');
@@ -208,7 +328,14 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
 
   app.get<{ Querystring: Static<typeof SearchQuery> }>(
     '/satellites',
-    { schema: { querystring: SearchQuery } },
+    {
+      schema: {
+        operationId: 'searchSatellites',
+        summary: 'Search the catalog by name, id or group, a page at a time',
+        querystring: SearchQuery,
+        documentedResponse: { 200: SearchPageDoc },
+      },
+    },
     async (req) => {
       const { q, id, group, cursor } = req.query;
       const limit = req.query.limit ?? 100;
@@ -238,7 +365,14 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
 
   app.get<{ Params: Static<typeof NoradIdParam> }>(
     '/satellites/:id',
-    { schema: { params: NoradIdParam } },
+    {
+      schema: {
+        operationId: 'getSatellite',
+        summary: 'One object: catalog row, newest element set, latest state and its QA',
+        params: NoradIdParam,
+        documentedResponse: { 200: SatelliteDoc },
+      },
+    },
     async (req, reply) => {
       const id = req.params.id;
       let obj: CatalogObject;
@@ -288,7 +422,15 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
 
   app.get<{ Params: Static<typeof NoradIdParam>; Querystring: Static<typeof TrackQuery> }>(
     '/satellites/:id/track',
-    { schema: { params: NoradIdParam, querystring: TrackQuery } },
+    {
+      schema: {
+        operationId: 'getSatelliteTrack',
+        summary: 'Ground track over a window, as a GeoJSON Feature',
+        params: NoradIdParam,
+        querystring: TrackQuery,
+        documentedResponse: { 200: inMediaType('application/geo+json', TrackDoc, 'The ground track'), 409: NO_ELEMENTS },
+      },
+    },
     async (req, reply) => {
       const { fromMs, toMs } = window(req.query.from, req.query.to, LIMITS.defaultTrackRangeMs, LIMITS.maxTrackRangeMs);
       const stepS = req.query.stepS ?? 60;
@@ -313,7 +455,15 @@ export const satellitesPlugin: FastifyPluginAsync<SatellitesPluginOptions> = asy
 
   app.get<{ Params: Static<typeof NoradIdParam>; Querystring: Static<typeof PassesQuery> }>(
     '/satellites/:id/passes',
-    { schema: { params: NoradIdParam, querystring: PassesQuery } },
+    {
+      schema: {
+        operationId: 'getSatellitePasses',
+        summary: 'Passes over an observer in a window (optionally only visible ones)',
+        params: NoradIdParam,
+        querystring: PassesQuery,
+        documentedResponse: { 200: PassesDoc, 409: NO_ELEMENTS },
+      },
+    },
     async (req) => {
       const { lat, lon } = req.query;
       const alt = req.query.alt ?? 0;

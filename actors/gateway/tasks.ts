@@ -48,21 +48,63 @@ export function taskResponse(v: TaskView): Record<string, unknown> {
   };
 }
 
+const Instant = Type.String({ format: 'date-time' });
+const NullableInstant = Type.Union([Instant, Type.Null()]);
+/** taskResponse's shape, for the OpenAPI document (openapi.ts documentedResponse). */
+const TaskDoc = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    collection: Type.Union([Type.String(), Type.Null()]),
+    item: Type.Union([Type.String(), Type.Null()]),
+    priority: Type.Union([...QUEUES.map((q) => Type.Literal(q)), Type.Null()], { description: 'The queue of the task\'s priority' }),
+    state: Type.Union(Object.values(API_STATE).map((v) => Type.Literal(v))),
+    attempts: Type.Integer({ minimum: 0 }),
+    error: Type.Union([Type.String(), Type.Null()]),
+    redrives: Type.Integer({ minimum: 0 }),
+    timestamps: Type.Object({ queued: Instant, L1: NullableInstant, L2: NullableInstant, L3: NullableInstant, done: NullableInstant, failed: NullableInstant }, { additionalProperties: false }),
+    updatedAt: Instant,
+  },
+  { additionalProperties: false },
+);
+const RetriedDoc = Type.Object(
+  {
+    ...Type.Partial(Type.Omit(TaskDoc, ['id'])).properties,
+    id: Type.String(),
+    redriven: Type.Array(Type.String(), { description: 'Message ids of the dead letters put back on their queues' }),
+    pending: Type.Array(Type.String(), { description: 'Re-drives recorded but not yet taken by the bus (the dead-letter relay enqueues them)' }),
+  },
+  { additionalProperties: false },
+);
+
 export const tasksPlugin: FastifyPluginAsync<TasksOptions> = async (app, o) => {
   const params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._:\\-]+$' }) });
-  app.get<{ Params: { id: string } }>('/tasks/:id', { schema: { params } }, async (req, reply) => {
+  app.get<{ Params: { id: string } }>(
+    '/tasks/:id',
+    { schema: { operationId: 'getTask', summary: 'A processing task\'s state, attempts, error and stage timestamps', params, documentedResponse: { 200: TaskDoc } } },
+    async (req, reply) => {
     const storage = await o.storage();
     const v = await readTaskView(storage.cache, storage.db, req.params.id);
     if (!v) throw notFound(`task ${req.params.id} does not exist`);
     return reply.header('cache-control', 'no-store').send(taskResponse(v));
-  });
+    },
+  );
 
   app.post<{ Params: { id: string } }>(
     '/tasks/:id/retry',
     {
       // Before the body is read: a client without the key costs nothing.
       onRequest: app.requireApiKey,
-      schema: { params, description: 'Re-drive a failed (dead-lettered) task with a new delivery budget. Needs the API key.' },
+      schema: {
+        operationId: 'retryTask',
+        summary: 'Re-drive a failed task',
+        params,
+        description: 'Re-drive a failed (dead-lettered) task with a new delivery budget. Needs the API key.',
+        documentedResponse: {
+          202: { description: 'Re-driven; Location is the task', headers: { location: { type: 'string', description: 'The task, /tasks/{id}' } }, content: { 'application/json': { schema: RetriedDoc } } },
+          409: 'The task is not failed, or its dead letter is not recorded yet',
+        },
+      },
     },
     async (req, reply) => {
       if (!o.transport) throw new HttpProblem(503, 'SW_ERR_UNAVAILABLE', 'no task queue on this gateway');

@@ -18,6 +18,7 @@
  * closed connection's subscription is parked for `resume` (ws-sessions.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
 import type { Socket } from 'node:net';
 import { clientKey } from './client-address.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -26,6 +27,7 @@ import type { WebSocket } from 'ws';
 import { errorMessage } from '../../protocol/errors.js';
 import { WS_MAX_GROUPS, WS_MAX_IDS, WsClientMessage, type WsServerMessage } from '../../protocol/messages/ws.js';
 import { problem, sendProblem } from './errors.js';
+import { noBody, PROTOCOL_DOC_PATH } from './openapi.js';
 import type { AlertRaised } from '../../protocol/messages/satellite-state.js';
 import type { AlertsFeed } from './alerts-feed.js';
 import type { ClusterView } from './cluster-view.js';
@@ -316,6 +318,25 @@ export const wsPlugin: FastifyPluginAsync<WsPluginOptions> = async (app, o) => {
     '/ws',
     {
       websocket: true,
+      schema: {
+        operationId: 'openWebSocket',
+        summary: 'Live states, alerts and cluster status over a websocket',
+        description:
+          'An HTTP/1.1 GET with `Upgrade: websocket` (RFC 6455). After the 101 the client sends `ws.client` messages (subscribe, unsubscribe, resume) and receives `ws.server` JSON messages and binary state frames, all described in protocol/PROTOCOL.md (externalDocs). ' +
+          'Refusals happen before the upgrade, as problem details.',
+        externalDocs: { description: 'The websocket messages and frames (protocol/PROTOCOL.md, "Websocket API")', url: `${PROTOCOL_DOC_PATH}#websocket-api-gateway-ws` },
+        documentedQuerystring: Type.Object({
+          token: Type.Optional(Type.String({ description: 'The websocket token (STARWEATHER_WS_TOKEN) when one is configured; `Authorization: Bearer` works too' })),
+        }),
+        documentedResponse: {
+          101: noBody('Switching Protocols: the connection is a websocket from here on'),
+          401: 'A websocket token is configured and the request has none, or another one',
+          403: 'The Origin is not in the configured allow list',
+          404: noBody('Not an upgrade request (a plain GET): answered by the websocket plugin, without a body'),
+          429: 'Too many requests, or this client address already holds its maximum of websocket connections',
+          503: 'The gateway serves its maximum of websocket clients, or is overloaded',
+        },
+      },
       // Refusals happen here, before the upgrade: the client gets a plain HTTP problem.
       preValidation: async (req, reply) => {
         const origin = req.headers.origin;

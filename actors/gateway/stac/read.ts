@@ -12,6 +12,8 @@ import type { Storage } from '../../storage/index.js';
 import { getCollection, listCollections, type StacDoc } from '../../storage/stac.js';
 import { badRequest, notFound } from '../errors.js';
 import { CONFORMS_TO, GEOJSON, JSON_TYPE, OAS30, rootOf, STAC_VERSION, withCollectionLinks, type Link } from './links.js';
+import { inMediaType } from '../openapi.js';
+import { CollectionDoc, CollectionsDoc, ConformanceDoc, ItemCollectionDoc, ItemDoc, LandingDoc } from './doc-schemas.js';
 import { buildItem, buildItemPage, partsStream } from './page.js';
 import { encodeToken, parseSearch, type ParsedSearch } from './params.js';
 
@@ -36,6 +38,8 @@ const Str = Type.Optional(Type.String({ maxLength: 20_000 }));
 const Sortby = Type.Optional(Type.String({ maxLength: 500, description: 'Sort keys, most significant first: comma-separated properties.datetime, id, collection, each with an optional + (ascending, default) or - (descending) prefix' }));
 const ItemsQuery = Type.Object({ bbox: Str, datetime: Str, limit: Str, token: Str, sortby: Sortby }, { additionalProperties: true });
 const SearchQuery = Type.Object({ bbox: Str, datetime: Str, limit: Str, token: Str, ids: Str, collections: Str, intersects: Str, sortby: Sortby }, { additionalProperties: true });
+
+const ITEM_PAGE = inMediaType(GEOJSON, ItemCollectionDoc, 'A page of items (ItemCollection)');
 
 /** Storage argument errors (geometry, ids) are the client's: 400. */
 async function run<T>(fn: () => Promise<T>): Promise<T> {
@@ -79,7 +83,7 @@ export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o
   const conformsTo = o.openApiPath ? [...CONFORMS_TO, OAS30] : [...CONFORMS_TO];
   const maxBytes = o.pageMaxBytes ?? DEFAULT_PAGE_MAX_BYTES;
 
-  app.get('/', async (req) => {
+  app.get('/', { schema: { operationId: 'getLandingPage', summary: 'STAC API landing page', documentedResponse: { 200: LandingDoc } } }, async (req) => {
     const root = rootOf(req);
     const storage = await o.storage();
     const collections = await listCollections(storage.db);
@@ -104,9 +108,9 @@ export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o
     };
   });
 
-  app.get('/conformance', async () => ({ conformsTo }));
+  app.get('/conformance', { schema: { operationId: 'getConformance', summary: 'Conformance classes this API implements', documentedResponse: { 200: ConformanceDoc } } }, async () => ({ conformsTo }));
 
-  app.get('/collections', async (req) => {
+  app.get('/collections', { schema: { operationId: 'listCollections', summary: 'Every collection', documentedResponse: { 200: CollectionsDoc } } }, async (req) => {
     const root = rootOf(req);
     const storage = await o.storage();
     const collections = (await listCollections(storage.db)).map((c) => withCollectionLinks(root, c));
@@ -120,7 +124,7 @@ export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o
     };
   });
 
-  app.get<{ Params: { collectionId: string } }>('/collections/:collectionId', { schema: { params: CollectionParams } }, async (req) => {
+  app.get<{ Params: { collectionId: string } }>('/collections/:collectionId', { schema: { operationId: 'getCollection', summary: 'One collection', params: CollectionParams, documentedResponse: { 200: CollectionDoc } } }, async (req) => {
     const storage = await o.storage();
     const c = await getCollection(storage.db, req.params.collectionId);
     if (!c) throw notFound(`collection ${req.params.collectionId} does not exist`);
@@ -129,7 +133,7 @@ export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o
 
   app.get<{ Params: { collectionId: string }; Querystring: Record<string, unknown> }>(
     '/collections/:collectionId/items',
-    { schema: { params: CollectionParams, querystring: ItemsQuery } },
+    { schema: { operationId: 'listCollectionItems', summary: 'Items of a collection, a page at a time (bbox, datetime, sortby)', params: CollectionParams, querystring: ItemsQuery, documentedResponse: { 200: ITEM_PAGE } } },
     async (req, reply) => {
       const root = rootOf(req);
       const id = req.params.collectionId;
@@ -142,20 +146,20 @@ export const stacReadPlugin: FastifyPluginAsync<StacReadOptions> = async (app, o
     },
   );
 
-  app.get<{ Params: { collectionId: string; itemId: string } }>('/collections/:collectionId/items/:itemId', { schema: { params: ItemParams } }, async (req, reply) => {
+  app.get<{ Params: { collectionId: string; itemId: string } }>('/collections/:collectionId/items/:itemId', { schema: { operationId: 'getItem', summary: 'One item', params: ItemParams, documentedResponse: { 200: inMediaType(GEOJSON, ItemDoc, 'The item') } } }, async (req, reply) => {
     const storage = await o.storage();
     const parts = await run(() => buildItem(storage.db, rootOf(req), req.params.collectionId, req.params.itemId));
     if (!parts) throw notFound(`item ${req.params.itemId} does not exist in collection ${req.params.collectionId}`);
     return reply.type(GEOJSON).send(partsStream(parts));
   });
 
-  app.get<{ Querystring: Record<string, unknown> }>('/search', { schema: { querystring: SearchQuery } }, async (req, reply) => {
+  app.get<{ Querystring: Record<string, unknown> }>('/search', { schema: { operationId: 'searchItemsGet', summary: 'Item search (GET): bbox, datetime, ids, collections, intersects, sortby', querystring: SearchQuery, documentedResponse: { 200: ITEM_PAGE } } }, async (req, reply) => {
     const root = rootOf(req);
     const p = parseSearch(req.query);
     return sendPage(reply, await o.storage(), p, root, maxBytes, (token) => ({ rel: 'next', href: nextGetHref(req, root, token), type: GEOJSON, method: 'GET' }), `${root}${req.url}`);
   });
 
-  app.post<{ Body: Record<string, unknown> }>('/search', { schema: { body: Type.Object({}, { additionalProperties: true }) } }, async (req, reply) => {
+  app.post<{ Body: Record<string, unknown> }>('/search', { schema: { operationId: 'searchItemsPost', summary: 'Item search (POST): the same parameters as a JSON body', body: Type.Object({}, { additionalProperties: true }), documentedResponse: { 200: ITEM_PAGE } } }, async (req, reply) => {
     const root = rootOf(req);
     const input = req.body ?? {};
     const p = parseSearch(input);

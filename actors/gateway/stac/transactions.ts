@@ -36,7 +36,9 @@ import type { Storage } from '../../storage/index.js';
 import { deleteItem, getCollection, insertItemsOnce, itemColumns, itemExists, upsertItem, type StacDoc } from '../../storage/stac.js';
 import { createTasks, type TaskState } from '../../storage/tasks.js';
 import { badRequest, DEPENDENCY_RETRY_AFTER_S, HttpProblem, notFound, WORK_BUDGETS } from '../errors.js';
+import { inMediaType, noBody } from '../openapi.js';
 import { RegistrationBatcher } from './batcher.js';
+import { BulkRegistrationDoc, ItemDoc, RegistrationDoc } from './doc-schemas.js';
 import { queueFor } from './collections.js';
 import { JSON_TYPE, OWN_ITEM_RELS, rootOf, withItemLinks } from './links.js';
 import { IdParam } from './read.js';
@@ -323,6 +325,16 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
       bodyLimit: limits.itemCollection,
       config: { bodyLimitHint: `an ItemCollection POST is limited to ${limits.itemCollection} bytes, and one item to ${limits.item} bytes` },
       schema: {
+        operationId: 'createItems',
+        summary: 'Register a STAC item (or an ItemCollection of items) and queue its processing',
+        documentedResponse: {
+          202: {
+            description: 'Registered and queued: one item (Location is its task) or, for an ItemCollection, one task per item',
+            headers: { location: { type: 'string', description: 'The task of a single item, /tasks/{id}' } },
+            content: { 'application/json': { schema: Type.Union([RegistrationDoc, BulkRegistrationDoc]) } },
+          },
+          409: 'An item with this id is already stored with other content (PUT replaces it)',
+        },
         params,
         body: Type.Object({}, { additionalProperties: true, description: `A STAC Item (at most ${limits.item} bytes), or an ItemCollection (FeatureCollection of Items, at most ${limits.itemCollection} bytes, each item at most ${limits.item} bytes as compact JSON) for bulk registration` }),
       },
@@ -403,7 +415,16 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
       onRequest,
       bodyLimit: limits.item,
       config: { bodyLimitHint: `one STAC item is limited to ${limits.item} bytes` },
-      schema: { params: itemParams, body: Type.Object({}, { additionalProperties: true, description: `A STAC Item replacing the stored one (at most ${limits.item} bytes)` }) },
+      schema: {
+        operationId: 'replaceItem',
+        summary: 'Replace a stored STAC item',
+        params: itemParams,
+        body: Type.Object({}, { additionalProperties: true, description: `A STAC Item replacing the stored one (at most ${limits.item} bytes)` }),
+        documentedResponse: {
+          200: inMediaType('application/geo+json', ItemDoc, 'Replaced; its task had already run, so it is not queued again: the item as stored'),
+          202: { description: 'Replaced and its task queued; Location is the task', headers: { location: { type: 'string', description: '/tasks/{id}' } }, content: { 'application/json': { schema: RegistrationDoc } } },
+        },
+      },
     },
     async (req, reply) => {
       const transport = needTransport();
@@ -424,7 +445,7 @@ export const stacWritePlugin: FastifyPluginAsync<StacWriteOptions> = async (app,
 
   app.delete<{ Params: { collectionId: string; itemId: string } }>(
     '/collections/:collectionId/items/:itemId',
-    { onRequest, schema: { params: itemParams } },
+    { onRequest, schema: { operationId: 'deleteItem', summary: 'Delete a stored STAC item', params: itemParams, documentedResponse: { 204: noBody('Deleted') } } },
     async (req, reply) => {
       const storage = await o.storage();
       if (!(await deleteItem(storage.db, req.params.collectionId, req.params.itemId))) {
