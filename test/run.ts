@@ -35,7 +35,7 @@ const OVERLAPPING: readonly RegExp[] = [
   /^integration\/(imagery-registry|imagery-ingest|imagery-gateway|catalog-ingest|catalog-celestrak|catalog-cli)\.test\.js$/,
   /^integration\/(gateway-rest|gateway-e2e|tile-pipeline|tile-bad-input|ui-routes|catalog-upload)\.test\.js$/,
   // REST handlers on a harness gateway, shedding off where a test's own oracle loads the loop.
-  /^integration\/(stac-interop|cors|gateway-passes-states|exports)\.test\.js$/,
+  /^integration\/(stac-interop|cors|gateway-passes-states|exports|openapi)\.test\.js$/,
   // The catalog element age through /health and /ingest/status on a bare app over PostgreSQL: no node, no timing.
   /^integration\/catalog-age\.test\.js$/,
   // A minute of waiting for a stopped PostgreSQL; what it counts (tasks done
