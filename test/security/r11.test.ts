@@ -412,7 +412,10 @@ describe('R11 on the gateway: websocket access, OpenAPI, bursts', () => {
     assert.match(doc.openapi, /^3\.0\./);
     assert.equal(doc.info.title, 'StarWeather API');
     assert.ok(doc.paths['/satellites/{noradId}'] ?? doc.paths['/satellites/{id}'] ?? Object.keys(doc.paths).some((p) => p.startsWith('/satellites')), Object.keys(doc.paths).join(' '));
-    assert.equal(doc.paths['/ws'], undefined, 'the websocket upgrade is not an OpenAPI operation');
+    // The websocket upgrade is documented as the HTTP GET it is (101), its messages by link (issue 16 part 7); never as a REST answer.
+    const ws = (doc.paths['/ws'] as { get?: { responses: Record<string, unknown>; externalDocs?: { url: string } } } | undefined)?.get;
+    assert.ok(ws?.responses['101'] && !ws.responses['200'], 'the websocket upgrade is documented as a 101');
+    assert.ok(ws.externalDocs?.url, 'the websocket protocol is linked');
     assert.equal(doc.paths['/api'], undefined);
     assert.ok(doc.components.securitySchemes.bearerAuth);
     // Write operations carry the bearer requirement; reads do not.
