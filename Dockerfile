@@ -29,11 +29,12 @@ COPY --from=build /src/package.json /src/package-lock.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/native/build/Release/starweather_kernels.node ./native/build/Release/
-# Read at run time from the source tree's paths (STAC schemas, the catalog snapshot, atmosphere and Dvorak tables, the UNet).
+# Read at run time from the source tree's paths (STAC schemas, the catalog snapshot, atmosphere and Dvorak tables, the UNet, the protocol reference served at /api/protocol.md).
 COPY --from=build /src/actors/gateway/stac/schemas ./actors/gateway/stac/schemas
 COPY --from=build /src/actors/tracker/snapshot ./actors/tracker/snapshot
 COPY --from=build /src/actors/tile/physics/data ./actors/tile/physics/data
 COPY --from=build /src/actors/tile/model/cloud-unet.onnx ./actors/tile/model/
+COPY --from=build /src/protocol/PROTOCOL.md ./protocol/
 # The data dir holds the embedded database, the tile cache and a generated key: the node user's alone.
 RUN mkdir -p /var/lib/starweather && chown node:node /var/lib/starweather && chmod 700 /var/lib/starweather
 USER node

@@ -40,7 +40,7 @@ test('Dockerfile: a build and a runtime stage; the runtime runs as node with a h
   // Every path the code resolves against the source tree at run time (new URL('…/actors/…', import.meta.url)), up to a ${…} in a template.
   const wanted = new Set<string>();
   for (const f of [...sources('actors'), ...sources('supervisor')]) {
-    for (const m of read(f).matchAll(/new URL\(['`](?:\.\.\/)+((?:actors|native)\/[^'`$]+)/g)) wanted.add(m[1]!.replace(/\/$/, ''));
+    for (const m of read(f).matchAll(/new URL\(['`](?:\.\.\/)+((?:actors|native|protocol)\/[^'`$]+)/g)) wanted.add(m[1]!.replace(/\/$/, ''));
   }
   assert.ok(wanted.size >= 4, `found the runtime data paths: ${[...wanted].join(', ')}`);
   for (const w of wanted) {
