@@ -9,9 +9,15 @@
  * move between two screenshots (and between animation frames, not only at
  * each 1 Hz tick), selecting an object (search, and a click on the map)
  * shows its details, and mission control lists the running node.
- * It saves the README screenshots: actors/gateway/ui/screenshot.png (map)
- * and actors/gateway/ui/screenshot-mission.png (mission control) when run
- * with STARWEATHER_UPDATE_SCREENSHOTS=1, else into a temp folder.
+ * Then the alerts panel (alerts of one kind folded into a row that expands,
+ * the critical one first and styled apart), the filters (counts per choice
+ * against the test's own regime classification of the loaded TLEs, the map
+ * showing exactly the matching objects) and a phone-size layout (layout
+ * boxes: map and bottom-sheet panel apart, TLE lines not clipped).
+ * It saves the README screenshots: actors/gateway/ui/screenshot.png (map),
+ * screenshot-alerts.png (alerts panel), screenshot-phone.png (390×844) and
+ * screenshot-mission.png (mission control) when run with
+ * STARWEATHER_UPDATE_SCREENSHOTS=1, else into a temp folder.
  *
  * Skipped only when /usr/bin/chromium is absent (.ci/run installs it).
  */
@@ -27,7 +33,7 @@ import { loadConfig } from '../../config/load.js';
 import { ensureDefaultCollections } from '../../actors/gateway/stac/collections.js';
 import { footprint, scanToLonLat, type GeosParams } from '../../actors/ingest/imagery-geo.js';
 import { etagOf, openStorage } from '../../actors/storage/index.js';
-import { raiseAlert } from '../../actors/storage/alerts.js';
+import { raiseAlert, raiseGroupAlert } from '../../actors/storage/alerts.js';
 import { upsertItem } from '../../actors/storage/stac.js';
 import { putProduct } from '../../actors/storage/tile-results.js';
 import { cloudTopHeightRgba } from '../../actors/tile/pipeline/render.js';
@@ -48,6 +54,8 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SHOT_DIR = process.env.STARWEATHER_UPDATE_SCREENSHOTS === '1' ? join(REPO, 'actors', 'gateway', 'ui') : mkdtempSync(join(tmpdir(), 'sw-ui-shots-'));
 export const SCREENSHOT = join(SHOT_DIR, 'screenshot.png');
 export const SCREENSHOT_MISSION = join(SHOT_DIR, 'screenshot-mission.png');
+export const SCREENSHOT_PHONE = join(SHOT_DIR, 'screenshot-phone.png');
+export const SCREENSHOT_ALERTS = join(SHOT_DIR, 'screenshot-alerts.png');
 const OBJECTS = 200;
 const ISS = 25544;
 
@@ -122,6 +130,14 @@ async function seedOverlay(env: Record<string, string | undefined>): Promise<voi
     // Two alerts for the alerts panel: a storm warning and an object's QA notice.
     await raiseAlert(storage.db, { id: 'test-storm-1', kind: 'storm.warning', severity: 'warning', noradId: null, message: 'Deep convection, overshooting tops (test alert)', payload: {}, raisedAt: new Date(Date.now() - 120_000) });
     await raiseAlert(storage.db, { id: 'test-qa-25544', kind: 'tracker.qa', severity: 'info', noradId: ISS, message: 'ISS (ZARYA): element set older than 30 days (test alert)', payload: {}, raisedAt: new Date(Date.now() - 60_000) });
+    // For the grouping: DECAYS per-object decay alerts (one row), the tracker's grouped stale-decay alert
+    // over STALE objects (a row that expands to them), and a critical cyclone warning, the oldest alert
+    // of all, that must still come first.
+    for (const [k, id] of DECAY_IDS.entries()) {
+      await raiseAlert(storage.db, { id: `test-decay-${id}`, kind: 'decay', severity: 'warning', noradId: id, message: `NORAD ${id} decayed (test alert)`, payload: {}, raisedAt: new Date(Date.now() - 90_000 - k * 1000) });
+    }
+    await raiseGroupAlert(storage.db, { id: 'test-decay-stale', kind: 'decay-stale-elements', severity: 'warning', noradIds: [...STALE_IDS], messageTemplate: '{count} objects predicted decayed from elements older than 1 days (test alert)', payload: {}, raisedAt: new Date(Date.now() - 100_000) });
+    await raiseAlert(storage.db, { id: 'test-cyclone-1', kind: 'storm.tropical-cyclone', severity: 'critical', noradId: null, message: 'tropical cyclone at 15.00, -60.00: 90 kt (test alert)', payload: {}, raisedAt: new Date(Date.now() - 600_000) });
   } finally {
     await storage.close();
   }
@@ -137,6 +153,26 @@ let page: Page;
 const leoIds = new Set<number>();
 const otherIds = new Set<number>();
 const pageErrors: string[] = [];
+/** Loaded objects with a seeded per-object decay alert, and those in the seeded grouped stale-decay alert. */
+const DECAY_IDS: number[] = [];
+const STALE_IDS: number[] = [];
+type Regime = 'leo' | 'meo' | 'geo' | 'heo';
+/** Each loaded object's regime and name, from its TLE (filled in before()). */
+const regimeOf = new Map<number, Regime>();
+const nameOf = new Map<number, string>();
+/**
+ * The test's own regime rule, from Space-Track's orbit-type definitions as the tracker states them
+ * (HEO e > 0.25; LEO mean motion > 11.25 rev/day; GEO 0.9..1.1 rev/day, the tracker's widened band;
+ * everything else MEO), applied to the mean motion and eccentricity read from line 2's columns here.
+ */
+function oracleRegime(line2: string): Regime {
+  const e = Number(`0.${line2.substring(26, 33)}`);
+  const n = Number(line2.substring(52, 63));
+  if (e > 0.25) return 'heo';
+  if (n > 11.25) return 'leo';
+  if (n >= 0.9 && n <= 1.1) return 'geo';
+  return 'meo';
+}
 
 before(async () => {
   if (skip) return;
@@ -156,12 +192,18 @@ before(async () => {
     STARWEATHER_MAX_ELEMENT_AGE_DAYS_HEO: '1',
   });
   const records = await snapshotRecords(OBJECTS);
-  for (const r of records) (r.eccentricity <= 0.25 && r.meanMotionRevPerDay > 11.25 ? leoIds : otherIds).add(r.noradId);
+  for (const r of records) {
+    (r.eccentricity <= 0.25 && r.meanMotionRevPerDay > 11.25 ? leoIds : otherIds).add(r.noradId);
+    regimeOf.set(r.noradId, oracleRegime(r.line2));
+    nameOf.set(r.noradId, r.name);
+  }
   const file = join(env.STARWEATHER_DATA_DIR!, 'small-catalog.3le');
   writeFileSync(file, records.map((r) => `${r.name}\n${r.line1}\n${r.line2}\n`).join(''));
   const load = harness.run(['catalog', 'load', file, '--format', '3le', '--group', 'active'], env);
   const loaded = await load.exited;
   assert.equal(loaded.code, 0, `catalog load failed: ${load.stdout()}\n${load.stderr()}`);
+  DECAY_IDS.push(...records.slice(10, 15).map((r) => r.noradId));
+  STALE_IDS.push(...records.slice(20, 23).map((r) => r.noradId));
   await seedOverlay(env);
 
   node = harness.run(['start'], env);
@@ -225,10 +267,11 @@ type Pos = { id: number; lon: number; lat: number; altKm: number; x: number; y: 
 // the Node tsconfig has no DOM types, so the little they touch is declared here (the dashboard's
 // test hooks are window.starweather, actors/gateway/ui/src/main.ts).
 declare const window: {
-  starweather: { objects(): number; positions(): Pos[]; trackPoints(): number; project(lon: number, lat: number): [number, number]; dropConnection(): void; stats(): { frames: number } };
+  starweather: { objects(): number; positions(): Pos[]; trackPoints(): number; project(lon: number, lat: number): [number, number]; dropConnection(): void; stats(): { frames: number }; select(id: number): void };
 };
+declare function getComputedStyle(el: unknown): { backgroundColor: string; borderLeftWidth: string; borderLeftColor: string; paddingTop: string; paddingBottom: string; lineHeight: string };
 declare const document: {
-  querySelector(selector: string): { textContent: string | null; width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } } | null;
+  querySelector(selector: string): { textContent: string | null; dataset?: Record<string, string>; width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } } | null;
   querySelectorAll(selector: string): { length: number };
 };
 const positions = (): Promise<Pos[]> => page.evaluate(() => window.starweather.positions());
@@ -358,12 +401,18 @@ test('selecting an object (search, or a click on the map) shows its elements, QA
   await page.waitForFunction(() => !/Computing/.test(document.querySelector('[data-testid=passes]')?.textContent ?? 'Computing'), undefined, { timeout: 15_000 });
   assert.match((await page.locator('[data-testid=passes]').textContent()) ?? '', /Rise \(UTC\)|No pass above 10°/);
   await page.waitForFunction(() => window.starweather.trackPoints() > 100, undefined, { timeout: 10_000 });
-  // The alerts panel: both stored alerts, newest first; the badge counts the open warning (not the info).
-  const alerts = await page.locator('#alerts li.alert').allTextContents();
-  assert.equal(alerts.length, 2, JSON.stringify(alerts));
-  assert.match(alerts[0]!, /tracker\.qa.*ISS \(ZARYA\)/);
-  assert.match(alerts[1]!, /warning.*storm\.warning.*Deep convection/);
-  assert.equal(await page.locator('#alert-count').textContent(), '1');
+  // The alerts panel: the critical alert first although it is the oldest, then rows newest first: the
+  // QA notice, the folded decays, the grouped stale decays, the storm warning. The badge counts every open
+  // alert that is not info (each folded alert counts): the storm warning, the decays, the stale group, the cyclone.
+  await page.waitForFunction(() => document.querySelectorAll('#alerts > li.alert').length === 5, undefined, { timeout: 10_000 });
+  const alerts = await page.locator('#alerts > li.alert').allTextContents();
+  assert.equal(alerts.length, 5, JSON.stringify(alerts));
+  assert.match(alerts[0]!, /critical.*storm\.tropical-cyclone.*tropical cyclone/);
+  assert.match(alerts[1]!, /tracker\.qa.*ISS \(ZARYA\)/);
+  assert.match(alerts[2]!, new RegExp(`decay.*${DECAY_IDS.length} objects decayed`));
+  assert.match(alerts[3]!, new RegExp(`decay-stale-elements.*${STALE_IDS.length} objects predicted decayed`));
+  assert.match(alerts[4]!, /warning.*storm\.warning.*Deep convection/);
+  assert.equal(await page.locator('#alert-count').textContent(), String(1 + DECAY_IDS.length + 1 + 1));
   await page.waitForTimeout(300);
   await page.screenshot({ path: SCREENSHOT });
 
@@ -379,6 +428,137 @@ test('selecting an object (search, or a click on the map) shows its elements, QA
   // An alert about an object selects it.
   await page.locator('#alerts li.alert.clickable').first().click();
   await page.waitForFunction(() => document.querySelector('[data-testid=sat-name]')?.textContent === 'ISS (ZARYA)', undefined, { timeout: 10_000 });
+});
+
+test('alerts of one kind fold into one row that expands; critical alerts stand out and come first', { skip, timeout: 30_000 }, async () => {
+  const rows = page.locator('#alerts > li.alert');
+  const decay = page.locator('#alerts > li.alert[data-kind="decay"]');
+  assert.equal(await decay.count(), 1, 'one row for every decay alert');
+  assert.equal(await decay.getAttribute('data-count'), String(DECAY_IDS.length));
+  assert.equal(await decay.getAttribute('aria-expanded'), 'false');
+  assert.equal(await decay.locator('ul.members li').count(), 0, 'folded until clicked');
+  await decay.click();
+  await page.waitForFunction(() => document.querySelectorAll('#alerts li[data-kind="decay"] ul.members li').length > 0, undefined, { timeout: 5_000 });
+  const listed = (await decay.locator('ul.members li').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { id: string } }).dataset.id)))).sort((a, b) => a - b);
+  assert.deepEqual(listed, [...DECAY_IDS].sort((a, b) => a - b));
+  assert.equal(await decay.getAttribute('aria-expanded'), 'true');
+  // A listed object selects it.
+  const target = DECAY_IDS[0]!;
+  await decay.locator(`ul.members li[data-id="${target}"]`).click();
+  await page.waitForFunction((name) => document.querySelector('[data-testid=sat-name]')?.textContent === name, nameOf.get(target), { timeout: 10_000 });
+  assert.equal(await decay.getAttribute('aria-expanded'), 'true', 'a click on a listed object leaves the row open');
+  // The grouped stale-decay alert expands to the objects it stands for.
+  const stale = page.locator('#alerts > li.alert[data-kind="decay-stale-elements"]');
+  assert.equal(await stale.getAttribute('data-count'), String(STALE_IDS.length));
+  await stale.locator('.kind').click();
+  await page.waitForFunction((n) => document.querySelectorAll('#alerts li[data-kind="decay-stale-elements"] ul.members li').length === n, STALE_IDS.length, { timeout: 5_000 });
+  const staleListed = (await stale.locator('ul.members li').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { id: string } }).dataset.id)))).sort((a, b) => a - b);
+  assert.deepEqual(staleListed, [...STALE_IDS].sort((a, b) => a - b));
+  await page.locator('#alerts').screenshot({ path: SCREENSHOT_ALERTS });
+  // Folding again.
+  await decay.locator('.kind').click();
+  await page.waitForFunction(() => document.querySelectorAll('#alerts li[data-kind="decay"] ul.members li').length === 0, undefined, { timeout: 5_000 });
+  // The critical alert is first and drawn differently from a warning (edge width and background).
+  assert.match((await rows.first().getAttribute('class')) ?? '', /\bcritical\b/);
+  const style = (sel: string) => page.locator(sel).evaluate((el) => { const s = getComputedStyle(el); return { bg: s.backgroundColor, edge: s.borderLeftWidth, colour: s.borderLeftColor }; });
+  const critical = await style('#alerts > li.alert.critical');
+  const warning = await style('#alerts > li.alert.warning[data-kind="storm.warning"]');
+  assert.notEqual(critical.bg, warning.bg, `critical background ${critical.bg} vs warning ${warning.bg}`);
+  assert.ok(parseFloat(critical.edge) > parseFloat(warning.edge), `critical edge ${critical.edge} vs warning ${warning.edge}`);
+  assert.notEqual(critical.colour, warning.colour);
+});
+
+test('filters by group, orbit regime, name pattern and QA state: counts per choice, and the map shows only matching objects', { skip, timeout: 45_000 }, async () => {
+  const shownIds = async () => new Set((await positions()).map((p) => p.id));
+  const optionCount = async (sel: string, value: string) => Number(await page.locator(`${sel} option[value="${value}"]`).getAttribute('data-count'));
+  const waitShown = (n: number) => page.waitForFunction((k) => window.starweather.positions().length === k && document.querySelector('#filter-summary')?.dataset?.shown === String(k), n, { timeout: 10_000 });
+  // Names, groups and regimes load from the REST API after the page opens.
+  await page.waitForFunction(() => document.querySelectorAll('#filter-regime option').length === 5 && Number(document.querySelector('#filter-regime option[value="leo"]')?.dataset?.count) > 0, undefined, { timeout: 20_000 });
+  const all = await shownIds();
+  assert.ok(all.size >= OBJECTS * 0.9, `${all.size} objects on the map before filtering`);
+  const expected = (keep: (id: number) => boolean) => [...all].filter(keep).sort((a, b) => a - b);
+  // Regime counts against the test's own classification of the loaded TLEs.
+  const byRegime = Object.fromEntries((['leo', 'meo', 'geo', 'heo'] as const).map((r) => [r, expected((id) => regimeOf.get(id) === r)]));
+  for (const r of ['leo', 'meo', 'geo', 'heo'] as const) assert.equal(await optionCount('#filter-regime', r), byRegime[r]!.length, `${r} count`);
+  assert.ok(byRegime['geo']!.length > 0 && byRegime['leo']!.length > 0, JSON.stringify(Object.fromEntries(Object.entries(byRegime).map(([k, v]) => [k, v.length]))));
+  await page.selectOption('#filter-regime', 'geo');
+  await waitShown(byRegime['geo']!.length);
+  assert.deepEqual([...(await shownIds())].sort((a, b) => a - b), byRegime['geo']);
+  // QA state, with GEO chosen: the run gives every regime but LEO a 1-day element age limit, so every GEO object's elements are expired.
+  assert.equal(await optionCount('#filter-qa', 'expired'), byRegime['geo']!.length);
+  assert.equal(await optionCount('#filter-qa', 'good'), 0);
+  await page.selectOption('#filter-regime', '');
+  // Without a regime: expired elements = every object not in LEO.
+  const notLeo = expected((id) => regimeOf.get(id) !== 'leo');
+  assert.equal(await optionCount('#filter-qa', 'expired'), notLeo.length);
+  await page.selectOption('#filter-qa', 'expired');
+  await waitShown(notLeo.length);
+  assert.deepEqual([...(await shownIds())].sort((a, b) => a - b), notLeo);
+  await page.selectOption('#filter-qa', '');
+  // Name pattern: the commonest first word of the loaded names, as a prefix pattern, and as a substring.
+  const words = new Map<string, number>();
+  for (const id of all) { const w = nameOf.get(id)!.split(/[\s(-]/)[0]!; words.set(w, (words.get(w) ?? 0) + 1); }
+  const word = [...words].sort((a, b) => b[1] - a[1])[0]![0];
+  const prefixed = expected((id) => nameOf.get(id)!.toUpperCase().startsWith(word.toUpperCase()));
+  await page.fill('#filter-name', `${word.toLowerCase()}*`);
+  await waitShown(prefixed.length);
+  assert.deepEqual([...(await shownIds())].sort((a, b) => a - b), prefixed);
+  // Name and regime together: the regime counts are those of the named objects.
+  for (const r of ['leo', 'meo', 'geo', 'heo'] as const) assert.equal(await optionCount('#filter-regime', r), prefixed.filter((id) => regimeOf.get(id) === r).length, `${word}* in ${r}`);
+  await page.fill('#filter-name', '');
+  // Group: every object was loaded into `active`.
+  assert.equal(await optionCount('#filter-group', 'active'), all.size);
+  await page.selectOption('#filter-group', 'active');
+  await waitShown(all.size);
+  await page.selectOption('#filter-group', '');
+  // The header gives one object count, the status no second one.
+  assert.doesNotMatch((await page.locator('#status').textContent()) ?? '', /\d/);
+});
+
+test('on a phone-size screen the panel is a bottom sheet: map and panel do not overlap and the map keeps a usable height', { skip, timeout: 30_000 }, async () => {
+  type Box = { x: number; y: number; width: number; height: number };
+  const overlap = (a: Box, b: Box) => a.x < b.x + b.width - 0.5 && b.x < a.x + a.width - 0.5 && a.y < b.y + b.height - 0.5 && b.y < a.y + a.height - 0.5;
+  const inside = (a: Box, b: Box) => a.x >= b.x - 0.5 && a.y >= b.y - 0.5 && a.x + a.width <= b.x + b.width + 0.5 && a.y + a.height <= b.y + b.height + 0.5;
+  try {
+    await page.evaluate(() => window.starweather.select(25544));
+    await page.waitForFunction(() => document.querySelector('[data-testid=sat-name]')?.textContent === 'ISS (ZARYA)', undefined, { timeout: 10_000 });
+    for (const [width, height] of [[390, 844], [360, 640]] as const) {
+      await page.setViewportSize({ width, height });
+      await page.waitForTimeout(200);
+      const box = async (sel: string) => (await page.locator(sel).boundingBox()) ?? assert.fail(`${sel} not shown at ${width}×${height}`);
+      const [map, panel, header, legend, overlay] = await Promise.all(['#map', '#view-map > aside', 'body > header', '#legend', 'label.overlay'].map(box));
+      const at = `${width}×${height}: map ${JSON.stringify(map)}, panel ${JSON.stringify(panel)}`;
+      assert.ok(!overlap(map!, panel!), `map and panel overlap at ${at}`);
+      assert.ok(!overlap(map!, header!), `map under the header at ${at}`);
+      assert.ok(map!.height >= 200 && map!.width >= width - 1, `map too small at ${at}`);
+      assert.ok(panel!.height >= 150 && panel!.width >= width - 1 && panel!.y + panel!.height <= height + 0.5, `panel at ${at}`);
+      assert.ok(inside(legend!, map!) && inside(overlay!, map!) && !overlap(legend!, overlay!), `legend ${JSON.stringify(legend)} and overlay label ${JSON.stringify(overlay)} inside the map, apart, at ${at}`);
+      // Nothing wider than the screen, and the TLE lines are wrapped, not clipped.
+      assert.ok((await page.evaluate(() => (document as unknown as { documentElement: { scrollWidth: number } }).documentElement.scrollWidth)) <= width, `page wider than ${width}`);
+      const tle = await page.locator('[data-testid=tle]').evaluate((el) => {
+        const s = getComputedStyle(el);
+        return { scroll: el.scrollWidth, client: el.clientWidth, lines: (el.clientHeight - parseFloat(s.paddingTop) - parseFloat(s.paddingBottom)) / parseFloat(s.lineHeight) };
+      });
+      assert.ok(tle.scroll <= tle.client, `TLE clipped: ${JSON.stringify(tle)}`);
+      // Down to 360 px the font fits each TLE line on one line (two lines in all, none wrapped).
+      assert.ok(Math.round(tle.lines) === 2, `TLE as two unwrapped lines: ${JSON.stringify(tle)}`);
+      // Objects are drawn on the small map.
+      const onMap = (await positions()).filter((p) => p.x >= 0 && p.x <= map!.width && p.y >= 0 && p.y <= map!.height);
+      assert.ok(onMap.length >= OBJECTS * 0.8, `${onMap.length} objects on the ${width}px map`);
+    }
+    // The sheet's handle gives the panel more room; the map keeps a usable part and still does not overlap.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const before = (await page.locator('#view-map > aside').boundingBox())!;
+    await page.click('#sheet-toggle');
+    await page.waitForTimeout(200);
+    const [map, panel] = [(await page.locator('#map').boundingBox())!, (await page.locator('#view-map > aside').boundingBox())!];
+    assert.ok(panel.height > before.height + 100, `sheet opened: ${before.height} → ${panel.height}`);
+    assert.ok(!overlap(map, panel) && map.height >= 150, `open sheet: map ${JSON.stringify(map)}, panel ${JSON.stringify(panel)}`);
+    await page.click('#sheet-toggle');
+    await page.screenshot({ path: SCREENSHOT_PHONE });
+  } finally {
+    await page.setViewportSize({ width: 1440, height: 860 });
+  }
 });
 
 test('mission control lists the running node with its roles, hosts and ingest status', { skip, timeout: 30_000 }, async () => {

@@ -85,7 +85,8 @@ export class LiveConnection {
         this.on.onStatus('connected (resumed)', true);
         break;
       case 'subscribed':
-        this.on.onStatus(`connected, ${m.matched} objects`, true);
+        // The object count is the header's (#counts, what the page holds), not a second figure here.
+        this.on.onStatus('connected', true);
         break;
       case 'error':
         if (m.id === 'resume') {

@@ -6,6 +6,9 @@
  */
 import { h, poll, utc } from './api.js';
 import { AlertsPanel } from './alerts.js';
+import { loadCatalogMeta } from './catalog-meta.js';
+import { FilterPanel } from './filter-panel.js';
+import { ObjectFilter } from './filters.js';
 import { DetailsPanel, searchBox } from './details.js';
 import { LiveConnection } from './live.js';
 import { LEGEND, TacticalMap } from './map.js';
@@ -31,6 +34,23 @@ searchBox($<HTMLInputElement>('#search'), $('#results'), select);
 const alerts = new AlertsPanel($('#alerts'), $('#alert-count'), select);
 void alerts.load();
 
+const filter = new ObjectFilter();
+const renderFilters = (): void => filterPanel.render(filter.counts(store.objects.values()));
+const filterPanel = new FilterPanel($('#filters'), filter, () => {
+  // No filter: no per-object test in the map's draw loop.
+  map.filter = filter.active ? filter.matches : null;
+  renderFilters();
+});
+// Names, groups and regimes: once now, then every 10 minutes (a catalog load changes them).
+poll(async () => {
+  try {
+    filter.meta = await loadCatalogMeta();
+    renderFilters();
+  } catch {
+    // The filters that need no metadata (QA) still work; the next poll tries again.
+  }
+}, 600_000);
+
 $('#legend').replaceChildren(
   ...LEGEND.map(([label, colour]) => {
     const swatch = h('i');
@@ -39,6 +59,14 @@ $('#legend').replaceChildren(
     return h('span', {}, swatch, label);
   }),
 );
+
+// On a phone the panel is a bottom sheet (style.css): its handle trades map height for panel height.
+const sheetToggle = $<HTMLButtonElement>('#sheet-toggle');
+sheetToggle.addEventListener('click', () => {
+  const open = $('#view-map').classList.toggle('sheet-open');
+  sheetToggle.setAttribute('aria-expanded', String(open));
+  sheetToggle.textContent = open ? 'Show more of the map' : 'Show more of the panel';
+});
 
 // Views: #map (default) and #mission, switched by the tabs (and the URL hash, so a view can be linked).
 const views = { map: $('#view-map'), mission: $('#view-mission') };
@@ -96,6 +124,8 @@ setInterval(() => {
   clock.textContent = utc(Date.now());
   counts.textContent = `${store.objects.size.toLocaleString('en')} objects${store.lastTickMs ? ` · tick ${utc(store.lastTickMs).slice(11)}` : ''}`;
 }, 500);
+// Counts per filter choice follow the objects (QA flags change, objects come and go) once a second.
+setInterval(renderFilters, 1_000);
 
 showView();
 

@@ -80,6 +80,8 @@ export class TacticalMap {
   private drawn = { n: 0, ids: new Uint32Array(0), lon: new Float64Array(0), lat: new Float64Array(0), alt: new Float64Array(0), x: new Float64Array(0), y: new Float64Array(0) };
   private buckets: Float64Array[] = COLOURS.map(() => new Float64Array(0));
   selected: number | null = null;
+  /** Objects the filters keep (filters.ts); the others are not drawn, listed or clickable. */
+  filter: ((o: TrackedObject) => boolean) | null = null;
   /** Name drawn beside the selected object. */
   selectedLabel = '';
   track: [number, number][][] = [];
@@ -242,7 +244,9 @@ export class TacticalMap {
     const kr = this.projection.scale() * RAD;
     const [tx, ty] = this.projection.translate();
     if (t !== null) {
+      const keep = this.filter;
       for (const o of this.store.objects.values()) {
+        if (keep && !keep(o)) continue;
         const p = positionAt(o, t, this.pos);
         const x = tx + kr * p[0]!;
         const y = ty - kr * p[1]!;
