@@ -101,6 +101,8 @@ export interface Config {
     productMaxPx: number;
     modelPath: string;
     stormMinOvershoots: number;
+    /** Scenes a cyclone track needs before it warns (actors/tile/pipeline/outputs.ts). */
+    stormTrackMinScenes: number;
   };
   /** Imagery ingest (actors/ingest/imagery-*.ts). */
   imagery: {

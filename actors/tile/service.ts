@@ -98,6 +98,7 @@ export const tileService: RoleService = {
         halo: cfg.tile.halo,
         productMaxPx: cfg.tile.productMaxPx,
         stormMinOvershoots: cfg.tile.stormMinOvershoots,
+        stormTrackMinScenes: cfg.tile.stormTrackMinScenes,
         metricsRetentionMonths: cfg.storage.metricsRetentionMonths,
         concurrency: cfg.tile.concurrency > 0 ? cfg.tile.concurrency : cpus,
         profile: cfg.tile.profile,

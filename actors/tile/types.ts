@@ -140,4 +140,6 @@ export interface CycloneFix {
   ci: number;
   vmaxKt: number;
   mslpHpa: number;
+  /** Distance (km) from the fix to where the image ends (border or limb); unknown when absent. */
+  edgeKm?: number;
 }

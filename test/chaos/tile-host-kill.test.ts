@@ -84,9 +84,13 @@ test('a tile host killed mid-scene: the scene still completes and no row is doub
     const rows = await cluster.db.query<{ n: string }>('SELECT count(*) AS n FROM weather_metrics WHERE task_id = $1', [taskId]);
     assert.equal(Number(rows.rows[0]!.n), expectedRows);
 
-    const stormTiles = stormWarnings('imagery', 'kill-scene', 'goes-19', scene.time, stats, [], 5).length;
+    const stormTiles = stormWarnings('imagery', 'kill-scene', 'goes-19', scene.time, stats, [], 5, 2).length;
     const alerts = (await listAlerts(cluster.db)).filter((a) => (a.payload as { itemId?: string }).itemId === 'kill-scene');
-    assert.equal(alerts.length, stormTiles + cyclones);
+    // One scene: a cyclone warns only for a clear eye (its track has one scene), once per fix's track however often the finalize ran.
+    const fixes = await cluster.db.query<{ track_id: string; scene: string; eye_temp_k: number | null; cloud_temp_k: number; raw_t: number }>(`SELECT track_id, scene, eye_temp_k, cloud_temp_k, raw_t FROM storm_fixes WHERE item_id = 'kill-scene'`);
+    assert.equal(fixes.rows.length, cyclones, 'each cyclone fix stored once, on its own track');
+    const clearEyes = fixes.rows.filter((f) => f.scene === 'eye' && f.eye_temp_k !== null && Number(f.eye_temp_k) - Number(f.cloud_temp_k) >= 30 && Number(f.raw_t) >= 4.5).length;
+    assert.equal(alerts.length, stormTiles + clearEyes);
     assert.equal(new Set(alerts.map((a) => a.id)).size, alerts.length);
 
     const doc = (await getItem(cluster.db, 'imagery', 'kill-scene'))!;

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reduceFactor, tileGrid } from '../../actors/tile/pipeline/grid.js';
 import { histPercentile, mergeRasters, reducedGeo, sceneStats, type StoredTile } from '../../actors/tile/pipeline/merge.js';
-import { cycloneCellId, metricRows, stormWarnings, tileCellId, SCENE_CELL } from '../../actors/tile/pipeline/outputs.js';
+import { cycloneCellId, metricRows, stormWarnings, tileCellId, SCENE_CELL, type TrackedCyclone } from '../../actors/tile/pipeline/outputs.js';
 import { CTH_BINS, CTH_NONE, onDisk, type TileStats } from '../../actors/tile/pipeline/process-tile.js';
 import { cloudTopHeightRgba, enhancedIrRgba, renderProducts } from '../../actors/tile/pipeline/render.js';
 import { dataAssets, sceneFingerprint } from '../../actors/tile/pipeline/scene-source.js';
@@ -116,13 +116,23 @@ test('metric rows: unique (product, cell) keys, deterministic, storm flag from t
   assert.notEqual(cycloneCellId(18, -60), cycloneCellId(18, -59.9));
 });
 
-test('storm warnings: one per storm tile and per cyclone, stable ids, critical from 64 kt', () => {
+test('storm warnings: one per storm tile; a cyclone only for a track seen in enough scenes or a clear eye; stable ids naming the track, critical from 64 kt', () => {
   const tiles = tileGrid(8, 4, 4, 0).map((t) => stats(t.index, t.core));
-  const w = stormWarnings('imagery', 'scene-1', 'goes-19', new Date('2026-11-25T12:00:00Z'), tiles, [fix, { ...fix, lat: 10, vmaxKt: 50 }], 5);
-  assert.deepEqual(w.map((x) => x.id), ['storm:imagery:scene-1:tile1', 'cyclone:imagery:scene-1:18.0:-60.0', 'cyclone:imagery:scene-1:10.0:-60.0']);
+  const tc = (f: CycloneFix, trackId: string, trackScenes: number, vmaxKt: number): TrackedCyclone => ({ fix: f, trackId, trackScenes, finalT: f.tNumber, ci: f.ci, vmaxKt, mslpHpa: 950 });
+  const cdo: CycloneFix = { ...fix, lat: 10, scene: 'cdo', eyeTempK: null, tNumber: 3.5, ci: 3.5 };
+  const weakEye: CycloneFix = { ...fix, lat: 12, eyeTempK: 210, cloudTempK: 200, tNumber: 4.6, ci: 4.6 }; // 10 K contrast: not a clear eye
+  const at = new Date('2026-11-25T12:00:00Z');
+  const whole: CycloneFix = { ...fix, edgeKm: 900 };
+  const w = stormWarnings('imagery', 'scene-1', 'goes-19', at, tiles, [tc(whole, 'TC-a', 1, 140), tc({ ...fix, edgeKm: 120 }, 'TC-e', 1, 140), tc(cdo, 'TC-b', 2, 50), tc(cdo, 'TC-c', 1, 50), tc(weakEye, 'TC-d', 1, 80)], 5, 2);
+  assert.deepEqual(w.map((x) => x.id), ['storm:imagery:scene-1:tile1', 'cyclone:imagery:scene-1:TC-a', 'cyclone:imagery:scene-1:TC-b']);
   assert.deepEqual(w.map((x) => x.severity), ['warning', 'critical', 'warning']);
+  assert.deepEqual(w.slice(1).map((x) => x.payload.reason), ['eye', 'track']);
+  assert.match(w[1]!.message, /tropical cyclone TC-a .* seen in 1 scene\)/);
   assert.match(w[0]!.message, /7 overshooting-top pixels near 12\.50, -40\.25/);
-  const long = stormWarnings('c'.repeat(200), 'i'.repeat(200), 'goes-19', new Date(), tiles, [fix], 5);
+  // The same clear eye 120 km from the image border (TC-e) is not enough alone. With the minimum at 1 every detection warns; at 3 the two-scene CDO track does not.
+  assert.equal(stormWarnings('imagery', 'scene-1', 'goes-19', at, [], [tc(cdo, 'TC-c', 1, 50), tc(weakEye, 'TC-d', 1, 80)], 5, 1).length, 2);
+  assert.equal(stormWarnings('imagery', 'scene-1', 'goes-19', at, [], [tc(cdo, 'TC-b', 2, 50)], 5, 3).length, 0);
+  const long = stormWarnings('c'.repeat(200), 'i'.repeat(200), 'goes-19', new Date(), tiles, [tc(whole, 'TC-a', 3, 140)], 5, 2);
   assert.ok(long.every((x) => x.id.length <= 300 && /^[A-Za-z0-9._:\-]+$/.test(x.id)));
 });
 

@@ -55,8 +55,45 @@ export async function mergeScene(scene: SceneToMerge, detect: DetectCyclones, op
     const bt = await btKelvinSliced(merged, slicer);
     opts.lap?.('bt');
     const fixes = await detect(bt, lat, lon, merged.width, merged.height);
-    cyclones = fixes.map(({ lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, basin }) => ({ lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, basin }));
+    cyclones = fixes.map((f) => ({ ...fixOf(f), edgeKm: edgeKm(lat, lon, merged.width, merged.height, f.row, f.col), basin: f.basin }));
     opts.lap?.('cyclones');
   }
   return { merged, stats, cyclones };
+}
+
+/** The pipeline's fix from the kernel's estimate (its measurements' pixel position and shape stay behind). */
+export function fixOf(e: CycloneEstimate): CycloneFix {
+  const { lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa } = e;
+  return { lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa };
+}
+
+/**
+ * How far (km, great circle) the fix is from where the image ends: the
+ * nearest of the four last geolocated pixels straight up, down, left and
+ * right of it (the image border or the Earth's limb). A storm cut by the
+ * border can show its warm outside as an "eye"; the warning rule uses this.
+ */
+export function edgeKm(lat: Float32Array, lon: Float32Array, width: number, height: number, row: number, col: number): number {
+  const r0 = Math.min(height - 1, Math.max(0, Math.round(row)));
+  const c0 = Math.min(width - 1, Math.max(0, Math.round(col)));
+  const la0 = lat[r0 * width + c0] as number;
+  const lo0 = lon[r0 * width + c0] as number;
+  if (!Number.isFinite(la0) || !Number.isFinite(lo0)) return 0;
+  let best = Infinity;
+  for (const [dr, dc] of [[-1, 0], [1, 0], [0, -1], [0, 1]] as const) {
+    let r = r0, c = c0;
+    while (r + dr >= 0 && r + dr < height && c + dc >= 0 && c + dc < width && Number.isFinite(lat[(r + dr) * width + c + dc] as number)) {
+      r += dr;
+      c += dc;
+    }
+    best = Math.min(best, greatCircleKm(la0, lo0, lat[r * width + c] as number, lon[r * width + c] as number));
+  }
+  return best;
+}
+
+/** Haversine on the mean Earth radius (6371.0088 km, IUGG). */
+export function greatCircleKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const k = Math.PI / 180;
+  const a = Math.sin(((lat2 - lat1) * k) / 2) ** 2 + Math.cos(lat1 * k) * Math.cos(lat2 * k) * Math.sin(((lon2 - lon1) * k) / 2) ** 2;
+  return 2 * 6371.0088 * Math.asin(Math.min(1, Math.sqrt(a)));
 }

@@ -97,13 +97,50 @@ function alertId(prefix: string, collection: string, itemId: string, suffix: str
 
 const fmt = (v: number | null, d = 1): string => (v === null ? '?' : v.toFixed(d));
 
+/** A cyclone fix of this scene with the track it joined (actors/tile/pipeline/storm-tracks.ts). */
+export interface TrackedCyclone {
+  fix: CycloneFix;
+  trackId: string;
+  /** Scenes the track has been seen in, this one included. */
+  trackScenes: number;
+  /** The track's intensity at this fix after the ADT time rules. */
+  finalT: number;
+  ci: number;
+  vmaxKt: number;
+  mslpHpa: number;
+}
+
+/**
+ * One image is enough only for a clear eye: a warm eye at least this much
+ * above its cold ring (eye − cloud) at T ≥ EYE_MIN_T. A project threshold,
+ * not a published one: the false single-image detections (issue 14) are CDO
+ * blobs, which have no eye at all, and Dvorak eye patterns start near T4.5.
+ */
+export const EYE_MIN_CONTRAST_K = 30;
+export const EYE_MIN_T = 4.5;
+/**
+ * And the storm must lie whole in the image: its centre at least this far
+ * from the border or limb. Storms cut by a crop's edge showed the warm
+ * outside as an "eye" (test/unit/storm-tracks.test.ts, seeds 3 and 7); 400
+ * km covers the ADT's analysis rings (to 136 km) and a typical CDO radius.
+ */
+export const EYE_MIN_EDGE_KM = 400;
+
+export function isConfidentEye(c: CycloneFix): boolean {
+  return c.scene === 'eye' && c.eyeTempK !== null && c.eyeTempK - c.cloudTempK >= EYE_MIN_CONTRAST_K && c.tNumber >= EYE_MIN_T && (c.edgeKm ?? 0) >= EYE_MIN_EDGE_KM;
+}
+
 /**
  * Warnings: a tile with at least `minOvershoots` overshooting-top pixels
  * (severe convection: Bedka et al. 2010 relate IR overshooting tops to
- * hail, wind and turbulence reports); every cyclone fix, critical from
- * hurricane strength (64 kt, the Saffir-Simpson category 1 threshold).
+ * hail, wind and turbulence reports); a tropical cyclone only once its
+ * track has been seen in `minTrackScenes` scenes, or at once for a clear
+ * eye (the ADT is a time-series method, and single-image CDO blobs are its
+ * false alarms); critical from hurricane strength (64 kt, the
+ * Saffir-Simpson category 1 threshold) of the track's time-averaged CI.
+ * One warning per (track, scene), so a replayed scene raises nothing new.
  */
-export function stormWarnings(collection: string, itemId: string, platform: string, observedAt: Date, tiles: readonly TileStats[], cyclones: readonly CycloneFix[], minOvershoots: number): StormWarning[] {
+export function stormWarnings(collection: string, itemId: string, platform: string, observedAt: Date, tiles: readonly TileStats[], cyclones: readonly TrackedCyclone[], minOvershoots: number, minTrackScenes: number): StormWarning[] {
   const out: StormWarning[] = [];
   for (const t of tiles) {
     if (!isStormTile(t, minOvershoots)) continue;
@@ -118,13 +155,20 @@ export function stormWarnings(collection: string, itemId: string, platform: stri
       },
     });
   }
-  for (const c of cyclones) {
+  for (const tc of cyclones) {
+    const c = tc.fix;
+    const persisted = tc.trackScenes >= minTrackScenes;
+    if (!persisted && !isConfidentEye(c)) continue;
     out.push({
-      id: alertId('cyclone', collection, itemId, `${c.lat.toFixed(1)}:${c.lon.toFixed(1)}`),
+      id: alertId('cyclone', collection, itemId, tc.trackId),
       kind: 'storm.tropical-cyclone',
-      severity: c.vmaxKt >= 64 ? 'critical' : 'warning',
-      message: `tropical cyclone at ${c.lat.toFixed(2)}, ${c.lon.toFixed(2)}: CI ${c.ci.toFixed(1)}, ${Math.round(c.vmaxKt)} kt, ${Math.round(c.mslpHpa)} hPa (${c.scene} scene) in ${platform} scene ${itemId} at ${observedAt.toISOString()}`,
-      payload: { collection, itemId, platform, observedAt: observedAt.toISOString(), ...c },
+      severity: tc.vmaxKt >= 64 ? 'critical' : 'warning',
+      message: `tropical cyclone ${tc.trackId} at ${c.lat.toFixed(2)}, ${c.lon.toFixed(2)}: CI ${tc.ci.toFixed(1)}, ${Math.round(tc.vmaxKt)} kt, ${Math.round(tc.mslpHpa)} hPa (${c.scene} scene; seen in ${tc.trackScenes} scene${tc.trackScenes === 1 ? '' : 's'}) in ${platform} scene ${itemId} at ${observedAt.toISOString()}`,
+      payload: {
+        collection, itemId, platform, observedAt: observedAt.toISOString(), ...c, rawT: c.tNumber,
+        trackId: tc.trackId, trackScenes: tc.trackScenes, finalT: tc.finalT, ci: tc.ci, vmaxKt: tc.vmaxKt, mslpHpa: tc.mslpHpa,
+        reason: persisted ? 'track' : 'eye',
+      },
     });
   }
   return out;

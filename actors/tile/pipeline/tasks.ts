@@ -12,7 +12,7 @@
  *                  once; the host that stores the last one moves the scene
  *                  task to l2 and enqueues imagery.finalize
  *   imagery.finalize (weather|high) merge, cyclone detection (scene task → l3),
- *                  metrics, storm warnings, products, STAC assets and QA
+ *                  storm tracks, metrics, storm warnings, products, STAC assets and QA
  *                  summary; the scene task → done
  *   storm.warning  (high)         publish a stored warning on the alerts subject
  *
@@ -55,7 +55,8 @@ import type { BandKind, SceneBand, SceneGeo } from '../types.js';
 import { mergeScene } from './finalize-scene.js';
 import { reduceFactor, tileGrid } from './grid.js';
 import type { SceneStats, StoredTile } from './merge.js';
-import { metricRows, stormWarnings } from './outputs.js';
+import { metricRows, stormWarnings, type TrackedCyclone } from './outputs.js';
+import { trackFix } from './storm-tracks.js';
 import { processTile, type TileStats } from './process-tile.js';
 import { renderProducts, type RenderedProduct } from './render.js';
 import type { SceneSource } from './scene-source.js';
@@ -66,6 +67,8 @@ export interface TilePipelineSettings {
   halo: number;
   productMaxPx: number;
   stormMinOvershoots: number;
+  /** Scenes a cyclone track needs before it warns (config tile.stormTrackMinScenes). */
+  stormTrackMinScenes: number;
   metricsRetentionMonths: number;
   /** Tiles computed at once in this process. */
   concurrency: number;
@@ -296,7 +299,14 @@ export class TilePipeline {
       const ingest = await ingestMetrics(db, metrics, { retentionMonths: this.d.settings.metricsRetentionMonths });
       if (ingest.rejected > 0) ctx.log.warn({ rejected: ingest.rejected, reasons: ingest.reasons }, 'some metric rows were refused');
 
-      const warnings = stormWarnings(p.collection, p.itemId, facts.platform, observedAt, tileStats, cyclones, this.d.settings.stormMinOvershoots);
+      // Each fix joins its storm track (one transaction per fix; see storm-tracks.ts for why that is race-free).
+      const tracked: TrackedCyclone[] = [];
+      for (const c of cyclones) {
+        const r = await trackFix(db, { collection: p.collection, itemId: p.itemId, platform: facts.platform, observedAt }, c);
+        tracked.push({ fix: c, trackId: r.track.id, trackScenes: r.track.scenes, finalT: r.fix.finalT, ci: r.fix.ci, vmaxKt: r.fix.vmaxKt, mslpHpa: r.fix.mslpHpa });
+      }
+      ctx.heartbeat();
+      const warnings = stormWarnings(p.collection, p.itemId, facts.platform, observedAt, tileStats, tracked, this.d.settings.stormMinOvershoots, this.d.settings.stormTrackMinScenes);
       for (const w of warnings) {
         const raisedAt = observedAt;
         await raiseAlert(db, { id: w.id, kind: w.kind, severity: w.severity, message: w.message, payload: w.payload, raisedAt });
