@@ -48,6 +48,7 @@ import { originForm, usePublicBaseUrl } from './stac/links.js';
 import { DEFAULT_PAGE_MAX_BYTES } from './stac/read.js';
 import { DEFAULT_BODY_LIMITS } from './stac/transactions.js';
 import { tasksPlugin } from './tasks.js';
+import { stormsPlugin } from './storms.js';
 import { catalogLoadsPlugin } from './catalog-loads.js';
 import type { Names } from '../../protocol/names.js';
 import { uiRoutesPlugin } from './ui-routes.js';
@@ -199,6 +200,7 @@ export async function buildGatewayApp(o: GatewayAppOptions): Promise<FastifyInst
   await app.register(alertsApiPlugin, { storage: o.storage });
   if (o.cluster) await app.register(clusterPlugin, { view: o.cluster });
   await app.register(tasksPlugin, { storage: o.storage, transport: o.transport ?? null });
+  await app.register(stormsPlugin, { storage: o.storage });
   if (o.catalogLoads) await app.register(catalogLoadsPlugin, { storage: o.storage, transport: o.transport ?? null, logger: o.logger.child({ component: 'catalog-load' }), ...o.catalogLoads });
   // Rendered tile-pipeline products (enhanced IR, cloud-top height), served from the database through this node's file cache.
   await app.register(productsPlugin, { storage: o.storage });

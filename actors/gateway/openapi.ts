@@ -88,6 +88,7 @@ const TAGS = [
   { name: 'alerts', description: 'Alerts recorded by the cluster' },
   { name: 'cluster', description: 'Nodes, hosts, queues and task throughput' },
   { name: 'tasks', description: 'Processing tasks started by STAC registrations' },
+  { name: 'storms', description: 'Tropical-cyclone tracks: fixes, ADT intensities and the scenes that saw them' },
   { name: 'catalog', description: 'Catalog files sent to the running node' },
   { name: 'products', description: 'Rendered imagery products' },
   { name: 'exports', description: 'The catalog and live positions as files (CZML, GeoJSON, OMM JSON/CSV, TLE/3LE)' },

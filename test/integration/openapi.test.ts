@@ -14,6 +14,7 @@
  *   documented schema (ajv, reading the schemas out of the served document
  *   itself, `nullable` included), or empty where none is documented.
  */
+import { trackFix } from '../../actors/tile/pipeline/storm-tracks.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -219,6 +220,13 @@ describe('OpenAPI document (GET /api)', () => {
     await check({ method: 'GET', op: '/satellites/{id}/passes', path: `/satellites/${id}/passes?lat=52`, status: 400 });
     await check({ method: 'GET', op: '/alerts', path: '/alerts?limit=5', status: 200 });
     await check({ method: 'GET', op: '/alerts', path: '/alerts?limit=0', status: 400 });
+    // A storm track as the tile pipeline's finalize stores it.
+    const storm = await trackFix(h.storage.db, { collection: 'imagery', itemId: 'oa-storm', platform: 'goes-19', observedAt: new Date('2026-08-15T18:00:00Z') }, { lat: 18, lon: -60, eyeTempK: null, cloudTempK: 210, scene: 'cdo', tNumber: 3.5, ci: 3.5, vmaxKt: 55, mslpHpa: 994 });
+    await check({ method: 'GET', op: '/storms', path: '/storms?limit=5', status: 200 });
+    await check({ method: 'GET', op: '/storms', path: '/storms?limit=0', status: 400 });
+    await check({ method: 'GET', op: '/storms/{id}', path: `/storms/${storm.track.id}`, status: 200 });
+    await check({ method: 'GET', op: '/storms/{id}', path: '/storms/TC-nope', status: 404 });
+    await check({ method: 'GET', op: '/storms/{id}', path: `/storms/${'x'.repeat(300)}`, status: 414 });
     await check({ method: 'GET', op: '/cluster', path: '/cluster', status: 200 });
     await check({ method: 'GET', op: '/cluster', path: `/cluster${NUL}`, status: 400 });
     await check({ method: 'GET', op: '/ingest/status', path: '/ingest/status', status: 200 });
