@@ -44,7 +44,9 @@ const filterPanel = new FilterPanel($('#filters'), filter, () => {
 // Names, groups and regimes: once now, then every 10 minutes (a catalog load changes them).
 poll(async () => {
   try {
-    filter.meta = await loadCatalogMeta();
+    const meta = await loadCatalogMeta();
+    filter.meta = meta;
+    map.regimeOf = (id) => meta.get(id)?.regime;
     renderFilters();
   } catch {
     // The filters that need no metadata (QA) still work; the next poll tries again.

@@ -14,6 +14,7 @@ import { geoEquirectangular, geoGraticule10, geoPath, type GeoProjection } from 
 import { feature, mesh } from 'topojson-client';
 import type { GeometryCollection, Topology } from 'topojson-specification';
 import countries110m from 'world-atlas/countries-110m.json';
+import type { OrbitRegime } from '../../../tracker/orbit-regime.js';
 import { isPhysicalFailure, QA_ELEMENTS_EXPIRED } from '../../../tracker/qa.js';
 import { positionAt, type StateStore, type TrackedObject } from './state-store.js';
 
@@ -36,16 +37,19 @@ const graticule = geoGraticule10();
 const SPHERE = { type: 'Sphere' } as const;
 
 /**
- * Colours by orbit regime (altitude bands as in common usage: LEO < 2,000 km,
+ * Colours by orbit regime: the tracker's regime of the object's elements
+ * (actors/tracker/orbit-regime.ts, as the filters use it) once the catalog
+ * metadata has loaded, else altitude bands as in common usage (LEO < 2,000 km,
  * GEO ≈ 35,786 km); a state failing physical QA (the tracker's own rule,
  * actors/tracker/qa.ts) in red. A state from elements past their orbit's age
  * limit (elements_expired: not good, the object may be far from the dot) is
  * drawn in its regime colour, dimmed. Softer flags (a stale epoch) keep the
  * regime colour.
  */
-function colourOf(o: TrackedObject): number {
+function colourOf(o: TrackedObject, regime: OrbitRegime | null | undefined): number {
   if (isPhysicalFailure(o.flags)) return 3;
   const dim = (o.flags & QA_ELEMENTS_EXPIRED) !== 0 ? DIMMED : 0;
+  if (regime) return (regime === 'leo' ? 0 : regime === 'geo' ? 2 : 1) + dim;
   if (o.alt1 < 2000) return 0 + dim;
   if (o.alt1 > 35_000 && o.alt1 < 36_600) return 2 + dim;
   return 1 + dim;
@@ -82,6 +86,8 @@ export class TacticalMap {
   selected: number | null = null;
   /** Objects the filters keep (filters.ts); the others are not drawn, listed or clickable. */
   filter: ((o: TrackedObject) => boolean) | null = null;
+  /** Each object's orbit regime from its elements, where known (catalog-meta.ts). */
+  regimeOf: (id: number) => OrbitRegime | null | undefined = () => undefined;
   /** Name drawn beside the selected object. */
   selectedLabel = '';
   track: [number, number][][] = [];
@@ -262,7 +268,7 @@ export class TacticalMap {
           selY = y;
         }
         if (x < -4 || y < -4 || x > this.width + 4 || y > this.height + 4) continue;
-        const k = colourOf(o);
+        const k = colourOf(o, this.regimeOf(o.id));
         const b = this.buckets[k]!;
         b[fill[k]!++] = x;
         b[fill[k]!++] = y;
