@@ -8,15 +8,10 @@
  * Loaded once when the page opens and again every few minutes (a catalog
  * load changes groups and elements).
  */
-import { orbitRegime, type OrbitRegime } from '../../../tracker/orbit-regime.js';
 import { getJson } from './api.js';
+import type { ObjectMeta } from './filters.js';
+import { tleRegime } from './tle-regime.js';
 
-export interface ObjectMeta {
-  name: string;
-  groups: readonly string[];
-  /** null: no element set in TLE form (an OMM-only object, or the catalog export refused). */
-  regime: OrbitRegime | null;
-}
 
 interface SearchPage {
   items: Array<{ noradId: number; name: string; groups: string[] }>;
@@ -25,18 +20,6 @@ interface SearchPage {
 
 /** Pages of GET /satellites are bounded (gateway rate limit 600/min by default): stop well before a runaway. */
 const MAX_PAGES = 200;
-
-/**
- * Mean motion and eccentricity from a TLE's second line (fixed columns,
- * CelesTrak "NORAD Two-Line Element Set Format": eccentricity in columns
- * 27–33 with an assumed leading decimal point, mean motion rev/day in 53–63).
- */
-export function tleRegime(line2: string): OrbitRegime | null {
-  const e = Number(`0.${line2.slice(26, 33).trim()}`);
-  const n = Number(line2.slice(52, 63));
-  if (!Number.isFinite(e) || !Number.isFinite(n) || n <= 0) return null;
-  return orbitRegime(e, n);
-}
 
 /** NORAD id from TLE columns 3–7 (Alpha-5 ids above 99999 are not exported as TLE, so digits only). */
 function tleId(line: string): number {

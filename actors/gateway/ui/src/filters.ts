@@ -7,8 +7,15 @@
 import type { OrbitRegime } from '../../../tracker/orbit-regime.js';
 import { ORBIT_REGIMES } from '../../../tracker/orbit-regime.js';
 import { isGood, QA_ELEMENTS_EXPIRED } from '../../../tracker/qa.js';
-import type { ObjectMeta } from './catalog-meta.js';
 import type { TrackedObject } from './state-store.js';
+
+/** What the filters know of an object beyond its frames (loaded by catalog-meta.ts). */
+export interface ObjectMeta {
+  name: string;
+  groups: readonly string[];
+  /** null: no element set in TLE form (an OMM-only object, or the catalog export refused). */
+  regime: OrbitRegime | null;
+}
 
 /**
  * QA states, from the state's flags (actors/tracker/qa.ts): good (no flag
