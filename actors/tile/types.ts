@@ -142,4 +142,6 @@ export interface CycloneFix {
   mslpHpa: number;
   /** Distance (km) from the fix to where the image ends (border or limb); unknown when absent. */
   edgeKm?: number;
+  /** Ring asymmetry (K): mean absolute difference of opposite sector means, as the ADT measures it; unknown when absent. */
+  symmetryK?: number;
 }

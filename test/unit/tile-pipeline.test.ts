@@ -122,14 +122,14 @@ test('storm warnings: one per storm tile; a cyclone only for a track seen in eno
   const cdo: CycloneFix = { ...fix, lat: 10, scene: 'cdo', eyeTempK: null, tNumber: 3.5, ci: 3.5 };
   const weakEye: CycloneFix = { ...fix, lat: 12, eyeTempK: 210, cloudTempK: 200, tNumber: 4.6, ci: 4.6 }; // 10 K contrast: not a clear eye
   const at = new Date('2026-11-25T12:00:00Z');
-  const whole: CycloneFix = { ...fix, edgeKm: 900 };
-  const w = stormWarnings('imagery', 'scene-1', 'goes-19', at, tiles, [tc(whole, 'TC-a', 1, 140), tc({ ...fix, edgeKm: 120 }, 'TC-e', 1, 140), tc(cdo, 'TC-b', 2, 50), tc(cdo, 'TC-c', 1, 50), tc(weakEye, 'TC-d', 1, 80)], 5, 2);
+  const whole: CycloneFix = { ...fix, edgeKm: 900, symmetryK: 0.5 };
+  const w = stormWarnings('imagery', 'scene-1', 'goes-19', at, tiles, [tc(whole, 'TC-a', 1, 140), tc({ ...whole, edgeKm: 120 }, 'TC-e', 1, 140), tc({ ...whole, symmetryK: 4.2 }, 'TC-f', 1, 140), tc(cdo, 'TC-b', 2, 50), tc(cdo, 'TC-c', 1, 50), tc(weakEye, 'TC-d', 1, 80)], 5, 2);
   assert.deepEqual(w.map((x) => x.id), ['storm:imagery:scene-1:tile1', 'cyclone:imagery:scene-1:TC-a', 'cyclone:imagery:scene-1:TC-b']);
   assert.deepEqual(w.map((x) => x.severity), ['warning', 'critical', 'warning']);
   assert.deepEqual(w.slice(1).map((x) => x.payload.reason), ['eye', 'track']);
   assert.match(w[1]!.message, /tropical cyclone TC-a .* seen in 1 scene\)/);
   assert.match(w[0]!.message, /7 overshooting-top pixels near 12\.50, -40\.25/);
-  // The same clear eye 120 km from the image border (TC-e) is not enough alone. With the minimum at 1 every detection warns; at 3 the two-scene CDO track does not.
+  // The same clear eye 120 km from the image border (TC-e) or with a lopsided ring (TC-f) is not enough alone. With the minimum at 1 every detection warns; at 3 the two-scene CDO track does not.
   assert.equal(stormWarnings('imagery', 'scene-1', 'goes-19', at, [], [tc(cdo, 'TC-c', 1, 50), tc(weakEye, 'TC-d', 1, 80)], 5, 1).length, 2);
   assert.equal(stormWarnings('imagery', 'scene-1', 'goes-19', at, [], [tc(cdo, 'TC-b', 2, 50)], 5, 3).length, 0);
   const long = stormWarnings('c'.repeat(200), 'i'.repeat(200), 'goes-19', new Date(), tiles, [tc(whole, 'TC-a', 3, 140)], 5, 2);

@@ -63,8 +63,8 @@ export async function mergeScene(scene: SceneToMerge, detect: DetectCyclones, op
 
 /** The pipeline's fix from the kernel's estimate (its measurements' pixel position and shape stay behind). */
 export function fixOf(e: CycloneEstimate): CycloneFix {
-  const { lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa } = e;
-  return { lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa };
+  const { lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, symmetryK } = e;
+  return { lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, symmetryK };
 }
 
 /**

@@ -125,9 +125,23 @@ export const EYE_MIN_T = 4.5;
  * km covers the ADT's analysis rings (to 136 km) and a typical CDO radius.
  */
 export const EYE_MIN_EDGE_KM = 400;
+/**
+ * And a symmetric ring: the ADT's cloud symmetry (mean absolute difference
+ * of opposite sectors) at most this. Planted eye storms measure 0.2–0.8 K;
+ * the warm holes in large convective clusters that passed the other tests
+ * on cyclone-free full disks (storm-eval, seeds 1044 and 1056) 4.1–4.3 K.
+ */
+export const EYE_MAX_SYMMETRY_K = 2;
 
 export function isConfidentEye(c: CycloneFix): boolean {
-  return c.scene === 'eye' && c.eyeTempK !== null && c.eyeTempK - c.cloudTempK >= EYE_MIN_CONTRAST_K && c.tNumber >= EYE_MIN_T && (c.edgeKm ?? 0) >= EYE_MIN_EDGE_KM;
+  return (
+    c.scene === 'eye' &&
+    c.eyeTempK !== null &&
+    c.eyeTempK - c.cloudTempK >= EYE_MIN_CONTRAST_K &&
+    c.tNumber >= EYE_MIN_T &&
+    (c.edgeKm ?? 0) >= EYE_MIN_EDGE_KM &&
+    (c.symmetryK ?? Infinity) <= EYE_MAX_SYMMETRY_K
+  );
 }
 
 /**
