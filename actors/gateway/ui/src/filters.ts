@@ -95,9 +95,14 @@ export class ObjectFilter {
     ];
   }
 
+  /** Called per object per animation frame while a filter is set: the same tests as tests(), without allocating. */
   matches = (o: TrackedObject): boolean => {
-    const [g, r, n, q] = this.tests(o);
-    return g && r && n && q;
+    const s = this.state;
+    const m = this.meta.get(o.id);
+    if (s.group !== '' && !(m !== undefined && m.groups.includes(s.group))) return false;
+    if (s.regime !== '' && !(m !== undefined && m.regime === s.regime)) return false;
+    if (s.qa !== '' && !(s.qa === 'good' ? isGood(o.flags) : s.qa === 'not-good' ? !isGood(o.flags) : (o.flags & QA_ELEMENTS_EXPIRED) !== 0)) return false;
+    return s.pattern.trim() === '' || this.nameTest(m?.name ?? '', o.id);
   };
 
   counts(objects: Iterable<TrackedObject>): FilterCounts {
