@@ -24,7 +24,7 @@ import { readScene } from '../../actors/tile/formats/index.js';
 import { readSceneOffLoop } from '../../actors/tile/formats/read-thread.js';
 import { kernelsTs } from '../../actors/tile/kernels/index.js';
 import { kernelsTsThreaded } from '../../actors/tile/kernels/ts-thread.js';
-import { mergeScene } from '../../actors/tile/pipeline/finalize-scene.js';
+import { edgeKm, fixOf, mergeScene } from '../../actors/tile/pipeline/finalize-scene.js';
 import { cutRect, tileGrid } from '../../actors/tile/pipeline/grid.js';
 import { btKelvin, mergeRasters, reducedGeo, sceneStats, type StoredTile } from '../../actors/tile/pipeline/merge.js';
 import { onDisk, processTile, type TileOutput } from '../../actors/tile/pipeline/process-tile.js';
@@ -135,7 +135,8 @@ test('finalize compute: merge, geolocation, BT, cyclone search and product colou
     const fixes = await kernelsTs.cyclones(btKelvin(merged), lat, lon, SIZE, SIZE);
     assert.deepEqual(sliced.merged, merged);
     assert.deepEqual(sliced.stats, sceneStats(stored.map((t) => t.stats)));
-    assert.deepEqual(sliced.cyclones, fixes.map(({ lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, basin }) => ({ lat, lon, eyeTempK, cloudTempK, scene, tNumber, ci, vmaxKt, mslpHpa, basin })));
+    // The fix as the finalize keeps it: the kernel's estimate, its distance to the image's end (the track rules use it) and basin.
+    assert.deepEqual(sliced.cyclones, fixes.map((f) => ({ ...fixOf(f), edgeKm: edgeKm(lat, lon, SIZE, SIZE, f.row, f.col), basin: f.basin })));
     assert.deepEqual(control, sliced);
     for (const step of ['geolocation', 'bt'] as const) {
       assert.ok((slicedTicks.get(step) ?? 0) > 0, `the loop ticked during ${step} (${slicedTicks.get(step)})`);
