@@ -401,17 +401,17 @@ test('selecting an object (search, or a click on the map) shows its elements, QA
   await page.waitForFunction(() => !/Computing/.test(document.querySelector('[data-testid=passes]')?.textContent ?? 'Computing'), undefined, { timeout: 15_000 });
   assert.match((await page.locator('[data-testid=passes]').textContent()) ?? '', /Rise \(UTC\)|No pass above 10°/);
   await page.waitForFunction(() => window.starweather.trackPoints() > 100, undefined, { timeout: 10_000 });
-  // The alerts panel: the critical alert first although it is the oldest, then rows newest first: the
-  // QA notice, the folded decays, the grouped stale decays, the storm warning. The badge counts every open
+  // The alerts panel: the critical alert first although it is the oldest, then the storm warning, then rows
+  // newest first: the QA notice, the folded decays, the grouped stale decays. The badge counts every open
   // alert that is not info (each folded alert counts): the storm warning, the decays, the stale group, the cyclone.
   await page.waitForFunction(() => document.querySelectorAll('#alerts > li.alert').length === 5, undefined, { timeout: 10_000 });
   const alerts = await page.locator('#alerts > li.alert').allTextContents();
   assert.equal(alerts.length, 5, JSON.stringify(alerts));
   assert.match(alerts[0]!, /critical.*storm\.tropical-cyclone.*tropical cyclone/);
-  assert.match(alerts[1]!, /tracker\.qa.*ISS \(ZARYA\)/);
-  assert.match(alerts[2]!, new RegExp(`decay.*${DECAY_IDS.length} objects decayed`));
-  assert.match(alerts[3]!, new RegExp(`decay-stale-elements.*${STALE_IDS.length} objects predicted decayed`));
-  assert.match(alerts[4]!, /warning.*storm\.warning.*Deep convection/);
+  assert.match(alerts[1]!, /warning.*storm\.warning.*Deep convection/);
+  assert.match(alerts[2]!, /tracker\.qa.*ISS \(ZARYA\)/);
+  assert.match(alerts[3]!, new RegExp(`decay.*${DECAY_IDS.length} objects decayed`));
+  assert.match(alerts[4]!, new RegExp(`decay-stale-elements.*${STALE_IDS.length} objects predicted decayed`));
   assert.equal(await page.locator('#alert-count').textContent(), String(1 + DECAY_IDS.length + 1 + 1));
   await page.waitForTimeout(300);
   await page.screenshot({ path: SCREENSHOT });
@@ -430,7 +430,7 @@ test('selecting an object (search, or a click on the map) shows its elements, QA
   await page.waitForFunction(() => document.querySelector('[data-testid=sat-name]')?.textContent === 'ISS (ZARYA)', undefined, { timeout: 10_000 });
 });
 
-test('alerts of one kind fold into one row that expands; critical alerts stand out and come first', { skip, timeout: 30_000 }, async () => {
+test('alerts of one kind fold into one row that expands; critical alerts, then storm warnings, stand out and come first', { skip, timeout: 30_000 }, async () => {
   const rows = page.locator('#alerts > li.alert');
   const decay = page.locator('#alerts > li.alert[data-kind="decay"]');
   assert.equal(await decay.count(), 1, 'one row for every decay alert');
@@ -454,6 +454,7 @@ test('alerts of one kind fold into one row that expands; critical alerts stand o
   await page.waitForFunction((n) => document.querySelectorAll('#alerts li[data-kind="decay-stale-elements"] ul.members li').length === n, STALE_IDS.length, { timeout: 5_000 });
   const staleListed = (await stale.locator('ul.members li').evaluateAll((els) => els.map((e) => Number((e as unknown as { dataset: { id: string } }).dataset.id)))).sort((a, b) => a - b);
   assert.deepEqual(staleListed, [...STALE_IDS].sort((a, b) => a - b));
+  await page.locator('#alerts').evaluate((el) => { (el as unknown as { scrollTop: number }).scrollTop = 0; });
   await page.locator('#alerts').screenshot({ path: SCREENSHOT_ALERTS });
   // Folding again.
   await decay.locator('.kind').click();
@@ -466,6 +467,10 @@ test('alerts of one kind fold into one row that expands; critical alerts stand o
   assert.notEqual(critical.bg, warning.bg, `critical background ${critical.bg} vs warning ${warning.bg}`);
   assert.ok(parseFloat(critical.edge) > parseFloat(warning.edge), `critical edge ${critical.edge} vs warning ${warning.edge}`);
   assert.notEqual(critical.colour, warning.colour);
+  // The storm warning stands out from a plain warning too (it is second, before newer alerts).
+  assert.equal(await rows.nth(1).getAttribute('data-kind'), 'storm.warning');
+  const plain = await style('#alerts > li.alert.warning[data-kind="decay"]');
+  assert.notEqual(warning.bg, plain.bg, `storm warning background ${warning.bg} vs plain warning ${plain.bg}`);
 });
 
 test('filters by group, orbit regime, name pattern and QA state: counts per choice, and the map shows only matching objects', { skip, timeout: 45_000 }, async () => {

@@ -93,7 +93,7 @@ test('counts per choice equal brute force: each choice applied with the other fi
   assert.equal(f.active, false);
 });
 
-test('alert rows: one kind and severity fold into one row with its count; a grouped alert expands to its objects; critical first, then newest', () => {
+test('alert rows: one kind and severity fold into one row with its count; a grouped alert expands to its objects; critical first, then storm warnings, then newest', () => {
   const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
   const alert = (id: string, kind: string, severity: ShownAlert['severity'], s: number, noradId: number | null = null, payload: Record<string, unknown> = {}): ShownAlert =>
     ({ v: 1, id, kind, severity, noradId, message: `${id} message`, raisedAt: at(s), payload }) as ShownAlert;
@@ -106,7 +106,7 @@ test('alert rows: one kind and severity fold into one row with its count; a grou
     alert('qa:1', 'tracker.qa', 'info', 55, 25544),
   ];
   const rows = alertRows(input);
-  assert.deepEqual(rows.map((r) => `${r.severity}:${r.kind}`), ['critical:storm.tropical-cyclone', 'info:tracker.qa', 'warning:decay-stale-elements', 'warning:storm.tropical-cyclone', 'warning:decay']);
+  assert.deepEqual(rows.map((r) => `${r.severity}:${r.kind}`), ['critical:storm.tropical-cyclone', 'warning:storm.tropical-cyclone', 'info:tracker.qa', 'warning:decay-stale-elements', 'warning:decay']);
   const decay = rows.find((r) => r.kind === 'decay')!;
   assert.equal(decay.count, 483);
   assert.equal(decay.title, '483 objects decayed');

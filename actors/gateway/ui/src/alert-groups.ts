@@ -8,7 +8,9 @@
  * that already stands for many objects (the tracker's grouped
  * `decay-stale-elements` alert, its objects in payload.noradIds —
  * actors/storage/alerts.ts raiseGroupAlert) is a row that expands to them.
- * Rows with a critical alert come first, then the newest first.
+ * Rows with a critical alert come first, then storm warnings (kinds
+ * `storm.*`, raised by the tile pipeline from the imagery: weather that
+ * matters now whatever their severity), then the rest, each newest first.
  */
 import type { AlertRaised } from '../../../../protocol/messages/satellite-state.js';
 
@@ -65,8 +67,14 @@ export function alertRows(alerts: Iterable<ShownAlert>): AlertRow[] {
     const title = FOLDED_TITLES[first.kind]?.(list.length) ?? `${list.length} alerts; newest: ${first.message}`;
     rows.push({ key, kind: first.kind, severity: first.severity, count: list.length, title, newestAt, alerts: list });
   }
-  const critical = (r: AlertRow): number => (r.severity === 'critical' ? 0 : 1);
-  return rows.sort((x, y) => critical(x) - critical(y) || y.newestAt - x.newestAt);
+  return rows.sort((x, y) => urgency(x) - urgency(y) || y.newestAt - x.newestAt);
+}
+
+export const isStorm = (kind: string): boolean => kind.startsWith('storm.');
+
+/** 0 critical, 1 a storm warning, 2 anything else: the order of rows before their age. */
+export function urgency(r: Pick<AlertRow, 'severity' | 'kind'>): number {
+  return r.severity === 'critical' ? 0 : isStorm(r.kind) ? 1 : 2;
 }
 
 /** What an expandable row expands to; null for a row of one plain alert. */

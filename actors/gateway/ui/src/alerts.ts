@@ -8,10 +8,10 @@
  * row with their count that expands to the list (an old catalog raises
  * hundreds of per-object `decay` alerts); the tracker's grouped
  * `decay-stale-elements` alert expands to its objects. Critical alerts come
- * first and are drawn to stand out; then newest first.
+ * first, then storm warnings, both drawn to stand out; then newest first.
  */
 import type { AlertRaised } from '../../../../protocol/messages/satellite-state.js';
-import { alertRows, groupMembers, type ShownAlert } from './alert-groups.js';
+import { alertRows, groupMembers, isStorm, type ShownAlert } from './alert-groups.js';
 import { ago, getJson, h, utc } from './api.js';
 
 /** GET /alerts answers at most 500 (actors/gateway/alerts-api.ts). */
@@ -75,7 +75,7 @@ export class AlertsPanel {
         const isOpen = this.expanded.has(row.key);
         const li = h(
           'li',
-          { class: `alert ${row.severity}${members ? ' group' : ''}`, title: `${utc(row.newestAt)}: ${row.title}`, 'data-kind': row.kind, 'data-count': row.count },
+          { class: `alert ${row.severity}${isStorm(row.kind) ? ' storm' : ''}${members ? ' group' : ''}`, title: `${utc(row.newestAt)}: ${row.title}`, 'data-kind': row.kind, 'data-count': row.count },
           h('span', { class: 'sev' }, row.severity),
           h('span', { class: 'kind' }, row.kind),
           h('span', { class: 'msg' }, members ? h('b', { class: 'count' }, String(row.count)) : null, members ? ` ${row.title.replace(/^\d+ /, '')}` : row.title),
