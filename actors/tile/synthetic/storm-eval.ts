@@ -8,6 +8,9 @@
  * convective blobs and crop edges give single-image detections), processed
  * as one stream an hour apart through the kernel, the track association and
  * the warning rule with the default settings: counts the warnings (must be 0).
+ * Then every scene that had a detection is seen once more an hour later with
+ * the same (static) weather: repeatWarnings counts what a blob that stays put
+ * raises under the scene-count rule (reported, not a target).
  * Planted: --planted cyclones at random tropical places, intensities (eye
  * 235–290 K, cloud tops 190–215 K) and motions, each followed over 3 scenes
  * an hour apart: every one must be one track, every fix within 15 km of the
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < nFalse; i++) {
       const instrument = i % 2 === 0 ? 'abi' : 'ahi';
       const seed = seed0 + i;
-      const crop = i % 3 === 2 ? null : ([(r() < 0.5 ? 1 : -1) * (8 + 17 * r()), (instrument === 'abi' ? -75.2 : 140.7) + (r() - 0.5) * 50] as [number, number]);
+      const crop: [number, number] | null = i % 3 === 2 ? null : ([(r() < 0.5 ? 1 : -1) * (8 + 17 * r()), (instrument === 'abi' ? -75.2 : 140.7) + (r() - 0.5) * 50] as [number, number]);
       const size = crop ? 320 : [256, 384, 512][i % 3 === 2 ? Math.floor(r() * 3) : 0]!;
       const time = new Date(t0 + hour++ * H);
       const o: SceneOptions = crop ? { seed, width: size, height: size, instrument, stepRad: 112e-6, centerLat: crop[0], centerLon: crop[1], time } : { seed, width: size, height: size, instrument, time };
@@ -88,6 +91,21 @@ async function main(): Promise<void> {
       }
       const warnings = stormWarnings('eval', `false-${seed}`, instrument, time, [], tracked, 5, 2).length;
       falseRuns.push({ seed, instrument, size, crop, detections: fixes.length, warnings });
+    }
+    // The same weather twice: the generator's clouds do not move with time, so a second scene of a seed an hour
+    // later repeats every blob at its place. The warning rule counts scenes, so such a persistent CDO warns:
+    // reported apart (not counted in falseWarnings), as the limit of a scene-count rule.
+    let repeatWarnings = 0, repeatScenes = 0;
+    for (const run of falseRuns.filter((x) => x.detections > 0)) {
+      const time = new Date(t0 + hour++ * H);
+      const o: SceneOptions = run.crop ? { seed: run.seed, width: run.size, height: run.size, instrument: run.instrument as 'abi' | 'ahi', stepRad: 112e-6, centerLat: run.crop[0], centerLon: run.crop[1], time } : { seed: run.seed, width: run.size, height: run.size, instrument: run.instrument as 'abi' | 'ahi', time };
+      const tracked: TrackedCyclone[] = [];
+      for (const f of await fixesOf(o)) {
+        const t = await trackFix(db, { collection: 'eval', itemId: `repeat-${run.seed}`, platform: run.instrument, observedAt: time }, f);
+        tracked.push({ fix: f, trackId: t.track.id, trackScenes: t.track.scenes, finalT: t.fix.finalT, ci: t.fix.ci, vmaxKt: t.fix.vmaxKt, mslpHpa: t.fix.mslpHpa });
+      }
+      repeatScenes++;
+      repeatWarnings += stormWarnings('eval', `repeat-${run.seed}`, run.instrument, time, [], tracked, 5, 2).length;
     }
     const planted: Array<{ seed: number; instrument: string; lat: number; lon: number; eyeTempK: number; cloudTopTempK: number; tracks: number; maxErrKm: number; ci: number; want: number; ok: boolean }> = [];
     for (let i = 0; i < nPlanted; i++) {
@@ -122,6 +140,8 @@ async function main(): Promise<void> {
       falseScenes: falseRuns.length,
       falseDetections: falseRuns.reduce((s, x) => s + x.detections, 0),
       falseWarnings: falseRuns.reduce((s, x) => s + x.warnings, 0),
+      repeatScenes,
+      repeatWarnings,
       planted: planted.length,
       plantedOk: planted.filter((p) => p.ok).length,
       maxPositionErrKm: Math.max(...planted.map((p) => p.maxErrKm)),
