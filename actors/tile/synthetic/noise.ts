@@ -9,18 +9,23 @@
  * 5424² full disk.
  */
 
-/** mulberry32: a small, fast 32-bit PRNG, good enough for scene synthesis (not cryptographic). */
-export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = hash3(seed, 0x9e3779b9, 0x85ebca6b) >>> 0;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) | 0);
+/** mulberry32 from a raw 32-bit state: a small, fast PRNG, uniform in [0, 1), good enough for synthesis (not cryptographic). */
+export function mulberry32(state: number): () => number {
+  let s = state | 0;
+  return () => {
+    let t = (s = (s + 0x6d2b79f5) | 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** mulberry32 from a hashed seed (nearby seeds give unrelated sequences), with the draws a scene needs. */
+export class Rng {
+  /** Uniform in [0, 1). */
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = mulberry32(hash3(seed, 0x9e3779b9, 0x85ebca6b));
   }
   range(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();

@@ -30,22 +30,11 @@ import { edgeKm, fixOf } from '../pipeline/finalize-scene.js';
 import { stormWarnings, type TrackedCyclone } from '../pipeline/outputs.js';
 import { trackFix } from '../pipeline/storm-tracks.js';
 import type { CycloneFix } from '../types.js';
+import { mulberry32 } from './noise.js';
 import { generateScene, type CycloneSpec, type SceneOptions } from './scene.js';
 
 const H = 3_600_000;
 const KM_PER_DEG = 111.19492664;
-
-/** Seeded uniform numbers (mulberry32), so a run is reproducible from --seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** ADT eye-scene raw T with a symmetric ring (Olander & Velden 2007; IDV tables). */
 function plantedT(c: CycloneSpec, pacific: boolean): number {
@@ -72,7 +61,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     await migrate(db);
-    const r = rng(seed0);
+    // Seeded (noise.ts mulberry32 on the raw seed), so a run is reproducible from --seed.
+    const r = mulberry32(seed0);
     const t0 = Date.UTC(2026, 7, 15, 0);
     let hour = 0;
     const falseRuns: Array<{ seed: number; instrument: string; size: number; crop: [number, number] | null; detections: number; warnings: number }> = [];
